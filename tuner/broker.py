@@ -1,0 +1,386 @@
+"""The embedded Apache Kafka broker: one KRaft node (broker + controller in one JVM) on 127.0.0.1.
+
+Jars come from Maven Central (resolved once with `mvn` into the user cache dir) or from an
+Apache Kafka distribution named by `KAFKA_HOME`. `EmbeddedBroker` is a context manager for
+tests and for `tuner run`; `up`/`down`/`status` keep one detached broker for `tuner broker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from aiokafka import AIOKafkaClient
+
+log = logging.getLogger(__name__)
+
+KAFKA_VERSION = "4.1.1"
+HEAP = "768m"
+START_TIMEOUT_S = 90.0
+DEFAULT_PORT = 9092
+
+
+class BrokerError(Exception):
+    """The broker cannot be set up or started; the message says what to do about it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerInfo:
+    """A running broker: where to reach it and what to clean up."""
+
+    bootstrap_servers: str
+    pid: int
+    data_dir: str
+    log_path: str
+
+
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/kafka-tuner` (default `~/.cache/kafka-tuner`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kafka-tuner"
+
+
+def check_java() -> str:
+    """Return the `java` executable, or raise if there is none or it is older than 17."""
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerError("no `java` on PATH: install a Java 17+ runtime (e.g. openjdk-17-jre)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if match is None:
+        raise BrokerError(f"cannot tell the Java version from `java -version`: {out.strip()!r}")
+    major = int(match.group(1))
+    if major == 1 and match.group(2):  # "1.8.0" style
+        major = int(match.group(2))
+    if major < 17:
+        raise BrokerError(f"Kafka {KAFKA_VERSION} needs Java 17 or newer; `java` is Java {major}")
+    return java
+
+
+def classpath() -> str:
+    """The broker's classpath: `$KAFKA_HOME/libs`, else the cached Maven jars (resolved once)."""
+    kafka_home = os.environ.get("KAFKA_HOME")
+    if kafka_home:
+        libs = Path(kafka_home) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerError(
+                f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution (no libs/kafka_2.13-*.jar)"
+            )
+        return f"{libs}/*"
+    libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+    if not any(libs.glob("kafka_2.13-*.jar")):
+        _resolve_jars(libs)
+    return f"{libs}/*"
+
+
+def _resolve_jars(libs: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError(
+            f"no cached Kafka jars in {libs.parent}, no `mvn` to fetch them, and no KAFKA_HOME: "
+            "install Maven, or point KAFKA_HOME at an Apache Kafka distribution"
+        )
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
+    pom = resources.files("tuner") / "kafka" / "pom.xml"
+    with resources.as_file(pom) as pom_path:
+        log.info("resolving Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
+        done = subprocess.run(
+            [mvn, "-B", "-q", "-f", str(pom_path), "dependency:copy-dependencies",
+             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise BrokerError(f"Maven could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)  # atomic: a crash mid-download never leaves a half classpath
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:
+    """The single-node KRaft config; values chosen for one machine, not for durability."""
+    return f"""\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data_dir / "kraft"}
+auto.create.topics.enable=false
+# A new group forms at once instead of waiting 3 s for more members.
+group.initial.rebalance.delay.ms=0
+# One node: internal topics cannot have more than one replica. One offsets
+# partition keeps the first group's coordinator lookup fast.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+num.partitions=1
+"""
+
+
+def _random_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+async def _metadata_round_trip(bootstrap_servers: str, timeout_s: float) -> None:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.bootstrap()
+            await client.fetch_all_metadata()
+    finally:
+        await client.close()
+
+
+def answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
+    """True if a metadata request to the cluster gets an answer within the timeout."""
+    try:
+        asyncio.run(_metadata_round_trip(bootstrap_servers, timeout_s))
+    except Exception:  # noqa: BLE001 - any failure means "does not answer"
+        return False
+    return True
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when its parent dies, so no JVM outlives a crash."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG, see prctl(2)
+
+
+def _log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log written)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class EmbeddedBroker:
+    """Format fresh storage and run a broker until `stop()`; its data is deleted on stop.
+
+    `detach=True` starts it in its own session so it outlives this process (`tuner broker up`);
+    otherwise it is tied to this process and stops with the context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        data_dir: Path | None = None,
+        heap: str = HEAP,
+        detach: bool = False,
+        keep_data: bool = False,
+    ) -> None:
+        self.port = port or free_port()
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kafka-tuner-broker-"))
+        self.heap = heap
+        self.detach = detach
+        self.keep_data = keep_data
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "server.log"
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
+        java = check_java()
+        cp = classpath()
+        if port_in_use(self.port):
+            raise BrokerError(f"port {self.port} on 127.0.0.1 is already in use")
+        controller_port = free_port()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        props = self.data_dir / "server.properties"
+        props.write_text(
+            server_properties(port=self.port, controller_port=controller_port, data_dir=self.data_dir)
+        )
+        log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
+        log4j_path = self.data_dir / "log4j2.yaml"
+        log4j_path.write_text(log4j.read_text())
+        jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
+               f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
+               "-cp", cp]  # fmt: skip
+        fmt = subprocess.run(
+            [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
+             "-c", str(props)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise BrokerError(f"formatting the broker storage failed:\n{fmt.stdout}{fmt.stderr}")
+        with (self.data_dir / "stdout.log").open("wb") as out:
+            self._proc = subprocess.Popen(
+                [*jvm, "kafka.Kafka", str(props)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.detach,
+                preexec_fn=None if self.detach else _die_with_parent,
+            )
+        self._wait_ready(timeout_s)
+        log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
+        return self.info()
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise BrokerError("the broker has not been started")
+        return self._proc.pid
+
+    def info(self) -> BrokerInfo:
+        return BrokerInfo(
+            bootstrap_servers=self.bootstrap_servers,
+            pid=self.pid,
+            data_dir=str(self.data_dir),
+            log_path=str(self.log_path),
+        )
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self._proc is not None  # noqa: S101 - start() sets it just before
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = _log_tail(self.log_path)
+                out = _log_tail(self.data_dir / "stdout.log", 10)
+                self._cleanup()
+                raise BrokerError(
+                    f"the broker exited on start (code {self._proc.returncode}); last log lines:\n"
+                    f"{tail}\n{out}".rstrip()
+                )
+            if not port_in_use(self.port):
+                time.sleep(0.2)
+                continue
+            if answers(self.bootstrap_servers, timeout_s=3.0):
+                return
+            time.sleep(0.3)
+        tail = _log_tail(self.log_path)
+        self.stop()
+        raise BrokerError(f"the broker did not answer within {timeout_s:.0f} s; last log lines:\n{tail}")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM (Kafka's controlled shutdown), SIGKILL after the deadline, then drop the data."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if not self.keep_data and self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        elif not self.keep_data:
+            shutil.rmtree(self.data_dir / "kraft", ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --- the one detached broker of `tuner broker up|down|status` -------------------------------
+
+
+def _state_file() -> Path:
+    return cache_dir() / "broker" / "state.json"
+
+
+def _is_our_broker(pid: int) -> bool:
+    """True if `pid` is alive and is a Kafka JVM, so `down` never signals an unrelated process."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"kafka.Kafka" in cmdline
+
+
+def status() -> BrokerInfo | None:
+    """The detached broker if its process is alive (whether it answers is `answers()`)."""
+    try:
+        info = BrokerInfo(**json.loads(_state_file().read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return info if _is_our_broker(info.pid) else None
+
+
+def up(*, port: int = DEFAULT_PORT, timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:
+    """Start the detached broker unless one is already up; returns (info, started_now)."""
+    running = status()
+    if running is not None:
+        return running, False
+    data_dir = cache_dir() / "broker" / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True)
+    info = broker.start(timeout_s)
+    _state_file().write_text(json.dumps(asdict(info)))
+    return info, True
+
+
+def down(timeout_s: float = 30.0) -> BrokerInfo | None:
+    """Stop the detached broker and delete its data; returns what was stopped, or None."""
+    info = status()
+    state = _state_file()
+    if info is not None:
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _is_our_broker(info.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _is_our_broker(info.pid):
+            os.kill(info.pid, signal.SIGKILL)
+        shutil.rmtree(info.data_dir, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        state.unlink()
+    return info

@@ -12,7 +12,7 @@ from tuner.broker import EmbeddedBroker
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[EmbeddedBroker]:
-    """A real single-node KRaft broker on a free port, its data in a temp dir, stopped at the end."""
+    """A real single-node KRaft broker on a free port, data in a temp dir, stopped at the end."""
     broker = EmbeddedBroker()
     broker.start()
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -81,7 +81,8 @@ def classpath() -> str:
         libs = Path(kafka_home) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
             raise BrokerError(
-                f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution (no libs/kafka_2.13-*.jar)"
+                f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution "
+                "(no libs/kafka_2.13-*.jar)"
             )
         return f"{libs}/*"
     libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
@@ -177,15 +178,9 @@ def answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     """True if a metadata request to the cluster gets an answer within the timeout."""
     try:
         asyncio.run(_metadata_round_trip(bootstrap_servers, timeout_s))
-    except Exception:  # noqa: BLE001 - any failure means "does not answer"
+    except Exception:
         return False
     return True
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when its parent dies, so no JVM outlives a crash."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG, see prctl(2)
 
 
 def _log_tail(path: Path, lines: int = 25) -> str:
@@ -211,6 +206,7 @@ class EmbeddedBroker:
         heap: str = HEAP,
         detach: bool = False,
         keep_data: bool = False,
+        extra_properties: str = "",
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
@@ -218,6 +214,7 @@ class EmbeddedBroker:
         self.heap = heap
         self.detach = detach
         self.keep_data = keep_data
+        self.extra_properties = extra_properties
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -237,7 +234,10 @@ class EmbeddedBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
         props.write_text(
-            server_properties(port=self.port, controller_port=controller_port, data_dir=self.data_dir)
+            server_properties(
+                port=self.port, controller_port=controller_port, data_dir=self.data_dir
+            )
+            + self.extra_properties
         )
         log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
         log4j_path = self.data_dir / "log4j2.yaml"
@@ -251,19 +251,27 @@ class EmbeddedBroker:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if fmt.returncode != 0:
-            raise BrokerError(f"formatting the broker storage failed:\n{fmt.stdout}{fmt.stderr}")
+            self._cleanup()
+            reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
+            raise BrokerError(f"formatting the broker storage failed:\n{reason}")
         with (self.data_dir / "stdout.log").open("wb") as out:
             self._proc = subprocess.Popen(
-                [*jvm, "kafka.Kafka", str(props)],
+                [*self._launcher(), *jvm, "kafka.Kafka", str(props)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=self.detach,
-                preexec_fn=None if self.detach else _die_with_parent,
             )
         self._wait_ready(timeout_s)
         log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
         return self.info()
+
+    def _launcher(self) -> list[str]:
+        """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
+        setpriv = shutil.which("setpriv")
+        if self.detach or setpriv is None:
+            return []
+        return [setpriv, "--pdeathsig", "TERM"]
 
     @property
     def pid(self) -> int:
@@ -299,7 +307,9 @@ class EmbeddedBroker:
             time.sleep(0.3)
         tail = _log_tail(self.log_path)
         self.stop()
-        raise BrokerError(f"the broker did not answer within {timeout_s:.0f} s; last log lines:\n{tail}")
+        raise BrokerError(
+            f"the broker did not answer within {timeout_s:.0f} s; last log lines:\n{tail}"
+        )
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM (Kafka's controlled shutdown), SIGKILL after the deadline, then drop the data."""
@@ -384,3 +394,20 @@ def down(timeout_s: float = 30.0) -> BrokerInfo | None:
     with contextlib.suppress(FileNotFoundError):
         state.unlink()
     return info
+
+
+@contextlib.contextmanager
+def bootstrap_for(bootstrap_servers: str, *, port: int = 0) -> Iterator[str]:
+    """Yield a bootstrap address: the given cluster, the running `tuner broker`, or a new one.
+
+    For `embedded`, a broker started here lives only as long as the `with` block.
+    """
+    if bootstrap_servers != "embedded":
+        yield bootstrap_servers
+        return
+    running = status()
+    if running is not None and answers(running.bootstrap_servers):
+        yield running.bootstrap_servers
+        return
+    with EmbeddedBroker(port=port) as broker:
+        yield broker.bootstrap_servers

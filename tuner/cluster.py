@@ -1,4 +1,4 @@
-"""Admin work on the cluster: the trial's topic, its backlog, and the offsets that cross-check counts.
+"""Cluster admin: the trial's topic, its backlog, and the offsets that cross-check counts.
 
 The tuner only creates, writes and deletes topics under its prefix (default `tuner.`); every
 function that changes a topic checks that first, so a typo in a config can never touch a
@@ -60,7 +60,8 @@ class Connection:
 def check_owned(topic: str, prefix: str) -> None:
     if not topic.startswith(prefix):
         raise ForeignTopicError(
-            f"refusing to change topic {topic!r}: the tuner only touches topics starting with {prefix!r}"
+            f"refusing to change topic {topic!r}: "
+            f"the tuner only touches topics starting with {prefix!r}"
         )
 
 
@@ -141,7 +142,7 @@ async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         if not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            await consumer._client.force_metadata_update()
             parts = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         ends = await consumer.end_offsets(tps) if tps else {}
@@ -188,7 +189,7 @@ async def prefill(conn: Connection, topic: str, workload: WorkloadSpec, *, recor
         return 0
     partitions = sorted(await end_offsets(conn, topic))
     counts = split_records(records, len(partitions), workload.key_distribution)
-    rng = random.Random(0)
+    rng = random.Random(0)  # noqa: S311 - filler bytes, not secrets
     value = rng.randbytes(workload.message_bytes)
     producer = AIOKafkaProducer(
         **conn.kwargs(), acks=1, max_batch_size=1 << 20, max_request_size=8 << 20, linger_ms=0

@@ -1,0 +1,115 @@
+"""The embedded broker launcher and `tuner broker up|status|down`, against a real JVM."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tuner import broker
+from tuner.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A cache dir of its own (so the test's broker state is its own) sharing the resolved jars."""
+    jars = broker.cache_dir() / f"kafka-{broker.KAFKA_VERSION}"
+    broker.classpath()  # resolve once into the real cache, so the private one can link to it
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("KAFKA_HOME", raising=False)
+    (tmp_path / "kafka-tuner").mkdir()
+    (tmp_path / "kafka-tuner" / jars.name).symlink_to(jars)
+    yield tmp_path / "kafka-tuner"
+    broker.down()
+
+
+def test_up_status_down_round_trip(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`up` starts a broker that answers, a second `up` says so, `down` stops it, drops data."""
+    port = broker.free_port()
+    assert main(["broker", "status"]) == 1
+    assert main(["broker", "up", "--port", str(port)]) == 0
+    assert f"127.0.0.1:{port}" in capsys.readouterr().out
+    assert main(["broker", "status"]) == 0
+    assert main(["broker", "up", "--port", str(port)]) == 0
+    assert "already up" in capsys.readouterr().out
+    info = broker.status()
+    assert info is not None
+    assert Path(info.data_dir).is_dir()
+    assert main(["broker", "down"]) == 0
+    assert main(["broker", "status"]) == 1
+    assert not Path(info.data_dir).exists()
+    assert not broker.answers(f"127.0.0.1:{port}", timeout_s=2)
+
+
+def test_port_in_use_is_bad_input(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A taken port is reported as such, with exit code 2, and nothing is left running."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["broker", "up", "--port", str(port)]) == 2
+    assert f"port {port}" in capsys.readouterr().err
+    assert broker.status() is None
+
+
+def test_broker_that_dies_on_start_shows_its_log() -> None:
+    """A broker that exits during start-up raises with the last lines of its own log."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        controller = taken.getsockname()[1]
+        # The controller listener collides with a taken port: storage formats, the JVM dies.
+        bad = broker.EmbeddedBroker(
+            extra_properties=f"controller.quorum.voters=1@127.0.0.1:{controller}\n"
+            f"listeners=PLAINTEXT://127.0.0.1:{broker.free_port()},"
+            f"CONTROLLER://127.0.0.1:{controller}\n"
+        )
+        with pytest.raises(broker.BrokerError, match="exited on start") as err:
+            bad.start(timeout_s=60)
+    assert "Address already in use" in str(err.value)
+    assert not bad.data_dir.exists()
+
+
+def test_bad_broker_config_fails_at_format() -> None:
+    """A config Kafka rejects fails before the JVM starts, with Kafka's own reason first."""
+    bad = broker.EmbeddedBroker(extra_properties="node.id=not-a-number\n")
+    with pytest.raises(broker.BrokerError, match="Invalid value not-a-number"):
+        bad.start(timeout_s=60)
+
+
+def test_no_java_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without `java` on PATH the command says so and exits 2."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["broker", "up", "--port", str(broker.free_port())]) == 2
+    assert "no `java`" in capsys.readouterr().err
+
+
+def test_no_jars_no_maven_no_kafka_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no cached jars, no `mvn` and no KAFKA_HOME, the error names all three ways out."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    java = os.path.realpath(os.popen("command -v java").read().strip())  # noqa: S605 - fixed string
+    (bin_dir / "java").symlink_to(java)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("KAFKA_HOME", raising=False)
+    assert main(["broker", "up", "--port", str(broker.free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "no `mvn`" in err
+    assert "KAFKA_HOME" in err
+
+
+def test_kafka_home_must_be_a_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KAFKA_HOME without Kafka's jars is refused with a message naming it."""
+    monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
+    with pytest.raises(broker.BrokerError, match="not an Apache Kafka distribution"):
+        broker.classpath()

@@ -7,11 +7,15 @@ cannot use). Only this module prints; the library logs and raises.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from tuner import __version__, broker
+from tuner.config import ConfigError, load_config
+from tuner.trial import Phase, TrialError, TrialResult, run_standalone
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -59,6 +63,78 @@ def _broker_down(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- tuner run ------------------------------------------------------------------------------
+
+
+def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
+    measuring = False
+
+    def show(phase: Phase, value: float | None) -> None:
+        nonlocal measuring
+        if quiet:
+            return
+        if value is None:
+            print(("\n" if measuring else "") + f"  {phase.value} …", file=sys.stderr, flush=True)
+            measuring = False
+        else:
+            print(f"\r  measuring: {value:,.0f} records/s", end="", file=sys.stderr, flush=True)
+            measuring = True
+
+    return show
+
+
+def render_result(result: TrialResult) -> str:
+    """A readable summary of one trial."""
+    e2e, fetch, poll = result.e2e_latency_ms, result.fetch, result.poll
+
+    def ms(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.1f} ms"
+
+    lines = [
+        f"group            {result.group_id}",
+        f"throughput       {result.throughput_records_per_s:,.0f} records/s "
+        f"({result.throughput_mb_per_s:,.2f} MB/s) over {result.window_s:.1f} s",
+        f"rebalances       {result.rebalances}",
+        f"e2e latency      p50 {ms(e2e.p50)}  p95 {ms(e2e.p95)}  p99 {ms(e2e.p99)}",
+        f"fetch            {fetch.requests} requests, latency p50 {ms(fetch.latency_ms_p50)} "
+        f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
+        f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
+        f"poll             max interval {ms(poll.interval_ms_max)}, idle ratio "
+        + ("n/a" if poll.idle_ratio is None else f"{poll.idle_ratio:.2f}"),
+        f"lag (end)        {result.lag_max:,} records max per partition",
+        f"offsets          consumed {result.offsets.consumed_total:,}, committed "
+        f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",
+    ]
+    if result.backlog_emptied:
+        lines.append(
+            "note             the backlog emptied during the window: this measured the supply "
+            "of records, not the consumers (raise workload.prefill_records or add load)"
+        )
+    lines.extend(f"error            {e}" for e in result.errors)
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        spec = load_config(args.config, overrides=args.set)
+    except ConfigError as exc:
+        _err(f"{args.config}: invalid config:\n{exc}")
+        return EXIT_BAD_INPUT
+    try:
+        result = run_standalone(spec, observer=_progress(args.quiet))
+    except broker.BrokerError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except TrialError as exc:
+        _err(f"the trial failed: {exc}")
+        return EXIT_FAILURE
+    print(render_result(result))
+    if args.json:
+        args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return EXIT_OK if not result.errors else EXIT_FAILURE
+
+
 # --- the parser -----------------------------------------------------------------------------
 
 
@@ -86,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     bsub.add_parser("down", help="stop the broker and delete its data").set_defaults(
         handler=_broker_down
     )
+    r = sub.add_parser(
+        "run",
+        help="run one trial with the config's consumer settings and print what it measured",
+        description="Create the topic, fill the backlog, run the consumer group, measure, report.",
+    )
+    r.add_argument("config", type=Path, help="the YAML config (see configs/quickstart.yaml)")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set consumer.settings.max.poll.records=100",
+    )
+    r.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(handler=_run)
     return parser
 
 

@@ -6,16 +6,26 @@ every problem with its field path; nothing is started before a config has loaded
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import collections.abc
+import copy
+import dataclasses
+import difflib
+import os
+import re
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
+
+import yaml
 
 SettingValue = int | bool | str
 """A consumer setting's value, keyed elsewhere by its Java property name."""
 
 EMBEDDED = "embedded"
-"""`cluster.bootstrap_servers` value that asks for the broker `tuner broker` runs on this machine."""
+"""`cluster.bootstrap_servers` value for the broker `tuner broker` runs on this machine."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,3 +138,290 @@ class StudySpec:
     consumer: ConsumerSpec = field(default_factory=ConsumerSpec)
     trial: TrialSpec = field(default_factory=TrialSpec)
     metrics: MetricsSpec = field(default_factory=MetricsSpec)
+
+
+# --- loading and validation ---------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """The config has problems; `problems` lists each as `path: message`."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> StudySpec:
+    """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError([f"cannot read {os.fspath(path)}: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{os.fspath(path)}: not valid YAML{where}: {problem}"]) from None
+    return parse_config({} if data is None else data, overrides=overrides, environ=environ)
+
+
+def parse_config(
+    data: object,
+    *,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> StudySpec:
+    """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError([f"the config must be a mapping of sections, got {_show(data)}"])
+    data = copy.deepcopy(data)
+    for item in overrides:
+        _apply_override(data, item, problems)
+    data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
+    spec = _build(StudySpec, data, "", problems)
+    if isinstance(spec, StudySpec):
+        _check_spec(spec, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(spec, StudySpec)  # noqa: S101 - _build returns it when nothing failed
+    return spec
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute_env(
+    value: object, path: str, env: Mapping[str, str], problems: list[str]
+) -> object:
+    if isinstance(value, dict):
+        return {k: _substitute_env(v, _join(path, str(k)), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def lookup(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _ENV.sub(lookup, value)
+    return value
+
+
+def _apply_override(data: dict[str, Any], item: str, problems: list[str]) -> None:
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        problems.append(f"--set {item}: expected KEY=VALUE, e.g. consumer.members=2")
+        return
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = key.split(".")
+    if parts[:2] == ["consumer", "settings"] and len(parts) > 2:
+        parts = [*parts[:2], ".".join(parts[2:])]  # Kafka property names contain dots
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            problems.append(f"--set {item}: {part} is not a section")
+            return
+        node = child
+    node[parts[-1]] = value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _build(cls: type[Any], data: object, path: str, problems: list[str]) -> object:
+    """A dataclass from a mapping: unknown keys, wrong types and bad choices become problems."""
+    where = path or "the config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{where}: must be a mapping, got {_show(data)}")
+        return None
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; allowed: {', '.join(sorted(known))}"
+            )
+            problems.append(f"{_join(path, str(key))}: unknown key{hint}")
+    kwargs: dict[str, object] = {}
+    before = len(problems)
+    for f in fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name], _join(path, f.name), problems)
+    if len(problems) > before:
+        return None
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object:
+    if dataclasses.is_dataclass(hint):
+        return _build(cast(type[Any], hint), value, path, problems)
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(_show(a) for a in args)
+            problems.append(f"{path}: must be one of {allowed}; got {_show(value)}")
+        return value
+    if origin in (types.UnionType, Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if inner == [int, bool, str] or set(inner) == {int, bool, str}:  # SettingValue
+            return value
+        return _convert(inner[0], value, path, problems)
+    if origin is collections.abc.Mapping:
+        if not isinstance(value, dict):
+            problems.append(
+                f"{path}: must be a mapping of Kafka property names, got {_show(value)}"
+            )
+            return MappingProxyType({})
+        return MappingProxyType(dict(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{path}: must be true or false, got {_show(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{path}: must be an integer, got {_show(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(f"{path}: must be a number, got {_show(value)}")
+            return value
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            problems.append(f"{path}: must be a string, got {_show(value)}")
+        return value
+    return value  # pragma: no cover - every field type above is handled
+
+
+_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+def _check_spec(spec: StudySpec, problems: list[str]) -> None:
+    """Ranges and rules that need more than one field's type."""
+
+    def need(ok: bool, path: str, message: str, value: object) -> None:
+        if not ok:
+            problems.append(f"{path}: {message}, got {_show(value)}")
+
+    c, t, w, p = spec.consumer, spec.topic, spec.workload, spec.workload.producer
+    need(
+        bool(spec.cluster.bootstrap_servers.strip()),
+        "cluster.bootstrap_servers",
+        "must be 'embedded' or host:port[,host:port…]",
+        spec.cluster.bootstrap_servers,
+    )
+    prefix = spec.cluster.topic_prefix
+    need(bool(prefix), "cluster.topic_prefix", "must not be empty", prefix)
+    need(
+        bool(_TOPIC_NAME.match(t.name)),
+        "topic.name",
+        "must be 1-249 characters of [a-zA-Z0-9._-]",
+        t.name,
+    )
+    need(
+        t.name.startswith(prefix),
+        "topic.name",
+        f"must start with cluster.topic_prefix {prefix!r} (the tuner never touches other topics)",
+        t.name,
+    )
+    need(1 <= t.partitions <= 10000, "topic.partitions", "must be in [1, 10000]", t.partitions)
+    need(
+        t.replication_factor >= 1, "topic.replication_factor", "must be >= 1", t.replication_factor
+    )
+    need(
+        1 <= w.message_bytes <= 10 << 20,
+        "workload.message_bytes",
+        "must be in [1, 10485760]",
+        w.message_bytes,
+    )
+    need(w.prefill_records >= 0, "workload.prefill_records", "must be >= 0", w.prefill_records)
+    for name in ("users", "linger_ms", "batch_bytes", "expect_workers"):
+        section = w.locust if name == "expect_workers" else p
+        value = getattr(section, name)
+        path = f"workload.{'locust' if name == 'expect_workers' else 'producer'}.{name}"
+        need(value >= 0, path, "must be >= 0", value)
+    need(p.spawn_rate > 0, "workload.producer.spawn_rate", "must be > 0", p.spawn_rate)
+    need(
+        p.rate_per_user >= 0,
+        "workload.producer.rate_per_user",
+        "must be >= 0 (0 = unpaced)",
+        p.rate_per_user,
+    )
+    need(1 <= c.members <= 64, "consumer.members", "must be an integer in [1, 64]", c.members)
+    proc = c.processing
+    need(
+        proc.per_record_ms >= 0,
+        "consumer.processing.per_record_ms",
+        "must be >= 0",
+        proc.per_record_ms,
+    )
+    if proc.p99_ms is not None:
+        need(
+            proc.distribution == "lognormal",
+            "consumer.processing.p99_ms",
+            "only applies to distribution: lognormal",
+            proc.p99_ms,
+        )
+        need(
+            proc.p99_ms >= proc.per_record_ms,
+            "consumer.processing.p99_ms",
+            f"must be >= per_record_ms ({proc.per_record_ms})",
+            proc.p99_ms,
+        )
+    need(spec.trial.warmup_s >= 0, "trial.warmup_s", "must be >= 0", spec.trial.warmup_s)
+    need(spec.trial.measure_s > 0, "trial.measure_s", "must be > 0", spec.trial.measure_s)
+    need(
+        0 <= spec.metrics.port <= 65535, "metrics.port", "must be in [0, 65535]", spec.metrics.port
+    )
+    sec = spec.cluster.security
+    if sec.protocol.startswith("SASL"):
+        need(
+            sec.sasl_mechanism is not None,
+            "cluster.security.sasl_mechanism",
+            f"is required with protocol {sec.protocol}",
+            sec.sasl_mechanism,
+        )
+        need(
+            bool(sec.username),
+            "cluster.security.username",
+            f"is required with protocol {sec.protocol}",
+            sec.username,
+        )
+        need(
+            bool(sec.password),
+            "cluster.security.password",
+            "is required with SASL; use ${ENV_VAR}",
+            "(empty)",
+        )
+    from tuner.space import validate_settings  # noqa: PLC0415 - space imports this module
+
+    for name, message in validate_settings(c.settings):
+        problems.append(f"consumer.settings.{name}: {message}")

@@ -1,0 +1,17 @@
+"""The instrumented consumer, the simulated processing, and the group that runs them."""
+
+from __future__ import annotations
+
+from tuner.consumer.group import ConsumerGroup, GroupError, MemberSpec, run_member
+from tuner.consumer.instrumented import InstrumentedConsumer, count_records
+from tuner.consumer.processing import ProcessingModel
+
+__all__ = [
+    "ConsumerGroup",
+    "GroupError",
+    "InstrumentedConsumer",
+    "MemberSpec",
+    "ProcessingModel",
+    "count_records",
+    "run_member",
+]

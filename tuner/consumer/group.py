@@ -1,0 +1,324 @@
+"""A consumer group of instrumented members, each in its own OS process by default.
+
+Separate processes, as in production: a CPU-bound handler that blocks one member's event loop
+must not stall the other members' heartbeats. Each member keeps a private registry and sends
+its metric families to the parent every `SNAPSHOT_EVERY_S`; the parent serves them through one
+collector. Samples carry distinct `member` labels, so merging is concatenation — cheaper than
+prometheus-client's multiprocess mode, which writes every observation to an mmap file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from types import TracebackType
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, ProcessingSpec
+from tuner.consumer.instrumented import InstrumentedConsumer
+from tuner.consumer.processing import ProcessingModel
+from tuner.metrics import ConsumerMetrics
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY_S = 0.5
+POLL_TIMEOUT_MS = 200
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberSpec:
+    """Everything one member needs; picklable, so it crosses into a spawned process."""
+
+    bootstrap_servers: str
+    cluster: ClusterSpec
+    topic: str
+    group_id: str
+    member: str
+    consumer_kwargs: dict[str, Any] = field(default_factory=dict)
+    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
+    processing: ProcessingSpec = field(default_factory=ProcessingSpec)
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    member: str
+    families: list[Metric]
+    assigned: int
+    assignments: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    member: str
+    error: str
+
+
+Message = _Snapshot | _Failed
+
+
+async def run_member(
+    spec: MemberSpec, send: Callable[[Message], None], stop: asyncio.Event
+) -> None:
+    """Consume until `stop` is set: poll, process, commit (if auto-commit is off), report."""
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
+    model = ProcessingModel(spec.processing, seed=spec.seed)
+    kwargs = {
+        **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
+        "group_id": spec.group_id,
+        "client_id": f"{spec.group_id}.{spec.member}",
+        **spec.consumer_kwargs,
+    }
+    manual_commit = not kwargs.get("enable_auto_commit", True)
+    consumer = InstrumentedConsumer(spec.topic, metrics=metrics, **kwargs)
+
+    def report() -> None:
+        assigned = len(consumer.consumer.assignment())
+        send(_Snapshot(spec.member, list(registry.collect()), assigned, consumer.assignments))
+
+    async def report_every() -> None:
+        while True:
+            report()
+            await asyncio.sleep(SNAPSHOT_EVERY_S)
+
+    await consumer.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            reporter = tasks.create_task(report_every())
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+                count = sum(len(records) for records in batch.values())
+                started = time.perf_counter()
+                await model.process(count)
+                consumer.processed(batch, time.perf_counter() - started)
+                if manual_commit and count:
+                    await consumer.commit()
+            reporter.cancel()
+    finally:
+        await consumer.stop()
+        report()
+
+
+def _member_process(spec: MemberSpec, pipe: Pipe) -> None:
+    """Entry point of a spawned member: one event loop, stopped by a message on the pipe."""
+    logging.basicConfig(level=logging.WARNING)
+    # aiokafka logs every retry during joins at ERROR; real failures reach the parent as errors.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_message() -> None:  # "stop", or EOF when the parent is gone: stop either way
+            with contextlib.suppress(EOFError, OSError):
+                pipe.recv()
+            loop.remove_reader(pipe.fileno())
+            stop.set()
+
+        loop.add_reader(pipe.fileno(), on_message)
+        try:
+            await run_member(spec, pipe.send, stop)
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(pipe.fileno())
+
+    try:
+        asyncio.run(main())
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            pipe.send(_Failed(spec.member, _describe(exc)))
+        raise SystemExit(1) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _describe(exc.exceptions[0])
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class _GroupCollector(Collector):
+    """Serves the latest families each member sent, merged by family name."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, list[Metric]] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for families in list(self.latest.values()):
+            for family in families:
+                target = merged.get(family.name)
+                if target is None:
+                    target = Metric(family.name, family.documentation, family.type, family.unit)
+                    merged[family.name] = target
+                target.samples.extend(family.samples)
+        yield from merged.values()
+
+
+class ConsumerGroup:
+    """Run `members` in one consumer group; `async with` starts them and stops them all."""
+
+    def __init__(
+        self,
+        members: Sequence[MemberSpec],
+        *,
+        registry: CollectorRegistry,
+        isolation: Literal["process", "task"] = "process",
+    ) -> None:
+        self.members = list(members)
+        self.registry = registry
+        self.isolation = isolation
+        self.collector = _GroupCollector()
+        self._assigned: dict[str, int] = {}
+        self._errors: list[str] = []
+        self._reported = 0
+        self._procs: list[tuple[Any, Pipe]] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _receive(self, message: Message) -> None:
+        if isinstance(message, _Snapshot):
+            self.collector.latest[message.member] = message.families
+            self._assigned[message.member] = message.assigned
+        else:
+            self._errors.append(f"member {message.member}: {message.error}")
+
+    async def __aenter__(self) -> ConsumerGroup:
+        self.registry.register(self.collector)
+        try:
+            if self.isolation == "process":
+                self._start_processes()
+            else:
+                for spec in self.members:
+                    self._tasks.append(
+                        asyncio.create_task(self._run_task_member(spec), name=spec.member)
+                    )
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def _run_task_member(self, spec: MemberSpec) -> None:
+        try:
+            await run_member(spec, self._receive, self._stop)
+        except Exception as exc:
+            self._receive(_Failed(spec.member, _describe(exc)))
+
+    def _start_processes(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs a loop
+        loop = asyncio.get_running_loop()
+        for spec in self.members:
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            proc = ctx.Process(
+                target=_member_process, args=(spec, child_end), name=spec.member, daemon=True
+            )
+            proc.start()
+            child_end.close()
+            self._procs.append((proc, parent_end))
+            loop.add_reader(parent_end.fileno(), self._drain, parent_end)
+
+    def _drain(self, pipe: Pipe) -> None:
+        try:
+            while pipe.poll():
+                self._receive(pipe.recv())
+        except (EOFError, OSError):
+            asyncio.get_running_loop().remove_reader(pipe.fileno())
+
+    async def wait_until_assigned(self, partitions: int, timeout_s: float = 60.0) -> None:
+        """Wait until every member holds partitions and all are assigned (a stable generation)."""
+        wanted = min(len(self.members), partitions)
+
+        def settled() -> bool:
+            busy = sum(1 for n in self._assigned.values() if n > 0)
+            return busy >= wanted and sum(self._assigned.values()) == partitions
+
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not settled():
+                    if self._errors:
+                        raise GroupError("; ".join(self._errors))
+                    self._check_alive()
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise GroupError(
+                f"the group did not assign all {partitions} partitions within {timeout_s:.0f} s "
+                f"(assigned: {self._assigned or 'none'})"
+            ) from None
+
+    def _check_alive(self) -> None:
+        for proc, _ in self._procs:
+            if proc.exitcode is not None and not self._stop.is_set():
+                raise GroupError(f"member {proc.name} exited with code {proc.exitcode}")
+
+    def errors(self) -> list[str]:
+        """Errors reported since the last call (member crashes, consumer exceptions)."""
+        for proc, pipe in self._procs:
+            if proc.exitcode not in (None, 0) and not self._stop.is_set():
+                self._drain(pipe)
+                if not any(proc.name in e for e in self._errors):
+                    self._errors.append(f"member {proc.name} exited with code {proc.exitcode}")
+        new = self._errors[self._reported :]
+        self._reported = len(self._errors)
+        return new
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        """Ask every member to stop (final commit, leave group), then terminate stragglers."""
+        self._stop.set()
+        for _, pipe in self._procs:
+            with contextlib.suppress(OSError):
+                pipe.send("stop")
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for proc, _ in self._procs:
+            while proc.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event for a process exit
+                await asyncio.sleep(0.05)
+            if proc.is_alive():
+                log.warning("member %s did not stop in time; terminating it", proc.name)
+                proc.terminate()
+                await asyncio.to_thread(proc.join, 5)
+            if proc.is_alive():
+                proc.kill()
+                await asyncio.to_thread(proc.join, 5)
+        loop = asyncio.get_running_loop()
+        for _, pipe in self._procs:
+            with contextlib.suppress(OSError, ValueError):
+                self._drain(pipe)
+                loop.remove_reader(pipe.fileno())
+                pipe.close()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        with contextlib.suppress(KeyError):
+            self.registry.unregister(self.collector)
+
+    def families(self) -> list[Metric]:
+        """The members' last reported families (also after the group has stopped)."""
+        return list(self.collector.collect())
+
+
+class GroupError(Exception):
+    """The group could not form or lost a member."""

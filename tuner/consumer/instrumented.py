@@ -1,0 +1,229 @@
+"""`InstrumentedConsumer`: an aiokafka consumer reporting fetch, poll, rebalance, commit metrics.
+
+Usable in your own application: build it with the same keyword arguments as
+`AIOKafkaConsumer`, plus a `ConsumerMetrics`, and call `getmany()` / `processed()` / `commit()`.
+
+Fetch metrics are taken at the FetchRequest round trip inside aiokafka, which has no hook for
+it: the consumer's client `send` and the coordinator's commit are wrapped on the instance.
+This is the only module that touches aiokafka internals; if they move, it logs a warning and
+runs without those metrics rather than failing.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
+from tuner.metrics import ConsumerMetrics
+
+log = logging.getLogger(__name__)
+
+FETCH_API_KEY = 1
+_BATCH_HEADER = struct.Struct(">qi")  # baseOffset, batchLength
+_RECORDS_COUNT = struct.Struct(">i")
+_RECORDS_COUNT_OFFSET = 57  # v2 record batch: recordsCount follows baseSequence (KIP-98 format)
+_BATCH_OVERHEAD = 12  # baseOffset + batchLength precede the batchLength bytes
+POLL_MAX_WINDOW_S = 30.0
+"""Like the Java client's time-between-poll-max: the maximum over the last 30 s."""
+LAG_EVERY_S = 1.0
+IDLE_DECAY = 0.9
+
+
+def count_records(record_set: bytes | None) -> int:
+    """Records in a fetched record set, from the v2 batch headers (no decompression)."""
+    if not record_set:
+        return 0
+    total, pos, size = 0, 0, len(record_set)
+    while pos + _RECORDS_COUNT_OFFSET + 4 <= size:
+        _, length = _BATCH_HEADER.unpack_from(record_set, pos)
+        if pos + _BATCH_OVERHEAD + length > size:
+            break  # a truncated trailing batch: the broker cut it at the fetch size
+        total += _RECORDS_COUNT.unpack_from(record_set, pos + _RECORDS_COUNT_OFFSET)[0]
+        pos += _BATCH_OVERHEAD + length
+    return total
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, owner: InstrumentedConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._owner._on_revoked(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._owner._on_assigned(list(assigned))
+
+
+class InstrumentedConsumer:
+    """An `AIOKafkaConsumer` subscribed to `topics`, measured; `async with` starts and stops it."""
+
+    def __init__(self, *topics: str, metrics: ConsumerMetrics, **consumer_kwargs: Any) -> None:
+        self.topics = topics
+        self.metrics = metrics
+        self.consumer = AIOKafkaConsumer(**consumer_kwargs)
+        self.assignments = 0
+        self._revoked_at: float | None = None
+        self._last_poll: float | None = None
+        self._last_return: float | None = None
+        self._intervals: collections.deque[tuple[float, float]] = collections.deque()
+        self._idle = 0.0
+        self._busy = 0.0
+        self._lag_at = 0.0
+        self._positions: dict[TopicPartition, int] = {}
+        metrics.max_poll_interval.set(consumer_kwargs.get("max_poll_interval_ms", 300000) / 1000)
+        metrics.fetch_max_wait.set(consumer_kwargs.get("fetch_max_wait_ms", 500) / 1000)
+
+    async def start(self) -> None:
+        self.consumer.subscribe(topics=list(self.topics), listener=_Listener(self))
+        await self.consumer.start()
+        self._hook_internals()
+
+    async def stop(self) -> None:
+        """Leave the group; with auto-commit on, aiokafka commits the consumed offsets first."""
+        await self.consumer.stop()
+
+    async def __aenter__(self) -> InstrumentedConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- hooks into aiokafka ---------------------------------------------------------------
+
+    def _hook_internals(self) -> None:
+        client = getattr(self.consumer, "_client", None)
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        if client is None or not hasattr(client, "send"):
+            log.warning("aiokafka internals changed: no fetch metrics")
+        else:
+            client.send = self._timed_send(client.send)
+        if coordinator is None or not hasattr(coordinator, "_do_commit_offsets"):
+            log.warning("aiokafka internals changed: no commit metrics")
+        else:
+            coordinator._do_commit_offsets = self._timed_commit(coordinator._do_commit_offsets)
+
+    def _timed_send(self, send: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        m = self.metrics
+
+        async def send_and_measure(node_id: int, request: Any, **kwargs: Any) -> Any:
+            if getattr(request, "API_KEY", None) != FETCH_API_KEY:
+                return await send(node_id, request, **kwargs)
+            started = time.perf_counter()
+            response = await send(node_id, request, **kwargs)
+            m.fetch_latency.observe(time.perf_counter() - started)
+            m.fetch_requests.inc()
+            records = nbytes = 0
+            for _topic, partitions in response.topics:
+                for part in partitions:
+                    record_set = part[-1]
+                    if record_set:
+                        nbytes += len(record_set)
+                        records += count_records(record_set)
+            m.fetch_records.observe(records)
+            m.fetch_bytes.observe(nbytes)
+            return response
+
+        return send_and_measure
+
+    def _timed_commit(self, commit: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        m = self.metrics
+
+        async def commit_and_measure(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await commit(*args, **kwargs)
+            finally:
+                m.commit_latency.observe(time.perf_counter() - started)
+
+        return commit_and_measure
+
+    def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        self._revoked_at = time.perf_counter()
+        for tp in revoked:
+            self.metrics.forget_partition(tp.topic, tp.partition)
+            self._positions.pop(tp, None)
+
+    def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        if self.assignments > 0:
+            self.metrics.rebalances.inc()
+            if self._revoked_at is not None:
+                self.metrics.rebalance_duration.observe(time.perf_counter() - self._revoked_at)
+        self.assignments += 1
+        self._revoked_at = None
+        self.metrics.assigned_partitions.set(len(assigned))
+
+    # -- the application's calls -----------------------------------------------------------
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Any]]:
+        """`AIOKafkaConsumer.getmany`, timing the gap since the last poll and the wait inside."""
+        m = self.metrics
+        called = time.perf_counter()
+        if self._last_poll is not None:
+            interval = called - self._last_poll
+            m.poll_interval.observe(interval)
+            self._track_max_interval(called, interval)
+        if self._last_return is not None:
+            self._busy = self._busy * IDLE_DECAY + (called - self._last_return)
+        batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
+            *partitions, timeout_ms=timeout_ms, max_records=max_records
+        )
+        returned = time.perf_counter()
+        self._idle = self._idle * IDLE_DECAY + (returned - called)
+        if self._idle + self._busy > 0:
+            m.poll_idle_ratio.set(self._idle / (self._idle + self._busy))
+        self._last_poll, self._last_return = called, returned
+        count = 0
+        for tp, records in batch.items():
+            nbytes = 0
+            for r in records:
+                nbytes += r.serialized_value_size + max(r.serialized_key_size, 0)
+            m.consumed(tp.topic, len(records), nbytes)
+            count += len(records)
+            if records:
+                self._positions[tp] = records[-1].offset + 1
+        m.poll_records.observe(count)
+        if returned - self._lag_at >= LAG_EVERY_S:
+            self._lag_at = returned
+            self._update_lag()
+        return batch
+
+    def processed(self, batch: dict[TopicPartition, list[Any]], seconds: float) -> None:
+        """Record that `batch` took `seconds` to process; samples e2e latency per partition."""
+        self.metrics.processing.observe(seconds)
+        now_ms = time.time() * 1000.0
+        for records in batch.values():
+            if records:
+                self.metrics.e2e_latency.observe(max(now_ms - records[-1].timestamp, 0.0) / 1000)
+
+    async def commit(self) -> None:
+        """Commit the consumed positions (timed by the commit hook)."""
+        await self.consumer.commit()
+
+    def _track_max_interval(self, now: float, interval: float) -> None:
+        window = self._intervals
+        window.append((now, interval))
+        while window and window[0][0] < now - POLL_MAX_WINDOW_S:
+            window.popleft()
+        self.metrics.poll_interval_max.set(max(i for _, i in window))
+
+    def _update_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            position = self._positions.get(tp)
+            if high is not None and position is not None:
+                self.metrics.lag(tp.topic, tp.partition, max(high - position, 0))

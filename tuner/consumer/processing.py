@@ -1,0 +1,71 @@
+"""The simulated application: how long processing a batch of records takes, and how it waits.
+
+`async` awaits the total (the event loop keeps serving heartbeats and prefetches); `cpu`
+burns the CPU for it inside the loop, which blocks aiokafka's heartbeat task too — the
+failure mode of a CPU-bound handler in asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+
+from tuner.config import ProcessingSpec
+
+Z99 = 2.3263478740408408
+"""The standard normal's 99th percentile."""
+
+
+class ProcessingModel:
+    """Draws per-record processing times with the configured mean (and p99 for lognormal)."""
+
+    def __init__(self, spec: ProcessingSpec, *, seed: int | None = None) -> None:
+        self.spec = spec
+        self._rng = random.Random(seed)  # noqa: S311 - simulated work times, not secrets
+        self._mean_s = spec.per_record_ms / 1000.0
+        self._mu, self._sigma = _lognormal_params(spec.per_record_ms, spec.p99_ms)
+
+    def draw_s(self, records: int) -> float:
+        """Total processing time of `records` records, in seconds."""
+        if records <= 0 or self._mean_s <= 0:
+            return 0.0
+        kind = self.spec.distribution
+        if kind == "constant":
+            return self._mean_s * records
+        if kind == "exponential":
+            rate = 1.0 / self._mean_s
+            return sum(self._rng.expovariate(rate) for _ in range(records))
+        draw = self._rng.lognormvariate
+        return sum(draw(self._mu, self._sigma) for _ in range(records)) / 1000.0
+
+    async def process(self, records: int) -> float:
+        """Spend the processing time of a batch; returns the seconds it was meant to take."""
+        total = self.draw_s(records)
+        if total <= 0:
+            return 0.0
+        if self.spec.mode == "async":
+            await asyncio.sleep(total)
+        else:
+            end = time.perf_counter() + total
+            while time.perf_counter() < end:
+                pass
+        return total
+
+
+def _lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:
+    """(mu, sigma) of a lognormal (in ms) with the given mean and 99th percentile.
+
+    mean = exp(mu + sigma²/2) and p99 = exp(mu + z99·sigma) give
+    sigma²/2 - z99·sigma + ln(p99/mean) = 0; the smaller root keeps the tail sane. A p99 too
+    far above the mean for any lognormal (ratio > e^(z99²/2) ≈ 15) is capped at that ratio.
+    """
+    if mean_ms <= 0:
+        return 0.0, 0.0
+    if p99_ms is None or p99_ms <= mean_ms:
+        sigma = 0.5
+    else:
+        disc = Z99 * Z99 - 2.0 * math.log(p99_ms / mean_ms)
+        sigma = Z99 - math.sqrt(max(disc, 0.0))
+    return math.log(mean_ms) - sigma * sigma / 2.0, sigma

@@ -1,0 +1,301 @@
+"""Every Prometheus metric the tuner exports, and reading windows of them back.
+
+Instruments are created against a registry passed in (never the global one). Consumers
+observe per fetch, poll and batch, never per record (one `observe` costs ~0.5 µs), except the
+end-to-end latency, which is sampled. The trial reads window deltas of these same samples, so
+the report, the objective and Grafana agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
+
+log = logging.getLogger(__name__)
+
+PREFIX = "tuner_consumer_"
+GROUP_LABELS = ("group", "member")
+TOPIC_LABELS = (*GROUP_LABELS, "topic")
+PARTITION_LABELS = (*TOPIC_LABELS, "partition")
+
+LATENCY_BUCKETS = (
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+"""Fetch/commit latency: fine around the 500 ms `fetch.max.wait.ms` default."""
+POLL_INTERVAL_BUCKETS = (
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)  # fmt: skip
+"""Time between polls: up to and past the 300 s `max.poll.interval.ms` default."""
+E2E_BUCKETS = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+)  # fmt: skip
+COUNT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000)
+BYTES_BUCKETS = tuple(float(1 << s) for s in range(8, 27, 2))  # 256 B … 64 MiB
+
+
+class ConsumerMetrics:
+    """The instruments of one group member, with its labelled children looked up once."""
+
+    def __init__(self, registry: CollectorRegistry, *, group: str, member: str) -> None:
+        self.group = group
+        self.member = member
+        r = registry
+        self._records = Counter(
+            f"{PREFIX}records_consumed", "Records handed to the application.", TOPIC_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self._bytes = Counter(
+            f"{PREFIX}bytes_consumed", "Record value+key bytes handed to the application.",
+            TOPIC_LABELS, registry=r,
+        )  # fmt: skip
+        self.fetch_requests = Counter(
+            f"{PREFIX}fetch_requests", "Fetch requests completed (round trips).", GROUP_LABELS,
+            registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.fetch_latency = Histogram(
+            f"{PREFIX}fetch_latency_seconds", "Fetch request round trip.", GROUP_LABELS,
+            buckets=LATENCY_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.fetch_records = Histogram(
+            f"{PREFIX}fetch_records", "Records per fetch response.", GROUP_LABELS,
+            buckets=COUNT_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.fetch_bytes = Histogram(
+            f"{PREFIX}fetch_bytes", "Record bytes per fetch response.", GROUP_LABELS,
+            buckets=BYTES_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.poll_interval = Histogram(
+            f"{PREFIX}poll_interval_seconds",
+            "Time between successive polls (what max.poll.interval.ms bounds).", GROUP_LABELS,
+            buckets=POLL_INTERVAL_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.poll_interval_max = Gauge(
+            f"{PREFIX}poll_interval_max_seconds",
+            "Longest time between polls since the member started.", GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.poll_records = Histogram(
+            f"{PREFIX}poll_records", "Records returned per poll.", GROUP_LABELS,
+            buckets=COUNT_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.poll_idle_ratio = Gauge(
+            f"{PREFIX}poll_idle_ratio",
+            "Share of time spent waiting inside poll rather than processing (recent).",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.processing = Histogram(
+            f"{PREFIX}processing_seconds", "Application processing time per polled batch.",
+            GROUP_LABELS, buckets=POLL_INTERVAL_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.rebalances = Counter(
+            f"{PREFIX}rebalances", "Partition assignments after the member's first.",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.rebalance_duration = Histogram(
+            f"{PREFIX}rebalance_duration_seconds", "From partitions revoked to assigned.",
+            GROUP_LABELS, buckets=LATENCY_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.assigned_partitions = Gauge(
+            f"{PREFIX}assigned_partitions", "Partitions assigned to the member.", GROUP_LABELS,
+            registry=r,
+        ).labels(group, member)  # fmt: skip
+        self._lag = Gauge(
+            f"{PREFIX}lag_records", "Highwater minus position, per assigned partition.",
+            PARTITION_LABELS, registry=r,
+        )  # fmt: skip
+        self.e2e_latency = Histogram(
+            f"{PREFIX}e2e_latency_seconds",
+            "Record timestamp to processed (sampled: the last record of each partition batch).",
+            GROUP_LABELS, buckets=E2E_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.commit_latency = Histogram(
+            f"{PREFIX}commit_latency_seconds", "Offset commit round trip.", GROUP_LABELS,
+            buckets=LATENCY_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.max_poll_interval = Gauge(
+            f"{PREFIX}max_poll_interval_seconds", "Configured max.poll.interval.ms.",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.fetch_max_wait = Gauge(
+            f"{PREFIX}fetch_max_wait_seconds", "Configured fetch.max.wait.ms.", GROUP_LABELS,
+            registry=r,
+        ).labels(group, member)  # fmt: skip
+        self._errors = Counter(
+            f"{PREFIX}errors", "Errors seen by the member, by kind.", (*GROUP_LABELS, "kind"),
+            registry=r,
+        )  # fmt: skip
+        self._by_topic: dict[str, tuple[Counter, Counter]] = {}
+
+    def consumed(self, topic: str, records: int, nbytes: int) -> None:
+        children = self._by_topic.get(topic)
+        if children is None:
+            children = (
+                self._records.labels(self.group, self.member, topic),
+                self._bytes.labels(self.group, self.member, topic),
+            )
+            self._by_topic[topic] = children
+        children[0].inc(records)
+        children[1].inc(nbytes)
+
+    def lag(self, topic: str, partition: int, records: int) -> None:
+        self._lag.labels(self.group, self.member, topic, str(partition)).set(records)
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop a revoked partition's lag series, so a stale value never lingers."""
+        with contextlib.suppress(KeyError):
+            self._lag.remove(self.group, self.member, topic, str(partition))
+
+    def error(self, kind: str) -> None:
+        self._errors.labels(self.group, self.member, kind).inc()
+
+
+@contextlib.contextmanager
+def serve(registry: CollectorRegistry, *, host: str, port: int) -> Iterator[int]:
+    """Serve `/metrics` for the registry while the block runs; yields the bound port."""
+    server: WSGIServer
+    thread: threading.Thread
+    server, thread = start_http_server(port, addr=host, registry=registry)
+    bound = int(server.server_port)
+    log.info("serving metrics on http://%s:%d/metrics", host, bound)
+    try:
+        yield bound
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- reading windows back ----------------------------------------------------------------
+
+SampleKey = tuple[str, frozenset[tuple[str, str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySnapshot:
+    """The samples of one group at one instant, as the exporter would serve them."""
+
+    at: float
+    samples: Mapping[SampleKey, float]
+
+    @classmethod
+    def of(cls, families: Iterable[Metric], *, group: str, at: float) -> RegistrySnapshot:
+        samples: dict[SampleKey, float] = {}
+        for family in families:
+            for s in family.samples:
+                if s.labels.get("group") == group:
+                    samples[(s.name, frozenset(s.labels.items()))] = s.value
+        return cls(at=at, samples=samples)
+
+    def total(self, name: str) -> float:
+        return sum(v for (n, _), v in self.samples.items() if n == name)
+
+    def per_member(self, name: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for (n, labels), v in self.samples.items():
+            if n == name:
+                member = dict(labels).get("member", "")
+                out[member] = out.get(member, 0.0) + v
+        return out
+
+    def maximum(self, name: str) -> float | None:
+        values = [v for (n, _), v in self.samples.items() if n == name]
+        return max(values) if values else None
+
+    def buckets(self, name: str) -> dict[float, float]:
+        """Cumulative bucket counts of a histogram summed over members: `le` → count."""
+        out: dict[float, float] = {}
+        for (n, labels), v in self.samples.items():
+            if n == f"{name}_bucket":
+                le = float(dict(labels)["le"])
+                out[le] = out.get(le, 0.0) + v
+        return out
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
+    """Prometheus' `histogram_quantile` on cumulative buckets: linear within the bucket."""
+    ordered = sorted(buckets.items())
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for le, count in ordered:
+        if count >= rank:
+            if math.isinf(le):
+                return lower_bound
+            span = count - lower_count
+            fraction = (rank - lower_count) / span if span > 0 else 1.0
+            return lower_bound + (le - lower_bound) * fraction
+        lower_bound, lower_count = le, count
+    return lower_bound
+
+
+def delta_buckets(start: Mapping[float, float], end: Mapping[float, float]) -> dict[float, float]:
+    return {le: count - start.get(le, 0.0) for le, count in end.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupWindow:
+    """What the group did between two snapshots of the same instruments."""
+
+    start: RegistrySnapshot
+    end: RegistrySnapshot
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end.at - self.start.at, 1e-9)
+
+    def delta(self, name: str) -> float:
+        return self.end.total(name) - self.start.total(name)
+
+    def quantile(self, name: str, q: float) -> float | None:
+        return histogram_quantile(
+            q, delta_buckets(self.start.buckets(name), self.end.buckets(name))
+        )
+
+    @property
+    def records(self) -> float:
+        return self.delta(f"{PREFIX}records_consumed_total")
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def bytes_per_s(self) -> float:
+        return self.delta(f"{PREFIX}bytes_consumed_total") / self.seconds
+
+    @property
+    def fetch_requests(self) -> float:
+        return self.delta(f"{PREFIX}fetch_requests_total")
+
+    def _per_fetch(self, name: str) -> float:
+        n = self.delta(f"{name}_count")
+        return self.delta(f"{name}_sum") / n if n else 0.0
+
+    @property
+    def records_per_fetch(self) -> float:
+        return self._per_fetch(f"{PREFIX}fetch_records")
+
+    @property
+    def bytes_per_fetch(self) -> float:
+        return self._per_fetch(f"{PREFIX}fetch_bytes")
+
+    @property
+    def rebalances(self) -> int:
+        """Group rebalances in the window: every member sees each one, so the max over members."""
+        name = f"{PREFIX}rebalances_total"
+        before = self.start.per_member(name)
+        after = self.end.per_member(name)
+        return int(max((v - before.get(m, 0.0) for m, v in after.items()), default=0.0))
+
+    def ms(self, name: str, q: float) -> float | None:
+        value = self.quantile(name, q)
+        return None if value is None else value * 1000.0

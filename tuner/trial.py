@@ -1,0 +1,253 @@
+"""One trial, start to end: topic, backlog, load, consumer group, warm-up, measurement window.
+
+Each trial runs in its own `asyncio.run` with its own consumer group id, so nothing leaks from
+one trial to the next. The result is computed from window deltas of the instruments the
+Prometheus exporter serves, and cross-checked against topic end offsets and committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+
+from prometheus_client import CollectorRegistry
+
+from tuner import broker, cluster, metrics, space
+from tuner.cluster import Connection
+from tuner.config import SettingValue, StudySpec
+from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
+from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
+
+log = logging.getLogger(__name__)
+
+
+class Phase(StrEnum):
+    TOPIC = "topic"
+    PREFILL = "prefill"
+    JOIN = "join"
+    WARMUP = "warm-up"
+    MEASURE = "measure"
+    STOP = "stop"
+
+
+class TrialError(Exception):
+    """The trial could not produce a measurement (broker gone, members crashed, no assignment)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatencyMs:
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchStats:
+    requests: int
+    latency_ms_p50: float | None
+    latency_ms_p99: float | None
+    records_per_fetch_avg: float
+    bytes_per_fetch_avg: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollStats:
+    interval_ms_max: float | None
+    idle_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffsetCheck:
+    """Counts that do not come from our own instruments, to catch a lying measurement."""
+
+    end_offsets_total: int
+    committed_total: int
+    consumed_total: int
+    """Records the group consumed over the whole trial (not only the window)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialResult:
+    group_id: str
+    settings: Mapping[str, SettingValue | None]
+    """Effective consumer settings (Java names; None = aiokafka's unlimited)."""
+    window_s: float
+    records_consumed: int
+    throughput_records_per_s: float
+    throughput_mb_per_s: float
+    e2e_latency_ms: LatencyMs
+    rebalances: int
+    """Group rebalances inside the measurement window (the initial join is before it)."""
+    fetch: FetchStats
+    poll: PollStats
+    lag_max: int
+    backlog_emptied: bool
+    """True if the group caught up during the window: then it measured the supply, not the group."""
+    errors: tuple[str, ...]
+    offsets: OffsetCheck
+    intervals_records_per_s: tuple[float, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(replace(self, settings=dict(self.settings)))
+
+
+Observer = Callable[[Phase, float | None], None]
+"""Called on each phase change (value None) and each second of measurement (records/s so far)."""
+
+
+def _member_specs(
+    spec: StudySpec, bootstrap_servers: str, settings: Mapping[str, SettingValue], group_id: str
+) -> list[MemberSpec]:
+    # A fresh group starts at the beginning of the backlog, not at its end.
+    kwargs = {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": "earliest"}
+    return [
+        MemberSpec(
+            bootstrap_servers=bootstrap_servers,
+            cluster=spec.cluster,
+            topic=spec.topic.name,
+            group_id=group_id,
+            member=f"m{i}",
+            consumer_kwargs=kwargs,
+            processing=spec.consumer.processing,
+            seed=i,
+        )
+        for i in range(spec.consumer.members)
+    ]
+
+
+def _snapshot(registry: CollectorRegistry, group_id: str) -> RegistrySnapshot:
+    return RegistrySnapshot.of(registry.collect(), group=group_id, at=time.monotonic())
+
+
+async def run_trial(
+    spec: StudySpec,
+    *,
+    bootstrap_servers: str,
+    settings: Mapping[str, SettingValue],
+    group_id: str,
+    registry: CollectorRegistry,
+    observer: Observer | None = None,
+    prefill_records: int | None = None,
+) -> TrialResult:
+    """Run one trial and return its measurement; raises `TrialError` if there is none to give."""
+
+    def phase(p: Phase, value: float | None = None) -> None:
+        if observer is not None:
+            observer(p, value)
+
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
+    phase(Phase.TOPIC)
+    await cluster.ensure_topic(conn, spec.topic)
+    phase(Phase.PREFILL)
+    await cluster.prefill(
+        conn,
+        spec.topic.name,
+        spec.workload,
+        records=spec.workload.prefill_records if prefill_records is None else prefill_records,
+    )
+    members = _member_specs(spec, bootstrap_servers, settings, group_id)
+    errors: list[str] = []
+    intervals: list[float] = []
+    lag_min: float | None = None
+    try:
+        async with ConsumerGroup(
+            members, registry=registry, isolation=spec.consumer.isolation
+        ) as group:
+            phase(Phase.JOIN)
+            await group.wait_until_assigned(spec.topic.partitions, timeout_s=60)
+            phase(Phase.WARMUP)
+            await asyncio.sleep(spec.trial.warmup_s)
+            start = previous = _snapshot(registry, group_id)
+            phase(Phase.MEASURE)
+            while (elapsed := previous.at - start.at) < spec.trial.measure_s:
+                await asyncio.sleep(min(1.0, spec.trial.measure_s - elapsed))
+                now = _snapshot(registry, group_id)
+                intervals.append(GroupWindow(previous, now).records_per_s)
+                lag_now = now.total(f"{PREFIX}lag_records")
+                lag_min = lag_now if lag_min is None else min(lag_min, lag_now)
+                previous = now
+                phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
+                errors.extend(group.errors())
+            end = previous
+            phase(Phase.STOP)
+        errors.extend(group.errors())
+    except GroupError as exc:
+        raise TrialError(str(exc)) from exc
+    final = RegistrySnapshot.of(group.families(), group=group_id, at=time.monotonic())
+    window = GroupWindow(start, end)
+    ends = await cluster.end_offsets(conn, spec.topic.name)
+    committed = await cluster.committed_offsets(conn, group_id, spec.topic.name)
+    idle = end.per_member(f"{PREFIX}poll_idle_ratio")
+    return TrialResult(
+        group_id=group_id,
+        settings=MappingProxyType(space.effective_settings(settings)),
+        window_s=window.seconds,
+        records_consumed=int(window.records),
+        throughput_records_per_s=window.records_per_s,
+        throughput_mb_per_s=window.bytes_per_s / 1e6,
+        e2e_latency_ms=LatencyMs(
+            p50=window.ms(f"{PREFIX}e2e_latency_seconds", 0.5),
+            p95=window.ms(f"{PREFIX}e2e_latency_seconds", 0.95),
+            p99=window.ms(f"{PREFIX}e2e_latency_seconds", 0.99),
+        ),
+        rebalances=window.rebalances,
+        fetch=FetchStats(
+            requests=int(window.fetch_requests),
+            latency_ms_p50=window.ms(f"{PREFIX}fetch_latency_seconds", 0.5),
+            latency_ms_p99=window.ms(f"{PREFIX}fetch_latency_seconds", 0.99),
+            records_per_fetch_avg=window.records_per_fetch,
+            bytes_per_fetch_avg=window.bytes_per_fetch,
+        ),
+        poll=PollStats(
+            interval_ms_max=_ms(end.maximum(f"{PREFIX}poll_interval_max_seconds")),
+            idle_ratio=sum(idle.values()) / len(idle) if idle else None,
+        ),
+        lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
+        backlog_emptied=lag_min == 0,
+        errors=tuple(errors),
+        offsets=OffsetCheck(
+            end_offsets_total=sum(ends.values()),
+            committed_total=sum(committed.values()),
+            consumed_total=int(final.total(f"{PREFIX}records_consumed_total")),
+        ),
+        intervals_records_per_s=tuple(intervals),
+    )
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def run_standalone(
+    spec: StudySpec,
+    *,
+    settings: Mapping[str, SettingValue] | None = None,
+    observer: Observer | None = None,
+) -> TrialResult:
+    """`tuner run`: one trial with the config's settings, its metrics served while it runs.
+
+    With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
+    the duration of the trial.
+    """
+    registry = CollectorRegistry()
+    group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
+    with (
+        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        metrics.serve(registry, host=spec.metrics.host, port=spec.metrics.port),
+    ):
+        return asyncio.run(
+            run_trial(
+                spec,
+                bootstrap_servers=bootstrap,
+                settings=spec.consumer.settings if settings is None else settings,
+                group_id=group_id,
+                registry=registry,
+                observer=observer,
+            )
+        )

@@ -162,6 +162,34 @@ async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupState:
+    """The coordinator's view of a group: its state and the member ids it knows."""
+
+    state: str
+    member_ids: frozenset[str]
+
+
+async def describe_group(conn: Connection, group_id: str) -> GroupState:
+    """Ask the group coordinator (the broker) who is in the group right now.
+
+    The broker's view catches what a member cannot see of itself: a member whose loop was
+    blocked past `session.timeout.ms` is evicted while it keeps consuming its prefetched data.
+    """
+    admin = AIOKafkaAdminClient(**conn.kwargs())
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([group_id])
+    finally:
+        await admin.close()
+    for response in responses:
+        for group in response.groups:
+            _error, gid, state, _ptype, _protocol, members, *_ = group
+            if gid == group_id:
+                return GroupState(state=state, member_ids=frozenset(m[0] for m in members))
+    return GroupState(state="Dead", member_ids=frozenset())
+
+
 def _partition_weights(partitions: int, key_distribution: str) -> list[float]:
     if key_distribution == "zipf":
         return [1.0 / (rank + 1) for rank in range(partitions)]

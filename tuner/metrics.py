@@ -96,7 +96,7 @@ class ConsumerMetrics:
             GROUP_LABELS, buckets=POLL_INTERVAL_BUCKETS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.rebalances = Counter(
-            f"{PREFIX}rebalances", "Partition assignments after the member's first.",
+            f"{PREFIX}rebalances", "Rebalances the member took part in after its first assignment.",
             GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.rebalance_duration = Histogram(

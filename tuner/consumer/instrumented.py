@@ -151,16 +151,18 @@ class InstrumentedConsumer:
         return commit_and_measure
 
     def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        # A rebalance is counted when it starts (the member is asked to give its partitions
+        # back), so one that never completes inside the window still counts.
+        if self.assignments > 0:
+            self.metrics.rebalances.inc()
         self._revoked_at = time.perf_counter()
         for tp in revoked:
             self.metrics.forget_partition(tp.topic, tp.partition)
             self._positions.pop(tp, None)
 
     def _on_assigned(self, assigned: list[TopicPartition]) -> None:
-        if self.assignments > 0:
-            self.metrics.rebalances.inc()
-            if self._revoked_at is not None:
-                self.metrics.rebalance_duration.observe(time.perf_counter() - self._revoked_at)
+        if self.assignments > 0 and self._revoked_at is not None:
+            self.metrics.rebalance_duration.observe(time.perf_counter() - self._revoked_at)
         self.assignments += 1
         self._revoked_at = None
         self.metrics.assigned_partitions.set(len(assigned))

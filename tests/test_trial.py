@@ -1,0 +1,163 @@
+"""One trial against the real broker: counts, rebalances and fetch behaviour are real."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import small_spec, trial, trickle
+from tuner.trial import TrialResult
+
+pytestmark = pytest.mark.integration
+
+
+def test_defaults_consume_every_record_exactly_once(bootstrap_servers: str) -> None:
+    """With defaults, the group consumes each prefilled record once and commits up to the end."""
+    spec = small_spec("once", consumer={"members": 3}, trial={"warmup_s": 0.5, "measure_s": 3})
+    result = trial(spec, bootstrap_servers)
+    assert result.offsets.end_offsets_total == 20000
+    assert result.offsets.consumed_total == 20000
+    assert result.offsets.committed_total == 20000
+    assert result.backlog_emptied
+    assert result.errors == ()
+
+
+def test_slow_batches_past_max_poll_interval_rebalance(bootstrap_servers: str) -> None:
+    """500 records x 10 ms = 5 s per batch > max.poll.interval.ms 2 s: the group rebalances."""
+    spec = small_spec(
+        "slowpoll",
+        consumer={
+            "processing": {"per_record_ms": 10},
+            "settings": {"max.poll.records": 500, "max.poll.interval.ms": 2000},
+        },
+        trial={"warmup_s": 1, "measure_s": 8},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.rebalances > 0
+    assert result.poll.interval_ms_max is not None
+    assert result.poll.interval_ms_max > 2000
+
+
+def test_small_batches_keep_the_group_stable(bootstrap_servers: str) -> None:
+    """The same workload with max.poll.records 20 (0.2 s per batch) never rebalances."""
+    spec = small_spec(
+        "fastpoll",
+        consumer={
+            "processing": {"per_record_ms": 10},
+            "settings": {"max.poll.records": 20, "max.poll.interval.ms": 2000},
+        },
+        trial={"warmup_s": 1, "measure_s": 8},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.rebalances == 0
+    assert result.poll.interval_ms_max is not None
+    assert result.poll.interval_ms_max < 2000
+    assert result.records_consumed > 0
+
+
+@pytest.mark.slow
+def test_cpu_bound_handler_blocking_heartbeats_is_caught(bootstrap_servers: str) -> None:
+    """A `cpu` batch that blocks the loop 8 s > session.timeout.ms 6 s gets the member evicted."""
+    spec = small_spec(
+        "cpublock",
+        consumer={
+            "members": 2,
+            "processing": {"per_record_ms": 80, "mode": "cpu"},
+            "settings": {
+                "max.poll.records": 100,
+                "max.partition.fetch.bytes": 8192,
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+            },
+        },
+        trial={"warmup_s": 2, "measure_s": 12},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.poll.interval_ms_max is not None
+    assert result.poll.interval_ms_max > 6000
+    assert result.rebalances > 0
+
+
+def _with_trickle(name: str, fetch_min_bytes: int, bootstrap_servers: str) -> TrialResult:
+    spec = small_spec(
+        name,
+        workload={"prefill_records": 10},
+        consumer={"settings": {"fetch.min.bytes": fetch_min_bytes, "fetch.max.wait.ms": 400}},
+        trial={"warmup_s": 1, "measure_s": 4},
+    )
+    return trial(
+        spec,
+        bootstrap_servers,
+        alongside=lambda: trickle(bootstrap_servers, spec.topic.name, per_s=20, after_s=0.5),
+    )
+
+
+def test_fetch_latency_follows_fetch_min_bytes(bootstrap_servers: str) -> None:
+    """Under a trickle, fetch.min.bytes 1 MiB waits out fetch.max.wait.ms; fetch.min.bytes 1 not."""
+    waiting = _with_trickle("fetchwait", 1048576, bootstrap_servers)
+    eager = _with_trickle("fetcheager", 1, bootstrap_servers)
+    assert waiting.fetch.latency_ms_p50 is not None
+    assert eager.fetch.latency_ms_p50 is not None
+    assert waiting.fetch.latency_ms_p50 >= 0.8 * 400
+    assert eager.fetch.latency_ms_p50 <= 0.5 * 400
+    assert eager.fetch.records_per_fetch_avg < waiting.fetch.records_per_fetch_avg
+
+
+REQUIRED_FAMILIES = (
+    "tuner_consumer_records_consumed",
+    "tuner_consumer_bytes_consumed",
+    "tuner_consumer_fetch_requests",
+    "tuner_consumer_fetch_latency_seconds",
+    "tuner_consumer_fetch_records",
+    "tuner_consumer_fetch_bytes",
+    "tuner_consumer_poll_interval_seconds",
+    "tuner_consumer_poll_records",
+    "tuner_consumer_poll_idle_ratio",
+    "tuner_consumer_processing_seconds",
+    "tuner_consumer_rebalances",
+    "tuner_consumer_rebalance_duration_seconds",
+    "tuner_consumer_assigned_partitions",
+    "tuner_consumer_lag_records",
+    "tuner_consumer_e2e_latency_seconds",
+    "tuner_consumer_commit_latency_seconds",
+)
+
+
+def _nonzero(family: Metric) -> bool:
+    if family.type == "histogram":
+        return any(s.name.endswith("_count") and s.value > 0 for s in family.samples)
+    return any(s.value > 0 for s in family.samples)
+
+
+def test_every_required_family_is_exported_with_data(bootstrap_servers: str) -> None:
+    """Scraped during a run that rebalances, every required family has non-zero samples."""
+    spec = small_spec(
+        "families",
+        consumer={
+            "processing": {"per_record_ms": 10},
+            "settings": {"max.poll.records": 300, "max.poll.interval.ms": 2000},
+        },
+        trial={"warmup_s": 1, "measure_s": 8},
+    )
+    registry = CollectorRegistry()
+    scraped: dict[str, Metric] = {}
+
+    async def scrape_late() -> None:
+        await asyncio.sleep(1)
+        while True:
+            text = generate_latest(registry).decode()
+            for family in text_string_to_metric_families(text):
+                if _nonzero(family):
+                    scraped[family.name] = family
+            await asyncio.sleep(0.5)
+
+    result = trial(spec, bootstrap_servers, registry, alongside=scrape_late)
+    assert result.rebalances > 0
+    missing = [name for name in REQUIRED_FAMILIES if name not in scraped]
+    assert missing == []
+    members = {s.labels["member"] for s in scraped["tuner_consumer_records_consumed"].samples}
+    assert members == {"m0", "m1"}

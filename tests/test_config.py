@@ -1,0 +1,149 @@
+"""Loading the YAML config: every mistake is named with its path, all at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuner.config import ConfigError, StudySpec, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def problems(data: object, **kwargs: object) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, **kwargs)  # type: ignore[arg-type]
+    return err.value.problems
+
+
+def test_shipped_configs_load() -> None:
+    """Every config in configs/ loads as shipped."""
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        if path.name in {"prometheus.yml", "alerts.yml"}:
+            continue
+        assert isinstance(load_config(path), StudySpec), path
+
+
+def test_values_land_in_the_dataclasses() -> None:
+    """A valid mapping becomes the typed spec, defaults filling what is left out."""
+    spec = parse_config(
+        {
+            "topic": {"name": "tuner.x", "partitions": 3},
+            "consumer": {"members": 2, "settings": {"max.poll.records": 50}},
+            "trial": {"measure_s": 7},
+        }
+    )
+    assert spec.topic.partitions == 3
+    assert spec.consumer.members == 2
+    assert spec.consumer.settings["max.poll.records"] == 50
+    assert spec.trial.measure_s == 7.0
+    assert spec.trial.warmup_s == 5.0
+    with pytest.raises(TypeError):
+        spec.consumer.settings["x"] = 1  # type: ignore[index]
+
+
+def test_unknown_key_suggests_the_close_one() -> None:
+    """A misspelt key is an error that names its path and the key it probably meant."""
+    assert problems({"topic": {"partitons": 3}}) == (
+        "topic.partitons: unknown key; did you mean 'partitions'?",
+    )
+
+
+def test_wrong_types_and_ranges_are_all_reported() -> None:
+    """Several problems come back together, each with its path and the bad value."""
+    found = problems(
+        {
+            "consumer": {"members": "three", "processing": {"mode": "threads"}},
+            "trial": {"measure_s": 0},
+            "metrics": {"port": 70000},
+        }
+    )
+    assert "consumer.members: must be an integer, got 'three'" in found
+    assert "consumer.processing.mode: must be one of 'async', 'cpu'; got 'threads'" in found
+    assert len(found) == 2  # range checks wait until the types are right
+
+
+def test_ranges_name_what_is_allowed() -> None:
+    """Out-of-range numbers say the allowed range and the value given."""
+    found = problems({"trial": {"measure_s": 0}, "metrics": {"port": 70000}})
+    assert found == (
+        "trial.measure_s: must be > 0, got 0.0",
+        "metrics.port: must be in [0, 65535], got 70000",
+    )
+
+
+def test_bool_is_not_an_integer() -> None:
+    """`members: true` is a type error, not 1."""
+    assert problems({"consumer": {"members": True}}) == (
+        "consumer.members: must be an integer, got True",
+    )
+
+
+def test_topic_outside_the_prefix_is_refused() -> None:
+    """The tuner never touches topics outside its prefix, and says so."""
+    (message,) = problems({"topic": {"name": "orders"}})
+    assert message.startswith("topic.name: must start with cluster.topic_prefix 'tuner.'")
+
+
+def test_kafka_rule_heartbeat_below_a_third_of_session() -> None:
+    """heartbeat.interval.ms >= session.timeout.ms / 3 is rejected with both numbers."""
+    (message,) = problems(
+        {"consumer": {"settings": {"session.timeout.ms": 9000, "heartbeat.interval.ms": 3000}}}
+    )
+    assert message == (
+        "consumer.settings.heartbeat.interval.ms: must be less than session.timeout.ms / 3 "
+        "(9000 / 3 = 3000), got 3000"
+    )
+
+
+def test_unknown_kafka_setting_suggests_the_right_one() -> None:
+    """A misspelt Kafka property gets a did-you-mean."""
+    (message,) = problems({"consumer": {"settings": {"max.poll.record": 5}}})
+    assert message == (
+        "consumer.settings.max.poll.record: unknown or unsupported consumer setting; "
+        "did you mean 'max.poll.records'?"
+    )
+
+
+def test_env_vars_are_substituted_and_missing_ones_named() -> None:
+    """`${VAR}` comes from the environment; a missing one names the field and the variable."""
+    security = {
+        "protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "username": "u",
+        "password": "${KT_PASSWORD}",
+    }
+    spec = parse_config({"cluster": {"security": security}}, environ={"KT_PASSWORD": "s3cret"})
+    assert spec.cluster.security.password == "s3cret"
+    assert "s3cret" not in repr(spec)
+    found = problems({"cluster": {"security": security}}, environ={})
+    assert "cluster.security.password: environment variable KT_PASSWORD is not set" in found
+
+
+def test_overrides_reach_dotted_kafka_property_names() -> None:
+    """`--set consumer.settings.max.poll.records=100` sets that Kafka property."""
+    spec = parse_config(
+        {}, overrides=["consumer.settings.max.poll.records=100", "consumer.members=1"]
+    )
+    assert spec.consumer.settings["max.poll.records"] == 100
+    assert spec.consumer.members == 1
+    assert problems({}, overrides=["consumer.members"]) == (
+        "--set consumer.members: expected KEY=VALUE, e.g. consumer.members=2",
+    )
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    """Broken YAML is one problem with its line number."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("topic:\n  name: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    (message,) = err.value.problems
+    assert "not valid YAML at line" in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    """A missing file is a clear problem, not a traceback."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")

@@ -186,12 +186,10 @@ def parse_config(
     for item in overrides:
         _apply_override(data, item, problems)
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
-    spec = _build(StudySpec, data, "", problems)
-    if isinstance(spec, StudySpec):
-        _check_spec(spec, problems)
+    spec = cast(StudySpec, _build(StudySpec, data, "", problems))
+    _check_spec(spec, problems)
     if problems:
         raise ConfigError(problems)
-    assert isinstance(spec, StudySpec)  # noqa: S101 - _build returns it when nothing failed
     return spec
 
 
@@ -268,12 +266,12 @@ def _build(cls: type[Any], data: object, path: str, problems: list[str]) -> obje
             )
             problems.append(f"{_join(path, str(key))}: unknown key{hint}")
     kwargs: dict[str, object] = {}
-    before = len(problems)
     for f in fields(cls):
         if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name], _join(path, f.name), problems)
-    if len(problems) > before:
-        return None
+            before = len(problems)
+            value = _convert(hints[f.name], data[f.name], _join(path, f.name), problems)
+            if len(problems) == before:  # a bad field keeps its default, so checks go on
+                kwargs[f.name] = value
     return cls(**kwargs)
 
 
@@ -299,7 +297,6 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
             problems.append(
                 f"{path}: must be a mapping of Kafka property names, got {_show(value)}"
             )
-            return MappingProxyType({})
         return MappingProxyType(dict(value))
     if hint is bool:
         if not isinstance(value, bool):

@@ -50,11 +50,11 @@ class ConsumerMetrics:
         self.member = member
         r = registry
         self._records = Counter(
-            f"{PREFIX}records_consumed", "Records handed to the application.", TOPIC_LABELS,
-            registry=r,
+            f"{PREFIX}records_consumed", "Records the application finished processing.",
+            TOPIC_LABELS, registry=r,
         )  # fmt: skip
         self._bytes = Counter(
-            f"{PREFIX}bytes_consumed", "Record value+key bytes handed to the application.",
+            f"{PREFIX}bytes_consumed", "Key+value bytes of the records processed.",
             TOPIC_LABELS, registry=r,
         )  # fmt: skip
         self.fetch_requests = Counter(

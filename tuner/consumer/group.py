@@ -109,8 +109,11 @@ async def run_member(
             while not stopped():
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                 count = sum(len(records) for records in batch.values())
+                work_s = model.draw_s(count)
+                if work_s >= SNAPSHOT_EVERY_S or time.monotonic() - reported_at >= SNAPSHOT_EVERY_S:
+                    report()  # the parent must see this poll before a batch that takes long
                 started = time.perf_counter()
-                await model.process(count)
+                await model.spend(work_s)
                 consumer.processed(batch, time.perf_counter() - started)
                 if manual_commit and count:
                     await consumer.commit()

@@ -191,10 +191,6 @@ class InstrumentedConsumer:
         self._last_poll, self._last_return = called, returned
         count = 0
         for tp, records in batch.items():
-            nbytes = 0
-            for r in records:
-                nbytes += r.serialized_value_size + max(r.serialized_key_size, 0)
-            m.consumed(tp.topic, len(records), nbytes)
             count += len(records)
             if records:
                 self._positions[tp] = records[-1].offset + 1
@@ -205,12 +201,22 @@ class InstrumentedConsumer:
         return batch
 
     def processed(self, batch: dict[TopicPartition, list[Any]], seconds: float) -> None:
-        """Record that `batch` took `seconds` to process; samples e2e latency per partition."""
-        self.metrics.processing.observe(seconds)
+        """Record that `batch` took `seconds` to process: it counts as consumed only now.
+
+        Counting at poll time would credit a 10,000-record batch to the instant it was handed
+        out, while the application is still working through it for seconds.
+        """
+        m = self.metrics
+        m.processing.observe(seconds)
         now_ms = time.time() * 1000.0
-        for records in batch.values():
-            if records:
-                self.metrics.e2e_latency.observe(max(now_ms - records[-1].timestamp, 0.0) / 1000)
+        for tp, records in batch.items():
+            if not records:
+                continue
+            nbytes = 0
+            for r in records:
+                nbytes += r.serialized_value_size + max(r.serialized_key_size, 0)
+            m.consumed(tp.topic, len(records), nbytes)
+            m.e2e_latency.observe(max(now_ms - records[-1].timestamp, 0.0) / 1000)
 
     async def commit(self) -> None:
         """Commit the consumed positions (timed by the commit hook)."""

@@ -43,15 +43,19 @@ class ProcessingModel:
     async def process(self, records: int) -> float:
         """Spend the processing time of a batch; returns the seconds it was meant to take."""
         total = self.draw_s(records)
-        if total <= 0:
-            return 0.0
+        await self.spend(total)
+        return total
+
+    async def spend(self, seconds: float) -> None:
+        """Wait (`async`) or burn the CPU (`cpu`) for `seconds`."""
+        if seconds <= 0:
+            return
         if self.spec.mode == "async":
-            await asyncio.sleep(total)
+            await asyncio.sleep(seconds)
         else:
-            end = time.perf_counter() + total
+            end = time.perf_counter() + seconds
             while time.perf_counter() < end:
                 pass
-        return total
 
 
 def _lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:

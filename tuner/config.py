@@ -297,6 +297,7 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
             problems.append(
                 f"{path}: must be a mapping of Kafka property names, got {_show(value)}"
             )
+            return None
         return MappingProxyType(dict(value))
     if hint is bool:
         if not isinstance(value, bool):

@@ -54,7 +54,7 @@ class ConsumerMetrics:
             TOPIC_LABELS, registry=r,
         )  # fmt: skip
         self._bytes = Counter(
-            f"{PREFIX}bytes_consumed", "Key+value bytes of the records processed.",
+            f"{PREFIX}bytes_consumed", "Value bytes of the records processed.",
             TOPIC_LABELS, registry=r,
         )  # fmt: skip
         self.fetch_requests = Counter(

@@ -157,6 +157,34 @@ class ConsumerMetrics:
         self._errors.labels(self.group, self.member, kind).inc()
 
 
+PRODUCER_PREFIX = "tuner_producer_"
+SEND_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+
+class ProducerMetrics:
+    """The Locust producer's instruments (they live in the Locust process, labelled by topic)."""
+
+    def __init__(self, registry: CollectorRegistry, *, topic: str) -> None:
+        self.sent = Counter(
+            f"{PRODUCER_PREFIX}records_sent", "Records the broker acknowledged.", ("topic",),
+            registry=registry,
+        ).labels(topic)  # fmt: skip
+        self.bytes_sent = Counter(
+            f"{PRODUCER_PREFIX}bytes_sent", "Value bytes the broker acknowledged.", ("topic",),
+            registry=registry,
+        ).labels(topic)  # fmt: skip
+        self.send_latency = Histogram(
+            f"{PRODUCER_PREFIX}send_latency_seconds", "produce() to delivery report.",
+            ("topic",), buckets=SEND_LATENCY_BUCKETS, registry=registry,
+        ).labels(topic)  # fmt: skip
+        self.errors = Counter(
+            f"{PRODUCER_PREFIX}errors", "Records the producer failed to deliver.", ("topic",),
+            registry=registry,
+        ).labels(topic)  # fmt: skip
+
+
 @contextlib.contextmanager
 def serve(registry: CollectorRegistry, *, host: str, port: int) -> Iterator[int]:
     """Serve `/metrics` for the registry while the block runs; yields the bound port."""

@@ -8,6 +8,7 @@ Prometheus exporter serves, and cross-checked against topic end offsets and comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
+from tuner.load import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 class Phase(StrEnum):
     TOPIC = "topic"
     PREFILL = "prefill"
+    LOAD = "load"
     JOIN = "join"
     WARMUP = "warm-up"
     MEASURE = "measure"
@@ -92,6 +95,8 @@ class TrialResult:
     """True if the group caught up during the window: then it measured the supply, not the group."""
     errors: tuple[str, ...]
     offsets: OffsetCheck
+    producer: ProducerStats | None = None
+    """Locust's live load in the window (None when the trial runs on the prefill alone)."""
     intervals_records_per_s: tuple[float, ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
@@ -153,37 +158,33 @@ async def run_trial(
         records=spec.workload.prefill_records if prefill_records is None else prefill_records,
     )
     members = _member_specs(spec, bootstrap_servers, settings, group_id)
-    errors: list[str] = []
-    intervals: list[float] = []
-    lag_min: float | None = None
     try:
-        async with ConsumerGroup(
-            members, registry=registry, isolation=spec.consumer.isolation
-        ) as group:
+        async with contextlib.AsyncExitStack() as stack:
+            load = None
+            if spec.workload.producer.users > 0:
+                phase(Phase.LOAD)
+                load = await stack.enter_async_context(
+                    LocustLoad(
+                        spec.workload, bootstrap_servers=bootstrap_servers, topic=spec.topic.name
+                    )
+                )
+            group = await stack.enter_async_context(
+                ConsumerGroup(members, registry=registry, isolation=spec.consumer.isolation)
+            )
             phase(Phase.JOIN)
             await group.wait_until_assigned(timeout_s=60)
             phase(Phase.WARMUP)
             await asyncio.sleep(spec.trial.warmup_s)
-            start = previous = _snapshot(registry, group_id)
-            members_before = await cluster.describe_group(conn, group_id)
             phase(Phase.MEASURE)
-            while (elapsed := previous.at - start.at) < spec.trial.measure_s:
-                await asyncio.sleep(min(1.0, spec.trial.measure_s - elapsed))
-                now = _snapshot(registry, group_id)
-                intervals.append(GroupWindow(previous, now).records_per_s)
-                lag_now = now.total(f"{PREFIX}lag_records")
-                lag_min = lag_now if lag_min is None else min(lag_min, lag_now)
-                previous = now
-                phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
-                errors.extend(group.errors())
-            end = previous
-            members_after = await cluster.describe_group(conn, group_id)
+            measured = await _measure(
+                spec.trial.measure_s, group, load, registry, conn, group_id, phase
+            )
             phase(Phase.STOP)
-        errors.extend(group.errors())
-    except GroupError as exc:
+        errors = [*measured.errors, *group.errors()]
+    except (GroupError, LoadError) as exc:
         raise TrialError(str(exc)) from exc
     final = RegistrySnapshot.of(group.families(), group=group_id, at=time.monotonic())
-    window = GroupWindow(start, end)
+    window, end = GroupWindow(measured.start, measured.end), measured.end
     ends = await cluster.end_offsets(conn, spec.topic.name)
     committed = await cluster.committed_offsets(conn, group_id, spec.topic.name)
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
@@ -199,7 +200,7 @@ async def run_trial(
             p95=window.ms(f"{PREFIX}e2e_latency_seconds", 0.95),
             p99=window.ms(f"{PREFIX}e2e_latency_seconds", 0.99),
         ),
-        rebalances=max(window.rebalances, int(members_after != members_before)),
+        rebalances=max(window.rebalances, int(measured.members_changed)),
         fetch=FetchStats(
             requests=int(window.fetch_requests),
             latency_ms_p50=window.ms(f"{PREFIX}fetch_latency_seconds", 0.5),
@@ -212,14 +213,67 @@ async def run_trial(
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
         ),
         lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
-        backlog_emptied=lag_min == 0,
+        backlog_emptied=measured.lag_min == 0,
         errors=tuple(errors),
         offsets=OffsetCheck(
             end_offsets_total=sum(ends.values()),
             committed_total=sum(committed.values()),
             consumed_total=int(final.total(f"{PREFIX}records_consumed_total")),
         ),
-        intervals_records_per_s=tuple(intervals),
+        producer=measured.producer,
+        intervals_records_per_s=measured.intervals,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Measured:
+    start: RegistrySnapshot
+    end: RegistrySnapshot
+    intervals: tuple[float, ...]
+    lag_min: float | None
+    members_changed: bool
+    producer: ProducerStats | None
+    errors: tuple[str, ...]
+
+
+async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
+    measure_s: float,
+    group: ConsumerGroup,
+    load: LocustLoad | None,
+    registry: CollectorRegistry,
+    conn: Connection,
+    group_id: str,
+    phase: Callable[[Phase, float | None], None],
+) -> _Measured:
+    """The window: a snapshot each second, the broker's member list at both ends."""
+    start = previous = _snapshot(registry, group_id)
+    load_start = load.snapshot() if load else None
+    members_before = await cluster.describe_group(conn, group_id)
+    intervals: list[float] = []
+    errors: list[str] = []
+    lag_min: float | None = None
+    while (elapsed := previous.at - start.at) < measure_s:
+        await asyncio.sleep(min(1.0, measure_s - elapsed))
+        now = _snapshot(registry, group_id)
+        intervals.append(GroupWindow(previous, now).records_per_s)
+        lag_now = now.total(f"{PREFIX}lag_records")
+        lag_min = lag_now if lag_min is None else min(lag_min, lag_now)
+        previous = now
+        phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
+        errors.extend(group.errors())
+        if load:
+            load.check()
+    load_end = load.snapshot() if load else None
+    producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
+    members_after = await cluster.describe_group(conn, group_id)
+    return _Measured(
+        start=start,
+        end=previous,
+        intervals=tuple(intervals),
+        lag_min=lag_min,
+        members_changed=members_after != members_before,
+        producer=producer,
+        errors=tuple(errors),
     )
 
 

@@ -1,0 +1,257 @@
+"""Producer load for Kafka from Locust: `locust -f locustfiles/kafka_producer.py`.
+
+Each Locust process shares one confluent-kafka (librdkafka) producer: `produce()` never blocks
+and a greenlet serves delivery reports with `poll(0)`, which fits gevent; a blocking `flush()`
+per message would cap a user at a few hundred records/s. Every delivery is a Locust request
+(type `produce`, name = topic, response time = produce → delivery report). Settings come from
+the command line or the web UI form (the `--kafka-*` options below); `tuner run` passes the
+YAML `workload` section the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+import gevent
+from confluent_kafka import KafkaError, Message, Producer
+from locust import LoadTestShape, User, constant_throughput, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner
+from prometheus_client import CollectorRegistry, start_http_server
+
+from tuner.metrics import ProducerMetrics
+
+BURST = 200
+"""Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
+
+_registry = CollectorRegistry(auto_describe=False)
+_metrics: dict[str, ProducerMetrics] = {}
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    group = parser  # Locust reads include_in_web_ui only on the parser itself
+    group.add_argument("--kafka-bootstrap", default="127.0.0.1:9092", help="bootstrap servers")
+    group.add_argument("--kafka-topic", default="tuner.quickstart", help="topic to produce to")
+    group.add_argument("--message-bytes", type=int, default=512, help="record value size")
+    group.add_argument(
+        "--key-distribution", choices=["uniform", "zipf", "none"], default="uniform",
+        help="record keys: uniform over 10,000 keys, zipf (hot keys), or none",
+    )  # fmt: skip
+    group.add_argument("--acks", choices=["0", "1", "all"], default="1", help="producer acks")
+    group.add_argument("--linger-ms", type=int, default=5, help="producer linger.ms")
+    group.add_argument(
+        "--compression", choices=["none", "gzip", "snappy", "lz4", "zstd"], default="none",
+        help="compression.type",
+    )  # fmt: skip
+    group.add_argument("--batch-bytes", type=int, default=65536, help="producer batch.size")
+    group.add_argument(
+        "--rate-per-user", type=float, default=0.0, help="records/s per user; 0 = unpaced"
+    )
+    group.add_argument(
+        "--shape", choices=["constant", "step", "spike"], default="constant",
+        help="constant users; step: +step-users every step-every-s; spike: spike-users extra",
+    )  # fmt: skip
+    group.add_argument("--step-users", type=int, default=1, help="users added per step")
+    group.add_argument("--step-every-s", type=float, default=10.0, help="seconds per step")
+    group.add_argument("--spike-users", type=int, default=0, help="extra users in the spike")
+    group.add_argument("--spike-at-s", type=float, default=0.0, help="spike start (s)")
+    group.add_argument("--spike-for-s", type=float, default=0.0, help="spike length (s)")
+    group.add_argument(
+        "--metrics-port", type=int, default=0, include_in_web_ui=False,
+        help="serve tuner_producer_* metrics for Prometheus on this port (0 = off)",
+    )  # fmt: skip
+    group.add_argument(
+        "--stats-file", default="", include_in_web_ui=False,
+        help="append a JSON line of cumulative counts every second (read by `tuner run`)",
+    )  # fmt: skip
+
+
+def _options(environment: Environment) -> Any:
+    """Locust's parsed options, with our `--kafka-*` arguments (always set once Locust runs)."""
+    if environment.parsed_options is None:
+        raise RuntimeError("kafka_producer needs Locust's command line options")
+    return environment.parsed_options
+
+
+class _Kafka:
+    """The one producer of this Locust process, and its delivery bookkeeping."""
+
+    def __init__(self, environment: Environment) -> None:
+        opts = _options(environment)
+        self.environment = environment
+        self.topic: str = opts.kafka_topic
+        self.value = random.Random(0).randbytes(opts.message_bytes)
+        self.keys = _key_source(opts.key_distribution)
+        self.producer = Producer({
+            "bootstrap.servers": opts.kafka_bootstrap,
+            "acks": opts.acks,
+            "linger.ms": opts.linger_ms,
+            "compression.type": opts.compression,
+            "batch.size": opts.batch_bytes,
+            "queue.buffering.max.messages": 500_000,
+            "message.timeout.ms": 10_000,
+            "client.id": "tuner-locust",
+        })  # fmt: skip
+        if self.topic not in _metrics:
+            _metrics[self.topic] = ProducerMetrics(_registry, topic=self.topic)
+        self.metrics = _metrics[self.topic]
+        self.sent = 0
+        self.failed = 0
+        self.last_error = ""
+        self._poller = gevent.spawn(self._poll_forever)
+
+    def _poll_forever(self) -> None:
+        while True:
+            served = self.producer.poll(0)
+            gevent.sleep(0 if served else 0.002)
+
+    def produce(self) -> None:
+        started = time.perf_counter()
+        size = len(self.value)
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            elapsed = time.perf_counter() - started
+            if err is None:
+                self.sent += 1
+                self.metrics.sent.inc()
+                self.metrics.bytes_sent.inc(size)
+                self.metrics.send_latency.observe(elapsed)
+                exc = None
+            else:
+                self.failed += 1
+                self.metrics.errors.inc()
+                self.last_error = str(err)
+                exc = RuntimeError(str(err))
+            self.environment.events.request.fire(
+                request_type="produce", name=self.topic, response_time=elapsed * 1000,
+                response_length=size, exception=exc, context={},
+            )  # fmt: skip
+
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic, self.value, key=self.keys(), on_delivery=delivered,
+                    timestamp=int(time.time() * 1000),
+                )  # fmt: skip
+                return
+            except BufferError:  # librdkafka's queue is full: let deliveries drain first
+                self.producer.poll(0)
+                gevent.sleep(0.001)
+
+    def close(self) -> None:
+        self._poller.kill()
+        self.producer.flush(10)
+
+
+def _key_source(kind: str) -> Any:
+    rng = random.Random(1)
+    if kind == "none":
+        return lambda: None
+    keys = [b"k%d" % i for i in range(10_000)]
+    if kind == "zipf":
+        weights = [1.0 / (rank + 1) for rank in range(len(keys))]
+        return lambda: rng.choices(keys, weights)[0]
+    return lambda: keys[rng.randrange(len(keys))]
+
+
+_kafka: _Kafka | None = None
+
+
+@events.test_start.add_listener
+def _start(environment: Environment, **_: Any) -> None:
+    global _kafka  # noqa: PLW0603 - one producer per Locust process, created per test run
+    if isinstance(environment.runner, MasterRunner):
+        return
+    _kafka = _Kafka(environment)
+    opts = _options(environment)
+    if opts.stats_file:
+        gevent.spawn(_write_stats, opts.stats_file, _kafka)
+
+
+@events.init.add_listener
+def _serve_metrics(environment: Environment, **_: Any) -> None:
+    """Each producing process serves its own counters (give each worker its own port)."""
+    opts = environment.parsed_options
+    if opts is not None and opts.metrics_port and not isinstance(environment.runner, MasterRunner):
+        start_http_server(opts.metrics_port, addr="127.0.0.1", registry=_registry)
+
+
+@events.test_stop.add_listener
+def _stop(environment: Environment, **_: Any) -> None:
+    if _kafka is not None:
+        _kafka.close()
+        if _options(environment).stats_file:
+            _append_stats(_options(environment).stats_file, _kafka)
+
+
+def _append_stats(path: str, kafka: _Kafka) -> None:
+    hist = kafka.metrics.send_latency
+    buckets = {str(b): v for b, v in zip(hist._upper_bounds, _cumulative(hist), strict=True)}
+    line = {
+        "t": time.time(), "sent": kafka.sent, "failed": kafka.failed,
+        "last_error": kafka.last_error, "latency_buckets": buckets,
+    }  # fmt: skip
+    with open(path, "a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def _cumulative(hist: Any) -> list[float]:
+    total, out = 0.0, []
+    for bucket in hist._buckets:  # prometheus-client keeps per-bucket counts here
+        total += bucket.get()
+        out.append(total)
+    return out
+
+
+def _write_stats(path: str, kafka: _Kafka) -> None:
+    while True:
+        _append_stats(path, kafka)
+        gevent.sleep(1.0)
+
+
+class KafkaProducerUser(User):
+    """Produces records; unpaced (`--rate-per-user 0`) it sends bursts of `BURST`."""
+
+    def on_start(self) -> None:
+        rate = self.environment.parsed_options.rate_per_user
+        self._pace = constant_throughput(rate) if rate > 0 else None
+
+    def wait_time(self) -> float:
+        """Locust's constant_throughput: the task's own time counts towards the target rate."""
+        return 0.0 if self._pace is None else float(self._pace(self))
+
+    @task
+    def produce(self) -> None:
+        if _kafka is None:
+            return
+        burst = 1 if self.environment.parsed_options.rate_per_user > 0 else BURST
+        for _ in range(burst):
+            _kafka.produce()
+
+
+class KafkaLoadShape(LoadTestShape):
+    """`--shape constant|step|spike`, on top of Locust's own users / spawn rate / run time."""
+
+    use_common_options = True
+
+    def tick(self) -> tuple[int, float] | None:
+        opts = self.runner.environment.parsed_options if self.runner else None
+        if opts is None:
+            return None
+        run_time = self.get_run_time()
+        if opts.run_time and run_time > opts.run_time:
+            return None
+        users, rate = int(opts.num_users or 1), float(opts.spawn_rate or 1)
+        if opts.shape == "step":
+            steps = int(run_time // opts.step_every_s)
+            return users + steps * opts.step_users, rate
+        if (
+            opts.shape == "spike"
+            and opts.spike_at_s <= run_time < opts.spike_at_s + opts.spike_for_s
+        ):
+            return users + opts.spike_users, max(rate, float(opts.spike_users))
+        return users, rate

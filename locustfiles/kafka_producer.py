@@ -5,19 +5,21 @@ and a greenlet serves delivery reports with `poll(0)`, which fits gevent; a bloc
 per message would cap a user at a few hundred records/s. Every delivery is a Locust request
 (type `produce`, name = topic, response time = produce → delivery report). Settings come from
 the command line or the web UI form (the `--kafka-*` options below); `tuner run` passes the
-YAML `workload` section the same way.
+YAML `workload` section the same way. Step and spike load shapes live in `shapes.py`:
+`locust -f locustfiles/kafka_producer.py,locustfiles/shapes.py`.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import signal
 import time
 from typing import Any
 
 import gevent
 from confluent_kafka import KafkaError, Message, Producer
-from locust import LoadTestShape, User, constant_throughput, events, task
+from locust import User, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 from prometheus_client import CollectorRegistry, start_http_server
@@ -86,7 +88,25 @@ class _Kafka:
         self.topic: str = opts.kafka_topic
         self.value = random.Random(0).randbytes(opts.message_bytes)
         self.keys = _key_source(opts.key_distribution)
-        self.producer = Producer({
+        # librdkafka's threads inherit this mask: with SIGTERM blocked in them, the kernel
+        # delivers it to the main thread, where Locust's handler stops the run cleanly;
+        # otherwise a librdkafka thread may take it and the process dies with no final stats.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            self.producer = self._producer(opts)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if self.topic not in _metrics:
+            _metrics[self.topic] = ProducerMetrics(_registry, topic=self.topic)
+        self.metrics = _metrics[self.topic]
+        self.sent = 0
+        self.failed = 0
+        self.last_error = ""
+        self._poller = gevent.spawn(self._poll_forever)
+
+    @staticmethod
+    def _producer(opts: Any) -> Producer:
+        return Producer({
             "bootstrap.servers": opts.kafka_bootstrap,
             "acks": opts.acks,
             "linger.ms": opts.linger_ms,
@@ -96,13 +116,6 @@ class _Kafka:
             "message.timeout.ms": 10_000,
             "client.id": "tuner-locust",
         })  # fmt: skip
-        if self.topic not in _metrics:
-            _metrics[self.topic] = ProducerMetrics(_registry, topic=self.topic)
-        self.metrics = _metrics[self.topic]
-        self.sent = 0
-        self.failed = 0
-        self.last_error = ""
-        self._poller = gevent.spawn(self._poll_forever)
 
     def _poll_forever(self) -> None:
         while True:
@@ -231,27 +244,3 @@ class KafkaProducerUser(User):
         burst = 1 if self.environment.parsed_options.rate_per_user > 0 else BURST
         for _ in range(burst):
             _kafka.produce()
-
-
-class KafkaLoadShape(LoadTestShape):
-    """`--shape constant|step|spike`, on top of Locust's own users / spawn rate / run time."""
-
-    use_common_options = True
-
-    def tick(self) -> tuple[int, float] | None:
-        opts = self.runner.environment.parsed_options if self.runner else None
-        if opts is None:
-            return None
-        run_time = self.get_run_time()
-        if opts.run_time and run_time > opts.run_time:
-            return None
-        users, rate = int(opts.num_users or 1), float(opts.spawn_rate or 1)
-        if opts.shape == "step":
-            steps = int(run_time // opts.step_every_s)
-            return users + steps * opts.step_users, rate
-        if (
-            opts.shape == "spike"
-            and opts.spike_at_s <= run_time < opts.spike_at_s + opts.spike_for_s
-        ):
-            return users + opts.spike_users, max(rate, float(opts.spike_users))
-        return users, rate

@@ -115,12 +115,17 @@ class LocustLoad:
         self.workload = workload
         self._dir = Path(tempfile.mkdtemp(prefix="kafka-tuner-locust-"))
         self.stats_file = self._dir / "stats.jsonl"
+        files = str(locustfile())
+        if workload.shape.kind != "constant":
+            files += f",{locustfile().with_name('shapes.py')}"
         self.argv = [
-            sys.executable, "-m", "locust", "-f", str(locustfile()),
+            sys.executable, "-m", "locust", "-f", files,
             *locust_args(workload, bootstrap_servers=bootstrap_servers, topic=topic,
                          stats_file=self.stats_file),
         ]  # fmt: skip
         self.proc: asyncio.subprocess.Process | None = None
+        self.final: ProducerSnapshot | None = None
+        """The counts after Locust stopped (its last line, written on its way out)."""
         self._stderr = self._dir / "stderr.log"
 
     async def __aenter__(self) -> LocustLoad:
@@ -217,4 +222,5 @@ class LocustLoad:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.shield(self.stop())
+        self.final = self.snapshot()
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,130 @@
+"""Locust as the producer: headless inside a trial, its counts against the broker's."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import unique
+from tuner import cluster
+from tuner.broker import free_port
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, ProducerSpec, TopicSpec, WorkloadSpec
+from tuner.load import LoadError, LocustLoad, ProducerStats, locustfile
+
+pytestmark = pytest.mark.integration
+
+
+def _workload(**producer: object) -> WorkloadSpec:
+    return WorkloadSpec(
+        message_bytes=100,
+        prefill_records=0,
+        producer=ProducerSpec(**{"users": 2, "spawn_rate": 10, **producer}),  # type: ignore[arg-type]
+    )
+
+
+async def _topic(bootstrap_servers: str, partitions: int = 3) -> tuple[Connection, str]:
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    name = unique("load")
+    await cluster.ensure_topic(conn, TopicSpec(name=name, partitions=partitions))
+    return conn, name
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_records_on_the_topic_equal_locust_successes(bootstrap_servers: str) -> None:
+    """What Locust counts as delivered is what the topic holds; nothing is left running."""
+
+    async def main() -> tuple[int, int, ProducerStats, int]:
+        conn, topic = await _topic(bootstrap_servers)
+        async with LocustLoad(
+            _workload(rate_per_user=500), bootstrap_servers=bootstrap_servers, topic=topic
+        ) as load:
+            first = load.snapshot()
+            await asyncio.sleep(3)
+            last = load.snapshot()
+            assert first is not None
+            assert last is not None
+            window = ProducerStats.between(first, last)
+            assert load.proc is not None
+            pid = load.proc.pid
+        final = load.final
+        assert final is not None
+        ends = await cluster.end_offsets(conn, topic)
+        return sum(ends.values()), final.sent, window, pid
+
+    on_topic, sent, window, pid = asyncio.run(main())
+    assert sent > 0
+    assert on_topic == sent
+    assert window.failures == 0
+    assert 500 <= window.records_per_s <= 1100  # two users paced at 500/s each
+    assert window.send_latency_ms_p99 is not None
+    assert not _alive(pid)
+
+
+def test_unreachable_broker_fails_clearly_without_hanging() -> None:
+    """Against a closed port Locust's deliveries fail and the load ends with LoadError."""
+
+    async def main() -> None:
+        async with LocustLoad(
+            _workload(), bootstrap_servers=f"127.0.0.1:{free_port()}", topic="tuner.nowhere"
+        ):
+            pass  # pragma: no cover - entering must fail
+
+    started = time.monotonic()
+    with pytest.raises(LoadError) as err:
+        asyncio.run(main())
+    assert time.monotonic() - started < 60
+    assert "deliver" in str(err.value)
+
+
+def test_master_and_two_workers_share_the_load(bootstrap_servers: str, tmp_path: Path) -> None:
+    """Distributed mode: the master's aggregated count equals the records on the topic."""
+    conn, topic = asyncio.run(_topic(bootstrap_servers))
+    port = free_port()
+    common = [
+        sys.executable, "-m", "locust", "-f", str(locustfile()),
+        "--kafka-bootstrap", bootstrap_servers, "--kafka-topic", topic,
+        "--message-bytes", "100", "--rate-per-user", "200",
+    ]  # fmt: skip
+    csv = tmp_path / "run"
+    master = subprocess.Popen(
+        [*common, "--master", "--master-bind-port", str(port), "--headless", "-u", "4",
+         "-r", "4", "-t", "6s", "--expect-workers", "2", "--csv", str(csv), "--only-summary"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker_argv = [*common, "--worker", "--master-port", str(port)]
+    workers = [
+        subprocess.Popen(
+            worker_argv, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for _ in range(2)
+    ]
+    try:
+        master.wait(timeout=90)
+        for worker in workers:
+            worker.wait(timeout=30)
+    finally:
+        for proc in (master, *workers):
+            proc.kill()
+    rows = (tmp_path / "run_stats.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    produce = next(r.split(",") for r in rows[1:] if r.startswith("produce,"))
+    requests = int(produce[header.index("Request Count")])
+    failures = int(produce[header.index("Failure Count")])
+    ends = asyncio.run(cluster.end_offsets(conn, topic))
+    assert requests > 0
+    assert failures == 0
+    assert sum(ends.values()) == requests

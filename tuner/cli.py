@@ -105,6 +105,13 @@ def render_result(result: TrialResult) -> str:
         f"offsets          consumed {result.offsets.consumed_total:,}, committed "
         f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",
     ]
+    if result.producer is not None:
+        p = result.producer
+        lines.append(
+            f"producer         {p.records_per_s:,.0f} records/s from Locust, send latency p50 "
+            f"{ms(p.send_latency_ms_p50)} p99 {ms(p.send_latency_ms_p99)}, "
+            f"{p.failures} failures"
+        )
     if result.backlog_emptied:
         lines.append(
             "note             the backlog emptied during the window: this measured the supply "

@@ -1,0 +1,131 @@
+"""Locust's web UI with our user class, driven in a real headless Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.helpers import unique
+from tuner import cluster
+from tuner.broker import free_port
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, TopicSpec
+from tuner.load import locustfile
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+T = TypeVar("T")
+
+
+def _until(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """Debian's Chromium, headless, with a fresh profile and no background networking."""
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _produce_row(driver: WebDriver) -> list[str] | None:
+    for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr"):
+        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        if cells and cells[0] == "produce":
+            return cells
+    return None
+
+
+def _set(driver: WebDriver, name: str, value: str) -> None:
+    field = driver.find_element(By.NAME, name)
+    field.send_keys(Keys.CONTROL, "a")  # clear() does not reach React's state
+    field.send_keys(value)
+
+
+def test_start_and_stop_a_run_from_the_web_ui(bootstrap_servers: str, browser: WebDriver) -> None:
+    """Start from the form with our parameters, watch `produce` count up, stop; Kafka has it."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    topic = unique("ui")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
+    port = free_port()
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
+         "--web-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _until(lambda: _get(browser, url), 30, "the Locust UI")
+        _set(browser, "userCount", "2")
+        _set(browser, "spawnRate", "2")
+        browser.find_elements(By.CSS_SELECTOR, "button.MuiAccordionSummary-root")[-1].click()
+        _until(lambda: browser.find_element(By.NAME, "kafkaTopic").is_displayed(), 10, "form")
+        _set(browser, "kafkaBootstrap", bootstrap_servers)
+        _set(browser, "kafkaTopic", topic)
+        _set(browser, "messageBytes", "300")
+        _set(browser, "ratePerUser", "200")
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+        def counting() -> int | None:
+            row = _produce_row(browser)
+            return int(row[2].replace(",", "")) if row and row[1] == topic else None
+
+        first = _until(counting, 30, "a produce row")
+        second = _until(lambda: (n := counting()) and n > first and n, 30, "the count to rise")
+        assert second > first
+        header = browser.find_element(By.TAG_NAME, "header").text.split()
+        assert header[header.index("Users") + 1] == "2"
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "locust-ui.png"))
+        stop = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "STOP"]
+        stop[0].click()
+        _until(lambda: "STOPPED" in browser.page_source.upper(), 30, "the run to stop")
+        time.sleep(2)  # the final flush's deliveries reach the stats
+        shown = counting()
+        failures = int((_produce_row(browser) or ["", "", "", "1"])[3].replace(",", ""))
+    finally:
+        locust.terminate()
+        locust.wait(timeout=30)
+    ends = asyncio.run(cluster.end_offsets(conn, topic))
+    assert shown is not None
+    assert failures == 0
+    assert sum(ends.values()) == shown
+
+
+def _get(browser: WebDriver, url: str) -> bool:
+    try:
+        browser.get(url)
+    except Exception:  # noqa: BLE001 - not serving yet
+        return False
+    return bool(browser.find_elements(By.NAME, "userCount"))

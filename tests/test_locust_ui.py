@@ -126,6 +126,6 @@ def test_start_and_stop_a_run_from_the_web_ui(bootstrap_servers: str, browser: W
 def _get(browser: WebDriver, url: str) -> bool:
     try:
         browser.get(url)
-    except Exception:  # noqa: BLE001 - not serving yet
+    except Exception:
         return False
     return bool(browser.find_elements(By.NAME, "userCount"))

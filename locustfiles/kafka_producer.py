@@ -29,6 +29,8 @@ from tuner.metrics import ProducerMetrics
 BURST = 200
 """Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
 
+PACED_TASKS_PER_S = 100
+
 _registry = CollectorRegistry(auto_describe=False)
 _metrics: dict[str, ProducerMetrics] = {}
 
@@ -230,8 +232,11 @@ class KafkaProducerUser(User):
     """Produces records; unpaced (`--rate-per-user 0`) it sends bursts of `BURST`."""
 
     def on_start(self) -> None:
-        rate = self.environment.parsed_options.rate_per_user
-        self._pace = constant_throughput(rate) if rate > 0 else None
+        rate = float(_options(self.environment).rate_per_user)
+        # Locust's per-task cost caps one task loop at a few thousand runs/s, so a high
+        # target rate is paced in bursts of `burst` records, ~PACED_TASKS_PER_S times a second.
+        self._burst = BURST if rate <= 0 else max(1, int(rate // PACED_TASKS_PER_S))
+        self._pace = constant_throughput(rate / self._burst) if rate > 0 else None
 
     def wait_time(self) -> float:
         """Locust's constant_throughput: the task's own time counts towards the target rate."""
@@ -241,6 +246,5 @@ class KafkaProducerUser(User):
     def produce(self) -> None:
         if _kafka is None:
             return
-        burst = 1 if self.environment.parsed_options.rate_per_user > 0 else BURST
-        for _ in range(burst):
+        for _ in range(self._burst):
             _kafka.produce()

@@ -26,7 +26,7 @@ def small_spec(name: str, **sections: Any) -> StudySpec:
         "workload": {"message_bytes": 200, "prefill_records": 20000},
         "consumer": {"members": 2},
         "trial": {"warmup_s": 1, "measure_s": 4},
-        "metrics": {"port": 0},
+        "metrics": {"port": 0, "producer_port": 0},
     }
     for key, value in sections.items():
         data[key] = {**data.get(key, {}), **value}

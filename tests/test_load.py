@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import unique
 from tuner import cluster
@@ -45,15 +47,22 @@ def _alive(pid: int) -> bool:
 
 
 def test_records_on_the_topic_equal_locust_successes(bootstrap_servers: str) -> None:
-    """What Locust counts as delivered is what the topic holds; nothing is left running."""
+    """Locust's delivered count is what the topic holds; its exporter serves it; no orphans."""
+
+    metrics_port = free_port()
+    exported: list[str] = []
 
     async def main() -> tuple[int, int, ProducerStats, int]:
         conn, topic = await _topic(bootstrap_servers)
         async with LocustLoad(
-            _workload(rate_per_user=500), bootstrap_servers=bootstrap_servers, topic=topic
+            _workload(rate_per_user=500),
+            bootstrap_servers=bootstrap_servers,
+            topic=topic,
+            metrics_port=metrics_port,
         ) as load:
             first = load.snapshot()
             await asyncio.sleep(3)
+            exported.append(await asyncio.to_thread(_scrape, metrics_port))
             last = load.snapshot()
             assert first is not None
             assert last is not None
@@ -72,6 +81,16 @@ def test_records_on_the_topic_equal_locust_successes(bootstrap_servers: str) -> 
     assert 500 <= window.records_per_s <= 1100  # two users paced at 500/s each
     assert window.send_latency_ms_p99 is not None
     assert not _alive(pid)
+    families = {f.name: f for f in text_string_to_metric_families(exported[0])}
+    sent_family = families["tuner_producer_records_sent"]
+    assert any(s.value > 0 and s.labels.get("topic") for s in sent_family.samples)
+    assert "tuner_producer_send_latency_seconds" in families
+    assert "tuner_producer_errors" in families
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 def test_unreachable_broker_fails_clearly_without_hanging() -> None:

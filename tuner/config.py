@@ -128,6 +128,8 @@ class MetricsSpec:
     host: str = "127.0.0.1"
     port: int = 9400
     """0 picks a free port."""
+    producer_port: int = 9401
+    """Where the Locust process serves `tuner_producer_*` (0 = not served)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -87,7 +87,12 @@ class ProducerStats:
 
 
 def locust_args(
-    workload: WorkloadSpec, *, bootstrap_servers: str, topic: str, stats_file: Path
+    workload: WorkloadSpec,
+    *,
+    bootstrap_servers: str,
+    topic: str,
+    stats_file: Path,
+    metrics_port: int = 0,
 ) -> list[str]:
     """Command-line arguments that hand the YAML `workload` section to the locustfile."""
     p, shape = workload.producer, workload.shape
@@ -102,6 +107,7 @@ def locust_args(
         "--step-every-s", str(shape.step_every_s), "--spike-users", str(shape.spike_users),
         "--spike-at-s", str(shape.spike_at_s), "--spike-for-s", str(shape.spike_for_s),
         "--stats-file", str(stats_file), "--only-summary", "--loglevel", "WARNING",
+        "--metrics-port", str(metrics_port),
     ]  # fmt: skip
     if workload.locust.mode == "master":
         args += ["--master", "--expect-workers", str(workload.locust.expect_workers)]
@@ -111,7 +117,14 @@ def locust_args(
 class LocustLoad:
     """`async with LocustLoad(...)`: Locust produces until the block ends, then stops cleanly."""
 
-    def __init__(self, workload: WorkloadSpec, *, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self,
+        workload: WorkloadSpec,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        metrics_port: int = 0,
+    ) -> None:
         self.workload = workload
         self._dir = Path(tempfile.mkdtemp(prefix="kafka-tuner-locust-"))
         self.stats_file = self._dir / "stats.jsonl"
@@ -121,7 +134,7 @@ class LocustLoad:
         self.argv = [
             sys.executable, "-m", "locust", "-f", files,
             *locust_args(workload, bootstrap_servers=bootstrap_servers, topic=topic,
-                         stats_file=self.stats_file),
+                         stats_file=self.stats_file, metrics_port=metrics_port),
         ]  # fmt: skip
         self.proc: asyncio.subprocess.Process | None = None
         self.final: ProducerSnapshot | None = None

@@ -165,7 +165,10 @@ async def run_trial(
                 phase(Phase.LOAD)
                 load = await stack.enter_async_context(
                     LocustLoad(
-                        spec.workload, bootstrap_servers=bootstrap_servers, topic=spec.topic.name
+                        spec.workload,
+                        bootstrap_servers=bootstrap_servers,
+                        topic=spec.topic.name,
+                        metrics_port=spec.metrics.producer_port,
                     )
                 )
             group = await stack.enter_async_context(

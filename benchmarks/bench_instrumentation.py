@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import statistics
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
-from tuner.broker import EmbeddedBroker
+from tuner.broker import bootstrap_for
 from tuner.cluster import Connection, ensure_topic, prefill
-from tuner.config import ClusterSpec, TopicSpec, WorkloadSpec
+from tuner.config import EMBEDDED, ClusterSpec, TopicSpec, WorkloadSpec
 from tuner.consumer import InstrumentedConsumer
 from tuner.metrics import ConsumerMetrics
 
@@ -74,15 +72,6 @@ async def drain_instrumented(bootstrap: str, topic: str, total: int) -> Run:
         await consumer.stop()
 
 
-@contextlib.contextmanager
-def cluster(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
-    with EmbeddedBroker() as broker:
-        yield broker.bootstrap_servers
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="an existing cluster (default: start the embedded one)")
@@ -90,7 +79,7 @@ def main() -> None:
     parser.add_argument("--message-bytes", type=int, default=200)
     parser.add_argument("--runs", type=int, default=5, help="runs of each, interleaved")
     args = parser.parse_args()
-    with cluster(args.bootstrap) as bootstrap:
+    with bootstrap_for(args.bootstrap or EMBEDDED) as bootstrap:
         conn = Connection(bootstrap_servers=bootstrap, cluster=ClusterSpec())
         topic = f"tuner.bench.{uuid.uuid4().hex[:8]}"
         asyncio.run(ensure_topic(conn, TopicSpec(name=topic, partitions=6)))

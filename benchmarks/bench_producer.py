@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -19,14 +18,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from tuner.broker import EmbeddedBroker
+from tuner.broker import bootstrap_for
 from tuner.cluster import Connection, ensure_topic
-from tuner.config import ClusterSpec, TopicSpec
+from tuner.config import EMBEDDED, ClusterSpec, TopicSpec
 from tuner.load import locustfile
 
 RESULTS = Path(__file__).parent / "results"
@@ -87,15 +85,6 @@ def locust_run(
     return (last["sent"] - first["sent"]) / wall, (cpu1 - cpu0) / seconds
 
 
-@contextlib.contextmanager
-def cluster(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
-    with EmbeddedBroker() as broker:
-        yield broker.bootstrap_servers
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bootstrap", help="an existing cluster (default: the embedded one)")
@@ -104,7 +93,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--users", type=int, default=4)
     args = parser.parse_args()
-    with cluster(args.bootstrap) as bootstrap:
+    with bootstrap_for(args.bootstrap or EMBEDDED) as bootstrap:
         conn = Connection(bootstrap_servers=bootstrap, cluster=ClusterSpec())
         topic = f"tuner.bench.producer.{uuid.uuid4().hex[:8]}"
         asyncio.run(ensure_topic(conn, TopicSpec(name=topic, partitions=6)))

@@ -29,6 +29,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
+from tuner.config import EMBEDDED
+
 log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
@@ -178,7 +180,7 @@ def answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     """True if a metadata request to the cluster gets an answer within the timeout."""
     try:
         asyncio.run(_metadata_round_trip(bootstrap_servers, timeout_s))
-    except Exception:
+    except Exception:  # any failure to answer means "does not answer"
         return False
     return True
 
@@ -402,7 +404,7 @@ def bootstrap_for(bootstrap_servers: str, *, port: int = 0) -> Iterator[str]:
 
     For `embedded`, a broker started here lives only as long as the `with` block.
     """
-    if bootstrap_servers != "embedded":
+    if bootstrap_servers != EMBEDDED:
         yield bootstrap_servers
         return
     running = status()

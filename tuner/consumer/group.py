@@ -147,7 +147,7 @@ def _member_process(spec: MemberSpec, pipe: Pipe) -> None:
 
     try:
         asyncio.run(run_member(spec, pipe.send, stopped))
-    except BaseException as exc:
+    except BaseException as exc:  # everything, even Ctrl-C, is reported to the parent
         with contextlib.suppress(OSError):
             pipe.send(_Failed(spec.member, _describe(exc)))
         raise SystemExit(1) from None
@@ -225,7 +225,7 @@ class ConsumerGroup:
     async def _run_task_member(self, spec: MemberSpec) -> None:
         try:
             await run_member(spec, self._receive, self._stop.is_set)
-        except Exception as exc:
+        except Exception as exc:  # a member's failure is reported to the trial, not raised
             self._receive(_Failed(spec.member, _describe(exc)))
 
     def _start_processes(self) -> None:

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -60,10 +61,13 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 
 def _produce_row(driver: WebDriver) -> list[str] | None:
-    for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr"):
-        cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
-        if cells and cells[0] == "produce":
-            return cells
+    try:
+        for row in driver.find_elements(By.CSS_SELECTOR, "table tbody tr"):
+            cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+            if cells and cells[0] == "produce":
+                return cells
+    except StaleElementReferenceException:  # the table re-rendered while being read
+        return None
     return None
 
 
@@ -104,16 +108,18 @@ def test_start_and_stop_a_run_from_the_web_ui(bootstrap_servers: str, browser: W
         first = _until(counting, 30, "a produce row")
         second = _until(lambda: (n := counting()) and n > first and n, 30, "the count to rise")
         assert second > first
-        header = browser.find_element(By.TAG_NAME, "header").text.split()
-        assert header[header.index("Users") + 1] == "2"
+        header = _until(lambda: browser.find_element(By.TAG_NAME, "header").text, 10, "header")
+        words = header.split()
+        assert words[words.index("Users") + 1] == "2"
         ARTIFACTS.mkdir(exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "locust-ui.png"))
         stop = [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "STOP"]
         stop[0].click()
         _until(lambda: "STOPPED" in browser.page_source.upper(), 30, "the run to stop")
         time.sleep(2)  # the final flush's deliveries reach the stats
-        shown = counting()
-        failures = int((_produce_row(browser) or ["", "", "", "1"])[3].replace(",", ""))
+        shown = _until(counting, 10, "the final count")
+        final_row = _until(lambda: _produce_row(browser), 10, "the final row")
+        failures = int(final_row[3].replace(",", ""))
     finally:
         locust.terminate()
         locust.wait(timeout=30)

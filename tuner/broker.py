@@ -186,11 +186,17 @@ def answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
 
 
 def _log_tail(path: Path, lines: int = 25) -> str:
+    """The log's error lines (the cause is rarely the last line), then its last lines."""
     try:
-        text = path.read_text(errors="replace")
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:])
+    errors = [line for line in text if _ERROR_LINE.search(line)][:10]
+    tail = [line for line in text[-lines:] if line not in errors]
+    return "\n".join([*errors, *(["…"] if errors and tail else []), *tail])
+
+
+_ERROR_LINE = re.compile(r"\b(ERROR|FATAL)\b|Exception|Error:|already in use")
 
 
 class EmbeddedBroker:

@@ -13,8 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tuner import __version__, broker
-from tuner.config import ConfigError, load_config
+import optuna
+
+from tuner import __version__, broker, report
+from tuner.config import ConfigError, StudySpec, load_config
+from tuner.optimize import StudyExistsError, TrialEvent, optimize
 from tuner.trial import Phase, TrialError, TrialResult, run_standalone
 
 EXIT_OK = 0
@@ -142,6 +145,109 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if not result.errors else EXIT_FAILURE
 
 
+# --- tuner optimize / report -----------------------------------------------------------------
+
+
+def _trial_line(quiet: bool) -> Callable[[TrialEvent], None]:
+    def show(e: TrialEvent) -> None:
+        if quiet:
+            return
+        changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
+        if e.value is None:
+            what = f"FAILED ({e.reason})"
+        else:
+            what = f"{e.value:,.0f} records/s, {e.rebalances} rebalances"
+            if e.state == "infeasible":
+                what += f" (infeasible: {e.reason})"
+        best = "-" if e.best_value is None else f"{e.best_value:,.0f}"
+        eta = e.elapsed_s / max(e.done, 1) * (e.total - e.done)
+        print(
+            f"[{e.done}/{e.total}] trial {e.number}: {what} | best {best} | "
+            f"ETA {eta / 60:.1f} min\n    {changed}",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+
+    return show
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    try:
+        spec = load_config(args.config, overrides=args.set)
+    except ConfigError as exc:
+        _err(f"{args.config}: invalid config:\n{exc}")
+        return EXIT_BAD_INPUT
+    out_dir = args.out or Path("tuner-out") / spec.study.name
+    try:
+        outcome = optimize(
+            spec, out_dir=out_dir, storage=args.storage, resume=args.resume,
+            on_trial=_trial_line(args.quiet),
+        )  # fmt: skip
+    except (StudyExistsError, broker.BrokerError) as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
+    if outcome.interrupted:
+        _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
+        return 130
+    return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
+
+
+def _recommend(spec: StudySpec, storage: str, name: str, out_dir: Path, *, confirm: bool) -> int:
+    study = optuna.load_study(study_name=name, storage=storage)
+    best = study.best_trial if _has_feasible(study) else None
+    if best is None:
+        _err(_no_feasible(study))
+        return EXIT_FAILURE
+    confirmation = None
+    if confirm:
+        print("confirming the best settings against the defaults …", file=sys.stderr)
+        with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
+            confirmation = report.confirm(
+                spec, report.best_settings(best), bootstrap_servers=bootstrap
+            )
+    files = report.write(out_dir, study, best, confirmation)
+    print((out_dir / "report.md").read_text())
+    print("wrote " + ", ".join(str(f) for f in files))
+    return EXIT_OK
+
+
+def _has_feasible(study: optuna.Study) -> bool:
+    try:
+        study.best_trial  # noqa: B018 - raises when no trial is feasible
+    except ValueError:
+        return False
+    return True
+
+
+def _no_feasible(study: optuna.Study) -> str:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        result = t.user_attrs.get("result")
+        if result is None:
+            counts["failed"] = counts.get("failed", 0) + 1
+        elif result["rebalances"] > 0:
+            counts["rebalances"] = counts.get("rebalances", 0) + 1
+    worst = max(counts, key=lambda k: counts[k]) if counts else "none finished"
+    return (
+        f"no feasible trial among {len(study.trials)}; most common failure: {worst} "
+        f"({counts.get(worst, 0)} trials). Try a larger max.poll.interval.ms range, a "
+        "smaller max.poll.records range, or more trials."
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        spec = load_config(args.config) if args.config else StudySpec()
+    except ConfigError as exc:
+        _err(f"{args.config}: invalid config:\n{exc}")
+        return EXIT_BAD_INPUT
+    try:
+        return _recommend(spec, args.storage, args.study, args.out, confirm=False)
+    except KeyError:
+        _err(f"no study {args.study!r} in {args.storage}")
+        return EXIT_BAD_INPUT
+
+
 # --- the parser -----------------------------------------------------------------------------
 
 
@@ -185,6 +291,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     r.add_argument("--quiet", action="store_true", help="no progress lines")
     r.set_defaults(handler=_run)
+
+    o = sub.add_parser(
+        "optimize",
+        help="search consumer settings for throughput without rebalances; recommend the best",
+        description="Run an Optuna study of trials, then confirm the best against the defaults.",
+    )
+    o.add_argument("config", type=Path, help="the YAML config (search, objective, confirm)")
+    o.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set search.trials=10")  # fmt: skip
+    o.add_argument("--storage", help="Optuna storage URL (default: SQLite in the output dir)")
+    o.add_argument("--out", type=Path, help="output directory (default ./tuner-out/<study>)")
+    o.add_argument("--resume", action="store_true", help="continue a stored study")
+    o.add_argument("--quiet", action="store_true", help="no progress lines")
+    o.set_defaults(handler=_optimize)
+
+    rp = sub.add_parser(
+        "report",
+        help="write the recommendation files from a stored study, without running trials",
+    )
+    rp.add_argument("--storage", required=True, help="Optuna storage URL")
+    rp.add_argument("--study", required=True, help="study name")
+    rp.add_argument("--out", type=Path, default=Path("tuner-out"), help="output directory")
+    rp.add_argument("--config", type=Path, help="the study's config (for base settings)")
+    rp.set_defaults(handler=_report)
     return parser
 
 
@@ -195,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
     handler: Handler = args.handler
     try:
         return handler(args)

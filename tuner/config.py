@@ -133,6 +133,51 @@ class MetricsSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ParameterSpec:
+    """One searched setting: an int range (`log` for byte sizes) or a list of choices."""
+
+    low: int | None = None
+    high: int | None = None
+    log: bool = False
+    choices: tuple[SettingValue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchSpec:
+    trials: int = 20
+    timeout_s: float | None = None
+    sampler: Literal["tpe", "gp", "random", "grid"] = "tpe"
+    seed: int | None = None
+    n_startup_trials: int = 5
+    parameters: Mapping[str, ParameterSpec] | None = None
+    """Kafka property → range; None searches the default space of `tuner.space`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConstraintsSpec:
+    p99_latency_ms: float | None = None
+    max_poll_interval_headroom: float | None = None
+    """Longest time between polls must stay under this fraction of max.poll.interval.ms."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectiveSpec:
+    constraints: ConstraintsSpec = field(default_factory=ConstraintsSpec)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfirmSpec:
+    repeats: int = 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyMetaSpec:
+    name: str = "tuner-study"
+    storage: str | None = None
+    """Optuna storage URL; None = a SQLite file in the output directory."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StudySpec:
     cluster: ClusterSpec = field(default_factory=ClusterSpec)
     topic: TopicSpec = field(default_factory=TopicSpec)
@@ -140,6 +185,10 @@ class StudySpec:
     consumer: ConsumerSpec = field(default_factory=ConsumerSpec)
     trial: TrialSpec = field(default_factory=TrialSpec)
     metrics: MetricsSpec = field(default_factory=MetricsSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
+    objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
+    confirm: ConfirmSpec = field(default_factory=ConfirmSpec)
+    study: StudyMetaSpec = field(default_factory=StudyMetaSpec)
 
 
 # --- loading and validation ---------------------------------------------------------------
@@ -294,6 +343,19 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
         if inner == [int, bool, str] or set(inner) == {int, bool, str}:  # SettingValue
             return value
         return _convert(inner[0], value, path, problems)
+    if origin is collections.abc.Mapping and dataclasses.is_dataclass(args[1]):
+        if not isinstance(value, dict):
+            problems.append(f"{path}: must be a mapping, got {_show(value)}")
+            return None
+        return MappingProxyType({
+            str(k): _build(cast(type[Any], args[1]), v, f"{path}.{k}", problems)
+            for k, v in value.items()
+        })  # fmt: skip
+    if origin is tuple:
+        if not isinstance(value, list):
+            problems.append(f"{path}: must be a list, got {_show(value)}")
+            return None
+        return tuple(value)
     if origin is collections.abc.Mapping:
         if not isinstance(value, dict):
             problems.append(
@@ -401,6 +463,21 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
     need(
         0 <= spec.metrics.port <= 65535, "metrics.port", "must be in [0, 65535]", spec.metrics.port
     )
+    need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
+    need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
+    headroom = spec.objective.constraints.max_poll_interval_headroom
+    if headroom is not None:
+        need(
+            0 < headroom <= 1,
+            "objective.constraints.max_poll_interval_headroom",
+            "must be in (0, 1]",
+            headroom,
+        )
+    if spec.search.parameters is not None:
+        from tuner.space import check_parameters  # noqa: PLC0415 - space imports this module
+
+        for name, message in check_parameters(spec.search.parameters):
+            problems.append(f"search.parameters.{name}: {message}")
     sec = spec.cluster.security
     if sec.protocol.startswith("SASL"):
         need(

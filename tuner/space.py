@@ -10,12 +10,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
+import optuna
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
-from tuner.config import SettingValue
+from tuner.config import ParameterSpec, SettingValue
 
 INT_MAX = 2**31 - 1
 
@@ -237,3 +239,74 @@ def to_librdkafka_properties(values: Mapping[str, SettingValue | None]) -> str:
 
 def _property_value(value: SettingValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# --- the search space ---------------------------------------------------------------------
+
+DEFAULT_SEARCH: Mapping[str, ParameterSpec] = {
+    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
+    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
+    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
+    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
+    "max.poll.records": ParameterSpec(low=10, high=5000, log=True),
+    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
+    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
+    "max.poll.interval.ms": ParameterSpec(low=10000, high=600000, log=True),
+}
+"""What `tuner optimize` searches when `search.parameters` is not given."""
+
+HEARTBEAT_FRACTION = (0.1, 0.3)
+"""heartbeat.interval.ms is sampled as this fraction of the trial's session.timeout.ms."""
+
+
+def check_parameters(params: Mapping[str, ParameterSpec]) -> list[tuple[str, str]]:
+    """Problems with a `search.parameters` section, per property."""
+    out: list[tuple[str, str]] = []
+    for name, p in params.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            close = difflib.get_close_matches(name, list(SETTINGS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append((name, f"unknown or unsupported consumer setting{hint}"))
+            continue
+        if p.choices:
+            out.extend((name, f"choice {c!r}: {m}") for c in p.choices
+                       if (m := _check_value(setting, c)) is not None)  # fmt: skip
+        elif p.low is None or p.high is None:
+            out.append((name, "needs `low` and `high`, or `choices`"))
+        elif setting.kind is not int:
+            out.append((name, f"is {setting.kind.__name__}: give `choices`, not a range"))
+        elif not 1 <= p.low <= p.high:
+            out.append((name, f"`1 <= low <= high` must hold, got low={p.low}, high={p.high}"))
+    return out
+
+
+def suggest(trial: optuna.Trial, params: Mapping[str, ParameterSpec]) -> dict[str, SettingValue]:
+    """Sample one configuration that Kafka accepts, enforcing the rules while sampling.
+
+    heartbeat.interval.ms is drawn as a fraction of the sampled session timeout and
+    fetch.max.bytes at or above the sampled max.partition.fetch.bytes, so no trial is
+    wasted on a configuration that `check_rules` would reject.
+    """
+    out: dict[str, SettingValue] = {}
+    for name, p in params.items():
+        if name in ("heartbeat.interval.ms", "fetch.max.bytes") and not p.choices:
+            continue
+        if p.choices:
+            out[name] = cast(SettingValue, trial.suggest_categorical(name, list(p.choices)))
+        else:
+            assert p.low is not None  # noqa: S101 - check_parameters ran at load
+            assert p.high is not None  # noqa: S101
+            out[name] = trial.suggest_int(name, p.low, p.high, log=p.log)
+    eff = effective_settings(out)
+    if "heartbeat.interval.ms" in params and "heartbeat.interval.ms" not in out:
+        fraction = trial.suggest_float("heartbeat.fraction", *HEARTBEAT_FRACTION)
+        out["heartbeat.interval.ms"] = max(1, int(int(eff["session.timeout.ms"] or 0) * fraction))
+    if "fetch.max.bytes" in params and "fetch.max.bytes" not in out:
+        p = params["fetch.max.bytes"]
+        floor = int(eff["max.partition.fetch.bytes"] or 1)
+        low = max(p.low or 1, floor)
+        out["fetch.max.bytes"] = trial.suggest_int(
+            "fetch.max.bytes", low, max(low, p.high or low), log=p.log
+        )
+    return out

@@ -1,0 +1,216 @@
+"""`tuner optimize`: a synchronous Optuna ask/tell loop, one isolated trial at a time.
+
+Each trial gets its own topic and consumer group (both under the tuner's prefix, deleted
+after it) and runs in its own `asyncio.run`, so nothing leaks between trials. A failed trial is
+told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in flight as FAIL
+("interrupted") so the stored study stays consistent and `--resume` continues it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from prometheus_client import CollectorRegistry
+
+from tuner import broker, cluster, metrics, space
+from tuner.cluster import Connection
+from tuner.config import SettingValue, StudySpec
+from tuner.objective import score
+from tuner.trial import TrialError, run_trial
+
+log = logging.getLogger(__name__)
+
+
+class StudyExistsError(Exception):
+    """The storage already holds a study of this name and `--resume` was not given."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialEvent:
+    """What one finished trial did, for a progress line."""
+
+    number: int
+    done: int
+    total: int
+    state: str
+    """complete, infeasible, failed."""
+    changed: dict[str, SettingValue]
+    """Settings that differ from aiokafka's defaults."""
+    value: float | None
+    rebalances: int | None
+    reason: str | None
+    best_value: float | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyOutcome:
+    study_name: str
+    storage: str
+    best: FrozenTrial | None
+    """The best feasible trial, or None."""
+    interrupted: bool
+
+
+def default_storage(out_dir: Path) -> str:
+    return f"sqlite:///{out_dir / 'study.db'}"
+
+
+def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    s = spec.search
+    if s.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=s.seed)
+    if s.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
+    if s.sampler == "grid":
+        params = s.parameters or space.DEFAULT_SEARCH
+        grid = {name: list(p.choices) for name, p in params.items() if p.choices}
+        return optuna.samplers.GridSampler(grid, seed=s.seed)
+    return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(1 for t in study.trials if t.state.is_finished())
+
+
+def _best(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial  # feasible trials only (Optuna >= 5)
+    except ValueError:
+        return None
+
+
+def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
+    defaults = space.aiokafka_defaults()
+    return {k: v for k, v in settings.items() if defaults.get(k) != v}
+
+
+@contextlib.contextmanager
+def _trial_topic(spec: StudySpec, conn: Connection, number: int) -> Iterator[StudySpec]:
+    """A topic of the trial's own, deleted afterwards, so each trial starts from its own backlog."""
+    topic = replace(spec.topic, name=f"{spec.topic.name}.t{number}", create=True)
+    try:
+        yield replace(spec, topic=topic)
+    finally:
+        with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
+            asyncio.run(cluster.delete_topic(conn, topic.name))
+
+
+def optimize(
+    spec: StudySpec,
+    *,
+    out_dir: Path,
+    storage: str | None = None,
+    resume: bool = False,
+    on_trial: Callable[[TrialEvent], None] | None = None,
+) -> StudyOutcome:
+    """Run the study until `search.trials` trials have finished (or the timeout); see module doc."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = storage or spec.study.storage or default_storage(out_dir)
+    name = spec.study.name
+    existing = [s.study_name for s in optuna.get_all_study_summaries(url)]
+    if name in existing and not resume:
+        raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
+    study = optuna.create_study(
+        study_name=name,
+        storage=url,
+        direction="maximize",
+        sampler=make_sampler(spec),
+        load_if_exists=True,
+    )
+    params = spec.search.parameters or space.DEFAULT_SEARCH
+    registry = CollectorRegistry()
+    started = time.monotonic()
+    with (
+        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        metrics.serve(registry, host=spec.metrics.host, port=spec.metrics.port),
+    ):
+        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        while _finished(study) < spec.search.trials:
+            if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
+                break
+            trial = study.ask()
+            settings = {**spec.consumer.settings, **space.suggest(trial, params)}
+            trial.set_user_attr("settings", settings)
+            try:
+                problems = space.validate_settings(settings)
+                if problems:
+                    raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
+                with _trial_topic(spec, conn, trial.number) as trial_spec:
+                    result = asyncio.run(
+                        run_trial(
+                            trial_spec,
+                            bootstrap_servers=bootstrap,
+                            settings=settings,
+                            group_id=f"{spec.cluster.topic_prefix}{name}.t{trial.number}",
+                            registry=registry,
+                        )
+                    )
+            except KeyboardInterrupt:
+                trial.set_user_attr("fail_reason", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+                return StudyOutcome(
+                    study_name=name, storage=url, best=_best(study), interrupted=True
+                )
+            except Exception as exc:  # any trial failure is recorded and the study goes on
+                reason = f"{type(exc).__name__}: {exc}"
+                trial.set_user_attr("fail_reason", reason)
+                study.tell(trial, state=TrialState.FAIL)
+                _emit(
+                    on_trial, study, spec, started,
+                    number=trial.number, settings=settings, state="failed", reason=reason,
+                )  # fmt: skip
+                continue
+            result_score = score(result, spec.objective.constraints)
+            for key, value in result_score.constraints.items():
+                trial.set_constraint(key, value)
+            trial.set_user_attr("result", result.to_dict())
+            study.tell(trial, result_score.value)
+            _emit(
+                on_trial, study, spec, started,
+                state="complete" if result_score.feasible else "infeasible",
+                value=result_score.value, rebalances=result.rebalances,
+                reason=", ".join(result_score.violated()) or None,
+                number=trial.number, settings=settings,
+            )  # fmt: skip
+    return StudyOutcome(study_name=name, storage=url, best=_best(study), interrupted=False)
+
+
+def _emit(
+    on_trial: Callable[[TrialEvent], None] | None,
+    study: optuna.Study,
+    spec: StudySpec,
+    started: float,
+    *,
+    number: int,
+    settings: dict[str, SettingValue],
+    state: str,
+    value: float | None = None,
+    rebalances: int | None = None,
+    reason: str | None = None,
+) -> None:
+    if on_trial is None:
+        return
+    best = _best(study)
+    on_trial(
+        TrialEvent(
+            number=number,
+            done=_finished(study),
+            total=spec.search.trials,
+            state=state,
+            changed=_changed(settings),
+            value=value,
+            rebalances=rebalances,
+            reason=reason,
+            best_value=None if best is None else best.value,
+            elapsed_s=time.monotonic() - started,
+        )
+    )

@@ -1,0 +1,201 @@
+"""The recommendation: the best feasible settings, confirmed side by side against the defaults.
+
+Confirmation runs the best settings, Java's defaults and aiokafka's defaults again, interleaved
+(best, java, aiokafka, best, …) so drift hits all three alike; the gain is the median of the
+paired ratios with a bootstrap 95% interval, and a gain whose interval includes zero is
+reported as noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import html
+import json
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial
+from prometheus_client import CollectorRegistry
+
+from tuner import space
+from tuner.config import SettingValue, StudySpec
+from tuner.trial import TrialResult, run_trial
+
+BASELINES = ("best", "java defaults", "aiokafka defaults")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirmation:
+    """Each candidate's repeated results, in run order."""
+
+    runs: Mapping[str, tuple[TrialResult, ...]]
+
+    def median_throughput(self, name: str) -> float:
+        return statistics.median(r.throughput_records_per_s for r in self.runs[name])
+
+    def median_p99_ms(self, name: str) -> float | None:
+        values = [r.e2e_latency_ms.p99 for r in self.runs[name] if r.e2e_latency_ms.p99]
+        return statistics.median(values) if values else None
+
+    def rebalances(self, name: str) -> int:
+        return sum(r.rebalances for r in self.runs[name])
+
+    def gain(self, baseline: str, *, seed: int = 0) -> tuple[float, float, float]:
+        """(median, low, high) of best/baseline - 1 over the paired runs; 95% bootstrap."""
+        pairs = [
+            b.throughput_records_per_s / max(a.throughput_records_per_s, 1e-9) - 1
+            for a, b in zip(self.runs[baseline], self.runs["best"], strict=True)
+        ]
+        rng = random.Random(seed)  # noqa: S311 - resampling, not secrets
+        boots = sorted(statistics.median(rng.choices(pairs, k=len(pairs))) for _ in range(2000))
+        cut = int(0.025 * len(boots))
+        return statistics.median(pairs), boots[cut], boots[-1 - cut]
+
+
+def candidates(
+    best: Mapping[str, SettingValue], base: Mapping[str, SettingValue]
+) -> dict[str, dict[str, SettingValue]]:
+    """The three configurations; the config's own `consumer.settings` stay fixed in all."""
+    return {
+        "best": {**base, **best},
+        "java defaults": {**space.java_defaults(), **base},
+        "aiokafka defaults": dict(base),
+    }
+
+
+def confirm(
+    spec: StudySpec, best: Mapping[str, SettingValue], *, bootstrap_servers: str
+) -> Confirmation:
+    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved."""
+    runs: dict[str, list[TrialResult]] = {name: [] for name in BASELINES}
+    registry = CollectorRegistry()
+    for repeat in range(spec.confirm.repeats):
+        for name, settings in candidates(best, spec.consumer.settings).items():
+            slug = name.split()[0]
+            topic = replace(spec.topic, name=f"{spec.topic.name}.c{repeat}.{slug}", create=True)
+            result = asyncio.run(
+                run_trial(
+                    replace(spec, topic=topic),
+                    bootstrap_servers=bootstrap_servers,
+                    settings=settings,
+                    group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.c{repeat}.{slug}",
+                    registry=registry,
+                )
+            )
+            runs[name].append(result)
+    return Confirmation(runs={k: tuple(v) for k, v in runs.items()})
+
+
+def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
+    return dict(trial.user_attrs["settings"])
+
+
+def write(
+    out_dir: Path,
+    study: optuna.Study,
+    best: FrozenTrial,
+    confirmation: Confirmation | None,
+) -> list[Path]:
+    """Write every output file; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = best_settings(best)
+    eff = space.effective_settings(settings)
+    files = {
+        "consumer.properties": space.to_java_properties(eff),
+        "librdkafka.properties": space.to_librdkafka_properties(eff),
+        "aiokafka.json": json.dumps(_aiokafka_json(settings), indent=2) + "\n",
+        "consumer_snippet.py": _snippet(settings),
+        "report.md": _markdown(study, best, confirmation),
+    }
+    written = []
+    for name, text in files.items():
+        (out_dir / name).write_text(text)
+        written.append(out_dir / name)
+    written.append(_trials_csv(out_dir / "trials.csv", study))
+    md = files["report.md"]
+    (out_dir / "report.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>kafka-tuner report</title>"
+        f"<pre style='font: 14px/1.4 monospace'>{html.escape(md)}</pre>\n"
+    )
+    written.append(out_dir / "report.html")
+    return written
+
+
+def _aiokafka_json(settings: Mapping[str, SettingValue]) -> dict[str, object]:
+    kwargs = space.to_aiokafka_kwargs(settings)
+    return {k: (v[0].name if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+
+
+def _snippet(settings: Mapping[str, SettingValue]) -> str:
+    args = "".join(f"    {k}={v!r},\n" for k, v in _aiokafka_json(settings).items())
+    return (
+        "from aiokafka import AIOKafkaConsumer\n\n"
+        'consumer = AIOKafkaConsumer(\n    "your-topic",\n    bootstrap_servers="...",\n'
+        f'    group_id="your-group",\n{args})\n'
+    )
+
+
+def _trials_csv(path: Path, study: optuna.Study) -> Path:
+    names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["number", "state", "records_per_s", "rebalances", "feasible",
+                         "fail_reason", *names])  # fmt: skip
+        for t in study.trials:
+            result = t.user_attrs.get("result", {})
+            constraints = t.system_attrs.get("constraints") or []
+            feasible = all(c <= 0 for c in constraints) if t.value is not None else ""
+            writer.writerow([
+                t.number, t.state.name, t.value if t.value is not None else "",
+                result.get("rebalances", ""), feasible, t.user_attrs.get("fail_reason", ""),
+                *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
+            ])  # fmt: skip
+    return path
+
+
+def _markdown(study: optuna.Study, best: FrozenTrial, confirmation: Confirmation | None) -> str:
+    settings = best_settings(best)
+    lines = [
+        f"# kafka-tuner recommendation: study `{study.study_name}`",
+        "",
+        f"Best feasible trial: #{best.number}, {best.value:,.0f} records/s, 0 rebalances.",
+        "",
+        "| setting | recommended | aiokafka default | Java default |",
+        "|---|---|---|---|",
+    ]
+    java, aio = space.java_defaults(), space.aiokafka_defaults()
+    for name, value in sorted(settings.items()):
+        lines.append(f"| `{name}` | {value} | {aio.get(name)} | {java.get(name)} |")
+    if confirmation is not None:
+        lines += _confirmation_md(confirmation)
+    return "\n".join(lines) + "\n"
+
+
+def _confirmation_md(c: Confirmation) -> Sequence[str]:
+    lines = [
+        "",
+        f"## Confirmation ({len(c.runs['best'])} interleaved runs each)",
+        "",
+        "| configuration | median records/s | median p99 e2e latency | rebalances |",
+        "|---|---|---|---|",
+    ]
+    for name in BASELINES:
+        p99 = c.median_p99_ms(name)
+        p99_text = "n/a" if p99 is None else f"{p99:,.0f} ms"
+        lines.append(
+            f"| {name} | {c.median_throughput(name):,.0f} | {p99_text} | {c.rebalances(name)} |"
+        )
+    lines.append("")
+    for baseline in BASELINES[1:]:
+        mid, low, high = c.gain(baseline)
+        verdict = "not distinguishable from noise" if low <= 0 <= high else "a real difference"
+        lines.append(
+            f"- against {baseline}: {mid:+.0%} throughput (95% interval {low:+.0%} to "
+            f"{high:+.0%}): {verdict}."
+        )
+    return lines

@@ -1,0 +1,109 @@
+"""`tuner optimize` / `tuner report` on the real broker, with small budgets."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from tests.helpers import small_spec, unique
+from tuner import report
+from tuner.broker import bootstrap_for
+from tuner.cli import main
+from tuner.config import StudySpec
+from tuner.optimize import StudyExistsError, optimize
+
+pytestmark = pytest.mark.integration
+
+
+def _spec(bootstrap_servers: str, name: str, **sections: Any) -> StudySpec:
+    base: dict[str, Any] = {
+        "cluster": {"bootstrap_servers": bootstrap_servers},
+        "workload": {"prefill_records": 20000, "message_bytes": 100},
+        "consumer": {
+            "members": 1,
+            "processing": {"per_record_ms": 2},
+            "settings": {"max.poll.interval.ms": 3000},
+        },
+        "trial": {"warmup_s": 1, "measure_s": 4},
+        "search": {
+            "trials": 3,
+            "seed": 7,
+            "sampler": "random",
+            "parameters": {"max.poll.records": {"low": 10, "high": 5000, "log": True}},
+        },
+        "confirm": {"repeats": 1},
+        "study": {"name": unique(name)},
+    }
+    for key, value in sections.items():
+        base[key] = {**base[key], **value}
+    return small_spec(name, **base)
+
+
+def test_study_writes_every_file_with_the_best_settings(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A study runs end to end; every output file parses and holds the best feasible trial."""
+    spec = _spec(bootstrap_servers, "files")
+    outcome = optimize(spec, out_dir=tmp_path)
+    assert outcome.best is not None
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert len(study.trials) == 3
+    code = main(["report", "--storage", outcome.storage, "--study", spec.study.name,
+                 "--out", str(tmp_path / "r")])  # fmt: skip
+    assert code == 0
+    out = tmp_path / "r"
+    best = report.best_settings(outcome.best)
+    props = dict(
+        line.split("=", 1) for line in (out / "consumer.properties").read_text().splitlines()
+    )
+    assert props["max.poll.records"] == str(best["max.poll.records"])
+    assert props["max.poll.interval.ms"] == "3000"
+    assert (
+        json.loads((out / "aiokafka.json").read_text())["max_poll_records"]
+        == best["max.poll.records"]
+    )
+    assert "has no librdkafka equivalent" in (out / "librdkafka.properties").read_text()
+    compile((out / "consumer_snippet.py").read_text(), "snippet", "exec")
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert len(rows) == 3
+    assert f"trial: #{outcome.best.number}" in (out / "report.md").read_text()
+    assert "<pre" in (out / "report.html").read_text()
+
+
+def test_a_second_run_needs_resume_and_continues_the_count(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """Without --resume an existing study is refused; with it, trials continue, none repeated."""
+    spec = _spec(bootstrap_servers, "resume", search={"trials": 1})
+    optimize(spec, out_dir=tmp_path)
+    with pytest.raises(StudyExistsError):
+        optimize(spec, out_dir=tmp_path)
+    more = _spec(bootstrap_servers, "resume", search={"trials": 2}, study={"name": spec.study.name})
+    outcome = optimize(more, out_dir=tmp_path, resume=True)
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert [t.number for t in study.trials] == [0, 1]
+
+
+@pytest.mark.slow
+def test_recommendation_beats_defaults_that_rebalance(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """Slow records + a 3 s max.poll.interval.ms: unlimited max.poll.records rebalances, and
+    the recommendation is feasible in confirmation and processes more than the defaults."""
+    spec = _spec(bootstrap_servers, "demo", search={"trials": 4})
+    outcome = optimize(spec, out_dir=tmp_path)
+    assert outcome.best is not None
+    with bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
+        confirmation = report.confirm(
+            spec, report.best_settings(outcome.best), bootstrap_servers=bootstrap
+        )
+    assert confirmation.rebalances("best") == 0
+    assert confirmation.rebalances("aiokafka defaults") > 0
+    assert confirmation.median_throughput("best") > confirmation.median_throughput(
+        "aiokafka defaults"
+    )

@@ -192,7 +192,19 @@ def _confirmation_md(c: Confirmation) -> Sequence[str]:
         )
     lines.append("")
     for baseline in BASELINES[1:]:
+        if c.median_throughput(baseline) <= 0:
+            lines.append(
+                f"- against {baseline}: the baseline processed no records in its window "
+                f"({c.rebalances(baseline)} rebalances); there is no ratio to give."
+            )
+            continue
         mid, low, high = c.gain(baseline)
+        if len(c.runs[baseline]) < 2:
+            lines.append(
+                f"- against {baseline}: {mid:+.0%} throughput from a single run each; "
+                "raise confirm.repeats for an interval."
+            )
+            continue
         verdict = "not distinguishable from noise" if low <= 0 <= high else "a real difference"
         lines.append(
             f"- against {baseline}: {mid:+.0%} throughput (95% interval {low:+.0%} to "

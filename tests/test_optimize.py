@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +18,8 @@ from tests.helpers import small_spec, unique
 from tuner import report
 from tuner.broker import bootstrap_for
 from tuner.cli import main
-from tuner.config import StudySpec
-from tuner.optimize import StudyExistsError, optimize
+from tuner.config import StudySpec, load_config
+from tuner.optimize import StudyExistsError, open_storage, optimize
 
 pytestmark = pytest.mark.integration
 
@@ -107,3 +111,79 @@ def test_recommendation_beats_defaults_that_rebalance(
     assert confirmation.median_throughput("best") > confirmation.median_throughput(
         "aiokafka defaults"
     )
+
+
+def _write_config(path: Path, bootstrap_servers: str, name: str, trials: int) -> Path:
+    path.write_text(
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {unique(name)}, partitions: 2}}\n"
+        "workload: {prefill_records: 5000, message_bytes: 100}\n"
+        "consumer: {members: 1, processing: {per_record_ms: 1}}\n"
+        "trial: {warmup_s: 0.5, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        f"search: {{trials: {trials}, sampler: random, seed: 3, parameters: "
+        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
+        "confirm: {repeats: 1}\n"
+        f"study: {{name: {unique(name)}}}\n"
+    )
+    return path
+
+
+def _tuner(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _numbers(storage: str, config: Path) -> list[tuple[int, str]]:
+    spec = load_config(config)
+    study = optuna.load_study(study_name=spec.study.name, storage=open_storage(storage))
+    return [(t.number, t.state.name) for t in study.trials]
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_a_study_that_resumes(bootstrap_servers: str, tmp_path: Path) -> None:
+    """SIGINT mid-study exits 130 with a resume hint; --resume runs the rest, no number reused."""
+    config = _write_config(tmp_path / "c.yaml", bootstrap_servers, "sigint", trials=3)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (tmp_path / "study.db").exists() and any(
+            state == "COMPLETE" for _, state in _numbers(storage, config)
+        ):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "--resume" in err
+    before = _numbers(storage, config)
+    assert "RUNNING" not in {state for _, state in before}
+    resumed = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path),
+                     "--resume", "--quiet")  # fmt: skip
+    resumed.communicate(timeout=300)
+    after = _numbers(storage, config)
+    numbers = [n for n, _ in after]
+    assert numbers == list(range(len(after)))
+    assert after[: len(before)] == before
+    assert sum(1 for _, state in after if state == "COMPLETE") >= 1
+    assert len(after) == 3
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study(bootstrap_servers: str, tmp_path: Path) -> None:
+    """Two `--worker` processes on one journal storage finish the budget, numbers unique."""
+    config = _write_config(tmp_path / "c.yaml", bootstrap_servers, "workers", trials=4)
+    storage = f"journal:{tmp_path / 'journal.log'}"
+    argv = ["optimize", str(config), "--storage", storage, "--worker", "--quiet", "--out"]
+    workers = [_tuner(*argv, str(tmp_path / f"w{i}")) for i in range(2)]
+    for worker in workers:
+        worker.communicate(timeout=300)
+        assert worker.returncode == 0
+    trials = _numbers(storage, config)
+    numbers = [n for n, _ in trials]
+    assert len(numbers) == len(set(numbers))
+    assert len(trials) == 4
+    assert all(state == "COMPLETE" for _, state in trials)

@@ -17,7 +17,7 @@ import optuna
 
 from tuner import __version__, broker, report
 from tuner.config import ConfigError, StudySpec, load_config
-from tuner.optimize import StudyExistsError, TrialEvent, optimize
+from tuner.optimize import StudyExistsError, TrialEvent, open_storage, optimize
 from tuner.trial import Phase, TrialError, TrialResult, run_standalone
 
 EXIT_OK = 0
@@ -179,7 +179,7 @@ def _optimize(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("tuner-out") / spec.study.name
     try:
         outcome = optimize(
-            spec, out_dir=out_dir, storage=args.storage, resume=args.resume,
+            spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
             on_trial=_trial_line(args.quiet),
         )  # fmt: skip
     except (StudyExistsError, broker.BrokerError) as exc:
@@ -189,11 +189,14 @@ def _optimize(args: argparse.Namespace) -> int:
     if outcome.interrupted:
         _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
         return 130
+    if args.worker:
+        print(f"worker done; the study is in {outcome.storage}")
+        return EXIT_OK
     return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
 
 
 def _recommend(spec: StudySpec, storage: str, name: str, out_dir: Path, *, confirm: bool) -> int:
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = optuna.load_study(study_name=name, storage=open_storage(storage))
     best = study.best_trial if _has_feasible(study) else None
     if best is None:
         _err(_no_feasible(study))
@@ -303,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--storage", help="Optuna storage URL (default: SQLite in the output dir)")
     o.add_argument("--out", type=Path, help="output directory (default ./tuner-out/<study>)")
     o.add_argument("--resume", action="store_true", help="continue a stored study")
+    o.add_argument(
+        "--worker", action="store_true",
+        help="join the study in --storage (create it if missing) and only run trials; "
+        "several workers share one RDB or journal storage",
+    )  # fmt: skip
     o.add_argument("--quiet", action="store_true", help="no progress lines")
     o.set_defaults(handler=_optimize)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
@@ -64,6 +65,14 @@ def default_storage(out_dir: Path) -> str:
     return f"sqlite:///{out_dir / 'study.db'}"
 
 
+def open_storage(url: str) -> str | optuna.storages.BaseStorage:
+    """An SQLAlchemy URL as is; `journal:PATH` is Optuna's journal file (for several workers)."""
+    if url.startswith("journal:"):
+        backend = JournalFileBackend(url.removeprefix("journal:"))
+        return optuna.storages.JournalStorage(backend)
+    return url
+
+
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     s = spec.search
     if s.sampler == "random":
@@ -79,6 +88,11 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
 
 def _finished(study: optuna.Study) -> int:
     return sum(1 for t in study.trials if t.state.is_finished())
+
+
+def _taken(study: optuna.Study) -> int:
+    """Finished plus running trials: the budget several workers share."""
+    return sum(1 for t in study.trials if t.state.is_finished() or t.state == TrialState.RUNNING)
 
 
 def _best(study: optuna.Study) -> FrozenTrial | None:
@@ -116,12 +130,13 @@ def optimize(
     out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or spec.study.storage or default_storage(out_dir)
     name = spec.study.name
-    existing = [s.study_name for s in optuna.get_all_study_summaries(url)]
+    store = open_storage(url)
+    existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if name in existing and not resume:
         raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
     study = optuna.create_study(
         study_name=name,
-        storage=url,
+        storage=store,
         direction="maximize",
         sampler=make_sampler(spec),
         load_if_exists=True,
@@ -134,7 +149,7 @@ def optimize(
         metrics.serve(registry, host=spec.metrics.host, port=spec.metrics.port),
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-        while _finished(study) < spec.search.trials:
+        while _taken(study) < spec.search.trials:
             if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
                 break
             trial = study.ask()

@@ -19,9 +19,8 @@ from tuner import report
 from tuner.broker import bootstrap_for
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.optimize import StudyExistsError, open_storage, optimize
-
-pytestmark = pytest.mark.integration
+from tuner.optimize import StudyExistsError, _reporter, open_storage, optimize
+from tuner.trial import Phase
 
 
 def _spec(bootstrap_servers: str, name: str, **sections: Any) -> StudySpec:
@@ -48,6 +47,7 @@ def _spec(bootstrap_servers: str, name: str, **sections: Any) -> StudySpec:
     return small_spec(name, **base)
 
 
+@pytest.mark.integration
 def test_study_writes_every_file_with_the_best_settings(
     bootstrap_servers: str, tmp_path: Path
 ) -> None:
@@ -79,6 +79,7 @@ def test_study_writes_every_file_with_the_best_settings(
     assert "<pre" in (out / "report.html").read_text()
 
 
+@pytest.mark.integration
 def test_a_second_run_needs_resume_and_continues_the_count(
     bootstrap_servers: str, tmp_path: Path
 ) -> None:
@@ -93,6 +94,7 @@ def test_a_second_run_needs_resume_and_continues_the_count(
     assert [t.number for t in study.trials] == [0, 1]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_recommendation_beats_defaults_that_rebalance(
     bootstrap_servers: str, tmp_path: Path
@@ -142,6 +144,7 @@ def _numbers(storage: str, config: Path) -> list[tuple[int, str]]:
     return [(t.number, t.state.name) for t in study.trials]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_ctrl_c_leaves_a_study_that_resumes(bootstrap_servers: str, tmp_path: Path) -> None:
     """SIGINT mid-study exits 130 with a resume hint; --resume runs the rest, no number reused."""
@@ -172,6 +175,7 @@ def test_ctrl_c_leaves_a_study_that_resumes(bootstrap_servers: str, tmp_path: Pa
     assert len(after) == 3
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_two_workers_share_one_study(bootstrap_servers: str, tmp_path: Path) -> None:
     """Two `--worker` processes on one journal storage finish the budget, numbers unique."""
@@ -187,3 +191,21 @@ def test_two_workers_share_one_study(bootstrap_servers: str, tmp_path: Path) -> 
     assert len(numbers) == len(set(numbers))
     assert len(trials) == 4
     assert all(state == "COMPLETE" for _, state in trials)
+
+
+def test_pruner_hook_stops_a_trial_slower_than_the_median() -> None:
+    """Our per-second reports reach Optuna's MedianPruner, which prunes a clearly slower trial."""
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
+    )
+    first = study.ask()
+    fast = _reporter(first)
+    for _ in range(4):
+        fast(Phase.MEASURE, 1000.0)
+    study.tell(first, 1000.0)
+    slow = _reporter(study.ask())
+    slow(Phase.MEASURE, 10.0)  # warm-up step: never pruned
+    slow(Phase.WARMUP, None)  # other phases are not reports
+    with pytest.raises(optuna.TrialPruned, match="pruned at second 2"):
+        slow(Phase.MEASURE, 10.0)

@@ -153,7 +153,9 @@ def _trial_line(quiet: bool) -> Callable[[TrialEvent], None]:
         if quiet:
             return
         changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
-        if e.value is None:
+        if e.state == "pruned":
+            what = f"pruned ({e.reason})"
+        elif e.value is None:
             what = f"FAILED ({e.reason})"
         else:
             what = f"{e.value:,.0f} records/s, {e.rebalances} rebalances"

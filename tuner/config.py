@@ -149,6 +149,8 @@ class SearchSpec:
     sampler: Literal["tpe", "gp", "random", "grid"] = "tpe"
     seed: int | None = None
     n_startup_trials: int = 5
+    pruner: Literal["none", "median", "halving"] = "median"
+    """Stops hopeless trials early from their per-second throughput (after the startup trials)."""
     parameters: Mapping[str, ParameterSpec] | None = None
     """Kafka property → range; None searches the default space of `tuner.space`."""
 

@@ -25,7 +25,7 @@ from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
-from tuner.trial import TrialError, run_trial
+from tuner.trial import Observer, Phase, TrialError, run_trial
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,35 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
 
 
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """Compares a trial's running throughput, reported each second, with earlier trials'."""
+    s = spec.search
+    if s.pruner == "median":
+        warmup = max(2, int(spec.trial.measure_s / 3))
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=s.n_startup_trials, n_warmup_steps=warmup
+        )
+    if s.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def _reporter(trial: optuna.Trial) -> Observer:
+    """Feed the measure phase's running throughput to Optuna; raise TrialPruned when told."""
+    step = 0
+
+    def observe(phase: Phase, value: float | None) -> None:
+        nonlocal step
+        if phase is not Phase.MEASURE or value is None:
+            return
+        trial.report(value, step)
+        step += 1
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at second {step} ({value:,.0f} records/s)")
+
+    return observe
+
+
 def _finished(study: optuna.Study) -> int:
     return sum(1 for t in study.trials if t.state.is_finished())
 
@@ -139,6 +168,7 @@ def optimize(
         storage=store,
         direction="maximize",
         sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
         load_if_exists=True,
     )
     params = spec.search.parameters or space.DEFAULT_SEARCH
@@ -167,6 +197,7 @@ def optimize(
                             settings=settings,
                             group_id=f"{spec.cluster.topic_prefix}{name}.t{trial.number}",
                             registry=registry,
+                            observer=_reporter(trial),
                         )
                     )
             except KeyboardInterrupt:
@@ -175,6 +206,14 @@ def optimize(
                 return StudyOutcome(
                     study_name=name, storage=url, best=_best(study), interrupted=True
                 )
+            except optuna.TrialPruned as exc:
+                trial.set_user_attr("pruned", str(exc))
+                study.tell(trial, state=TrialState.PRUNED)
+                _emit(
+                    on_trial, study, spec, started,
+                    number=trial.number, settings=settings, state="pruned", reason=str(exc),
+                )  # fmt: skip
+                continue
             except Exception as exc:  # any trial failure is recorded and the study goes on
                 reason = f"{type(exc).__name__}: {exc}"
                 trial.set_user_attr("fail_reason", reason)

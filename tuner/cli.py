@@ -124,11 +124,18 @@ def render_result(result: TrialResult) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
+    """The config, or None after printing every problem in it."""
     try:
-        spec = load_config(args.config, overrides=args.set)
+        return load_config(path, overrides=overrides)
     except ConfigError as exc:
-        _err(f"{args.config}: invalid config:\n{exc}")
+        _err(f"{path}: invalid config:\n{exc}")
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    spec = _load(args.config, args.set)
+    if spec is None:
         return EXIT_BAD_INPUT
     try:
         result = run_standalone(spec, observer=_progress(args.quiet))
@@ -173,10 +180,8 @@ def _trial_line(quiet: bool) -> Callable[[TrialEvent], None]:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    try:
-        spec = load_config(args.config, overrides=args.set)
-    except ConfigError as exc:
-        _err(f"{args.config}: invalid config:\n{exc}")
+    spec = _load(args.config, args.set)
+    if spec is None:
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("tuner-out") / spec.study.name
     try:
@@ -241,10 +246,8 @@ def _no_feasible(study: optuna.Study) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        spec = load_config(args.config) if args.config else StudySpec()
-    except ConfigError as exc:
-        _err(f"{args.config}: invalid config:\n{exc}")
+    spec = _load(args.config) if args.config else StudySpec()
+    if spec is None:
         return EXIT_BAD_INPUT
     try:
         return _recommend(spec, args.storage, args.study, args.out, confirm=False)

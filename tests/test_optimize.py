@@ -76,7 +76,11 @@ def test_study_writes_every_file_with_the_best_settings(
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert len(rows) == 3
     assert f"trial: #{outcome.best.number}" in (out / "report.md").read_text()
-    assert "<pre" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "<pre" in page
+    for name in ("history.png", "importances.png", "slice.png", "throughput_vs_rebalances.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert page.count("data:image/png;base64,") >= 4
 
 
 @pytest.mark.integration
@@ -139,8 +143,12 @@ def _tuner(*args: str) -> subprocess.Popen[str]:
 
 
 def _numbers(storage: str, config: Path) -> list[tuple[int, str]]:
+    """(number, state) of the study's trials; empty while the study is not created yet."""
     spec = load_config(config)
-    study = optuna.load_study(study_name=spec.study.name, storage=open_storage(storage))
+    try:
+        study = optuna.load_study(study_name=spec.study.name, storage=open_storage(storage))
+    except KeyError:
+        return []
     return [(t.number, t.state.name) for t in study.trials]
 
 
@@ -153,9 +161,7 @@ def test_ctrl_c_leaves_a_study_that_resumes(bootstrap_servers: str, tmp_path: Pa
     proc = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if (tmp_path / "study.db").exists() and any(
-            state == "COMPLETE" for _, state in _numbers(storage, config)
-        ):
+        if any(state == "COMPLETE" for _, state in _numbers(storage, config)):
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)

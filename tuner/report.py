@@ -9,6 +9,7 @@ reported as noise.
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import html
 import json
@@ -22,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial
 from prometheus_client import CollectorRegistry
 
-from tuner import space
+from tuner import plots, space
 from tuner.config import SettingValue, StudySpec
 from tuner.trial import TrialResult, run_trial
 
@@ -117,10 +118,19 @@ def write(
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     written.append(_trials_csv(out_dir / "trials.csv", study))
-    md = files["report.md"]
+    pictures = plots.draw(study, out_dir)
+    written += pictures
+    md = files["report.md"] + "".join(f"\n![{p.stem}]({p.name})\n" for p in pictures)
+    (out_dir / "report.md").write_text(md)
+    images = "".join(
+        f"<p><img alt='{p.stem}' src='data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}'></p>"
+        for p in pictures
+    )  # embedded, so the page is one self-contained file
     (out_dir / "report.html").write_text(
         "<!doctype html><meta charset=utf-8><title>kafka-tuner report</title>"
-        f"<pre style='font: 14px/1.4 monospace'>{html.escape(md)}</pre>\n"
+        f"<pre style='font: 14px/1.4 monospace'>{html.escape(files['report.md'])}</pre>"
+        f"{images}\n"
     )
     written.append(out_dir / "report.html")
     return written

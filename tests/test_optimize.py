@@ -16,7 +16,7 @@ import pytest
 
 from tests.helpers import small_spec, unique
 from tuner import report
-from tuner.broker import bootstrap_for
+from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
 from tuner.optimize import StudyExistsError, _reporter, open_storage, optimize
@@ -215,3 +215,45 @@ def test_pruner_hook_stops_a_trial_slower_than_the_median() -> None:
     slow(Phase.WARMUP, None)  # other phases are not reports
     with pytest.raises(optuna.TrialPruned, match="pruned at second 2"):
         slow(Phase.MEASURE, 10.0)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: Path) -> None:
+    """Stop the broker during a trial and start it again: that trial is FAIL with its reason,
+    and the study completes the trials after it."""
+    port = free_port()
+    first = EmbeddedBroker(port=port)
+    first.start()
+    bootstrap = first.bootstrap_servers
+    config = _write_config(tmp_path / "c.yaml", bootstrap, "brokerloss", trials=3)
+    config.write_text(config.read_text().replace("measure_s: 2", "measure_s: 6"))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path),
+                  "--quiet")  # fmt: skip
+    second: EmbeddedBroker | None = None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            trials = _numbers(storage, config)
+            if any(s == "COMPLETE" for _, s in trials) and any(s == "RUNNING" for _, s in trials):
+                break
+            time.sleep(0.3)
+        time.sleep(2)  # inside the next trial's window
+        first.stop()
+        second = EmbeddedBroker(port=port)
+        second.start()
+        proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+        first.stop()
+        if second is not None:
+            second.stop()
+    states = [state for _, state in _numbers(storage, config)]
+    assert "FAIL" in states
+    assert states.index("FAIL") < len(states) - 1
+    assert states[-1] == "COMPLETE"
+    spec = load_config(config)
+    study = optuna.load_study(study_name=spec.study.name, storage=storage)
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    assert failed.user_attrs["fail_reason"]

@@ -190,6 +190,14 @@ async def run_trial(
     window, end = GroupWindow(measured.start, measured.end), measured.end
     ends = await cluster.end_offsets(conn, spec.topic.name)
     committed = await cluster.committed_offsets(conn, group_id, spec.topic.name)
+    consumed_total = int(final.total(f"{PREFIX}records_consumed_total"))
+    if sum(ends.values()) < consumed_total:
+        # The topic only grows; holding fewer records than were consumed from it means the
+        # cluster lost data mid-trial (a broker restarted on fresh storage, the topic deleted).
+        raise TrialError(
+            f"topic {spec.topic.name!r} now holds {sum(ends.values())} records but the group "
+            f"consumed {consumed_total} from it: the cluster lost data during the trial"
+        )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
     return TrialResult(
         group_id=group_id,
@@ -221,7 +229,7 @@ async def run_trial(
         offsets=OffsetCheck(
             end_offsets_total=sum(ends.values()),
             committed_total=sum(committed.values()),
-            consumed_total=int(final.total(f"{PREFIX}records_consumed_total")),
+            consumed_total=consumed_total,
         ),
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,

@@ -24,7 +24,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
-from tuner.metrics import ProducerMetrics
+from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
 
 BURST = 200
 """Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
@@ -180,6 +180,8 @@ _kafka: _Kafka | None = None
 def _start(environment: Environment, **_: Any) -> None:
     global _kafka  # noqa: PLW0603 - one producer per Locust process, created per test run
     if isinstance(environment.runner, MasterRunner):
+        if _options(environment).stats_file:
+            gevent.spawn(_write_master_stats, _options(environment).stats_file, environment)
         return
     _kafka = _Kafka(environment)
     opts = _options(environment)
@@ -220,6 +222,25 @@ def _cumulative(hist: Any) -> list[float]:
         total += bucket.get()
         out.append(total)
     return out
+
+
+def _write_master_stats(path: str, environment: Environment) -> None:
+    """On a master, the same lines from the workers' aggregated `produce` statistics."""
+    bounds = list(SEND_LATENCY_BUCKETS)
+    while True:
+        entry = environment.stats.total
+        failed = entry.num_failures
+        times = sorted(entry.response_times.items())  # rounded ms → count
+        cumulative = [float(sum(n for ms, n in times if ms <= b * 1000)) for b in bounds]
+        line = {
+            "t": time.time(), "sent": entry.num_requests - failed, "failed": failed,
+            "last_error": "",
+            "latency_buckets": {**{str(b): c for b, c in zip(bounds, cumulative, strict=True)},
+                                "inf": float(entry.num_requests - failed)},
+        }  # fmt: skip
+        with open(path, "a") as out:
+            out.write(json.dumps(line) + "\n")
+        gevent.sleep(1.0)
 
 
 def _write_stats(path: str, kafka: _Kafka) -> None:

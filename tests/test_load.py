@@ -17,7 +17,7 @@ from tests.helpers import unique
 from tuner import cluster
 from tuner.broker import free_port
 from tuner.cluster import Connection
-from tuner.config import ClusterSpec, ProducerSpec, TopicSpec, WorkloadSpec
+from tuner.config import ClusterSpec, LocustSpec, ProducerSpec, TopicSpec, WorkloadSpec
 from tuner.load import LoadError, LocustLoad, ProducerStats, locustfile
 
 pytestmark = pytest.mark.integration
@@ -147,3 +147,47 @@ def test_master_and_two_workers_share_the_load(bootstrap_servers: str, tmp_path:
     assert requests > 0
     assert failures == 0
     assert sum(ends.values()) == requests
+
+
+def test_master_mode_counts_what_its_workers_deliver(bootstrap_servers: str) -> None:
+    """`workload.locust.mode: master`: the trial's Locust waits for a worker, whose deliveries
+    reach the master's window statistics and the topic alike."""
+    port = free_port()
+
+    async def main() -> tuple[int, int, ProducerStats]:
+        conn, topic = await _topic(bootstrap_servers)
+        workload = WorkloadSpec(
+            message_bytes=100,
+            prefill_records=0,
+            producer=ProducerSpec(users=2, spawn_rate=10, rate_per_user=300),
+            locust=LocustSpec(mode="master", expect_workers=1, master_port=port),
+        )
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "locust", "-f", str(locustfile()), "--worker",
+            "--master-port", str(port), "--kafka-bootstrap", bootstrap_servers,
+            "--kafka-topic", topic, "--message-bytes", "100", "--rate-per-user", "300",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with LocustLoad(
+                workload, bootstrap_servers=bootstrap_servers, topic=topic
+            ) as load:
+                start = load.snapshot()
+                await asyncio.sleep(7)
+                end = load.snapshot()
+                assert start is not None
+                assert end is not None
+                window = ProducerStats.between(start, end)
+            final = load.final
+        finally:
+            async with asyncio.timeout(30):
+                await worker.wait()
+        assert final is not None
+        ends = await cluster.end_offsets(conn, topic)
+        return sum(ends.values()), final.sent, window
+
+    on_topic, sent, window = asyncio.run(main())
+    assert window.records_sent > 0
+    assert 300 <= window.records_per_s <= 800  # two users paced at 300/s each
+    assert sent > 0
+    assert on_topic >= sent

@@ -83,8 +83,11 @@ class ShapeSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LocustSpec:
+    """`master`: the trial's Locust only coordinates; `expect_workers` workers produce."""
+
     mode: Literal["local", "master"] = "local"
     expect_workers: int = 0
+    master_port: int = 5557
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

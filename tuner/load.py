@@ -110,7 +110,9 @@ def locust_args(
         "--metrics-port", str(metrics_port),
     ]  # fmt: skip
     if workload.locust.mode == "master":
-        args += ["--master", "--expect-workers", str(workload.locust.expect_workers)]
+        locust = workload.locust
+        args += ["--master", "--expect-workers", str(locust.expect_workers),
+                 "--master-bind-port", str(locust.master_port)]  # fmt: skip
     return args
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import unique
 from tuner.broker import free_port
-from tuner.cli import main
+from tuner.cli import StudyProgress, main, progress_bar
+from tuner.optimize import TrialEvent
+from tuner.trial import Phase
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -100,3 +104,28 @@ def test_run_prints_summary_writes_json_and_serves_metrics(
     assert result["settings"]["max.poll.records"] == 500
     assert result["settings"]["fetch.max.wait.ms"] == 500  # aiokafka default filled in
     assert scraped, "the exporter never served consumer samples during the run"
+
+
+def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
+    """Per trial: its result, the best so far, the settings tried, then the overall bar."""
+    stream = io.StringIO()
+    progress = StudyProgress(4, stream=stream, live=False)
+    event = TrialEvent(
+        number=0, done=1, total=4, state="complete", changed={"max.poll.records": 50},
+        value=1234.0, p99_ms=87.0, rebalances=0, reason=None, best_value=1234.0, elapsed_s=30.0,
+    )  # fmt: skip
+    progress.trial(event)
+    progress.trial(replace(event, number=1, done=2, state="failed", value=None,
+                           reason="TrialError: boom", elapsed_s=60.0))  # fmt: skip
+    progress.phase(Phase.MEASURE, 999.0)  # not a terminal: nothing live
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "trial 0: 1,234 records/s, p99 87 ms, 0 rebalances | best 1,234 records/s"
+    assert lines[1] == "    max.poll.records=50"
+    assert lines[2] == "[######------------------] 1/4  25% elapsed 0:30 ETA 1:30"
+    assert lines[3].startswith("trial 1: FAILED (TrialError: boom)")
+    assert lines[5] == "[############------------] 2/4  50% elapsed 1:00 ETA 1:00"
+    assert len(lines) == 6
+    live = io.StringIO()
+    StudyProgress(4, stream=live, live=True).phase(Phase.MEASURE, 999.0)
+    assert "trial 0: measure 999 records/s" in live.getvalue()
+    assert progress_bar(3, 3, 3725.0).endswith("100% elapsed 1:02:05 ETA 0:00")

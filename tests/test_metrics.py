@@ -83,6 +83,9 @@ def test_processing_model_hits_mean_and_p99() -> None:
     assert abs(draws[int(0.99 * len(draws))] - 2.0) / 2.0 < 0.05
     constant = ProcessingModel(ProcessingSpec(per_record_ms=1.5))
     assert constant.draw_s(10) == 0.015
+    batched = ProcessingModel(ProcessingSpec(per_record_ms=1.0, per_batch_ms=5.0))
+    assert batched.draw_s(10) == 0.015
+    assert batched.draw_s(0) == 0.0
 
 
 def test_async_processing_yields_the_loop() -> None:

@@ -13,13 +13,15 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 from tests.helpers import small_spec, unique
 from tuner import report
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.optimize import StudyExistsError, _reporter, open_storage, optimize
+from tuner.optimize import StudyExistsError, _reporter, open_storage, optimize, pareto_front
 from tuner.trial import Phase
 
 
@@ -43,7 +45,7 @@ def _spec(bootstrap_servers: str, name: str, **sections: Any) -> StudySpec:
         "study": {"name": unique(name)},
     }
     for key, value in sections.items():
-        base[key] = {**base[key], **value}
+        base[key] = {**base.get(key, {}), **value}
     return small_spec(name, **base)
 
 
@@ -81,6 +83,49 @@ def test_study_writes_every_file_with_the_best_settings(
     for name in ("history.png", "importances.png", "slice.png", "throughput_vs_rebalances.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert page.count("data:image/png;base64,") >= 4
+
+
+@pytest.mark.integration
+def test_two_objectives_give_a_pareto_front_and_any_point_can_be_reported(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """`objective.minimize: p99_latency`: Optuna is told (throughput, p99) per trial, the report
+    lists the feasible front, recommends its fastest point, and `--trial N` reports another."""
+    spec = _spec(bootstrap_servers, "pareto", objective={"minimize": "p99_latency"})
+    outcome = optimize(spec, out_dir=tmp_path)
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert study.directions == [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete
+    for t in complete:
+        result = t.user_attrs["result"]
+        assert t.values == [result["throughput_records_per_s"], result["e2e_latency_ms"]["p99"]]
+    front = pareto_front(study)
+    assert front
+    assert outcome.best is not None
+    assert outcome.best.values[0] == max(t.values[0] for t in front)
+    feasible = [t for t in complete if all(c <= 0 for c in t.constraints.values())]
+    assert all("rebalances" in t.constraints for t in complete)
+    for t in front:  # nobody feasible beats a front point on both objectives
+        assert t in feasible
+        assert not any(o.values[0] > t.values[0] and o.values[1] < t.values[1] for o in feasible)
+    other = front[-1]
+    out = tmp_path / "r"
+    code = main(["report", "--storage", outcome.storage, "--study", spec.study.name,
+                 "--out", str(out), "--trial", str(other.number)])  # fmt: skip
+    assert code == 0
+    text = (out / "report.md").read_text()
+    assert "## Pareto front" in text
+    for t in front:
+        assert f"| #{t.number}" in text
+    assert f"Chosen feasible trial: #{other.number}," in text
+    props = (out / "consumer.properties").read_text()
+    assert f"max.poll.records={other.user_attrs['settings']['max.poll.records']}" in props
+    assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert "p99_latency_ms" in (out / "trials.csv").read_text().splitlines()[0]
+    bad = main(["report", "--storage", outcome.storage, "--study", spec.study.name,
+                "--out", str(out), "--trial", "99"])  # fmt: skip
+    assert bad == 2
 
 
 @pytest.mark.integration

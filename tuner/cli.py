@@ -10,14 +10,23 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 import optuna
 
 from tuner import __version__, broker, report
 from tuner.config import ConfigError, StudySpec, load_config
-from tuner.optimize import StudyExistsError, TrialEvent, open_storage, optimize
+from tuner.optimize import (
+    StudyExistsError,
+    TrialEvent,
+    is_feasible,
+    open_storage,
+    optimize,
+    recommended,
+)
 from tuner.trial import Phase, TrialError, TrialResult, run_standalone
 
 EXIT_OK = 0
@@ -155,28 +164,64 @@ def _run(args: argparse.Namespace) -> int:
 # --- tuner optimize / report -----------------------------------------------------------------
 
 
-def _trial_line(quiet: bool) -> Callable[[TrialEvent], None]:
-    def show(e: TrialEvent) -> None:
-        if quiet:
-            return
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+        if minutes >= 60
+        else f"{minutes}:{secs:02d}"
+    )
+
+
+def progress_bar(done: int, total: int, elapsed_s: float, width: int = 24) -> str:
+    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`; ETA from the mean time per trial."""
+    total = max(total, 1)
+    filled = min(width, width * done // total)
+    eta = "?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0))
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {done / total:4.0%} "
+        f"elapsed {_clock(elapsed_s)} ETA {eta}"
+    )
+
+
+class StudyProgress:
+    """A line per finished trial and the overall bar; on a terminal the bar stays live,
+    showing the phase and running throughput of the trial in flight."""
+
+    def __init__(self, total: int, *, stream: TextIO, live: bool) -> None:
+        self.total, self.stream, self.live = total, stream, live
+        self.done, self.number = 0, 0
+        self.started = time.monotonic()
+
+    def trial(self, e: TrialEvent) -> None:
         changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
         if e.state == "pruned":
             what = f"pruned ({e.reason})"
         elif e.value is None:
             what = f"FAILED ({e.reason})"
         else:
-            what = f"{e.value:,.0f} records/s, {e.rebalances} rebalances"
+            p99 = "" if e.p99_ms is None else f", p99 {e.p99_ms:,.0f} ms"
+            what = f"{e.value:,.0f} records/s{p99}, {e.rebalances} rebalances"
             if e.state == "infeasible":
                 what += f" (infeasible: {e.reason})"
-        best = "-" if e.best_value is None else f"{e.best_value:,.0f}"
-        eta = e.elapsed_s / max(e.done, 1) * (e.total - e.done)
-        print(
-            f"[{e.done}/{e.total}] trial {e.number}: {what} | best {best} | "
-            f"ETA {eta / 60:.1f} min\n    {changed}",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
+        best = "-" if e.best_value is None else f"{e.best_value:,.0f} records/s"
+        self.done, self.number, self.total = e.done, e.number + 1, e.total
+        self._write(
+            f"trial {e.number}: {what} | best {best}\n    {changed}\n"
+            + ("" if self.live else progress_bar(e.done, e.total, e.elapsed_s) + "\n")
+        )
 
-    return show
+    def phase(self, phase: Phase, value: float | None) -> None:
+        if not self.live:
+            return
+        doing = phase.value if value is None else f"{phase.value} {value:,.0f} records/s"
+        bar = progress_bar(self.done, self.total, time.monotonic() - self.started)
+        self.stream.write(f"\r\x1b[2K{bar} | trial {self.number}: {doing}")
+        self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        self.stream.write(("\r\x1b[2K" if self.live else "") + text)
+        self.stream.flush()
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -184,10 +229,12 @@ def _optimize(args: argparse.Namespace) -> int:
     if spec is None:
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("tuner-out") / spec.study.name
+    progress = StudyProgress(spec.search.trials, stream=sys.stderr, live=sys.stderr.isatty())
     try:
         outcome = optimize(
             spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
-            on_trial=_trial_line(args.quiet),
+            on_trial=None if args.quiet else progress.trial,
+            on_phase=None if args.quiet else progress.phase,
         )  # fmt: skip
     except (StudyExistsError, broker.BrokerError) as exc:
         _err(str(exc))
@@ -202,12 +249,26 @@ def _optimize(args: argparse.Namespace) -> int:
     return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
 
 
-def _recommend(spec: StudySpec, storage: str, name: str, out_dir: Path, *, confirm: bool) -> int:
+def _recommend(
+    spec: StudySpec,
+    storage: str,
+    name: str,
+    out_dir: Path,
+    *,
+    confirm: bool,
+    number: int | None = None,
+) -> int:
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
-    best = study.best_trial if _has_feasible(study) else None
+    best = recommended(study)
     if best is None:
         _err(_no_feasible(study))
         return EXIT_FAILURE
+    if number is not None:
+        chosen = _feasible_trial(study, number)
+        if chosen is None:
+            _err(f"trial {number} is not a complete, feasible trial of study {name!r}")
+            return EXIT_BAD_INPUT
+        best = chosen
     confirmation = None
     if confirm:
         print("confirming the best settings against the defaults …", file=sys.stderr)
@@ -221,12 +282,8 @@ def _recommend(spec: StudySpec, storage: str, name: str, out_dir: Path, *, confi
     return EXIT_OK
 
 
-def _has_feasible(study: optuna.Study) -> bool:
-    try:
-        study.best_trial  # noqa: B018 - raises when no trial is feasible
-    except ValueError:
-        return False
-    return True
+def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
+    return next((t for t in study.trials if t.number == number and is_feasible(t)), None)
 
 
 def _no_feasible(study: optuna.Study) -> str:
@@ -250,7 +307,9 @@ def _report(args: argparse.Namespace) -> int:
     if spec is None:
         return EXIT_BAD_INPUT
     try:
-        return _recommend(spec, args.storage, args.study, args.out, confirm=False)
+        return _recommend(
+            spec, args.storage, args.study, args.out, confirm=False, number=args.trial
+        )
     except KeyError:
         _err(f"no study {args.study!r} in {args.storage}")
         return EXIT_BAD_INPUT
@@ -327,6 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--study", required=True, help="study name")
     rp.add_argument("--out", type=Path, default=Path("tuner-out"), help="output directory")
     rp.add_argument("--config", type=Path, help="the study's config (for base settings)")
+    rp.add_argument(
+        "--trial", type=int, metavar="N",
+        help="write the files for this feasible trial (e.g. another point of a Pareto front)",
+    )  # fmt: skip
     rp.set_defaults(handler=_report)
     return parser
 

@@ -109,6 +109,8 @@ class ProcessingSpec:
     p99_ms: float | None = None
     """Lognormal only: the 99th percentile per record; sets the spread around `per_record_ms`."""
     mode: Literal["async", "cpu"] = "async"
+    per_batch_ms: float = 0.0
+    """A fixed cost per processed batch (a database write or a commit round trip per poll)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +169,15 @@ class ConstraintsSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObjectiveSpec:
+    maximize: Literal["throughput"] = "throughput"
+    minimize: Literal["p99_latency"] | None = None
+    """Set it for a two-objective study: the result is a Pareto front of throughput against
+    p99 end-to-end latency (pruning is off then: Optuna prunes single-objective studies only)."""
     constraints: ConstraintsSpec = field(default_factory=ConstraintsSpec)
+
+    @property
+    def multi(self) -> bool:
+        return self.minimize is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -449,6 +459,12 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
         "consumer.processing.per_record_ms",
         "must be >= 0",
         proc.per_record_ms,
+    )
+    need(
+        proc.per_batch_ms >= 0,
+        "consumer.processing.per_batch_ms",
+        "must be >= 0",
+        proc.per_batch_ms,
     )
     if proc.p99_ms is not None:
         need(

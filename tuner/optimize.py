@@ -46,6 +46,9 @@ class TrialEvent:
     changed: dict[str, SettingValue]
     """Settings that differ from aiokafka's defaults."""
     value: float | None
+    """Records/s; None for a failed or pruned trial."""
+    p99_ms: float | None
+    """The trial's p99 end-to-end latency (the second objective, when there is one)."""
     rebalances: int | None
     reason: str | None
     best_value: float | None
@@ -57,7 +60,7 @@ class StudyOutcome:
     study_name: str
     storage: str
     best: FrozenTrial | None
-    """The best feasible trial, or None."""
+    """The recommended trial (see `recommended`), or None."""
     interrupted: bool
 
 
@@ -89,6 +92,8 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     """Compares a trial's running throughput, reported each second, with earlier trials'."""
     s = spec.search
+    if spec.objective.multi:
+        return optuna.pruners.NopPruner()  # Optuna prunes single-objective studies only
     if s.pruner == "median":
         warmup = max(2, int(spec.trial.measure_s / 3))
         return optuna.pruners.MedianPruner(
@@ -124,11 +129,38 @@ def _taken(study: optuna.Study) -> int:
     return sum(1 for t in study.trials if t.state.is_finished() or t.state == TrialState.RUNNING)
 
 
-def _best(study: optuna.Study) -> FrozenTrial | None:
+def recommended(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial; in a two-objective study, the front's highest throughput.
+
+    Optuna (>= 5) picks among feasible trials only, for `best_trial` and the Pareto front alike.
+    """
+    if len(study.directions) > 1:
+        return max(study.best_trials, key=lambda t: t.values[0], default=None)
     try:
-        return study.best_trial  # feasible trials only (Optuna >= 5)
+        return study.best_trial
     except ValueError:
         return None
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """A complete trial whose every constraint value is <= 0 (Optuna's convention)."""
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The feasible trials no other trial beats on both objectives, fastest first."""
+    if len(study.directions) == 1:
+        return []
+    return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def _observers(*observers: Observer | None) -> Observer:
+    def observe(phase: Phase, value: float | None) -> None:
+        for o in observers:
+            if o is not None:
+                o(phase, value)
+
+    return observe
 
 
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
@@ -154,8 +186,13 @@ def optimize(
     storage: str | None = None,
     resume: bool = False,
     on_trial: Callable[[TrialEvent], None] | None = None,
+    on_phase: Observer | None = None,
 ) -> StudyOutcome:
-    """Run the study until `search.trials` trials have finished (or the timeout); see module doc."""
+    """Run the study until `search.trials` trials have finished (or the timeout); see module doc.
+
+    `on_trial` hears each finished trial; `on_phase` the phases and running throughput of the
+    trial in flight.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     url = storage or spec.study.storage or default_storage(out_dir)
     name = spec.study.name
@@ -166,7 +203,7 @@ def optimize(
     study = optuna.create_study(
         study_name=name,
         storage=store,
-        direction="maximize",
+        directions=["maximize", "minimize"] if spec.objective.multi else ["maximize"],
         sampler=make_sampler(spec),
         pruner=make_pruner(spec),
         load_if_exists=True,
@@ -197,14 +234,16 @@ def optimize(
                             settings=settings,
                             group_id=f"{spec.cluster.topic_prefix}{name}.t{trial.number}",
                             registry=registry,
-                            observer=_reporter(trial),
+                            observer=_observers(
+                                None if spec.objective.multi else _reporter(trial), on_phase
+                            ),
                         )
                     )
             except KeyboardInterrupt:
                 trial.set_user_attr("fail_reason", "interrupted")
                 study.tell(trial, state=TrialState.FAIL)
                 return StudyOutcome(
-                    study_name=name, storage=url, best=_best(study), interrupted=True
+                    study_name=name, storage=url, best=recommended(study), interrupted=True
                 )
             except optuna.TrialPruned as exc:
                 trial.set_user_attr("pruned", str(exc))
@@ -223,19 +262,20 @@ def optimize(
                     number=trial.number, settings=settings, state="failed", reason=reason,
                 )  # fmt: skip
                 continue
-            result_score = score(result, spec.objective.constraints)
+            result_score = score(result, spec.objective)
             for key, value in result_score.constraints.items():
                 trial.set_constraint(key, value)
             trial.set_user_attr("result", result.to_dict())
-            study.tell(trial, result_score.value)
+            study.tell(trial, list(result_score.values))
             _emit(
                 on_trial, study, spec, started,
                 state="complete" if result_score.feasible else "infeasible",
                 value=result_score.value, rebalances=result.rebalances,
+                p99_ms=result.e2e_latency_ms.p99,
                 reason=", ".join(result_score.violated()) or None,
                 number=trial.number, settings=settings,
             )  # fmt: skip
-    return StudyOutcome(study_name=name, storage=url, best=_best(study), interrupted=False)
+    return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
 
 
 def _emit(
@@ -248,12 +288,13 @@ def _emit(
     settings: dict[str, SettingValue],
     state: str,
     value: float | None = None,
+    p99_ms: float | None = None,
     rebalances: int | None = None,
     reason: str | None = None,
 ) -> None:
     if on_trial is None:
         return
-    best = _best(study)
+    best = recommended(study)
     on_trial(
         TrialEvent(
             number=number,
@@ -262,9 +303,10 @@ def _emit(
             state=state,
             changed=_changed(settings),
             value=value,
+            p99_ms=p99_ms,
             rebalances=rebalances,
             reason=reason,
-            best_value=None if best is None else best.value,
+            best_value=None if best is None else best.values[0],
             elapsed_s=time.monotonic() - started,
         )
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,25 @@ def draw(study: optuna.Study, out_dir: Path) -> list[Path]:
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     params = sorted({p for t in complete for p in t.params})
+    multi = len(study.directions) > 1
+    # In a two-objective study every chart but the front plots throughput, the first value.
+    on: dict[str, Any] = (
+        {"target": lambda t: t.values[0], "target_name": "records/s"} if multi else {}
+    )
     charts: dict[str, Callable[[], Any]] = {
-        "history.png": lambda: ov.plot_optimization_history(study),
-        "importances.png": lambda: ov.plot_param_importances(study),
-        "slice.png": lambda: ov.plot_slice(study, params=params[:2] or None),
+        "history.png": lambda: ov.plot_optimization_history(study, **on),
+        "importances.png": lambda: ov.plot_param_importances(
+            study, target=importance_target(study), target_name="records/s"
+        ),
+        "slice.png": lambda: ov.plot_slice(study, params=params[:2] or None, **on),
         "throughput_vs_rebalances.png": lambda: _throughput_vs_rebalances(study, plt),
     }
     if len(params) >= 2:
-        charts["contour.png"] = lambda: ov.plot_contour(study, params=params[:2])
+        charts["contour.png"] = lambda: ov.plot_contour(study, params=params[:2], **on)
+    if multi:
+        charts["pareto.png"] = lambda: ov.plot_pareto_front(
+            study, target_names=["records/s", "p99 e2e latency (ms)"]
+        )
     written = []
     for name, chart in charts.items():
         try:
@@ -48,6 +60,14 @@ def draw(study: optuna.Study, out_dir: Path) -> list[Path]:
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # too few trials
             log.info("no %s: %s", name, exc)
     return written
+
+
+def importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """None for one objective; else minus throughput, as Optuna's PED-ANOVA ranks the settings
+    that reach *low* target values."""
+    if len(study.directions) == 1:
+        return None
+    return lambda t: -t.values[0]
 
 
 def _throughput_vs_rebalances(study: optuna.Study, plt: Any) -> Any:

@@ -15,6 +15,7 @@ import html
 import json
 import random
 import statistics
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -154,14 +155,14 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
     names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["number", "state", "records_per_s", "rebalances", "feasible",
-                         "fail_reason", *names])  # fmt: skip
+        writer.writerow(["number", "state", "records_per_s", "p99_latency_ms", "rebalances",
+                         "feasible", "fail_reason", *names])  # fmt: skip
         for t in study.trials:
             result = t.user_attrs.get("result", {})
-            constraints = t.system_attrs.get("constraints") or []
-            feasible = all(c <= 0 for c in constraints) if t.value is not None else ""
+            feasible = all(c <= 0 for c in t.constraints.values()) if t.values else ""
             writer.writerow([
-                t.number, t.state.name, t.value if t.value is not None else "",
+                t.number, t.state.name, t.values[0] if t.values else "",
+                result.get("e2e_latency_ms", {}).get("p99", ""),
                 result.get("rebalances", ""), feasible, t.user_attrs.get("fail_reason", ""),
                 *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
             ])  # fmt: skip
@@ -170,10 +171,13 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
 
 def _markdown(study: optuna.Study, best: FrozenTrial, confirmation: Confirmation | None) -> str:
     settings = best_settings(best)
+    front = list(study.best_trials) if len(study.directions) > 1 else []
+    p99 = f", p99 end-to-end latency {best.values[1]:,.0f} ms" if front else ""
     lines = [
         f"# kafka-tuner recommendation: study `{study.study_name}`",
         "",
-        f"Best feasible trial: #{best.number}, {best.value:,.0f} records/s, 0 rebalances.",
+        f"{'Chosen' if front else 'Best'} feasible trial: #{best.number}, "
+        f"{best.values[0]:,.0f} records/s{p99}, 0 rebalances.",
         "",
         "| setting | recommended | aiokafka default | Java default |",
         "|---|---|---|---|",
@@ -181,19 +185,55 @@ def _markdown(study: optuna.Study, best: FrozenTrial, confirmation: Confirmation
     java, aio = space.java_defaults(), space.aiokafka_defaults()
     for name, value in sorted(settings.items()):
         lines.append(f"| `{name}` | {value} | {aio.get(name)} | {java.get(name)} |")
+    if front:
+        lines += _front_md(front, best)
     lines += _importances_md(study)
     if confirmation is not None:
         lines += _confirmation_md(confirmation)
     return "\n".join(lines) + "\n"
 
 
+def _front_md(front: Sequence[FrozenTrial], chosen: FrozenTrial) -> list[str]:
+    """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
+    lines = [
+        "",
+        "## Pareto front: throughput against p99 latency",
+        "",
+        "Each row is a feasible trial that no other beats on both. The report recommends the "
+        "fastest; `tuner report --trial N` writes the files for another row.",
+        "",
+        "| trial | records/s | p99 e2e latency | settings that differ from aiokafka's defaults |",
+        "|---|---|---|---|",
+    ]
+    aio = space.aiokafka_defaults()
+    for t in sorted(front, key=lambda t: -t.values[0]):
+        changed = ", ".join(
+            f"{k}={v}" for k, v in sorted(best_settings(t).items()) if aio.get(k) != v
+        )
+        mark = " (chosen)" if t.number == chosen.number else ""
+        lines.append(
+            f"| #{t.number}{mark} | {t.values[0]:,.0f} | {t.values[1]:,.0f} ms | {changed} |"
+        )
+    return lines
+
+
 def _importances_md(study: optuna.Study) -> list[str]:
-    """Optuna's fANOVA importances: which settings moved throughput in this study."""
+    """Optuna's default (PED-ANOVA) importances: which settings mattered for high throughput."""
     try:
-        importances = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # the "low target values" note: the target is negated
+            warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator")
+            importances = optuna.importance.get_param_importances(
+                study, target=plots.importance_target(study)
+            )
     except (ValueError, RuntimeError):  # too few complete trials, or a single value
         return ["", "Parameter importances: not enough completed trials to tell."]
-    lines = ["", "## Parameter importances (fANOVA)", "", "| parameter | importance |", "|---|---|"]
+    lines = [
+        "",
+        "## Parameter importances (PED-ANOVA)",
+        "",
+        "| parameter | importance |",
+        "|---|---|",
+    ]
     lines += [f"| `{name}` | {value:.2f} |" for name, value in importances.items()]
     return lines
 

@@ -28,8 +28,13 @@ class ProcessingModel:
         self._mu, self._sigma = _lognormal_params(spec.per_record_ms, spec.p99_ms)
 
     def draw_s(self, records: int) -> float:
-        """Total processing time of `records` records, in seconds."""
-        if records <= 0 or self._mean_s <= 0:
+        """Total processing time of a batch of `records` records, in seconds."""
+        if records <= 0:
+            return 0.0
+        return self.spec.per_batch_ms / 1000.0 + self._records_s(records)
+
+    def _records_s(self, records: int) -> float:
+        if self._mean_s <= 0:
             return 0.0
         kind = self.spec.distribution
         if kind == "constant":

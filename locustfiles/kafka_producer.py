@@ -65,6 +65,10 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--spike-at-s", type=float, default=0.0, help="spike start (s)")
     group.add_argument("--spike-for-s", type=float, default=0.0, help="spike length (s)")
     group.add_argument(
+        "--metrics-host", default="127.0.0.1", include_in_web_ui=False,
+        help="address the metrics port listens on (0.0.0.0 for a Prometheus in a container)",
+    )  # fmt: skip
+    group.add_argument(
         "--metrics-port", type=int, default=0, include_in_web_ui=False,
         help="serve tuner_producer_* metrics for Prometheus on this port (0 = off)",
     )  # fmt: skip
@@ -194,7 +198,7 @@ def _serve_metrics(environment: Environment, **_: Any) -> None:
     """Each producing process serves its own counters (give each worker its own port)."""
     opts = environment.parsed_options
     if opts is not None and opts.metrics_port and not isinstance(environment.runner, MasterRunner):
-        start_http_server(opts.metrics_port, addr="127.0.0.1", registry=_registry)
+        start_http_server(opts.metrics_port, addr=opts.metrics_host, registry=_registry)
 
 
 @events.test_stop.add_listener

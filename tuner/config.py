@@ -135,6 +135,8 @@ class MetricsSpec:
     """0 picks a free port."""
     producer_port: int = 9401
     """Where the Locust process serves `tuner_producer_*` (0 = not served)."""
+    java_compatible: bool = False
+    """Also serve the Java client's metric names (as the JMX exporter gives them)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

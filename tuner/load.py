@@ -93,6 +93,7 @@ def locust_args(
     topic: str,
     stats_file: Path,
     metrics_port: int = 0,
+    metrics_host: str = "127.0.0.1",
 ) -> list[str]:
     """Command-line arguments that hand the YAML `workload` section to the locustfile."""
     p, shape = workload.producer, workload.shape
@@ -107,7 +108,7 @@ def locust_args(
         "--step-every-s", str(shape.step_every_s), "--spike-users", str(shape.spike_users),
         "--spike-at-s", str(shape.spike_at_s), "--spike-for-s", str(shape.spike_for_s),
         "--stats-file", str(stats_file), "--only-summary", "--loglevel", "WARNING",
-        "--metrics-port", str(metrics_port),
+        "--metrics-port", str(metrics_port), "--metrics-host", metrics_host,
     ]  # fmt: skip
     if workload.locust.mode == "master":
         locust = workload.locust
@@ -126,6 +127,7 @@ class LocustLoad:
         bootstrap_servers: str,
         topic: str,
         metrics_port: int = 0,
+        metrics_host: str = "127.0.0.1",
     ) -> None:
         self.workload = workload
         self._dir = Path(tempfile.mkdtemp(prefix="kafka-tuner-locust-"))
@@ -136,7 +138,8 @@ class LocustLoad:
         self.argv = [
             sys.executable, "-m", "locust", "-f", files,
             *locust_args(workload, bootstrap_servers=bootstrap_servers, topic=topic,
-                         stats_file=self.stats_file, metrics_port=metrics_port),
+                         stats_file=self.stats_file, metrics_port=metrics_port,
+                         metrics_host=metrics_host),
         ]  # fmt: skip
         self.proc: asyncio.subprocess.Process | None = None
         self.final: ProducerSnapshot | None = None

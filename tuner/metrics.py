@@ -80,7 +80,7 @@ class ConsumerMetrics:
         ).labels(group, member)  # fmt: skip
         self.poll_interval_max = Gauge(
             f"{PREFIX}poll_interval_max_seconds",
-            "Longest time between polls since the member started.", GROUP_LABELS, registry=r,
+            "Longest time between polls in the last 30 s.", GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.poll_records = Histogram(
             f"{PREFIX}poll_records", "Records returned per poll.", GROUP_LABELS,
@@ -102,6 +102,15 @@ class ConsumerMetrics:
         self.rebalance_duration = Histogram(
             f"{PREFIX}rebalance_duration_seconds", "From partitions revoked to assigned.",
             GROUP_LABELS, buckets=LATENCY_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.last_rebalance = Gauge(
+            f"{PREFIX}last_rebalance_timestamp_seconds",
+            "Unix time the member's last rebalance started (0: none since it joined).",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.last_poll = Gauge(
+            f"{PREFIX}last_poll_timestamp_seconds", "Unix time of the member's last poll.",
+            GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.assigned_partitions = Gauge(
             f"{PREFIX}assigned_partitions", "Partitions assigned to the member.", GROUP_LABELS,
@@ -155,6 +164,62 @@ class ConsumerMetrics:
 
     def error(self, kind: str) -> None:
         self._errors.labels(self.group, self.member, kind).inc()
+
+
+STUDY_PREFIX = "tuner_"
+
+
+class StudyMetrics:
+    """`tuner optimize` as it runs, for the study dashboard.
+
+    Bounded cardinality: the trial number is a gauge value, never a label, and the settings
+    info carries only the trial in flight (the previous trial's series is removed).
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, study: str) -> None:
+        self.study = study
+        self._number = Gauge(
+            f"{STUDY_PREFIX}trial_number", "Number of the trial in flight (or last run).",
+            ("study",), registry=registry,
+        ).labels(study)  # fmt: skip
+        self._info = Gauge(
+            f"{STUDY_PREFIX}trial_info",
+            "The settings of the trial in flight, as labels (value 1).",
+            ("study", "setting", "value"), registry=registry,
+        )  # fmt: skip
+        self._objective = Gauge(
+            f"{STUDY_PREFIX}trial_objective",
+            "Records/s of the last finished trial, by its state.", ("study", "state"),
+            registry=registry,
+        )  # fmt: skip
+        self._best = Gauge(
+            f"{STUDY_PREFIX}study_best_objective", "Best feasible records/s so far.", ("study",),
+            registry=registry,
+        ).labels(study)  # fmt: skip
+        self._trials = Counter(
+            f"{STUDY_PREFIX}study_trials", "Finished trials, by state.", ("study", "state"),
+            registry=registry,
+        )  # fmt: skip
+        for state in TRIAL_STATES:
+            self._trials.labels(study, state)
+
+    def started(self, number: int, settings: Mapping[str, object]) -> None:
+        self._number.set(number)
+        self._info.clear()
+        for name, value in sorted(settings.items()):
+            self._info.labels(self.study, name, str(value)).set(1)
+
+    def finished(self, state: str, value: float | None, best: float | None) -> None:
+        """`state` is one of TRIAL_STATES; `value` the trial's records/s, if it has one."""
+        self._trials.labels(self.study, state).inc()
+        if value is not None:
+            self._objective.clear()
+            self._objective.labels(self.study, state).set(value)
+        if best is not None:
+            self._best.set(best)
+
+
+TRIAL_STATES = ("complete", "infeasible", "pruned", "failed")
 
 
 PRODUCER_PREFIX = "tuner_producer_"

@@ -21,7 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, metrics, space
+from tuner import broker, cluster, java_metrics, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
@@ -210,10 +210,15 @@ def optimize(
     )
     params = spec.search.parameters or space.DEFAULT_SEARCH
     registry = CollectorRegistry()
+    study_metrics = metrics.StudyMetrics(registry, study=name)
     started = time.monotonic()
     with (
         broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
-        metrics.serve(registry, host=spec.metrics.host, port=spec.metrics.port),
+        metrics.serve(
+            java_metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            host=spec.metrics.host,
+            port=spec.metrics.port,
+        ),
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
         while _taken(study) < spec.search.trials:
@@ -222,6 +227,7 @@ def optimize(
             trial = study.ask()
             settings = {**spec.consumer.settings, **space.suggest(trial, params)}
             trial.set_user_attr("settings", settings)
+            study_metrics.started(trial.number, settings)
             try:
                 problems = space.validate_settings(settings)
                 if problems:
@@ -249,7 +255,7 @@ def optimize(
                 trial.set_user_attr("pruned", str(exc))
                 study.tell(trial, state=TrialState.PRUNED)
                 _emit(
-                    on_trial, study, spec, started,
+                    on_trial, study_metrics, study, spec, started,
                     number=trial.number, settings=settings, state="pruned", reason=str(exc),
                 )  # fmt: skip
                 continue
@@ -258,7 +264,7 @@ def optimize(
                 trial.set_user_attr("fail_reason", reason)
                 study.tell(trial, state=TrialState.FAIL)
                 _emit(
-                    on_trial, study, spec, started,
+                    on_trial, study_metrics, study, spec, started,
                     number=trial.number, settings=settings, state="failed", reason=reason,
                 )  # fmt: skip
                 continue
@@ -268,7 +274,7 @@ def optimize(
             trial.set_user_attr("result", result.to_dict())
             study.tell(trial, list(result_score.values))
             _emit(
-                on_trial, study, spec, started,
+                on_trial, study_metrics, study, spec, started,
                 state="complete" if result_score.feasible else "infeasible",
                 value=result_score.value, rebalances=result.rebalances,
                 p99_ms=result.e2e_latency_ms.p99,
@@ -280,6 +286,7 @@ def optimize(
 
 def _emit(
     on_trial: Callable[[TrialEvent], None] | None,
+    study_metrics: metrics.StudyMetrics,
     study: optuna.Study,
     spec: StudySpec,
     started: float,
@@ -292,9 +299,10 @@ def _emit(
     rebalances: int | None = None,
     reason: str | None = None,
 ) -> None:
+    best = recommended(study)
+    study_metrics.finished(state, value, None if best is None else best.values[0])
     if on_trial is None:
         return
-    best = recommended(study)
     on_trial(
         TrialEvent(
             number=number,

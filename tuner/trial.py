@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, metrics, space
+from tuner import broker, cluster, java_metrics, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -169,6 +169,7 @@ async def run_trial(
                         bootstrap_servers=bootstrap_servers,
                         topic=spec.topic.name,
                         metrics_port=spec.metrics.producer_port,
+                        metrics_host=spec.metrics.host,
                     )
                 )
             group = await stack.enter_async_context(
@@ -307,7 +308,11 @@ def run_standalone(
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (
         broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
-        metrics.serve(registry, host=spec.metrics.host, port=spec.metrics.port),
+        metrics.serve(
+            java_metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            host=spec.metrics.host,
+            port=spec.metrics.port,
+        ),
     ):
         return asyncio.run(
             run_trial(

@@ -158,6 +158,7 @@ class InstrumentedConsumer:
         # back), so one that never completes inside the window still counts.
         if self.assignments > 0:
             self.metrics.rebalances.inc()
+            self.metrics.last_rebalance.set(time.time())
         self._revoked_at = time.perf_counter()
         for tp in revoked:
             self.metrics.forget_partition(tp.topic, tp.partition)
@@ -192,6 +193,7 @@ class InstrumentedConsumer:
         if self._idle + self._busy > 0:
             m.poll_idle_ratio.set(self._idle / (self._idle + self._busy))
         self._last_poll, self._last_return = called, returned
+        m.last_poll.set_to_current_time()
         count = 0
         for tp, records in batch.items():
             count += len(records)

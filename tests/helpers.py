@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
 from tuner.trial import TrialResult, run_trial
 
@@ -72,3 +83,70 @@ async def trickle(bootstrap_servers: str, topic: str, *, per_s: float, after_s: 
             await asyncio.sleep(1 / per_s)
     finally:
         await producer.stop()
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def get_json(url: str) -> Any:
+    """The JSON answer; a Prometheus error (bad PromQL) fails with Prometheus's own message."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{urllib.parse.unquote(url)}: {exc.read().decode()}") from None
+
+
+class Prometheus:
+    """The HTTP API of a running Prometheus server."""
+
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+
+    def query(self, expr: str) -> Any:
+        return get_json(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+
+    def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> Any:
+        args = urllib.parse.urlencode({"query": expr, "start": start, "end": end, "step": step})
+        return get_json(f"{self.url}/api/v1/query_range?{args}")
+
+    def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
+        args = urllib.parse.urlencode({"match[]": match, "start": start, "end": end})
+        values: list[str] = get_json(f"{self.url}/api/v1/label/{label}/values?{args}")["data"]
+        return values
+
+    def firing(self) -> set[str]:
+        alerts = get_json(f"{self.url}/api/v1/alerts")["data"]["alerts"]
+        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+
+
+@contextlib.contextmanager
+def running_prometheus(workdir: Path, jobs: Mapping[str, int]) -> Iterator[Prometheus]:
+    """Debian's Prometheus with configs/prometheus.yml and its rules, scraping each job's port
+    on 127.0.0.1 every second."""
+    config = yaml.safe_load((CONFIGS / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["scrape_configs"] = [
+        {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        for job, port in jobs.items()
+    ]
+    shutil.copy(CONFIGS / "alerts.yml", workdir / "alerts.yml")
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={workdir / 'prometheus.yml'}",
+         f"--storage.tsdb.path={workdir / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    server = Prometheus(port)
+    try:
+        for _ in range(100):
+            try:
+                get_json(f"{server.url}/api/v1/status/buildinfo")
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

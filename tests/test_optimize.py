@@ -17,11 +17,19 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from tests.helpers import small_spec, unique
-from tuner import report
+from tuner import report, space
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.optimize import StudyExistsError, _reporter, open_storage, optimize, pareto_front
+from tuner.optimize import (
+    StudyExistsError,
+    _budget_left,
+    _reporter,
+    make_sampler,
+    open_storage,
+    optimize,
+    pareto_front,
+)
 from tuner.trial import Phase
 
 
@@ -302,3 +310,21 @@ def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: 
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
     failed = next(t for t in study.trials if t.state.name == "FAIL")
     assert failed.user_attrs["fail_reason"]
+
+
+def test_grid_search_ends_when_the_grid_is_covered() -> None:
+    """Told through ask/tell, the grid sampler neither raises (Optuna's own calls study.stop())
+    nor lets the loop repeat points once each has run, whatever the trial budget."""
+    spec = small_spec(
+        "grid",
+        search={"trials": 5, "sampler": "grid",
+                "parameters": {"max.poll.records": {"choices": [10, 20]}}},
+    )  # fmt: skip
+    sampler = make_sampler(spec)
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    seen = []
+    while _budget_left(study, spec, sampler, time.monotonic()):
+        trial = study.ask()
+        seen.append(space.suggest(trial, spec.search.parameters or {})["max.poll.records"])
+        study.tell(trial, 1.0)
+    assert sorted(seen) == [10, 20]

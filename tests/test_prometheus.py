@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +12,8 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import small_spec, trial
+from tests.helpers import CONFIGS, Prometheus, running_prometheus, small_spec, trial
 from tuner import metrics
-from tuner.broker import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 
 
 def test_promtool_accepts_config_and_rules() -> None:
@@ -33,23 +25,6 @@ def test_promtool_accepts_config_and_rules() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
-        return json.loads(response.read())
-
-
-class _Prometheus:
-    def __init__(self, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-
-    def query(self, expr: str) -> Any:
-        return _get(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-
-    def firing(self) -> set[str]:
-        alerts = _get(f"{self.url}/api/v1/alerts")["data"]["alerts"]
-        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
-
-
 @pytest.fixture
 def exporter() -> Iterator[tuple[CollectorRegistry, int]]:
     """The tuner's exporter on a free port, as `tuner run` serves it."""
@@ -59,33 +34,10 @@ def exporter() -> Iterator[tuple[CollectorRegistry, int]]:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, exporter: tuple[CollectorRegistry, int]) -> Iterator[_Prometheus]:
+def prometheus(tmp_path: Path, exporter: tuple[CollectorRegistry, int]) -> Iterator[Prometheus]:
     """Debian's Prometheus with our rules, scraping the exporter every second."""
-    config = yaml.safe_load((CONFIGS / "prometheus.yml").read_text())
-    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
-    config["scrape_configs"] = [
-        {"job_name": "tuner", "static_configs": [{"targets": [f"127.0.0.1:{exporter[1]}"]}]}
-    ]
-    shutil.copy(CONFIGS / "alerts.yml", tmp_path / "alerts.yml")
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    server = _Prometheus(port)
-    try:
-        for _ in range(100):
-            try:
-                _get(f"{server.url}/api/v1/status/buildinfo")
-                break
-            except OSError:
-                subprocess.run(["sleep", "0.2"], check=True)
+    with running_prometheus(tmp_path, {"tuner": exporter[1]}) as server:
         yield server
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _rules() -> list[dict[str, Any]]:
@@ -98,7 +50,7 @@ def _rules() -> list[dict[str, Any]]:
 def test_rules_evaluate_and_rebalance_alert_fires(
     bootstrap_servers: str,
     exporter: tuple[CollectorRegistry, int],
-    prometheus: _Prometheus,
+    prometheus: Prometheus,
 ) -> None:
     """During a run whose batches overrun max.poll.interval.ms, every rule parses, the
     recording rule has data, and KafkaConsumerRebalancing fires."""
@@ -135,7 +87,7 @@ def test_rules_evaluate_and_rebalance_alert_fires(
 def test_healthy_run_fires_no_rebalance_alert(
     bootstrap_servers: str,
     exporter: tuple[CollectorRegistry, int],
-    prometheus: _Prometheus,
+    prometheus: Prometheus,
 ) -> None:
     """Small batches well inside max.poll.interval.ms: the rebalance alert stays silent."""
     spec = small_spec(

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -76,6 +76,20 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
     return url
 
 
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's GridSampler for an ask/tell loop: it calls `study.stop()` once the grid is
+    covered, which raises outside `study.optimize`; the loop checks `is_exhausted` instead."""
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        return
+
+
 def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     s = spec.search
     if s.sampler == "random":
@@ -85,7 +99,7 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if s.sampler == "grid":
         params = s.parameters or space.DEFAULT_SEARCH
         grid = {name: list(p.choices) for name, p in params.items() if p.choices}
-        return optuna.samplers.GridSampler(grid, seed=s.seed)
+        return AskTellGridSampler(grid, seed=s.seed)
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
 
 
@@ -163,6 +177,17 @@ def _observers(*observers: Observer | None) -> Observer:
     return observe
 
 
+def _budget_left(
+    study: optuna.Study, spec: StudySpec, sampler: optuna.samplers.BaseSampler, started: float
+) -> bool:
+    """Trials, time and (for a grid) points left; trials in flight elsewhere count as taken."""
+    if _taken(study) >= spec.search.trials:
+        return False
+    if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
+        return False
+    return not (isinstance(sampler, AskTellGridSampler) and sampler.is_exhausted(study))
+
+
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
     defaults = space.aiokafka_defaults()
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
@@ -200,11 +225,12 @@ def optimize(
     existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if name in existing and not resume:
         raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
+    sampler = make_sampler(spec)
     study = optuna.create_study(
         study_name=name,
         storage=store,
         directions=["maximize", "minimize"] if spec.objective.multi else ["maximize"],
-        sampler=make_sampler(spec),
+        sampler=sampler,
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
@@ -221,9 +247,7 @@ def optimize(
         ),
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-        while _taken(study) < spec.search.trials:
-            if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
-                break
+        while _budget_left(study, spec, sampler, started):
             trial = study.ask()
             settings = {**spec.consumer.settings, **space.suggest(trial, params)}
             trial.set_user_attr("settings", settings)

@@ -2,19 +2,23 @@
 
 Each Locust process shares one confluent-kafka (librdkafka) producer: `produce()` never blocks
 and a greenlet serves delivery reports with `poll(0)`, which fits gevent; a blocking `flush()`
-per message would cap a user at a few hundred records/s. Every delivery is a Locust request
-(type `produce`, name = topic, response time = produce → delivery report). Settings come from
-the command line or the web UI form (the `--kafka-*` options below); `tuner run` passes the
-YAML `workload` section the same way. Step and spike load shapes live in `shapes.py`:
-`locust -f locustfiles/kafka_producer.py,locustfiles/shapes.py`.
+per message would cap a user at a few hundred records/s. Every delivery is counted in Locust's
+statistics as a request (type `produce`, name = topic, response time = produce → delivery
+report), written in bulk every `FLUSH_EVERY_S` rather than one request event per record, which
+cost more than producing the record itself; failures still go through Locust's request event.
+Settings come from the command line or the web UI form (the `--kafka-*` options below);
+`tuner run` passes the YAML `workload` section the same way. Step and spike load shapes live
+in `shapes.py`: `locust -f locustfiles/kafka_producer.py,locustfiles/shapes.py`.
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import random
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import gevent
@@ -22,6 +26,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from locust import User, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
+from locust.stats import StatsEntry, bucket_response_time
 from prometheus_client import CollectorRegistry, start_http_server
 
 from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
@@ -30,6 +35,9 @@ BURST = 200
 """Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
 
 PACED_TASKS_PER_S = 100
+
+FLUSH_EVERY_S = 0.05
+"""How often deliveries are written to Locust's statistics and the Prometheus counters."""
 
 _registry = CollectorRegistry(auto_describe=False)
 _metrics: dict[str, ProducerMetrics] = {}
@@ -108,6 +116,9 @@ class _Kafka:
         self.sent = 0
         self.failed = 0
         self.last_error = ""
+        self._latencies: list[float] = []
+        """Seconds from produce() to acknowledgement, of deliveries not yet reported."""
+        self._errors: list[tuple[float, str]] = []
         self._poller = gevent.spawn(self._poll_forever)
 
     @staticmethod
@@ -124,36 +135,51 @@ class _Kafka:
         })  # fmt: skip
 
     def _poll_forever(self) -> None:
+        flushed = time.monotonic()
         while True:
             served = self.producer.poll(0)
+            if time.monotonic() - flushed >= FLUSH_EVERY_S:
+                self.report()
+                flushed = time.monotonic()
             gevent.sleep(0 if served else 0.002)
 
-    def produce(self) -> None:
-        started = time.perf_counter()
-        size = len(self.value)
+    def _delivered(self, err: KafkaError | None, msg: Message) -> None:
+        """librdkafka's delivery report: only noted here; `report` does the bookkeeping."""
+        latency = msg.latency() or 0.0  # produce() → acknowledgement, timed by librdkafka
+        if err is None:
+            self._latencies.append(latency)
+        else:
+            self._errors.append((latency, str(err)))
 
-        def delivered(err: KafkaError | None, msg: Message) -> None:
-            elapsed = time.perf_counter() - started
-            if err is None:
-                self.sent += 1
-                self.metrics.sent.inc()
-                self.metrics.bytes_sent.inc(size)
-                self.metrics.send_latency.observe(elapsed)
-                exc = None
-            else:
-                self.failed += 1
-                self.metrics.errors.inc()
-                self.last_error = str(err)
-                exc = RuntimeError(str(err))
+    def report(self) -> None:
+        """Write the deliveries since the last call to Locust's statistics and Prometheus."""
+        latencies, self._latencies = self._latencies, []
+        errors, self._errors = self._errors, []
+        size = len(self.value)
+        if latencies:
+            self.sent += len(latencies)
+            self.metrics.sent.inc(len(latencies))
+            self.metrics.bytes_sent.inc(len(latencies) * size)
+            observe = self.metrics.send_latency.observe
+            for latency in latencies:
+                observe(latency)
+            stats = self.environment.stats
+            entry = stats.entries[(self.topic, "produce")]  # created on first use
+            log_requests(entry, stats.total, [lat * 1000 for lat in latencies], size)
+        for latency, error in errors:
+            self.failed += 1
+            self.metrics.errors.inc()
+            self.last_error = error
             self.environment.events.request.fire(
-                request_type="produce", name=self.topic, response_time=elapsed * 1000,
-                response_length=size, exception=exc, context={},
+                request_type="produce", name=self.topic, response_time=latency * 1000,
+                response_length=size, exception=RuntimeError(error), context={},
             )  # fmt: skip
 
+    def produce(self) -> None:
         while True:
             try:
                 self.producer.produce(
-                    self.topic, self.value, key=self.keys(), on_delivery=delivered,
+                    self.topic, self.value, key=self.keys(), on_delivery=self._delivered,
                     timestamp=int(time.time() * 1000),
                 )  # fmt: skip
                 return
@@ -164,6 +190,33 @@ class _Kafka:
     def close(self) -> None:
         self._poller.kill()
         self.producer.flush(10)
+        self.report()
+
+
+def log_requests(
+    entry: StatsEntry, total: StatsEntry, response_times_ms: Sequence[float], length: int
+) -> None:
+    """`StatsEntry.log` for many requests at once, into the entry and the total row: the same
+    fields end up with the same values as one `log` call per request would give them."""
+    now = time.time()
+    second = int(now)
+    n = len(response_times_ms)
+    buckets = collections.Counter(bucket_response_time(ms) for ms in response_times_ms)
+    low, high, summed = min(response_times_ms), max(response_times_ms), sum(response_times_ms)
+    for e in (entry, total):
+        previous = e.last_request_timestamp
+        if e.use_response_times_cache and previous and second > int(previous):
+            e._cache_response_times(second - 1)  # what `log` does here too
+        e.num_requests += n
+        e.num_reqs_per_sec[second] += n
+        e.last_request_timestamp = now
+        e.total_content_length += n * length
+        # Locust annotates these as int, yet logs float milliseconds itself (HttpSession)
+        e.total_response_time += summed  # type: ignore[assignment]
+        e.min_response_time = low if e.min_response_time is None else min(e.min_response_time, low)  # type: ignore[assignment]
+        e.max_response_time = max(e.max_response_time, high)  # type: ignore[assignment]
+        for bucket, count in buckets.items():
+            e.response_times[bucket] += count
 
 
 def _key_source(kind: str) -> Any:

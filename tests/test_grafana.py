@@ -18,7 +18,7 @@ import yaml
 from tests.helpers import CONFIGS, Prometheus, running_prometheus, small_spec, unique
 from tuner.broker import free_port
 from tuner.config import load_config
-from tuner.java_metrics import MAPPINGS
+from tuner.metrics import JAVA_MAPPINGS
 from tuner.optimize import TrialEvent, optimize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,7 +199,7 @@ def _check_rules_and_java_names(prom: Prometheus, start: float, end: float) -> N
     groups = yaml.safe_load((CONFIGS / "alerts.yml").read_text())["groups"]
     for rule in (r for g in groups for r in g["rules"]):
         assert prom.query_range(rule["expr"], start, end)["status"] == "success", rule
-    for mapping in MAPPINGS:
+    for mapping in JAVA_MAPPINGS:
         answer = prom.query_range(mapping.name, start, end)
         assert _finite(answer), f"no data for {mapping.name}"
         assert all("client_id" in s["metric"] for s in answer["data"]["result"])

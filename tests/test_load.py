@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -191,3 +192,44 @@ def test_master_mode_counts_what_its_workers_deliver(bootstrap_servers: str) -> 
     assert 300 <= window.records_per_s <= 800  # two users paced at 300/s each
     assert sent > 0
     assert on_topic >= sent
+
+
+BULK_VS_ONE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from kafka_producer import log_requests
+from locust.stats import RequestStats
+
+times = [0.4, 3.2, 17.5, 120.0, 4321.0, 3.2, 0.04]
+one, bulk = RequestStats(), RequestStats()
+for t in times:
+    one.log_request("produce", "topic", t, 100)
+log_requests(bulk.entries[("topic", "produce")], bulk.total, times, 100)
+
+def fields(entry):
+    return {
+        "num_requests": entry.num_requests, "total": entry.total_response_time,
+        "min": entry.min_response_time, "max": entry.max_response_time,
+        "buckets": sorted(entry.response_times.items()), "bytes": entry.total_content_length,
+        "per_second": sum(entry.num_reqs_per_sec.values()),
+        "p95": entry.get_response_time_percentile(0.95),
+    }
+
+print(json.dumps([fields(s.entries[("topic", "produce")]) for s in (one, bulk)]
+                 + [fields(s.total) for s in (one, bulk)]))
+"""
+
+
+def test_bulk_statistics_equal_one_log_per_request() -> None:
+    """The locustfile writes deliveries to Locust's statistics in bulk: every field Locust
+    shows (counts, sum, min, max, rounded buckets, percentiles, bytes) is what one `log` call
+    per request gives — a guard against a Locust upgrade that changes StatsEntry."""
+    done = subprocess.run(
+        [sys.executable, "-c", BULK_VS_ONE, str(locustfile().parent)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    one, bulk, one_total, bulk_total = json.loads(done.stdout)
+    assert one["num_requests"] == 7
+    assert bulk == one
+    assert bulk_total == one_total

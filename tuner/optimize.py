@@ -21,7 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, java_metrics, metrics, space
+from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
@@ -241,7 +241,7 @@ def optimize(
     with (
         broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
         metrics.serve(
-            java_metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),

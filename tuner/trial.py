@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, java_metrics, metrics, space
+from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -309,7 +309,7 @@ def run_standalone(
     with (
         broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
         metrics.serve(
-            java_metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),

@@ -8,6 +8,7 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+import optuna
 import pytest
 
 from tests.helpers import unique
@@ -129,3 +130,27 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     StudyProgress(4, stream=live, live=True).phase(Phase.MEASURE, 999.0)
     assert "trial 0: measure 999 records/s" in live.getvalue()
     assert progress_bar(3, 3, 3725.0).endswith("100% elapsed 1:02:05 ETA 0:00")
+
+
+def test_no_feasible_trial_exits_1_naming_the_commonest_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner report` on a study without a feasible trial: exit 1, the constraint that failed
+    most, and what to change."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    for headroom, rebalances in ((0.3, 0), (0.2, 1), (0.1, 0)):
+        trial = study.ask()
+        trial.set_constraint("rebalances", rebalances)
+        trial.set_constraint("max_poll_interval_headroom", headroom)
+        study.tell(trial, 100.0)
+    failed = study.ask()
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    code = main(["report", "--storage", storage, "--study", "s", "--out", str(tmp_path / "o")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "most common reason: max_poll_interval_headroom (3 trials; then " in err
+    assert "rebalances 1" in err
+    assert "failed 1" in err
+    assert "narrow max.poll.records" in err
+    assert not (tmp_path / "o").exists()

@@ -26,6 +26,7 @@ from tuner.optimize import (
     open_storage,
     optimize,
     recommended,
+    violations,
 )
 from tuner.trial import Phase, TrialError, TrialResult, run_standalone
 
@@ -286,19 +287,26 @@ def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTria
     return next((t for t in study.trials if t.number == number and is_feasible(t)), None)
 
 
+ADVICE = {
+    "rebalances": "widen max.poll.interval.ms / session.timeout.ms, or narrow max.poll.records",
+    "max_poll_interval_headroom": "narrow max.poll.records or widen max.poll.interval.ms",
+    "p99_latency_ms": "loosen objective.constraints.p99_latency_ms or lower the load",
+    "errors": "read the trials' errors in trials.csv",
+    "failed": "read fail_reason in trials.csv",
+    "pruned": "use search.pruner: none or more trials",
+}
+
+
 def _no_feasible(study: optuna.Study) -> str:
-    counts: dict[str, int] = {}
-    for t in study.trials:
-        result = t.user_attrs.get("result")
-        if result is None:
-            counts["failed"] = counts.get("failed", 0) + 1
-        elif result["rebalances"] > 0:
-            counts["rebalances"] = counts.get("rebalances", 0) + 1
-    worst = max(counts, key=lambda k: counts[k]) if counts else "none finished"
+    counts = violations(study)
+    if not counts:
+        return f"no feasible trial among {len(study.trials)}: none finished"
+    worst, n = counts.most_common(1)[0]
+    others = ", ".join(f"{k} {v}" for k, v in counts.most_common()[1:])
+    then = f"; then {others}" if others else ""
     return (
-        f"no feasible trial among {len(study.trials)}; most common failure: {worst} "
-        f"({counts.get(worst, 0)} trials). Try a larger max.poll.interval.ms range, a "
-        "smaller max.poll.records range, or more trials."
+        f"no feasible trial among {len(study.trials)}; most common reason: {worst} "
+        f"({n} trials{then}). Try: {ADVICE.get(worst, 'more trials')}."
     )
 
 

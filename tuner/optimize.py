@@ -9,6 +9,7 @@ told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in fl
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -159,6 +160,19 @@ def recommended(study: optuna.Study) -> FrozenTrial | None:
 def is_feasible(trial: FrozenTrial) -> bool:
     """A complete trial whose every constraint value is <= 0 (Optuna's convention)."""
     return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
+def violations(study: optuna.Study) -> collections.Counter[str]:
+    """Why trials were not feasible: each violated constraint, plus `failed` and `pruned`."""
+    counts: collections.Counter[str] = collections.Counter()
+    for t in study.trials:
+        if t.state == TrialState.FAIL:
+            counts["failed"] += 1
+        elif t.state == TrialState.PRUNED:
+            counts["pruned"] += 1
+        elif t.state == TrialState.COMPLETE:
+            counts.update(name for name, value in t.constraints.items() if value > 0)
+    return counts
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:

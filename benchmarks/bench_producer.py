@@ -1,6 +1,6 @@
 """Is the load generator ever the bottleneck? Locust with our user class vs a plain producer.
 
-Same client (confluent-kafka), same message size and producer settings, same run: one Locust
+Same client (confluent-kafka), same records and producer settings, same run: one Locust
 process (headless, unpaced users) against a plain produce loop in one process, interleaved,
 median of several runs; then a paced Locust run: achieved vs requested rate and its CPU share.
 Run:  python benchmarks/bench_producer.py [--bootstrap HOST:PORT]
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -29,15 +31,19 @@ from tuner.load import locustfile
 
 RESULTS = Path(__file__).parent / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+POLL_EVERY = 100
 
 
 def plain_loop(bootstrap: str, topic: str, message_bytes: int, seconds: float) -> float:
-    """Records/s a bare produce loop delivers (acks=1, linger 5 ms, as the locustfile)."""
+    """Records/s a bare produce loop delivers: the locustfile's records (uniform keys, creation
+    timestamps) and producer settings (acks=1, linger 5 ms)."""
     producer = Producer({
         "bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5, "batch.size": 65536,
         "queue.buffering.max.messages": 500_000,
     })  # fmt: skip
     value = os.urandom(message_bytes)
+    keys = [b"k%d" % i for i in range(10_000)]
+    next_key = itertools.cycle(random.Random(1).choices(keys, k=1 << 17)).__next__
     delivered = 0
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -47,10 +53,14 @@ def plain_loop(bootstrap: str, topic: str, message_bytes: int, seconds: float) -
 
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
-        try:
-            producer.produce(topic, value, on_delivery=on_delivery)
-        except BufferError:
-            producer.poll(0.001)
+        for _ in range(POLL_EVERY):  # serving delivery reports per record costs more
+            try:
+                producer.produce(
+                    topic, value, key=next_key(), on_delivery=on_delivery,
+                    timestamp=int(time.time() * 1000),
+                )  # fmt: skip
+            except BufferError:
+                producer.poll(0.001)
         producer.poll(0)
     producer.flush(30)
     return delivered / (time.perf_counter() - started)
@@ -90,7 +100,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="an existing cluster (default: the embedded one)")
     parser.add_argument("--message-bytes", type=int, default=512)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--users", type=int, default=4)
     args = parser.parse_args()
     with bootstrap_for(args.bootstrap or EMBEDDED) as bootstrap:

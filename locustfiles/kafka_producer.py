@@ -14,6 +14,7 @@ in `shapes.py`: `locust -f locustfiles/kafka_producer.py,locustfiles/shapes.py`.
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import random
 import signal
@@ -35,6 +36,9 @@ BURST = 200
 """Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
 
 PACED_TASKS_PER_S = 100
+
+KEY_DRAWS = 1 << 17
+"""Keys drawn ahead from the configured distribution and then repeated in that order."""
 
 FLUSH_EVERY_S = 0.05
 """How often deliveries are written to Locust's statistics and the Prometheus counters."""
@@ -158,11 +162,7 @@ class _Kafka:
         size = len(self.value)
         if latencies:
             self.sent += len(latencies)
-            self.metrics.sent.inc(len(latencies))
-            self.metrics.bytes_sent.inc(len(latencies) * size)
-            observe = self.metrics.send_latency.observe
-            for latency in latencies:
-                observe(latency)
+            self.metrics.delivered(latencies, size)
             stats = self.environment.stats
             entry = stats.entries[(self.topic, "produce")]  # created on first use
             log_requests(entry, stats.total, [lat * 1000 for lat in latencies], size)
@@ -224,10 +224,9 @@ def _key_source(kind: str) -> Any:
     if kind == "none":
         return lambda: None
     keys = [b"k%d" % i for i in range(10_000)]
-    if kind == "zipf":
-        weights = [1.0 / (rank + 1) for rank in range(len(keys))]
-        return lambda: rng.choices(keys, weights)[0]
-    return lambda: keys[rng.randrange(len(keys))]
+    weights = [1.0 / (rank + 1) for rank in range(len(keys))] if kind == "zipf" else None
+    # Drawn once and cycled: a fresh draw per record cost as much as producing it.
+    return itertools.cycle(rng.choices(keys, weights, k=KEY_DRAWS)).__next__
 
 
 _kafka: _Kafka | None = None

@@ -20,6 +20,7 @@ from tuner.metrics import (
     ConsumerMetrics,
     GroupWindow,
     JavaCompatibleCollector,
+    ProducerMetrics,
     RegistrySnapshot,
     exposed,
     histogram_quantile,
@@ -185,3 +186,29 @@ def test_exposed_serves_both_names_only_when_asked() -> None:
     assert "kafka_consumer_" not in plain
     assert "tuner_consumer_fetch_latency_seconds_count" in both
     assert f'{JAVA_FETCH}fetch_latency_avg{{client_id="g.m1"}} 200.0' in both
+
+
+def test_observe_many_equals_observing_each_value() -> None:
+    """The producer's bulk histogram update leaves every bucket, the count and the sum as one
+    `observe` per value would (values on a bucket bound included)."""
+    values = [0.0004, 0.0005, 0.003, 0.003, 0.02, 0.7, 31.0, 0.05]
+    one, bulk = CollectorRegistry(), CollectorRegistry()
+    per_value = ProducerMetrics(one, topic="t")
+    for v in values:
+        per_value.send_latency.observe(v)
+    ProducerMetrics(bulk, topic="t").delivered(values, value_bytes=100)
+
+    def samples(registry: CollectorRegistry) -> dict[str, float]:
+        return {
+            f"{s.name}{sorted(s.labels.items())}": s.value
+            for f in registry.collect()
+            if f.name == "tuner_producer_send_latency_seconds"
+            for s in f.samples
+            if not s.name.endswith("_created")
+        }
+
+    expected, got = samples(one), samples(bulk)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value), key
+    assert 'tuner_producer_records_sent_total{topic="t"} 8.0' in generate_latest(bulk).decode()

@@ -8,13 +8,15 @@ the report, the objective and Grafana agree.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import contextlib
 import logging
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
@@ -252,6 +254,28 @@ class ProducerMetrics:
             f"{PRODUCER_PREFIX}errors", "Records the producer failed to deliver.", ("topic",),
             registry=registry,
         ).labels(topic)  # fmt: skip
+
+    def delivered(self, latencies_s: Sequence[float], value_bytes: int) -> None:
+        """Many acknowledged records at once: one increment per counter and histogram bucket,
+        not per record (a per-record `observe` cost more than producing the record)."""
+        if not latencies_s:
+            return
+        self.sent.inc(len(latencies_s))
+        self.bytes_sent.inc(len(latencies_s) * value_bytes)
+        observe_many(self.send_latency, latencies_s)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for each value, with one increment per bucket touched.
+
+    Uses prometheus-client's per-bucket values (as its own `observe` does); a test checks
+    the result equals observing each value in turn.
+    """
+    bounds = histogram._upper_bounds
+    buckets = histogram._buckets
+    for index, count in collections.Counter(bisect.bisect_left(bounds, v) for v in values).items():
+        buckets[index].inc(count)
+    histogram._sum.inc(math.fsum(values))
 
 
 # --- the Java client's names (metrics.java_compatible) -------------------------------------

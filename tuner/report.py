@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner import plots, space
 from tuner.config import SettingValue, StudySpec
+from tuner.optimize import is_feasible, pareto_front
 from tuner.trial import TrialResult, run_trial
 
 BASELINES = ("best", "java defaults", "aiokafka defaults")
@@ -159,7 +160,7 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                          "feasible", "fail_reason", *names])  # fmt: skip
         for t in study.trials:
             result = t.user_attrs.get("result", {})
-            feasible = all(c <= 0 for c in t.constraints.values()) if t.values else ""
+            feasible = is_feasible(t) if t.values else ""
             writer.writerow([
                 t.number, t.state.name, t.values[0] if t.values else "",
                 result.get("e2e_latency_ms", {}).get("p99", ""),
@@ -171,7 +172,7 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
 
 def _markdown(study: optuna.Study, best: FrozenTrial, confirmation: Confirmation | None) -> str:
     settings = best_settings(best)
-    front = list(study.best_trials) if len(study.directions) > 1 else []
+    front = pareto_front(study)
     p99 = f", p99 end-to-end latency {best.values[1]:,.0f} ms" if front else ""
     lines = [
         f"# kafka-tuner recommendation: study `{study.study_name}`",
@@ -206,7 +207,7 @@ def _front_md(front: Sequence[FrozenTrial], chosen: FrozenTrial) -> list[str]:
         "|---|---|---|---|",
     ]
     aio = space.aiokafka_defaults()
-    for t in sorted(front, key=lambda t: -t.values[0]):
+    for t in front:
         changed = ", ".join(
             f"{k}={v}" for k, v in sorted(best_settings(t).items()) if aio.get(k) != v
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import signal
@@ -13,6 +14,7 @@ from typing import Any
 
 import optuna
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
@@ -167,9 +169,22 @@ def test_recommendation_beats_defaults_that_rebalance(
         )
     assert confirmation.rebalances("best") == 0
     assert confirmation.rebalances("aiokafka defaults") > 0
+    assert _topics_named(bootstrap_servers, spec.topic.name) == []  # trial and confirm topics
     assert confirmation.median_throughput("best") > confirmation.median_throughput(
         "aiokafka defaults"
     )
+
+
+def _topics_named(bootstrap_servers: str, prefix: str) -> list[str]:
+    async def listed() -> list[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        await admin.start()
+        try:
+            return sorted(t for t in await admin.list_topics() if t.startswith(prefix))
+        finally:
+            await admin.close()
+
+    return asyncio.run(listed())
 
 
 def _write_config(path: Path, bootstrap_servers: str, name: str, trials: int) -> Path:

@@ -275,12 +275,21 @@ def _recommend(
         print("confirming the best settings against the defaults …", file=sys.stderr)
         with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
             confirmation = report.confirm(
-                spec, report.best_settings(best), bootstrap_servers=bootstrap
-            )
+                spec, report.best_settings(best), bootstrap_servers=bootstrap,
+                on_run=_confirm_line,
+            )  # fmt: skip
     files = report.write(out_dir, study, best, confirmation)
     print((out_dir / "report.md").read_text())
     print("wrote " + ", ".join(str(f) for f in files))
     return EXIT_OK
+
+
+def _confirm_line(done: int, total: int, name: str, result: TrialResult) -> None:
+    print(
+        f"  confirm {done}/{total}: {name}: {result.throughput_records_per_s:,.0f} records/s, "
+        f"{result.rebalances} rebalances",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
 
 
 def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

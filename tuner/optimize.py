@@ -208,9 +208,10 @@ def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
 
 
 @contextlib.contextmanager
-def _trial_topic(spec: StudySpec, conn: Connection, number: int) -> Iterator[StudySpec]:
-    """A topic of the trial's own, deleted afterwards, so each trial starts from its own backlog."""
-    topic = replace(spec.topic, name=f"{spec.topic.name}.t{number}", create=True)
+def own_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[StudySpec]:
+    """The spec with a topic of its own (`<topic>.<suffix>`), deleted afterwards, so each run
+    starts from its own backlog and nothing is left behind in the cluster."""
+    topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
     try:
         yield replace(spec, topic=topic)
     finally:
@@ -270,7 +271,7 @@ def optimize(
                 problems = space.validate_settings(settings)
                 if problems:
                     raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
-                with _trial_topic(spec, conn, trial.number) as trial_spec:
+                with own_topic(spec, conn, f"t{trial.number}") as trial_spec:
                     result = asyncio.run(
                         run_trial(
                             trial_spec,

@@ -16,8 +16,8 @@ import json
 import random
 import statistics
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -25,8 +25,9 @@ from optuna.trial import FrozenTrial
 from prometheus_client import CollectorRegistry
 
 from tuner import plots, space
+from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.optimize import is_feasible, pareto_front
+from tuner.optimize import is_feasible, own_topic, pareto_front
 from tuner.trial import TrialResult, run_trial
 
 BASELINES = ("best", "java defaults", "aiokafka defaults")
@@ -72,25 +73,36 @@ def candidates(
 
 
 def confirm(
-    spec: StudySpec, best: Mapping[str, SettingValue], *, bootstrap_servers: str
+    spec: StudySpec,
+    best: Mapping[str, SettingValue],
+    *,
+    bootstrap_servers: str,
+    on_run: Callable[[int, int, str, TrialResult], None] | None = None,
 ) -> Confirmation:
-    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved."""
+    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved.
+
+    `on_run(done, total, name, result)` hears each finished run.
+    """
     runs: dict[str, list[TrialResult]] = {name: [] for name in BASELINES}
     registry = CollectorRegistry()
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
+    total = spec.confirm.repeats * len(BASELINES)
     for repeat in range(spec.confirm.repeats):
         for name, settings in candidates(best, spec.consumer.settings).items():
-            slug = name.split()[0]
-            topic = replace(spec.topic, name=f"{spec.topic.name}.c{repeat}.{slug}", create=True)
-            result = asyncio.run(
-                run_trial(
-                    replace(spec, topic=topic),
-                    bootstrap_servers=bootstrap_servers,
-                    settings=settings,
-                    group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.c{repeat}.{slug}",
-                    registry=registry,
+            slug = f"c{repeat}.{name.split()[0]}"
+            with own_topic(spec, conn, slug) as run_spec:
+                result = asyncio.run(
+                    run_trial(
+                        run_spec,
+                        bootstrap_servers=bootstrap_servers,
+                        settings=settings,
+                        group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.{slug}",
+                        registry=registry,
+                    )
                 )
-            )
             runs[name].append(result)
+            if on_run is not None:
+                on_run(sum(map(len, runs.values())), total, name, result)
     return Confirmation(runs={k: tuple(v) for k, v in runs.items()})
 
 

@@ -488,8 +488,14 @@ class JavaCompatibleCollector(Collector):
         self.window_s = window_s
         self.clock = clock
         self._history: dict[str, deque[tuple[float, Totals]]] = {}
+        self._lock = threading.Lock()  # the exporter serves each scrape on its own thread
 
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            families = self._families()
+        yield from (f for f in families if f.samples)
+
+    def _families(self) -> list[GaugeMetricFamily]:
         now = self.clock()
         members = member_totals(self.source.collect())
         families = {
@@ -507,7 +513,7 @@ class JavaCompatibleCollector(Collector):
                     families[m.name].add_metric([client_id], value)
         for client_id in set(self._history) - set(members):
             del self._history[client_id]
-        yield from (f for f in families.values() if f.samples)
+        return list(families.values())
 
 
 def exposed(registry: CollectorRegistry, *, java_compatible: bool) -> CollectorRegistry:

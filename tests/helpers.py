@@ -44,6 +44,15 @@ def small_spec(name: str, **sections: Any) -> StudySpec:
     return parse_config(data)
 
 
+def slow_records(max_poll_records: int | None = None) -> dict[str, Any]:
+    """A `consumer` section of 10 ms records and a 2 s max.poll.interval.ms: 500 records per
+    poll overrun it (the group rebalances), 20 stay well inside."""
+    settings: dict[str, Any] = {"max.poll.interval.ms": 2000}
+    if max_poll_records is not None:
+        settings["max.poll.records"] = max_poll_records
+    return {"processing": {"per_record_ms": 10}, "settings": settings}
+
+
 def trial(
     spec: StudySpec,
     bootstrap_servers: str,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import CONFIGS, Prometheus, running_prometheus, small_spec, unique
+from tests.helpers import CONFIGS, Prometheus, running_prometheus, slow_records, small_spec, unique
 from tuner.broker import free_port
 from tuner.config import load_config
 from tuner.metrics import JAVA_MAPPINGS
@@ -146,10 +146,7 @@ def test_every_panel_query_returns_data_from_a_live_study(
         "grafana",
         cluster={"bootstrap_servers": bootstrap_servers},
         workload={"prefill_records": 20000, "producer": {"users": 1, "rate_per_user": 2000}},
-        consumer={
-            "processing": {"per_record_ms": 10},
-            "settings": {"max.poll.interval.ms": 2000},
-        },
+        consumer=slow_records(),
         trial={"warmup_s": 1, "measure_s": 10},
         metrics={"port": port, "producer_port": producer_port, "java_compatible": True},
         search={

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import CONFIGS, Prometheus, running_prometheus, small_spec, trial
+from tests.helpers import CONFIGS, Prometheus, running_prometheus, slow_records, small_spec, trial
 from tuner import metrics
 
 
@@ -56,10 +56,7 @@ def test_rules_evaluate_and_rebalance_alert_fires(
     recording rule has data, and KafkaConsumerRebalancing fires."""
     spec = small_spec(
         "promrebalance",
-        consumer={
-            "processing": {"per_record_ms": 10},
-            "settings": {"max.poll.records": 500, "max.poll.interval.ms": 2000},
-        },
+        consumer=slow_records(500),
         trial={"warmup_s": 1, "measure_s": 10},
     )
     seen: dict[str, Any] = {"firing": set(), "exprs": {}}

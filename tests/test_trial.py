@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import small_spec, trial, trickle
+from tests.helpers import slow_records, small_spec, trial, trickle
 from tuner.trial import TrialResult
 
 pytestmark = pytest.mark.integration
@@ -30,10 +30,7 @@ def test_slow_batches_past_max_poll_interval_rebalance(bootstrap_servers: str) -
     """500 records x 10 ms = 5 s per batch > max.poll.interval.ms 2 s: the group rebalances."""
     spec = small_spec(
         "slowpoll",
-        consumer={
-            "processing": {"per_record_ms": 10},
-            "settings": {"max.poll.records": 500, "max.poll.interval.ms": 2000},
-        },
+        consumer=slow_records(500),
         trial={"warmup_s": 1, "measure_s": 8},
     )
     result = trial(spec, bootstrap_servers)
@@ -46,10 +43,7 @@ def test_small_batches_keep_the_group_stable(bootstrap_servers: str) -> None:
     """The same workload with max.poll.records 20 (0.2 s per batch) never rebalances."""
     spec = small_spec(
         "fastpoll",
-        consumer={
-            "processing": {"per_record_ms": 10},
-            "settings": {"max.poll.records": 20, "max.poll.interval.ms": 2000},
-        },
+        consumer=slow_records(20),
         trial={"warmup_s": 1, "measure_s": 8},
     )
     result = trial(spec, bootstrap_servers)
@@ -137,10 +131,7 @@ def test_every_required_family_is_exported_with_data(bootstrap_servers: str) -> 
     """Scraped during a run that rebalances, every required family has non-zero samples."""
     spec = small_spec(
         "families",
-        consumer={
-            "processing": {"per_record_ms": 10},
-            "settings": {"max.poll.records": 300, "max.poll.interval.ms": 2000},
-        },
+        consumer=slow_records(300),
         trial={"warmup_s": 1, "measure_s": 8},
     )
     registry = CollectorRegistry()

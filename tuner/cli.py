@@ -19,7 +19,9 @@ import optuna
 
 from tuner import __version__, broker, report
 from tuner.config import ConfigError, StudySpec, load_config
+from tuner.confirm import confirm as run_confirmation
 from tuner.optimize import (
+    BACKLOG_ATTR,
     StudyExistsError,
     TrialEvent,
     is_feasible,
@@ -274,9 +276,9 @@ def _recommend(
     if confirm:
         print("confirming the best settings against the defaults …", file=sys.stderr)
         with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
-            confirmation = report.confirm(
+            confirmation = run_confirmation(
                 spec, report.best_settings(best), bootstrap_servers=bootstrap,
-                on_run=_confirm_line,
+                backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0)), on_run=_confirm_line,
             )  # fmt: skip
     files = report.write(out_dir, study, best, confirmation)
     print((out_dir / "report.md").read_text())

@@ -8,18 +8,19 @@ topic the tuner did not create.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from aiokafka.helpers import create_ssl_context
 
-from tuner.config import ClusterSpec, TopicSpec, WorkloadSpec
+from tuner.config import ClusterSpec, StudySpec, TopicSpec, WorkloadSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,18 @@ class Connection:
         if sec.protocol.endswith("SSL"):
             out["ssl_context"] = create_ssl_context(cafile=sec.ssl_cafile)
         return out
+
+
+@contextlib.contextmanager
+def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[StudySpec]:
+    """The spec with a topic of its own (`<topic>.<suffix>`), deleted afterwards (also on
+    Ctrl-C or a failure), so nothing the tuner made is left behind in the cluster."""
+    topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
+    try:
+        yield replace(spec, topic=topic)
+    finally:
+        with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
+            asyncio.run(delete_topic(conn, topic.name))
 
 
 def check_owned(topic: str, prefix: str) -> None:
@@ -243,6 +256,16 @@ async def prefill(conn: Connection, topic: str, workload: WorkloadSpec, *, recor
         await producer.stop()
     log.info("prefilled %d records in %.1f s", records, time.monotonic() - started)
     return records
+
+
+async def fill_to(conn: Connection, topic: str, workload: WorkloadSpec, *, records: int) -> int:
+    """Top the topic up to at least `records` records in all; returns how many were written.
+
+    A fresh group reads a topic from its start, so what the topic holds is its backlog:
+    trials that share a topic share one backlog, written once and grown when it runs short.
+    """
+    held = sum((await end_offsets(conn, topic)).values())
+    return await prefill(conn, topic, workload, records=records - held) if records > held else 0
 
 
 def lag(ends: Mapping[int, int], committed: Mapping[int, int]) -> int:

@@ -92,6 +92,10 @@ class ConsumerMetrics:
             f"{PREFIX}poll_records", "Records returned per poll.", GROUP_LABELS,
             buckets=COUNT_BUCKETS, registry=r,
         ).labels(group, member)  # fmt: skip
+        self.empty_polls = Counter(
+            f"{PREFIX}empty_polls", "Polls that returned no record (waiting on a fetch).",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
         self.poll_idle_ratio = Gauge(
             f"{PREFIX}poll_idle_ratio",
             "Share of time spent waiting inside poll rather than processing (recent).",
@@ -623,6 +627,10 @@ class GroupWindow:
 
     def delta(self, name: str) -> float:
         return self.end.total(name) - self.start.total(name)
+
+    def per_member_delta(self, name: str) -> dict[str, float]:
+        before = self.start.per_member(name)
+        return {m: v - before.get(m, 0.0) for m, v in self.end.per_member(name).items()}
 
     def quantile(self, name: str, q: float) -> float | None:
         return histogram_quantile(

@@ -8,13 +8,13 @@ told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in fl
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import optuna
@@ -26,7 +26,15 @@ from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
-from tuner.trial import Observer, Phase, TrialError, run_trial
+from tuner.trial import (
+    Measured,
+    Observer,
+    Phase,
+    TrialError,
+    backlog_for,
+    measure,
+    peak_rate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +215,86 @@ def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
 
 
-@contextlib.contextmanager
-def own_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[StudySpec]:
-    """The spec with a topic of its own (`<topic>.<suffix>`), deleted afterwards, so each run
-    starts from its own backlog and nothing is left behind in the cluster."""
-    topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
+class Outcome(StrEnum):
+    """How a trial ended, as the progress lines, `trials.csv` and the study metrics say it."""
+
+    COMPLETE = "complete"
+    INFEASIBLE = "infeasible"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Step:
+    """One trial's end, ready for the single `study.tell`."""
+
+    outcome: Outcome
+    values: list[float] | None = None
+    reason: str | None = None
+    measured: Measured | None = None
+    interrupted: bool = False
+
+    @property
+    def state(self) -> TrialState:
+        if self.outcome is Outcome.PRUNED:
+            return TrialState.PRUNED
+        return TrialState.FAIL if self.values is None else TrialState.COMPLETE
+
+
+@dataclass(slots=True, kw_only=True)
+class _Context:
+    """What every trial of one `optimize` call shares."""
+
+    spec: StudySpec
+    bootstrap: str
+    registry: CollectorRegistry
+    backlog_records: int
+    on_phase: Observer | None
+
+
+def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
+    """Measure one configuration and judge it; never raises for a trial's own failure."""
+    spec = ctx.spec
     try:
-        yield replace(spec, topic=topic)
-    finally:
-        with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
-            asyncio.run(cluster.delete_topic(conn, topic.name))
+        problems = space.validate_settings(settings)
+        if problems:
+            raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
+        measured = measure(
+            spec,
+            bootstrap_servers=ctx.bootstrap,
+            settings=settings,
+            group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.t{trial.number}",
+            registry=ctx.registry,
+            backlog_records=ctx.backlog_records,
+            observer=_observers(None if spec.objective.multi else _reporter(trial), ctx.on_phase),
+        )
+    except KeyboardInterrupt:
+        return _Step(outcome=Outcome.FAILED, reason="interrupted", interrupted=True)
+    except optuna.TrialPruned as exc:
+        return _Step(outcome=Outcome.PRUNED, reason=str(exc))
+    except Exception as exc:  # any trial failure is recorded and the study goes on
+        log.exception("trial %d failed", trial.number)
+        return _Step(outcome=Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}")
+    result = measured.result
+    if not measured.capacity_bound:
+        return _Step(
+            outcome=Outcome.FAILED,
+            measured=measured,
+            reason=(
+                f"not capacity-bound: the backlog ran out in {measured.attempts} runs (the last "
+                f"on {measured.backlog_records:,} records), so it measured the supply; raise "
+                f"workload.prefill_records to {backlog_for(spec, peak_rate(result)):,}"
+            ),
+        )
+    judged = score(result, spec.objective)
+    for key, value in judged.constraints.items():
+        trial.set_constraint(key, value)
+    return _Step(
+        outcome=Outcome.COMPLETE if judged.feasible else Outcome.INFEASIBLE,
+        values=list(judged.values),
+        reason=", ".join(judged.violated()) or None,
+        measured=measured,
+    )
 
 
 def optimize(
@@ -230,6 +308,8 @@ def optimize(
 ) -> StudyOutcome:
     """Run the study until `search.trials` trials have finished (or the timeout); see module doc.
 
+    Every trial reads one backlog topic of this call's own (its fresh group starts at the
+    beginning), grown before a trial whenever the fastest rate seen so far could drain it.
     `on_trial` hears each finished trial; `on_phase` the phases and running throughput of the
     trial in flight.
     """
@@ -260,99 +340,78 @@ def optimize(
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),
-    ):
-        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        cluster.owned_topic(
+            spec, Connection(bootstrap_servers=bootstrap, cluster=spec.cluster),
+            f"{name}.{uuid.uuid4().hex[:6]}",
+        ) as study_spec,
+    ):  # fmt: skip
+        ctx = _Context(
+            spec=study_spec,
+            bootstrap=bootstrap,
+            registry=registry,
+            backlog_records=max(
+                spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
+            ),
+            on_phase=on_phase,
+        )
         while _budget_left(study, spec, sampler, started):
             trial = study.ask()
             settings = {**spec.consumer.settings, **space.suggest(trial, params)}
             trial.set_user_attr("settings", settings)
             study_metrics.started(trial.number, settings)
-            try:
-                problems = space.validate_settings(settings)
-                if problems:
-                    raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
-                with own_topic(spec, conn, f"t{trial.number}") as trial_spec:
-                    result = asyncio.run(
-                        run_trial(
-                            trial_spec,
-                            bootstrap_servers=bootstrap,
-                            settings=settings,
-                            group_id=f"{spec.cluster.topic_prefix}{name}.t{trial.number}",
-                            registry=registry,
-                            observer=_observers(
-                                None if spec.objective.multi else _reporter(trial), on_phase
-                            ),
-                        )
-                    )
-            except KeyboardInterrupt:
-                trial.set_user_attr("fail_reason", "interrupted")
-                study.tell(trial, state=TrialState.FAIL)
+            step = _run_one_trial(trial, settings, ctx)
+            if step.reason:
+                trial.set_user_attr("pruned" if step.outcome is Outcome.PRUNED else "fail_reason",
+                                    step.reason)  # fmt: skip
+            if step.measured is not None:
+                trial.set_user_attr("result", step.measured.result.to_dict())
+                trial.set_user_attr("backlog_records", step.measured.backlog_records)
+                ctx.backlog_records = max(
+                    step.measured.backlog_records,
+                    backlog_for(spec, peak_rate(step.measured.result)),
+                    ctx.backlog_records,
+                )
+                study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
+            study.tell(trial, step.values, state=step.state)
+            if step.interrupted:
                 return StudyOutcome(
                     study_name=name, storage=url, best=recommended(study), interrupted=True
                 )
-            except optuna.TrialPruned as exc:
-                trial.set_user_attr("pruned", str(exc))
-                study.tell(trial, state=TrialState.PRUNED)
-                _emit(
-                    on_trial, study_metrics, study, spec, started,
-                    number=trial.number, settings=settings, state="pruned", reason=str(exc),
-                )  # fmt: skip
-                continue
-            except Exception as exc:  # any trial failure is recorded and the study goes on
-                reason = f"{type(exc).__name__}: {exc}"
-                trial.set_user_attr("fail_reason", reason)
-                study.tell(trial, state=TrialState.FAIL)
-                _emit(
-                    on_trial, study_metrics, study, spec, started,
-                    number=trial.number, settings=settings, state="failed", reason=reason,
-                )  # fmt: skip
-                continue
-            result_score = score(result, spec.objective)
-            for key, value in result_score.constraints.items():
-                trial.set_constraint(key, value)
-            trial.set_user_attr("result", result.to_dict())
-            study.tell(trial, list(result_score.values))
-            _emit(
-                on_trial, study_metrics, study, spec, started,
-                state="complete" if result_score.feasible else "infeasible",
-                value=result_score.value, rebalances=result.rebalances,
-                p99_ms=result.e2e_latency_ms.p99,
-                reason=", ".join(result_score.violated()) or None,
-                number=trial.number, settings=settings,
-            )  # fmt: skip
+            _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
     return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
 
 
-def _emit(
+BACKLOG_ATTR = "backlog_records"
+"""Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
+
+
+def _emit(  # noqa: PLR0917 - a private step of optimize, called once
     on_trial: Callable[[TrialEvent], None] | None,
     study_metrics: metrics.StudyMetrics,
     study: optuna.Study,
     spec: StudySpec,
     started: float,
-    *,
     number: int,
     settings: dict[str, SettingValue],
-    state: str,
-    value: float | None = None,
-    p99_ms: float | None = None,
-    rebalances: int | None = None,
-    reason: str | None = None,
+    step: _Step,
 ) -> None:
     best = recommended(study)
-    study_metrics.finished(state, value, None if best is None else best.values[0])
+    value = None if step.values is None else step.values[0]
+    study_metrics.finished(step.outcome.value, value, None if best is None else best.values[0])
     if on_trial is None:
         return
+    result = None if step.measured is None else step.measured.result
     on_trial(
         TrialEvent(
             number=number,
             done=_finished(study),
             total=spec.search.trials,
-            state=state,
+            state=step.outcome.value,
             changed=_changed(settings),
             value=value,
-            p99_ms=p99_ms,
-            rebalances=rebalances,
-            reason=reason,
+            p99_ms=None if result is None else result.e2e_latency_ms.p99,
+            rebalances=None if result is None else result.rebalances,
+            reason=step.reason,
             best_value=None if best is None else best.values[0],
             elapsed_s=time.monotonic() - started,
         )

@@ -8,7 +8,6 @@ reported as noise.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import html
@@ -16,19 +15,17 @@ import json
 import random
 import statistics
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial
-from prometheus_client import CollectorRegistry
 
 from tuner import plots, space
-from tuner.cluster import Connection
-from tuner.config import SettingValue, StudySpec
-from tuner.optimize import is_feasible, own_topic, pareto_front
-from tuner.trial import TrialResult, run_trial
+from tuner.config import SettingValue
+from tuner.optimize import is_feasible, pareto_front
+from tuner.trial import TrialResult
 
 BASELINES = ("best", "java defaults", "aiokafka defaults")
 
@@ -70,40 +67,6 @@ def candidates(
         "java defaults": {**space.java_defaults(), **base},
         "aiokafka defaults": dict(base),
     }
-
-
-def confirm(
-    spec: StudySpec,
-    best: Mapping[str, SettingValue],
-    *,
-    bootstrap_servers: str,
-    on_run: Callable[[int, int, str, TrialResult], None] | None = None,
-) -> Confirmation:
-    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved.
-
-    `on_run(done, total, name, result)` hears each finished run.
-    """
-    runs: dict[str, list[TrialResult]] = {name: [] for name in BASELINES}
-    registry = CollectorRegistry()
-    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
-    total = spec.confirm.repeats * len(BASELINES)
-    for repeat in range(spec.confirm.repeats):
-        for name, settings in candidates(best, spec.consumer.settings).items():
-            slug = f"c{repeat}.{name.split()[0]}"
-            with own_topic(spec, conn, slug) as run_spec:
-                result = asyncio.run(
-                    run_trial(
-                        run_spec,
-                        bootstrap_servers=bootstrap_servers,
-                        settings=settings,
-                        group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.{slug}",
-                        registry=registry,
-                    )
-                )
-            runs[name].append(result)
-            if on_run is not None:
-                on_run(sum(map(len, runs.values())), total, name, result)
-    return Confirmation(runs={k: tuple(v) for k, v in runs.items()})
 
 
 def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -139,9 +140,14 @@ async def run_trial(
     group_id: str,
     registry: CollectorRegistry,
     observer: Observer | None = None,
-    prefill_records: int | None = None,
+    backlog_records: int | None = None,
 ) -> TrialResult:
-    """Run one trial and return its measurement; raises `TrialError` if there is none to give."""
+    """Run one trial and return its measurement; raises `TrialError` if there is none to give.
+
+    The group is new and reads the topic from its start, so the backlog is every record in the
+    topic: it is topped up to `backlog_records` (default `workload.prefill_records`) first.
+    Several trials can share one topic that way, and its backlog only grows.
+    """
 
     def phase(p: Phase, value: float | None = None) -> None:
         if observer is not None:
@@ -151,11 +157,11 @@ async def run_trial(
     phase(Phase.TOPIC)
     await cluster.ensure_topic(conn, spec.topic)
     phase(Phase.PREFILL)
-    await cluster.prefill(
+    await cluster.fill_to(
         conn,
         spec.topic.name,
         spec.workload,
-        records=spec.workload.prefill_records if prefill_records is None else prefill_records,
+        records=spec.workload.prefill_records if backlog_records is None else backlog_records,
     )
     members = _member_specs(spec, bootstrap_servers, settings, group_id)
     try:
@@ -225,7 +231,7 @@ async def run_trial(
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
         ),
         lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
-        backlog_emptied=measured.lag_min == 0,
+        backlog_emptied=measured.backlog_emptied,
         errors=tuple(errors),
         offsets=OffsetCheck(
             end_offsets_total=sum(ends.values()),
@@ -242,7 +248,7 @@ class _Measured:
     start: RegistrySnapshot
     end: RegistrySnapshot
     intervals: tuple[float, ...]
-    lag_min: float | None
+    backlog_emptied: bool
     members_changed: bool
     producer: ProducerStats | None
     errors: tuple[str, ...]
@@ -263,13 +269,12 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     members_before = await cluster.describe_group(conn, group_id)
     intervals: list[float] = []
     errors: list[str] = []
-    lag_min: float | None = None
+    emptied = False
     while (elapsed := previous.at - start.at) < measure_s:
         await asyncio.sleep(min(1.0, measure_s - elapsed))
         now = _snapshot(registry, group_id)
         intervals.append(GroupWindow(previous, now).records_per_s)
-        lag_now = now.total(f"{PREFIX}lag_records")
-        lag_min = lag_now if lag_min is None else min(lag_min, lag_now)
+        emptied = emptied or _ran_dry(previous, now)
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
         errors.extend(group.errors())
@@ -282,15 +287,106 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         start=start,
         end=previous,
         intervals=tuple(intervals),
-        lag_min=lag_min,
+        backlog_emptied=emptied,
         members_changed=members_after != members_before,
         producer=producer,
         errors=tuple(errors),
     )
 
 
+def _ran_dry(before: RegistrySnapshot, now: RegistrySnapshot) -> bool:
+    """Whether some member sat idle with nothing left to fetch: it waited on the supply.
+
+    Judged per member, not on the group's total: a member whose partitions ran dry idles
+    while the others still have work, and the group's rate falls with it. An empty poll
+    alone is not enough (a consumer waiting on a slow fetch is what fetch settings decide),
+    nor is zero lag alone (the last records may still be in the member's hands).
+    """
+    lags = now.per_member(f"{PREFIX}lag_records")
+    empty = GroupWindow(before, now).per_member_delta(f"{PREFIX}empty_polls_total")
+    return any(lag <= 0 and empty.get(member, 0) > 0 for member, lag in lags.items())
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
+
+
+MAX_ATTEMPTS = 3
+"""A trial whose backlog ran out is run again on a grown backlog at most this often in all."""
+BACKLOG_MARGIN = 2.0
+JOIN_ALLOWANCE_S = 5.0
+"""Records consumed while the group joins, on top of warm-up and window, when sizing a backlog."""
+MAX_BACKLOG_BYTES = 8 << 30
+
+
+def backlog_for(spec: StudySpec, records_per_s: float) -> int:
+    """The backlog that keeps a group at `records_per_s` busy through join, warm-up and window,
+    with a margin (a member with a small share of the partitions runs dry first)."""
+    seconds = JOIN_ALLOWANCE_S + spec.trial.warmup_s + spec.trial.measure_s
+    return math.ceil(records_per_s * seconds * BACKLOG_MARGIN)
+
+
+def peak_rate(result: TrialResult) -> float:
+    """The fastest second of the window: the rate a backlog must be sized for."""
+    return max((*result.intervals_records_per_s, result.throughput_records_per_s))
+
+
+def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
+    """The next backlog after `result` ran dry on `records`: at least double, capped in bytes."""
+    cap = max(MAX_BACKLOG_BYTES // spec.workload.message_bytes, records)
+    return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """A trial's result and the backlog it ran on (the last attempt's)."""
+
+    result: TrialResult
+    backlog_records: int
+    attempts: int
+
+    @property
+    def capacity_bound(self) -> bool:
+        return not self.result.backlog_emptied
+
+
+def measure(
+    spec: StudySpec,
+    *,
+    bootstrap_servers: str,
+    settings: Mapping[str, SettingValue],
+    group_id: str,
+    registry: CollectorRegistry,
+    backlog_records: int,
+    observer: Observer | None = None,
+) -> Measured:
+    """Run a trial until it is capacity-bound: a run whose backlog ran out measured the
+    supply, not the group, so the topic is topped up and the trial runs again with a fresh
+    group (`<group_id>.r<n>`), at most `MAX_ATTEMPTS` times in all.
+
+    The caller must refuse to rank a result that is still not capacity-bound.
+    """
+    records = backlog_records
+    for attempt in range(MAX_ATTEMPTS):
+        result = asyncio.run(
+            run_trial(
+                spec,
+                bootstrap_servers=bootstrap_servers,
+                settings=settings,
+                group_id=group_id if attempt == 0 else f"{group_id}.r{attempt}",
+                registry=registry,
+                observer=observer,
+                backlog_records=records,
+            )
+        )
+        if not result.backlog_emptied or attempt == MAX_ATTEMPTS - 1:
+            break
+        grown = grown_backlog(spec, result, records)
+        log.info("backlog of %d records ran out; again on %d", records, grown)
+        if grown <= records:
+            break
+        records = grown
+    return Measured(result=result, backlog_records=records, attempts=attempt + 1)
 
 
 def run_standalone(
@@ -302,7 +398,7 @@ def run_standalone(
     """`tuner run`: one trial with the config's settings, its metrics served while it runs.
 
     With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
-    the duration of the trial.
+    the duration of the trial. A run whose backlog ran out is run again on a larger one.
     """
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
@@ -314,13 +410,12 @@ def run_standalone(
             port=spec.metrics.port,
         ),
     ):
-        return asyncio.run(
-            run_trial(
-                spec,
-                bootstrap_servers=bootstrap,
-                settings=spec.consumer.settings if settings is None else settings,
-                group_id=group_id,
-                registry=registry,
-                observer=observer,
-            )
-        )
+        return measure(
+            spec,
+            bootstrap_servers=bootstrap,
+            settings=spec.consumer.settings if settings is None else settings,
+            group_id=group_id,
+            registry=registry,
+            observer=observer,
+            backlog_records=spec.workload.prefill_records,
+        ).result

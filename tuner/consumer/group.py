@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -27,13 +27,15 @@ from prometheus_client.registry import Collector
 
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, ProcessingSpec
-from tuner.consumer.instrumented import InstrumentedConsumer
+from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.processing import ProcessingModel
-from tuner.metrics import ConsumerMetrics
+from tuner.metrics import PREFIX, ConsumerMetrics
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY_S = 0.5
+PROGRESS_EVERY_S = 0.02
+"""A batch start is told to the parent at least this often (bounds the edge error of a window)."""
 POLL_TIMEOUT_MS = 200
 STOP_TIMEOUT_S = 30.0
 
@@ -54,10 +56,51 @@ class MemberSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """A member's processed records at `at`, and the batch it is working through.
+
+    Records count as consumed when their batch finishes; a window that ends inside a batch
+    would then hold a whole number of batches and its rate would jump by whole batches. The
+    parent credits the batch in flight linearly over its planned processing time instead.
+    """
+
+    at: float
+    """`time.monotonic()` of the member (system-wide on Linux, so comparable across processes)."""
+    done: dict[str, tuple[int, int]]
+    """Topic → (records, value bytes) processed so far."""
+    batch: dict[str, tuple[int, int]]
+    """Topic → (records, value bytes) of the batch in flight (empty: none)."""
+    batch_started: float = 0.0
+    batch_s: float = 0.0
+
+    def credited(self, now: float) -> dict[str, tuple[float, float]]:
+        """Topic → (records, bytes) processed by `now`, the batch in flight pro rata."""
+        if not self.batch:
+            return {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
+        share = (
+            1.0
+            if self.batch_s <= 0
+            else min(max((now - self.batch_started) / self.batch_s, 0.0), 1.0)
+        )
+        out = {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
+        for topic, (r, b) in self.batch.items():
+            done_r, done_b = out.get(topic, (0.0, 0.0))
+            out[topic] = (done_r + share * r, done_b + share * b)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class _Snapshot:
     member: str
     families: list[Metric]
     assignments: int
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Progressed:
+    member: str
+    progress: Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +109,50 @@ class _Failed:
     error: str
 
 
-Message = _Snapshot | _Failed
+Message = _Snapshot | _Progressed | _Failed
+
+
+class _Reporter:
+    """What a member tells its parent: full snapshots every `SNAPSHOT_EVERY_S`, and the start
+    of each batch (a `Progress`) at least every `PROGRESS_EVERY_S`."""
+
+    def __init__(
+        self, member: str, registry: CollectorRegistry, send: Callable[[Message], None]
+    ) -> None:
+        self.member, self.registry, self.send = member, registry, send
+        self.assignments: Callable[[], int] = lambda: 0
+        self.done: dict[str, tuple[int, int]] = {}
+        self.progress = Progress(at=time.monotonic(), done={}, batch={})
+        self.reported_at = self.progressed_at = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.reported_at >= SNAPSHOT_EVERY_S
+
+    def report(self) -> None:
+        self.reported_at = self.progressed_at = time.monotonic()
+        snapshot = _Snapshot(
+            self.member, list(self.registry.collect()), self.assignments(), self.progress
+        )
+        self.send(snapshot)
+
+    def batch_started(self, totals: dict[str, tuple[int, int]], work_s: float) -> None:
+        now = time.monotonic()
+        self.progress = Progress(
+            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s
+        )
+        if work_s >= SNAPSHOT_EVERY_S or self.due():
+            self.report()  # the parent must see this poll before a batch that takes long
+        elif totals and (
+            work_s >= PROGRESS_EVERY_S or now - self.progressed_at >= PROGRESS_EVERY_S
+        ):
+            self.progressed_at = now
+            self.send(_Progressed(self.member, self.progress))
+
+    def batch_done(self, totals: dict[str, tuple[int, int]]) -> None:
+        for topic, (records, nbytes) in totals.items():
+            r, b = self.done.get(topic, (0, 0))
+            self.done[topic] = (r + records, b + nbytes)
+        self.progress = Progress(at=time.monotonic(), done=dict(self.done), batch={})
 
 
 async def run_member(
@@ -80,6 +166,7 @@ async def run_member(
     """
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
+    metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
     model = ProcessingModel(spec.processing, seed=spec.seed)
     kwargs = {
         **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
@@ -89,37 +176,34 @@ async def run_member(
     }
     manual_commit = not kwargs.get("enable_auto_commit", True)
     consumer = InstrumentedConsumer(spec.topic, metrics=metrics, **kwargs)
-    reported_at = 0.0
-
-    def report() -> None:
-        nonlocal reported_at
-        reported_at = time.monotonic()
-        send(_Snapshot(spec.member, list(registry.collect()), consumer.assignments))
+    reporter = _Reporter(spec.member, registry, send)
+    reporter.assignments = lambda: consumer.assignments
 
     async def report_while_idle() -> None:
         while True:
-            if time.monotonic() - reported_at >= SNAPSHOT_EVERY_S:
-                report()
+            if reporter.due():
+                reporter.report()
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
     await consumer.start()
     try:
         async with asyncio.TaskGroup() as tasks:
-            reporter = tasks.create_task(report_while_idle())
+            idle_reports = tasks.create_task(report_while_idle())
             while not stopped():
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
-                count = sum(len(records) for records in batch.values())
+                totals = batch_totals(batch)
+                count = sum(r for r, _ in totals.values())
                 work_s = model.draw_s(count)
-                if work_s >= SNAPSHOT_EVERY_S or time.monotonic() - reported_at >= SNAPSHOT_EVERY_S:
-                    report()  # the parent must see this poll before a batch that takes long
-                started = time.perf_counter()
+                reporter.batch_started(totals, work_s)
+                started = time.monotonic()
                 await model.spend(work_s)
-                consumer.processed(batch, time.perf_counter() - started)
+                consumer.processed(batch, time.monotonic() - started, totals)
+                reporter.batch_done(totals)
                 if manual_commit and count:
                     await consumer.commit()
-                if time.monotonic() - reported_at >= SNAPSHOT_EVERY_S:
-                    report()
-            reporter.cancel()
+                if reporter.due():
+                    reporter.report()
+            idle_reports.cancel()
     finally:
         try:
             async with asyncio.timeout(STOP_TIMEOUT_S / 2):
@@ -133,7 +217,7 @@ async def run_member(
                 )
             )
         finally:
-            report()
+            reporter.report()
 
 
 def _member_process(spec: MemberSpec, pipe: Pipe) -> None:
@@ -162,21 +246,49 @@ def _describe(exc: BaseException) -> str:
 
 
 class _GroupCollector(Collector):
-    """Serves the latest families each member sent, merged by family name."""
+    """Serves the latest families each member sent, merged by family name.
+
+    The consumed-records and -bytes counters come from each member's latest `Progress`, with
+    the batch in flight credited pro rata at collect time (see `Progress`).
+    """
+
+    CREDITED: ClassVar[dict[str, int]] = {
+        f"{PREFIX}records_consumed_total": 0,
+        f"{PREFIX}bytes_consumed_total": 1,
+    }
 
     def __init__(self) -> None:
         self.latest: dict[str, list[Metric]] = {}
+        self.progress: dict[str, Progress] = {}
 
     def collect(self) -> Iterator[Metric]:
+        now = time.monotonic()
         merged: dict[str, Metric] = {}
-        for families in list(self.latest.values()):
+        for member, families in list(self.latest.items()):
+            progress = self.progress.get(member)
+            credited = progress.credited(now) if progress else {}
             for family in families:
                 target = merged.get(family.name)
                 if target is None:
                     target = Metric(family.name, family.documentation, family.type, family.unit)
                     merged[family.name] = target
-                target.samples.extend(family.samples)
+                for sample in family.samples:
+                    index = self.CREDITED.get(sample.name)
+                    topic = sample.labels.get("topic", "")
+                    if index is not None and topic in credited:
+                        value = max(sample.value, credited[topic][index])
+                        sample = sample._replace(value=value)  # noqa: PLW2901 - the credited copy
+                    target.samples.append(sample)
         yield from merged.values()
+
+
+def _process_context() -> multiprocessing.context.ForkServerContext:
+    """Forkserver: each member is forked from a clean server process that has already
+    imported aiokafka and this module, so a member starts in milliseconds instead of
+    re-importing everything (a trial's start-up cost), and never inherits a running loop."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 class ConsumerGroup:
@@ -203,7 +315,10 @@ class ConsumerGroup:
     def _receive(self, message: Message) -> None:
         if isinstance(message, _Snapshot):
             self.collector.latest[message.member] = message.families
+            self.collector.progress[message.member] = message.progress
             self._joined[message.member] = message.assignments
+        elif isinstance(message, _Progressed):
+            self.collector.progress[message.member] = message.progress
         else:
             self._errors.append(f"member {message.member}: {message.error}")
 
@@ -229,7 +344,7 @@ class ConsumerGroup:
             self._receive(_Failed(spec.member, _describe(exc)))
 
     def _start_processes(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs a loop
+        ctx = _process_context()
         loop = asyncio.get_running_loop()
         for spec in self.members:
             parent_end, child_end = ctx.Pipe(duplex=True)

@@ -11,7 +11,9 @@ runs without those metrics rather than failing.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import operator
 import struct
@@ -34,6 +36,7 @@ _BATCH_OVERHEAD = 12  # baseOffset + batchLength precede the batchLength bytes
 POLL_MAX_WINDOW_S = 30.0
 """Like the Java client's time-between-poll-max: the maximum over the last 30 s."""
 LAG_EVERY_S = 1.0
+LAG_POSITION_TIMEOUT_S = 0.05
 IDLE_DECAY = 0.9
 _VALUE_SIZE = operator.attrgetter("serialized_value_size")
 """Per-record work is the hot path: map+attrgetter is ~5x cheaper than a Python loop."""
@@ -51,6 +54,16 @@ def count_records(record_set: bytes | None) -> int:
         total += _RECORDS_COUNT.unpack_from(record_set, pos + _RECORDS_COUNT_OFFSET)[0]
         pos += _BATCH_OVERHEAD + length
     return total
+
+
+def batch_totals(batch: dict[TopicPartition, list[Any]]) -> dict[str, tuple[int, int]]:
+    """Topic → (records, value bytes) of a polled batch."""
+    out: dict[str, tuple[int, int]] = {}
+    for tp, records in batch.items():
+        if records:
+            r, b = out.get(tp.topic, (0, 0))
+            out[tp.topic] = (r + len(records), b + sum(map(_VALUE_SIZE, records)))
+    return out
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -200,12 +213,19 @@ class InstrumentedConsumer:
             if records:
                 self._positions[tp] = records[-1].offset + 1
         m.poll_records.observe(count)
+        if not count:
+            m.empty_polls.inc()
         if returned - self._lag_at >= LAG_EVERY_S:
             self._lag_at = returned
-            self._update_lag()
+            await self._update_lag()
         return batch
 
-    def processed(self, batch: dict[TopicPartition, list[Any]], seconds: float) -> None:
+    def processed(
+        self,
+        batch: dict[TopicPartition, list[Any]],
+        seconds: float,
+        totals: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         """Record that `batch` took `seconds` to process: it counts as consumed only now.
 
         Counting at poll time would credit a 10,000-record batch to the instant it was handed
@@ -213,12 +233,12 @@ class InstrumentedConsumer:
         """
         m = self.metrics
         m.processing.observe(seconds)
+        for topic, (count, nbytes) in (batch_totals(batch) if totals is None else totals).items():
+            m.consumed(topic, count, nbytes)
         now_ms = time.time() * 1000.0
-        for tp, records in batch.items():
-            if not records:
-                continue
-            m.consumed(tp.topic, len(records), sum(map(_VALUE_SIZE, records)))
-            m.e2e_latency.observe(max(now_ms - records[-1].timestamp, 0.0) / 1000)
+        for records in batch.values():
+            if records:
+                m.e2e_latency.observe(max(now_ms - records[-1].timestamp, 0.0) / 1000)
 
     async def commit(self) -> None:
         """Commit the consumed positions (timed by the commit hook)."""
@@ -231,9 +251,16 @@ class InstrumentedConsumer:
             window.popleft()
         self.metrics.poll_interval_max.set(max(i for _, i in window))
 
-    def _update_lag(self) -> None:
+    async def _update_lag(self) -> None:
+        """Highwater minus position per assigned partition. A partition that has handed out
+        no record since it was assigned asks the consumer for its position (a member that
+        got an empty partition in a rebalance still has a lag: zero)."""
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             position = self._positions.get(tp)
+            if high is not None and position is None:
+                with contextlib.suppress(Exception):  # position not known yet: next time
+                    async with asyncio.timeout(LAG_POSITION_TIMEOUT_S):
+                        position = self._positions[tp] = await self.consumer.position(tp)
             if high is not None and position is not None:
                 self.metrics.lag(tp.topic, tp.partition, max(high - position, 0))

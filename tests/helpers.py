@@ -124,11 +124,14 @@ def measured(
     )  # fmt: skip
 
 
-def synthetic_study(trials: int = 24, *, seed: int = 0) -> optuna.Study:
+def synthetic_study(trials: int = 24, *, seed: int = 0, storage: str | None = None) -> optuna.Study:
     """An in-memory study of the default search space, told as `tuner optimize` tells it:
     throughput rises with max.poll.records and fetch.min.bytes; every fifth trial rebalances."""
     study = optuna.create_study(
-        study_name="synthetic", direction="maximize", sampler=optuna.samplers.RandomSampler(seed)
+        study_name="synthetic",
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed),
     )
     for i in range(trials):
         trial = study.ask()

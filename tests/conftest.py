@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from tuner.broker import EmbeddedBroker
 
@@ -29,3 +34,21 @@ def bootstrap_servers(request: pytest.FixtureRequest) -> str:
         return existing
     broker: EmbeddedBroker = request.getfixturevalue("kafka_broker")
     return broker.bootstrap_servers
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """Debian's Chromium, headless, with a fresh profile and no background networking."""
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -16,13 +16,22 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
+from tuner import space
 from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
-from tuner.trial import TrialResult, run_trial
+from tuner.trial import (
+    FetchStats,
+    LatencyMs,
+    OffsetCheck,
+    PollStats,
+    TrialResult,
+    run_trial,
+)
 
 
 def unique(prefix: str) -> str:
@@ -92,6 +101,50 @@ async def trickle(bootstrap_servers: str, topic: str, *, per_s: float, after_s: 
             await asyncio.sleep(1 / per_s)
     finally:
         await producer.stop()
+
+
+def measured(
+    records_per_s: float,
+    *,
+    rebalances: int = 0,
+    backlog_emptied: bool = False,
+    settings: Mapping[str, object] | None = None,
+) -> TrialResult:
+    """A trial result with these numbers (10 s window) and plain values elsewhere."""
+    return TrialResult(
+        group_id="g", settings=dict(settings or {}), window_s=10,  # type: ignore[arg-type]
+        records_consumed=int(records_per_s * 10), throughput_records_per_s=records_per_s,
+        throughput_mb_per_s=records_per_s / 1000, e2e_latency_ms=LatencyMs(p50=1, p95=2, p99=3),
+        rebalances=rebalances,
+        fetch=FetchStats(requests=1, latency_ms_p50=None, latency_ms_p99=None,
+                         records_per_fetch_avg=0, bytes_per_fetch_avg=0),
+        poll=PollStats(interval_ms_max=None, idle_ratio=None), lag_max=0,
+        backlog_emptied=backlog_emptied, errors=(),
+        offsets=OffsetCheck(end_offsets_total=0, committed_total=0, consumed_total=0),
+    )  # fmt: skip
+
+
+def synthetic_study(trials: int = 24, *, seed: int = 0, storage: str | None = None) -> optuna.Study:
+    """An in-memory study of the default search space, told as `tuner optimize` tells it:
+    throughput rises with max.poll.records and fetch.min.bytes; every fifth trial rebalances."""
+    study = optuna.create_study(
+        study_name="synthetic",
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed),
+    )
+    for i in range(trials):
+        trial = study.ask()
+        settings = space.suggest(trial, space.DEFAULT_SEARCH)
+        rps = (
+            1000.0 + int(settings["max.poll.records"]) * 3 + int(settings["fetch.min.bytes"]) / 500
+        )
+        result = measured(rps, rebalances=int(i % 5 == 4), settings=settings)
+        trial.set_user_attr("settings", settings)
+        trial.set_constraint("rebalances", float(result.rebalances))
+        trial.set_user_attr("result", result.to_dict())
+        study.tell(trial, [rps])
+    return study
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -7,14 +7,16 @@ import json
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 
-from tests.helpers import unique
+from tests.helpers import measured, synthetic_study, unique
+from tuner import report
 from tuner.broker import free_port
 from tuner.cli import StudyProgress, main, progress_bar
-from tuner.optimize import TrialEvent
+from tuner.optimize import StudyOutcome, TrialEvent
 from tuner.trial import Phase
 
 
@@ -154,3 +156,36 @@ def test_no_feasible_trial_exits_1_naming_the_commonest_reason(
     assert "failed 1" in err
     assert "narrow max.poll.records" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_quiet_optimize_prints_no_confirmation_lines(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    quiet: bool,
+) -> None:
+    """`optimize --quiet` prints none of the confirmation lines, but still the final summary."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = synthetic_study(6, storage=storage)
+    monkeypatch.setattr(
+        "tuner.cli.optimize",
+        lambda *a, **k: StudyOutcome(
+            study_name=study.study_name, storage=storage, best=study.best_trial, interrupted=False
+        ),
+    )
+
+    def confirm(*args: object, on_run: Any = None, **kwargs: object) -> report.Confirmation:
+        runs = {name: (measured(100), measured(101), measured(99)) for name in report.BASELINES}
+        for done in range(1, 10) if on_run is not None else ():
+            on_run(done, 9, "best", measured(100))
+        return report.Confirmation(runs=runs)
+
+    monkeypatch.setattr(report, "confirm", confirm)
+    config = _write(tmp_path, "cluster: {bootstrap_servers: '127.0.0.1:1'}\n")
+    argv = ["optimize", str(config), "--out", str(tmp_path / "o"), *(["--quiet"] if quiet else [])]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert ("confirm 1/9: best: 100 records/s" in err) is not quiet
+    assert ("confirming the best settings" in err) is not quiet
+    assert "## What to change" in out

@@ -23,6 +23,7 @@ from tuner import report, space
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
+from tuner.confirm import confirm
 from tuner.optimize import (
     StudyExistsError,
     _budget_left,
@@ -164,9 +165,10 @@ def test_recommendation_beats_defaults_that_rebalance(
     outcome = optimize(spec, out_dir=tmp_path)
     assert outcome.best is not None
     with bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
-        confirmation = report.confirm(
-            spec, report.best_settings(outcome.best), bootstrap_servers=bootstrap
-        )
+        confirmation = confirm(
+            spec, report.best_settings(outcome.best), bootstrap_servers=bootstrap,
+            backlog_records=spec.workload.prefill_records,
+        )  # fmt: skip
     assert confirmation.rebalances("best") == 0
     assert confirmation.rebalances("aiokafka defaults") > 0
     assert _topics_named(bootstrap_servers, spec.topic.name) == []  # trial and confirm topics

@@ -1,55 +1,184 @@
-"""The confirmation's arithmetic: medians, paired gains, and the noise verdict."""
+"""The report: the confirmation's arithmetic and refusals, the files, and the page itself."""
 
 from __future__ import annotations
 
-from types import MappingProxyType
+import math
+from pathlib import Path
 
-from tuner.report import Confirmation, _confirmation_md
-from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, TrialResult
+import optuna
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.helpers import measured, synthetic_study
+from tuner import report
+from tuner.report.confirmation import paired_gain, t_quantile
+
+PICTURES = (
+    "history.png",
+    "importances.png",
+    "slice.png",
+    "contour.png",
+    "throughput_vs_rebalances.png",
+)
 
 
-def _result(records_per_s: float, rebalances: int = 0) -> TrialResult:
-    return TrialResult(
-        group_id="g", settings=MappingProxyType({}), window_s=10, records_consumed=0,
-        throughput_records_per_s=records_per_s, throughput_mb_per_s=0,
-        e2e_latency_ms=LatencyMs(p50=1, p95=2, p99=3), rebalances=rebalances,
-        fetch=FetchStats(requests=0, latency_ms_p50=None, latency_ms_p99=None,
-                         records_per_fetch_avg=0, bytes_per_fetch_avg=0),
-        poll=PollStats(interval_ms_max=None, idle_ratio=None), lag_max=0,
-        backlog_emptied=False, errors=(),
-        offsets=OffsetCheck(end_offsets_total=0, committed_total=0, consumed_total=0),
-    )  # fmt: skip
-
-
-def _confirmation(best: list[float], java: list[float], aio: list[float]) -> Confirmation:
-    return Confirmation(
+def _confirmation(
+    best: list[float], java: list[float], aio: list[float], *, emptied: str = ""
+) -> report.Confirmation:
+    """Runs with these throughputs; every run of configuration `emptied` ran out of backlog."""
+    lists = {"best": best, "java defaults": java, "aiokafka defaults": aio}
+    return report.Confirmation(
         runs={
-            "best": tuple(map(_result, best)),
-            "java defaults": tuple(map(_result, java)),
-            "aiokafka defaults": tuple(map(_result, aio)),
+            name: tuple(measured(v, backlog_emptied=name == emptied) for v in values)
+            for name, values in lists.items()
         }
     )
 
 
+def test_t_quantile_matches_the_table() -> None:
+    """The 95% two-sided Student t values for 2 and 4 degrees of freedom are the textbook ones."""
+    assert t_quantile(0.95, 2) == pytest.approx(4.303, abs=1e-3)
+    assert t_quantile(0.95, 4) == pytest.approx(2.776, abs=1e-3)
+
+
+def test_gain_is_a_t_interval_on_log_ratios() -> None:
+    """Three pairs: exp(mean ± t·sd/√3) - 1 of the log ratios, by hand."""
+    gain = paired_gain([110, 120, 130], [100, 100, 100])
+    logs = [math.log(1.1), math.log(1.2), math.log(1.3)]
+    mean = sum(logs) / 3
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / 2)
+    half = 4.3027 * sd / math.sqrt(3)
+    assert gain.pairs == 3
+    assert gain.estimate == pytest.approx(math.expm1(mean))
+    assert gain.interval is not None
+    assert gain.interval[0] == pytest.approx(math.expm1(mean - half), rel=1e-3)
+    assert gain.interval[1] == pytest.approx(math.expm1(mean + half), rel=1e-3)
+
+
+def test_three_runs_give_wider_than_their_extremes() -> None:
+    """With three runs the interval is wider than the min and max ratio (a bootstrap's answer)."""
+    gain = paired_gain([110, 120, 130], [100, 100, 100])
+    assert gain.interval is not None
+    assert gain.interval[0] < 0.10
+    assert gain.interval[1] > 0.30
+
+
+def test_fewer_than_three_pairs_are_too_few_to_tell() -> None:
+    """Two pairs give an estimate but no interval, and the words say so."""
+    gain = paired_gain([150, 160], [100, 100])
+    assert gain.interval is None
+    assert "too few runs to tell" in gain.describe()
+    assert "interval" not in gain.describe().split(":")[0]
+
+
 def test_a_consistent_gain_is_called_real() -> None:
-    """Best is 50% faster in every pair: the interval excludes zero."""
+    """Best is 50% faster in every pair: the interval excludes zero and the report says real."""
     c = _confirmation([150, 151, 149, 150, 152], [100, 101, 99, 100, 100], [100] * 5)
-    mid, low, high = c.gain("java defaults")
-    assert 0.45 < low <= mid <= high < 0.55
-    assert "a real difference" in "\n".join(_confirmation_md(c))
+    gain = c.gain("java defaults")
+    assert gain.interval is not None
+    assert 0.45 < gain.interval[0] <= gain.estimate <= gain.interval[1] < 0.55
+    assert "a real difference" in c.verdict("java defaults")
 
 
 def test_a_gain_within_noise_is_called_noise() -> None:
-    """Pairs that go both ways give an interval around zero, and the report says so."""
+    """Pairs that go both ways give an interval around zero, and the verdict says noise."""
     c = _confirmation([100, 90, 110, 95, 105], [95, 100, 100, 105, 97], [100] * 5)
-    _, low, high = c.gain("java defaults")
-    assert low <= 0 <= high
-    assert "not distinguishable from noise" in "\n".join(_confirmation_md(c))
+    assert c.gain("java defaults").is_noise
+    assert "not distinguishable from noise" in c.verdict("java defaults")
 
 
-def test_single_runs_and_stalled_baselines_make_no_interval_claim() -> None:
-    """One run each gets no interval; a baseline that processed nothing gets no ratio."""
-    c = _confirmation([100], [90], [0])
-    text = "\n".join(_confirmation_md(c))
-    assert "from a single run each" in text
-    assert "processed no records" in text
+def test_a_baseline_that_ran_out_of_backlog_gets_no_gain() -> None:
+    """The emptied configuration is named with the fix; the other comparison still gets a gain."""
+    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied="aiokafka defaults")
+    verdict = c.verdict("aiokafka defaults")
+    assert "aiokafka defaults ran out" in verdict
+    assert "measured the supply" in verdict
+    assert "raise workload.prefill_records" in verdict
+    assert "%" not in verdict
+    assert "+50%" in c.verdict("java defaults")
+
+
+def test_best_that_ran_out_of_backlog_is_compared_with_nothing() -> None:
+    """A best configuration whose backlog ran out gives no gain against either default."""
+    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied="best")
+    for baseline in ("java defaults", "aiokafka defaults"):
+        assert "backlog of best ran out" in c.verdict(baseline)
+        assert "%" not in c.verdict(baseline)
+
+
+def test_a_configuration_that_processed_nothing_gets_no_ratio() -> None:
+    """A run with zero records refuses the comparison instead of dividing by zero."""
+    c = _confirmation([100, 100, 100], [90, 90, 90], [80, 0, 80])
+    verdict = c.verdict("aiokafka defaults")
+    assert "processed 0 records in run 2 of 3" in verdict
+    assert "%" not in verdict
+
+
+def test_write_draws_every_picture_for_the_default_space(tmp_path: Path) -> None:
+    """24 trials of the 8-setting default space: every PNG and report.html are written."""
+    study = synthetic_study(24)
+    c = _confirmation([150, 152, 149], [100, 101, 99], [120, 118, 121])
+    written = report.write(tmp_path, study, study.best_trial, c)
+    for name in (*PICTURES, "report.html", "report.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+        assert tmp_path / name in written
+    assert "No picture" not in (tmp_path / "report.md").read_text()
+
+
+def test_a_picture_that_fails_is_named_in_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A contour plot that raises (as without scipy) costs only that picture, said with why."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise NameError("name 'scipy' is not defined")
+
+    monkeypatch.setattr(optuna.visualization.matplotlib, "plot_contour", broken)
+    study = synthetic_study(24)
+    written = report.write(tmp_path, study, study.best_trial, None)
+    assert not (tmp_path / "contour.png").exists()
+    assert (tmp_path / "slice.png") in written
+    assert (tmp_path / "report.html").exists()
+    for page in ("report.md", "report.html"):
+        text = (tmp_path / page).read_text()
+        assert "No picture contour.png: NameError: name " in text
+        assert "scipy" in text.split("No picture contour.png")[1][:40]
+    assert any(r.levelname == "WARNING" and "contour.png" in r.getMessage() for r in caplog.records)
+
+
+def test_the_recommendation_lists_only_changed_settings_first(tmp_path: Path) -> None:
+    """The first section shows the changed settings and the confirmed gain with its interval."""
+    study = synthetic_study(24)
+    report.write(tmp_path, study, study.best_trial, _confirmation([150] * 3, [100] * 3, [100] * 3))
+    md = (tmp_path / "report.md").read_text()
+    first = md.split("\n## ")[1]
+    assert first.startswith("What to change")
+    assert "`max.poll.records`" in first
+    assert "against aiokafka defaults: +50% throughput (95% interval" in first
+    assert "enable.auto.commit" not in first  # not searched, so not changed
+
+
+@pytest.mark.e2e
+def test_report_html_is_a_real_page(tmp_path: Path, browser: WebDriver) -> None:
+    """In Chromium: tables with header cells, real headings, loaded images, no raw Markdown."""
+    study = synthetic_study(24)
+    c = _confirmation([150, 152, 149], [100, 101, 99], [120, 118, 121])
+    report.write(tmp_path, study, study.best_trial, c)
+    browser.get((tmp_path / "report.html").as_uri())
+    tables = browser.find_elements(By.TAG_NAME, "table")
+    assert len(tables) >= 4
+    headers = [th.text for th in tables[0].find_elements(By.TAG_NAME, "th")]
+    assert "setting" in headers
+    assert "kafka-tuner recommendation" in browser.find_element(By.TAG_NAME, "h1").text
+    h2 = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
+    assert h2[0] == "What to change"
+    assert any(h.startswith("Which settings mattered") for h in h2)
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert len(images) == len(PICTURES)
+    for img in images:
+        assert browser.execute_script("return arguments[0].naturalWidth", img) > 0
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "|---|" not in page
+    assert "## " not in page
+    assert "max.poll.records" in page

@@ -249,7 +249,9 @@ def _optimize(args: argparse.Namespace) -> int:
     if args.worker:
         print(f"worker done; the study is in {outcome.storage}")
         return EXIT_OK
-    return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
+    return _recommend(
+        spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
+    )
 
 
 def _recommend(
@@ -260,6 +262,7 @@ def _recommend(
     *,
     confirm: bool,
     number: int | None = None,
+    quiet: bool = False,
 ) -> int:
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
     best = recommended(study)
@@ -274,16 +277,23 @@ def _recommend(
         best = chosen
     confirmation = None
     if confirm:
-        print("confirming the best settings against the defaults …", file=sys.stderr)
+        if not quiet:
+            print("confirming the best settings against the defaults …", file=sys.stderr)
         with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
             confirmation = run_confirmation(
                 spec, report.best_settings(best), bootstrap_servers=bootstrap,
-                backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0)), on_run=_confirm_line,
+                backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0)),
+                on_run=_confirm_progress(quiet),
             )  # fmt: skip
     files = report.write(out_dir, study, best, confirmation)
     print((out_dir / "report.md").read_text())
     print("wrote " + ", ".join(str(f) for f in files))
     return EXIT_OK
+
+
+def _confirm_progress(quiet: bool) -> Callable[[int, int, str, TrialResult], None] | None:
+    """What hears each confirmation run: a line on stderr, or nothing with --quiet."""
+    return None if quiet else _confirm_line
 
 
 def _confirm_line(done: int, total: int, name: str, result: TrialResult) -> None:

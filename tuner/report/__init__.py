@@ -1,0 +1,13 @@
+"""The recommendation: the best feasible settings, confirmed against the defaults, written out.
+
+`confirmation` runs and judges the comparison, `content` decides what the report says as a
+`document`, `markdown` and `html` render it, `files` writes every output.
+"""
+
+from __future__ import annotations
+
+from tuner.report.confirmation import BASELINES, Confirmation, Gain, candidates
+from tuner.report.content import best_settings
+from tuner.report.files import write
+
+__all__ = ["BASELINES", "Confirmation", "Gain", "best_settings", "candidates", "write"]

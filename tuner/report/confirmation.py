@@ -1,0 +1,146 @@
+"""Confirmation: the best settings run again beside Java's and aiokafka's defaults.
+
+The three run interleaved (best, java, aiokafka, best, …) so drift hits all alike. The gain is
+a Student t-interval on the log of the paired ratios best/baseline, which stays honest with
+three to five runs where a bootstrap would present the min and max as a 95% interval.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tuner import space
+from tuner.config import SettingValue
+from tuner.trial import TrialResult
+
+BASELINES = ("best", "java defaults", "aiokafka defaults")
+MIN_PAIRS = 3
+"""Fewer paired runs than this give no interval: two points say nothing about the spread."""
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gain:
+    """best/baseline - 1 over paired runs: the geometric mean and its t-interval."""
+
+    pairs: int
+    estimate: float
+    interval: tuple[float, float] | None
+    """None with fewer than MIN_PAIRS pairs."""
+
+    @property
+    def is_noise(self) -> bool:
+        return self.interval is not None and self.interval[0] <= 0 <= self.interval[1]
+
+    def describe(self) -> str:
+        """One sentence a reader can act on: the gain, its interval, and the verdict."""
+        runs = f"{self.pairs} paired run{'s' if self.pairs != 1 else ''}"
+        if self.interval is None:
+            return (
+                f"{self.estimate:+.0%} throughput from {runs}: too few runs to tell "
+                f"(raise confirm.repeats to {MIN_PAIRS} or more for an interval)"
+            )
+        low, high = self.interval
+        verdict = "not distinguishable from noise" if self.is_noise else "a real difference"
+        return (
+            f"{self.estimate:+.0%} throughput ({CONFIDENCE:.0%} interval {low:+.0%} to "
+            f"{high:+.0%}, {runs}): {verdict}"
+        )
+
+
+def t_quantile(confidence: float, df: int) -> float:
+    """The two-sided Student t critical value, e.g. 4.30 for 95% with 2 degrees of freedom."""
+    from scipy import stats  # noqa: PLC0415 - slow to import, needed only for a confirmation
+
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+
+def paired_gain(
+    best: Sequence[float], baseline: Sequence[float], *, confidence: float = CONFIDENCE
+) -> Gain:
+    """exp(mean ± t·sd/√n) - 1 of log(best/baseline) over the pairs; all values must be > 0."""
+    logs = [math.log(b / a) for b, a in zip(best, baseline, strict=True)]
+    n = len(logs)
+    mean = statistics.fmean(logs)
+    if n < MIN_PAIRS:
+        return Gain(pairs=n, estimate=math.expm1(mean), interval=None)
+    half = t_quantile(confidence, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    return Gain(
+        pairs=n,
+        estimate=math.expm1(mean),
+        interval=(math.expm1(mean - half), math.expm1(mean + half)),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirmation:
+    """Each candidate's repeated results, in run order."""
+
+    runs: Mapping[str, tuple[TrialResult, ...]]
+
+    def median_throughput(self, name: str) -> float:
+        return statistics.median(r.throughput_records_per_s for r in self.runs[name])
+
+    def median_p99_ms(self, name: str) -> float | None:
+        values = [r.e2e_latency_ms.p99 for r in self.runs[name] if r.e2e_latency_ms.p99]
+        return statistics.median(values) if values else None
+
+    def rebalances(self, name: str) -> int:
+        return sum(r.rebalances for r in self.runs[name])
+
+    def unusable(self, name: str) -> str | None:
+        """Why `name`'s runs cannot be compared, or None: a comparison needs every run to be
+        capacity-bound (backlog left at the end) and to have processed records."""
+        runs = self.runs[name]
+        emptied = [i for i, r in enumerate(runs, 1) if r.backlog_emptied]
+        if emptied:
+            return (
+                f"the backlog of {name} ran out in run {_numbers(emptied)} of {len(runs)}, so "
+                "those runs measured the supply of records, not the consumers; raise "
+                "workload.prefill_records (or add producer load) and confirm again"
+            )
+        idle = [
+            i
+            for i, r in enumerate(runs, 1)
+            if r.records_consumed <= 0 or r.throughput_records_per_s <= 0
+        ]
+        if idle:
+            return (
+                f"{name} processed 0 records in run {_numbers(idle)} of {len(runs)} "
+                f"({self.rebalances(name)} rebalances in all); there is no ratio to give"
+            )
+        return None
+
+    def gain(self, baseline: str) -> Gain:
+        """The best settings against `baseline`, pair by pair; see `paired_gain`."""
+        return paired_gain(
+            [r.throughput_records_per_s for r in self.runs["best"]],
+            [r.throughput_records_per_s for r in self.runs[baseline]],
+        )
+
+    def verdict(self, baseline: str) -> str:
+        """The gain over `baseline` in words, or why no gain can be given."""
+        reason = self.unusable("best") or self.unusable(baseline)
+        if reason is not None:
+            return f"against {baseline}: no gain given: {reason}."
+        return f"against {baseline}: {self.gain(baseline).describe()}."
+
+
+def _numbers(values: Sequence[int]) -> str:
+    return ", ".join(map(str, values))
+
+
+def candidates(
+    best: Mapping[str, SettingValue], base: Mapping[str, SettingValue]
+) -> dict[str, dict[str, SettingValue]]:
+    """The three configurations; the config's own `consumer.settings` stay fixed in all."""
+    return {
+        "best": {**base, **best},
+        "java defaults": {**space.java_defaults(), **base},
+        "aiokafka defaults": dict(base),
+    }
+
+

@@ -1,0 +1,254 @@
+"""What the report says, as a `Document`: the recommendation first, then the evidence.
+
+Each picture sits in the section whose numbers it explains (importances beside the importance
+table, history beside the trial counts), so a reader never has to match them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner import plots, space
+from tuner.config import SettingValue
+from tuner.optimize import is_feasible, pareto_front, violations
+from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
+from tuner.report.document import (
+    Block,
+    Bullets,
+    Cell,
+    Code,
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Text,
+    table,
+    text,
+)
+
+CAPTIONS = {
+    "history.png": "Throughput of each trial and the best feasible so far",
+    "importances.png": "Which settings mattered for throughput (PED-ANOVA)",
+    "slice.png": "Throughput against each of the most important settings",
+    "contour.png": "Throughput over the two most important settings",
+    "throughput_vs_rebalances.png": "Throughput against rebalances (green: feasible)",
+    "pareto.png": "Throughput against p99 latency: the Pareto front",
+}
+
+
+def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
+    return dict(trial.user_attrs["settings"])
+
+
+def build(
+    study: optuna.Study,
+    best: FrozenTrial,
+    confirmation: Confirmation | None,
+    *,
+    pictures: Mapping[str, plots.Picture],
+    ranked: Mapping[str, float] | None,
+) -> Document:
+    """The whole report; `ranked` are the importances (None when they cannot be computed)."""
+
+    def figure(name: str) -> Figure:
+        picture = pictures.get(name) or plots.Picture(name=name, path=None, missing="not drawn")
+        return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
+
+    front = pareto_front(study)
+    sections = [_recommendation(study, best, confirmation, ranked)]
+    if confirmation is not None:
+        sections.append(_confirmation(confirmation))
+    sections.append(_settings(best))
+    if front:
+        sections.append(_front(front, best, figure("pareto.png")))
+    sections.append(_importances(ranked, figure("importances.png")))
+    sections.append(_trials(study, figure("history.png"), figure("throughput_vs_rebalances.png")))
+    sections.append(_shape(study, ranked, figure("slice.png"), figure("contour.png")))
+    return Document(
+        title=text("kafka-tuner recommendation: study ", Code(study.study_name)),
+        sections=tuple(sections),
+    )
+
+
+def _value(value: object) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def _changed(settings: Mapping[str, SettingValue]) -> dict[str, SettingValue]:
+    aio = space.aiokafka_defaults()
+    return {k: v for k, v in sorted(settings.items()) if aio.get(k) != v}
+
+
+def _recommendation(
+    study: optuna.Study,
+    best: FrozenTrial,
+    confirmation: Confirmation | None,
+    ranked: Mapping[str, float] | None,
+) -> Section:
+    changed = _changed(best_settings(best))
+    java, aio = space.java_defaults(), space.aiokafka_defaults()
+    blocks: list[Block] = []
+    if changed:
+        blocks.append(Paragraph(text=text("Set these consumer settings; keep the rest as is:")))
+        rows: list[list[Cell]] = [
+            [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name)),
+             space.SETTINGS[name].description if name in space.SETTINGS else ""]
+            for name, value in changed.items()
+        ]  # fmt: skip
+        header = ["setting", "set to", "aiokafka default", "Java default", "what it does"]
+        blocks.append(table(header, rows))
+    else:
+        blocks.append(Paragraph(text=text("Keep aiokafka's defaults: the best trial uses them.")))
+    if confirmation is None:
+        blocks.append(
+            Paragraph(
+                text=text(
+                    "Not confirmed: this report ran no confirmation, so the numbers come from "
+                    "one trial each; ",
+                    Code("tuner optimize"),
+                    " confirms the best against the defaults.",
+                )
+            )
+        )
+    else:
+        runs = len(confirmation.runs["best"])
+        blocks.append(Paragraph(text=text(f"Confirmed gain ({runs} interleaved runs of each):")))
+        blocks.append(Bullets(items=tuple(text(confirmation.verdict(b)) for b in BASELINES[1:])))
+    blocks.append(Paragraph(text=_why(study, best, ranked)))
+    return Section(title=text("What to change"), blocks=tuple(blocks))
+
+
+def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | None) -> Text:
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    feasible = sum(1 for t in complete if is_feasible(t))
+    result = best.user_attrs.get("result", {})
+    p99 = result.get("e2e_latency_ms", {}).get("p99")
+    latency = "" if p99 is None else f", p99 end-to-end latency {p99:,.0f} ms"
+    parts: list[str | Code] = [
+        f"Why: trial #{best.number} was the fastest feasible trial ({feasible} feasible of "
+        f"{len(study.trials)}): {best.values[0]:,.0f} records/s{latency}, "
+        f"{result.get('rebalances', 0)} rebalances in its window."
+    ]
+    if ranked:
+        parts.append(" The settings that mattered most for throughput: ")
+        for i, (name, value) in enumerate(list(ranked.items())[:3]):
+            parts += [", " if i else "", Code(plots.label(name)), f" ({value:.2f})"]
+        parts.append(".")
+    return tuple(parts)
+
+
+def _confirmation(c: Confirmation) -> Section:
+    rows: list[list[Cell]] = []
+    for name in BASELINES:
+        p99 = c.median_p99_ms(name)
+        rows.append([
+            name, f"{c.median_throughput(name):,.0f}",
+            "n/a" if p99 is None else f"{p99:,.0f} ms", str(c.rebalances(name)),
+            "no: see below" if c.unusable(name) else "yes",
+        ])  # fmt: skip
+    header = ["configuration", "median records/s", "median p99 e2e latency", "rebalances",
+              "comparable"]  # fmt: skip
+    blocks: list[Block] = [
+        table(header, rows),
+        Bullets(items=tuple(text(c.verdict(b)) for b in BASELINES[1:])),
+    ]
+    blocks.append(
+        Paragraph(
+            text=text(
+                "The gain is the geometric mean of the paired ratios best/baseline, with a "
+                "95% Student t-interval on their logarithms; fewer than "
+                f"{MIN_PAIRS} pairs give no interval. Every run must end with backlog left, "
+                "or it measured the supply of records rather than the consumers."
+            )
+        )
+    )
+    return Section(
+        title=text(f"Confirmation ({len(c.runs['best'])} interleaved runs each)"),
+        blocks=tuple(blocks),
+    )
+
+
+def _settings(best: FrozenTrial) -> Section:
+    java, aio = space.java_defaults(), space.aiokafka_defaults()
+    rows: list[list[Cell]] = [
+        [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name))]
+        for name, value in sorted(best_settings(best).items())
+    ]
+    return Section(
+        title=text("Every setting of the recommendation"),
+        blocks=(table(["setting", "recommended", "aiokafka default", "Java default"], rows),),
+    )
+
+
+def _front(front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure) -> Section:
+    """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
+    rows: list[list[Cell]] = []
+    for t in front:
+        changed = ", ".join(f"{k}={v}" for k, v in _changed(best_settings(t)).items())
+        mark = " (chosen)" if t.number == chosen.number else ""
+        rows.append(
+            [f"#{t.number}{mark}", f"{t.values[0]:,.0f}", f"{t.values[1]:,.0f} ms", changed]
+        )
+    header = ["trial", "records/s", "p99 e2e latency",
+              "settings that differ from aiokafka's defaults"]  # fmt: skip
+    intro = text(
+        "Each row is a feasible trial that no other beats on both. The report recommends the "
+        "fastest; ",
+        Code("tuner report --trial N"),
+        " writes the files for another row.",
+    )
+    return Section(
+        title=text("Pareto front: throughput against p99 latency"),
+        blocks=(Paragraph(text=intro), table(header, rows), picture),
+    )
+
+
+def _importances(ranked: Mapping[str, float] | None, picture: Figure) -> Section:
+    """Optuna's default (PED-ANOVA) importances: which settings mattered for high throughput."""
+    title = text("Which settings mattered (PED-ANOVA importances)")
+    if not ranked:
+        note = "Not enough completed trials to tell which settings mattered."
+        return Section(title=title, blocks=(Paragraph(text=text(note)), picture))
+    rows: list[list[Cell]] = [
+        [Code(plots.label(name)), f"{value:.2f}"] for name, value in ranked.items()
+    ]
+    return Section(title=title, blocks=(table(["setting", "importance"], rows), picture))
+
+
+def _trials(study: optuna.Study, history: Figure, rebalances: Figure) -> Section:
+    counts = violations(study)
+    feasible = sum(1 for t in study.trials if is_feasible(t))
+    infeasible = ", ".join(
+        f"{name} {n}" for name, n in counts.most_common() if name not in ("failed", "pruned")
+    )
+    summary = (
+        f"{len(study.trials)} trials: {feasible} feasible; infeasible by constraint: "
+        f"{infeasible or 'none'}; {counts['failed']} failed, {counts['pruned']} pruned. "
+        "A feasible trial had no rebalance in its window and met every constraint; "
+    )
+    return Section(
+        title=text("Trials"),
+        blocks=(
+            Paragraph(text=text(summary, Code("trials.csv"), " lists every trial.")),
+            history,
+            rebalances,
+        ),
+    )
+
+
+def _shape(
+    study: optuna.Study, ranked: Mapping[str, float] | None, slice_: Figure, contour: Figure
+) -> Section:
+    top = plots.leading(study, ranked)
+    how = "most important" if ranked else "first (alphabetically; importances unknown)"
+    parts: list[str | Code] = [f"Drawn for the {how} settings: "]
+    for i, name in enumerate(top):
+        parts += [" and " if i else "", Code(plots.label(name))]
+    parts.append(".")
+    return Section(
+        title=text("How the leading settings shape throughput"),
+        blocks=(Paragraph(text=tuple(parts)), slice_, contour),
+    )

@@ -1,0 +1,80 @@
+"""Every output file: the settings for each client, trials.csv, pictures, report.md/.html."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from tuner import plots, space
+from tuner.config import SettingValue
+from tuner.optimize import is_feasible
+from tuner.report import content, html, markdown
+from tuner.report.confirmation import Confirmation
+
+
+def write(
+    out_dir: Path,
+    study: optuna.Study,
+    best: FrozenTrial,
+    confirmation: Confirmation | None,
+) -> list[Path]:
+    """Write every output file; returns their paths (a picture that failed is not among them,
+    and the report says why it is missing)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = content.best_settings(best)
+    eff = space.effective_settings(settings)
+    files = {
+        "consumer.properties": space.to_java_properties(eff),
+        "librdkafka.properties": space.to_librdkafka_properties(eff),
+        "aiokafka.json": json.dumps(_aiokafka_json(settings), indent=2) + "\n",
+        "consumer_snippet.py": _snippet(settings),
+    }
+    written = []
+    for name, text in files.items():
+        (out_dir / name).write_text(text)
+        written.append(out_dir / name)
+    written.append(_trials_csv(out_dir / "trials.csv", study))
+    ranked = plots.importances(study)
+    pictures = plots.draw(study, out_dir, ranked=ranked)
+    written += [p.path for p in pictures.values() if p.path is not None]
+    doc = content.build(study, best, confirmation, pictures=pictures, ranked=ranked)
+    (out_dir / "report.md").write_text(markdown.render(doc))
+    (out_dir / "report.html").write_text(html.render(doc))
+    return [*written, out_dir / "report.md", out_dir / "report.html"]
+
+
+def _aiokafka_json(settings: Mapping[str, SettingValue]) -> dict[str, object]:
+    kwargs = space.to_aiokafka_kwargs(settings)
+    return {k: (v[0].name if isinstance(v, tuple) else v) for k, v in kwargs.items()}
+
+
+def _snippet(settings: Mapping[str, SettingValue]) -> str:
+    args = "".join(f"    {k}={v!r},\n" for k, v in _aiokafka_json(settings).items())
+    return (
+        "from aiokafka import AIOKafkaConsumer\n\n"
+        'consumer = AIOKafkaConsumer(\n    "your-topic",\n    bootstrap_servers="...",\n'
+        f'    group_id="your-group",\n{args})\n'
+    )
+
+
+def _trials_csv(path: Path, study: optuna.Study) -> Path:
+    names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["number", "state", "records_per_s", "p99_latency_ms", "rebalances",
+                         "feasible", "fail_reason", *names])  # fmt: skip
+        for t in study.trials:
+            result = t.user_attrs.get("result", {})
+            feasible = is_feasible(t) if t.values else ""
+            writer.writerow([
+                t.number, t.state.name, t.values[0] if t.values else "",
+                result.get("e2e_latency_ms", {}).get("p99", ""),
+                result.get("rebalances", ""), feasible, t.user_attrs.get("fail_reason", ""),
+                *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
+            ])  # fmt: skip
+    return path

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import slow_records, small_spec, trial, trickle
-from tuner.trial import TrialResult
+from tests.helpers import slow_records, small_spec, trial, trickle, unique
+from tuner.trial import TrialResult, measure
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +152,50 @@ def test_every_required_family_is_exported_with_data(bootstrap_servers: str) -> 
     assert missing == []
     members = {s.labels["member"] for s in scraped["tuner_consumer_records_consumed"].samples}
     assert members == {"m0", "m1"}
+
+
+CEILING = 2 * 1000 / 3
+"""2 members x 3 ms per record, constant: at most 667 records/s whatever the batch size."""
+
+
+@pytest.mark.parametrize("max_poll_records", [4, 333, 1667])
+def test_throughput_lands_on_the_analytical_ceiling(
+    bootstrap_servers: str, max_poll_records: int
+) -> None:
+    """Batches of 12 ms, 1 s and 5 s all measure within 3% of the constant-cost ceiling: a
+    window is not a whole number of batches (a 12 s window holds 2.4 batches of 5 s)."""
+    spec = small_spec(
+        "ceiling",
+        workload={"prefill_records": 60000},
+        consumer={
+            "members": 2,
+            "processing": {"per_record_ms": 3, "distribution": "constant"},
+            "settings": {"max.poll.records": max_poll_records},
+        },
+        trial={"warmup_s": 2, "measure_s": 12},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert not result.backlog_emptied
+    assert result.rebalances == 0
+    assert result.throughput_records_per_s == pytest.approx(CEILING, rel=0.03)
+
+
+def test_a_backlog_that_runs_out_is_grown_and_measured_again(bootstrap_servers: str) -> None:
+    """A 3,000-record backlog runs dry during the warm-up; `measure` tops the topic up and
+    re-runs until the window is capacity-bound, and the rate is the group's, not the supply's."""
+    spec = small_spec(
+        "regrow",
+        workload={"prefill_records": 3000},
+        consumer={"members": 2, "processing": {"per_record_ms": 1, "distribution": "constant"}},
+        trial={"warmup_s": 1, "measure_s": 3},
+    )
+    first = trial(spec, bootstrap_servers)
+    assert first.backlog_emptied
+    measured = measure(
+        spec, bootstrap_servers=bootstrap_servers, settings={}, group_id=unique("regrow"),
+        registry=CollectorRegistry(), backlog_records=3000,
+    )  # fmt: skip
+    assert measured.capacity_bound
+    assert measured.attempts >= 2
+    assert measured.backlog_records > 3000
+    assert measured.result.throughput_records_per_s == pytest.approx(2000, rel=0.05)

@@ -19,6 +19,7 @@ import optuna
 
 from tuner import __version__, broker, report
 from tuner.config import ConfigError, StudySpec, load_config
+from tuner.objective import Constraint
 from tuner.optimize import (
     StudyExistsError,
     TrialEvent,
@@ -296,14 +297,16 @@ def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTria
     return next((t for t in study.trials if t.number == number and is_feasible(t)), None)
 
 
-ADVICE = {
-    "rebalances": "widen max.poll.interval.ms / session.timeout.ms, or narrow max.poll.records",
-    "max_poll_interval_headroom": "narrow max.poll.records or widen max.poll.interval.ms",
-    "p99_latency_ms": "loosen objective.constraints.p99_latency_ms or lower the load",
-    "errors": "read the trials' errors in trials.csv",
+ADVICE: dict[str, str] = {
+    Constraint.REBALANCES: "widen max.poll.interval.ms / session.timeout.ms, "
+    "or narrow max.poll.records",
+    Constraint.MAX_POLL_INTERVAL_HEADROOM: "narrow max.poll.records or widen max.poll.interval.ms",
+    Constraint.P99_LATENCY_MS: "loosen objective.constraints.p99_latency_ms or lower the load",
+    Constraint.ERRORS: "read the trials' errors in trials.csv",
     "failed": "read fail_reason in trials.csv",
     "pruned": "use search.pruner: none or more trials",
 }
+"""What to change, per reason trials were not feasible: each Constraint, failed, pruned."""
 
 
 def _no_feasible(study: optuna.Study) -> str:

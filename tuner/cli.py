@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -18,6 +19,7 @@ from typing import TextIO
 import optuna
 
 from tuner import __version__, broker, report
+from tuner.cluster import ClusterError
 from tuner.config import ConfigError, StudySpec, load_config
 from tuner.objective import Constraint
 from tuner.optimize import (
@@ -42,6 +44,19 @@ def _err(message: str) -> None:
     print(f"tuner: {message}", file=sys.stderr)
 
 
+def _broker_failed(exc: broker.BrokerError) -> int:
+    """A setup this machine cannot run is bad input (2); a broker that died or never answered
+    is a failure (1)."""
+    _err(str(exc))
+    return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
+
+
+def _cluster_mismatch(exc: ClusterError) -> int:
+    """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
+    _err(f"the cluster does not match the config: {exc}")
+    return EXIT_BAD_INPUT
+
+
 # --- tuner broker ---------------------------------------------------------------------------
 
 
@@ -49,8 +64,7 @@ def _broker_up(args: argparse.Namespace) -> int:
     try:
         info, started = broker.up(port=args.port)
     except broker.BrokerError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        return _broker_failed(exc)
     if started:
         print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
     else:
@@ -151,8 +165,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run_standalone(spec, observer=_progress(args.quiet))
     except broker.BrokerError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        return _broker_failed(exc)
+    except ClusterError as exc:
+        return _cluster_mismatch(exc)
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
@@ -238,17 +253,21 @@ def _optimize(args: argparse.Namespace) -> int:
             on_trial=None if args.quiet else progress.trial,
             on_phase=None if args.quiet else progress.phase,
         )  # fmt: skip
-    except (StudyExistsError, broker.BrokerError) as exc:
+        resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
+        if outcome.interrupted:
+            _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
+            return 130
+        if args.worker:
+            print(f"worker done; the study is in {outcome.storage}")
+            return EXIT_OK
+        return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
+    except StudyExistsError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
-    resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
-    if outcome.interrupted:
-        _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
-        return 130
-    if args.worker:
-        print(f"worker done; the study is in {outcome.storage}")
-        return EXIT_OK
-    return _recommend(spec, outcome.storage, outcome.study_name, out_dir, confirm=True)
+    except broker.BrokerError as exc:
+        return _broker_failed(exc)
+    except ClusterError as exc:
+        return _cluster_mismatch(exc)
 
 
 def _recommend(
@@ -260,7 +279,11 @@ def _recommend(
     confirm: bool,
     number: int | None = None,
 ) -> int:
-    study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    except KeyError:  # what Optuna's storages raise for a study name they do not hold
+        _err(f"no study {name!r} in {storage}")
+        return EXIT_BAD_INPUT
     best = recommended(study)
     if best is None:
         _err(_no_feasible(study))
@@ -326,13 +349,7 @@ def _report(args: argparse.Namespace) -> int:
     spec = _load(args.config) if args.config else StudySpec()
     if spec is None:
         return EXIT_BAD_INPUT
-    try:
-        return _recommend(
-            spec, args.storage, args.study, args.out, confirm=False, number=args.trial
-        )
-    except KeyError:
-        _err(f"no study {args.study!r} in {args.storage}")
-        return EXIT_BAD_INPUT
+    return _recommend(spec, args.storage, args.study, args.out, confirm=False, number=args.trial)
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -428,6 +445,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # anything a handler did not expect: one line, or the traceback
+        if args.debug:
+            traceback.print_exc()
+        _err(
+            f"failed: {type(exc).__name__}: {exc}"
+            + ("" if args.debug else " (--debug shows where)")
+        )
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

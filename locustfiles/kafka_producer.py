@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
+import math
 import random
 import signal
 import time
@@ -30,6 +30,7 @@ from locust.runners import MasterRunner
 from locust.stats import StatsEntry, bucket_response_time
 from prometheus_client import CollectorRegistry, start_http_server
 
+from tuner.locust_stats import StatsLine
 from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
 
 BURST = 200
@@ -263,13 +264,11 @@ def _stop(environment: Environment, **_: Any) -> None:
 
 def _append_stats(path: str, kafka: _Kafka) -> None:
     hist = kafka.metrics.send_latency
-    buckets = {str(b): v for b, v in zip(hist._upper_bounds, _cumulative(hist), strict=True)}
-    line = {
-        "t": time.time(), "sent": kafka.sent, "failed": kafka.failed,
-        "last_error": kafka.last_error, "latency_buckets": buckets,
-    }  # fmt: skip
-    with open(path, "a") as out:
-        out.write(json.dumps(line) + "\n")
+    buckets = dict(zip(hist._upper_bounds, _cumulative(hist), strict=True))
+    StatsLine(
+        at=time.time(), sent=kafka.sent, failed=kafka.failed, last_error=kafka.last_error,
+        latency_buckets=buckets,
+    ).append_to(path)  # fmt: skip
 
 
 def _cumulative(hist: Any) -> list[float]:
@@ -288,14 +287,11 @@ def _write_master_stats(path: str, environment: Environment) -> None:
         failed = entry.num_failures
         times = sorted(entry.response_times.items())  # rounded ms → count
         cumulative = [float(sum(n for ms, n in times if ms <= b * 1000)) for b in bounds]
-        line = {
-            "t": time.time(), "sent": entry.num_requests - failed, "failed": failed,
-            "last_error": "",
-            "latency_buckets": {**{str(b): c for b, c in zip(bounds, cumulative, strict=True)},
-                                "inf": float(entry.num_requests - failed)},
-        }  # fmt: skip
-        with open(path, "a") as out:
-            out.write(json.dumps(line) + "\n")
+        sent = entry.num_requests - failed
+        StatsLine(
+            at=time.time(), sent=sent, failed=failed, last_error="",
+            latency_buckets={**dict(zip(bounds, cumulative, strict=True)), math.inf: float(sent)},
+        ).append_to(path)  # fmt: skip
         gevent.sleep(1.0)
 
 

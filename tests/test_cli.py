@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import urllib.request
@@ -13,9 +14,11 @@ import optuna
 import pytest
 
 from tests.helpers import measured, synthetic_study, unique
-from tuner import report
+from tuner import broker, cluster, report
 from tuner.broker import free_port
-from tuner.cli import StudyProgress, main, progress_bar
+from tuner.cli import StudyProgress, _broker_failed, main, progress_bar
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, TopicSpec
 from tuner.optimize import StudyOutcome, TrialEvent
 from tuner.trial import Phase
 
@@ -189,3 +192,72 @@ def test_quiet_optimize_prints_no_confirmation_lines(
     assert ("confirm 1/9: best: 100 records/s" in err) is not quiet
     assert ("confirming the best settings" in err) is not quiet
     assert "## What to change" in out
+
+
+def _study_with_a_bare_trial(storage: str) -> None:
+    """A stored study whose one feasible trial lacks the tuner's user attributes."""
+    study = optuna.create_study(study_name="bare", storage=storage, direction="maximize")
+    trial = study.ask()
+    trial.set_constraint("rebalances", 0.0)
+    study.tell(trial, 1.0)
+
+
+def test_report_on_an_unknown_study_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner report --study` with a name the storage lacks: exit 2 and a message naming it."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    _study_with_a_bare_trial(storage)
+    code = main(["report", "--storage", storage, "--study", "nope", "--out", str(tmp_path)])
+    assert code == 2
+    assert f"no study 'nope' in {storage}" in capsys.readouterr().err
+
+
+def test_other_key_errors_are_failures_with_a_traceback_only_on_debug(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A KeyError past loading the study is not "no study": exit 1 and one line; --debug
+    adds the traceback."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    _study_with_a_bare_trial(storage)
+    argv = ["report", "--storage", storage, "--study", "bare", "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no study" not in err
+    assert "KeyError: 'settings'" in err
+    assert "Traceback" not in err
+    assert main(["--debug", *argv]) == 1
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_broker_setup_problems_and_failures_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No java on PATH is a setup error (exit 2); a broker that failed is a failure (exit 1)."""
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(broker.BrokerSetupError, match="no `java` on PATH"):
+        broker.check_java()
+    assert _broker_failed(broker.BrokerSetupError("no java")) == 2
+    assert _broker_failed(broker.BrokerFailure("did not answer within 90 s")) == 1
+
+
+@pytest.mark.integration
+def test_run_on_a_topic_with_other_partitions_exits_2(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing topic whose partition count differs from the config: exit 2, a message
+    naming the topic, no traceback."""
+    topic = unique("parts")
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
+    path = _write(
+        tmp_path,
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {topic}, partitions: 3}}\n"
+        "metrics: {port: 0, producer_port: 0}\n",
+    )
+    try:
+        assert main(["run", str(path), "--quiet"]) == 2
+    finally:
+        asyncio.run(cluster.delete_topic(conn, topic))
+    err = capsys.readouterr().err
+    assert f"topic {topic!r} has 2 partitions but the config asks for 3" in err
+    assert "Traceback" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,32 @@ def test_missing_file(tmp_path: Path) -> None:
     """A missing file is a clear problem, not a traceback."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_loading_a_config_imports_neither_optuna_nor_aiokafka() -> None:
+    """Validating configs/quickstart.yaml in a fresh interpreter leaves optuna and aiokafka
+    unimported (tuner.config needs only tuner.settings)."""
+    code = (
+        "import sys; from tuner.config import load_config; "
+        f"load_config({str(ROOT / 'configs' / 'quickstart.yaml')!r}); "
+        "print(sorted(m for m in ('optuna', 'aiokafka') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_setting_both_searched_and_fixed_names_both_paths() -> None:
+    """A parameter in search.parameters that consumer.settings also fixes is one problem
+    naming both paths."""
+    found = problems(
+        {
+            "consumer": {"settings": {"max.poll.interval.ms": 2500}},
+            "search": {"parameters": {"max.poll.interval.ms": {"low": 1000, "high": 9000}}},
+        }
+    )
+    assert found == (
+        "search.parameters.max.poll.interval.ms: also fixed by "
+        "consumer.settings.max.poll.interval.ms (2500): search it or fix it, not both",
+    )

@@ -212,3 +212,30 @@ def test_observe_many_equals_observing_each_value() -> None:
     for key, value in expected.items():
         assert got[key] == pytest.approx(value), key
     assert 'tuner_producer_records_sent_total{topic="t"} 8.0' in generate_latest(bulk).decode()
+
+
+def test_snapshot_refuses_a_metric_name_no_family_serves() -> None:
+    """An unknown name raises KeyError naming it; a known family without samples for the
+    group (the errors counter before any error) reads 0 and agrees with the registry."""
+    registry = CollectorRegistry()
+    metrics = ConsumerMetrics(registry, group="g", member="a")
+    metrics.consumed("t", 40, 400)
+    snap = RegistrySnapshot.of(registry.collect(), group="g", at=0.0)
+    consumed = registry.get_sample_value(
+        "tuner_consumer_records_consumed_total", {"group": "g", "member": "a", "topic": "t"}
+    )
+    assert consumed == 40.0
+    assert snap.total("tuner_consumer_records_consumed_total") == consumed
+    assert registry.get_sample_value("tuner_consumer_errors_total", {"group": "g"}) is None
+    assert snap.total("tuner_consumer_errors_total") == 0.0
+    assert snap.buckets("tuner_consumer_e2e_latency_seconds")[float("inf")] == 0.0
+    assert (
+        RegistrySnapshot.of(registry.collect(), group="h", at=0.0).per_member(
+            "tuner_consumer_records_consumed_total"
+        )
+        == {}
+    )
+    with pytest.raises(KeyError, match="tuner_consumer_records_consumed_totl"):
+        snap.total("tuner_consumer_records_consumed_totl")
+    with pytest.raises(KeyError, match="tuner_consumer_records_consumed"):
+        snap.maximum("tuner_consumer_records_consumed")  # the family's name, not a sample's

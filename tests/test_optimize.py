@@ -345,3 +345,21 @@ def test_grid_search_ends_when_the_grid_is_covered() -> None:
         seen.append(space.suggest(trial, spec.search.parameters or {})["max.poll.records"])
         study.tell(trial, 1.0)
     assert sorted(seen) == [10, 20]
+
+
+@pytest.mark.integration
+def test_gp_study_finishes_every_trial(bootstrap_servers: str, tmp_path: Path) -> None:
+    """`search.sampler: gp` past its startup trials: all 4 trials complete, each told the same
+    constraint names (GPSampler fails a trial whose number of constraints differs)."""
+    spec = _spec(
+        bootstrap_servers, "gp",
+        search={"sampler": "gp", "n_startup_trials": 2, "trials": 4},
+        trial={"warmup_s": 1, "measure_s": 3},
+        objective={"constraints": {"max_poll_interval_headroom": 0.5, "p99_latency_ms": 60000}},
+    )  # fmt: skip
+    outcome = optimize(spec, out_dir=tmp_path)
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4, [
+        t.user_attrs.get("fail_reason") for t in study.trials
+    ]
+    assert len({tuple(t.constraints) for t in study.trials}) == 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import optuna
+import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from tuner import space
+from tuner.config import ParameterSpec, SettingValue
 
 
 def test_table_defaults_match_aiokafka() -> None:
@@ -97,3 +101,88 @@ def test_property_files_render_each_client_dialect() -> None:
     rdkafka = space.to_librdkafka_properties(values)
     assert "fetch.wait.max.ms=200\n" in rdkafka
     assert "# max.poll.records=300 has no librdkafka equivalent" in rdkafka
+
+
+def _sampler(kind: str) -> optuna.samplers.BaseSampler:
+    if kind == "gp":
+        return optuna.samplers.GPSampler(seed=3, n_startup_trials=3)
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=3, n_startup_trials=3, multivariate=True)
+    return optuna.samplers.RandomSampler(seed=3)
+
+
+def _ask_tell(
+    kind: str, n: int, draw: Callable[[optuna.Trial], dict[str, SettingValue]]
+) -> list[tuple[optuna.trial.FrozenTrial, dict[str, SettingValue]]]:
+    """n trials of a real in-memory study; each is told a value so model-based samplers fit."""
+    study = optuna.create_study(direction="maximize", sampler=_sampler(kind))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        settings = draw(trial)
+        trial.set_constraint("rebalances", 0.0)
+        study.tell(trial, float(settings.get("max.poll.records", 1)))
+        out.append((study.trials[-1], settings))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe", "gp"])
+def test_fixed_settings_are_never_sampled(kind: str) -> None:
+    """What consumer.settings fixes leaves the default space: no trial samples it, every trial
+    runs with the fixed value, and heartbeat still follows the fixed session timeout."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    fixed: dict[str, SettingValue] = {"max.poll.interval.ms": 2500, "session.timeout.ms": 9000}
+    searched = space.search_space(None, fixed)
+    assert searched.removed == ("session.timeout.ms", "max.poll.interval.ms")
+    assert searched.note() == (
+        "fixed by consumer.settings: session.timeout.ms=9000, max.poll.interval.ms=2500 "
+        "(not searched)"
+    )
+    assert "heartbeat.interval.ms" in searched.parameters
+    for frozen, settings in _ask_tell(kind, 10, searched.suggest):
+        assert not set(frozen.params) & set(fixed), frozen.params
+        assert settings["max.poll.interval.ms"] == 2500
+        assert settings["session.timeout.ms"] == 9000
+        assert 3 * int(settings["heartbeat.interval.ms"]) < 9000
+        assert space.validate_settings(settings) == []
+
+
+def test_a_fixed_heartbeat_leaves_the_search_and_bounds_the_session() -> None:
+    """A fixed heartbeat is not sampled (nor its fraction), and the searched session timeout
+    starts above three heartbeats."""
+    searched = space.search_space(None, {"heartbeat.interval.ms": 4000})
+    assert "heartbeat.interval.ms" not in searched.parameters
+    assert searched.parameters["session.timeout.ms"].low == 12001
+    for frozen, settings in _ask_tell("random", 10, searched.suggest):
+        assert "heartbeat.fraction" not in frozen.params
+        assert space.validate_settings(settings) == []
+
+
+def test_user_parameters_lose_fixed_ones_too() -> None:
+    """`search.parameters` is filtered the same way as the default space."""
+    params = {"max.poll.records": ParameterSpec(low=10, high=500)}
+    searched = space.search_space(params, {"max.poll.records": 100, "fetch.min.bytes": 1})
+    assert dict(searched.parameters) == {}
+    assert searched.removed == ("max.poll.records",)
+
+
+@pytest.mark.parametrize("kind", ["random", "tpe"])
+def test_suggest_keeps_the_rules_and_one_distribution_per_parameter(kind: str) -> None:
+    """Over 20 trials of the default space: heartbeat * 3 < session, fetch.max.bytes >=
+    max.partition.fetch.bytes within its range, and every trial has the same distributions
+    (else Optuna's intersection search space drops the parameter and samples it at random)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    runs = _ask_tell(kind, 20, lambda t: space.suggest(t, space.DEFAULT_SEARCH))
+    first = runs[0][0].distributions
+    assert set(first) >= {"heartbeat.fraction", "fetch.max.bytes.ratio"}
+    assert "fetch.max.bytes" not in first
+    fetch = space.DEFAULT_SEARCH["fetch.max.bytes"]
+    assert fetch.low is not None
+    assert fetch.high is not None
+    for frozen, settings in runs:
+        assert frozen.distributions == first
+        assert 3 * int(settings["heartbeat.interval.ms"]) < int(settings["session.timeout.ms"])
+        partition = int(settings["max.partition.fetch.bytes"])
+        assert int(settings["fetch.max.bytes"]) >= partition
+        assert int(settings["fetch.max.bytes"]) <= max(fetch.high, partition)
+        assert space.validate_settings(settings) == []

@@ -43,6 +43,15 @@ class BrokerError(Exception):
     """The broker cannot be set up or started; the message says what to do about it."""
 
 
+class BrokerSetupError(BrokerError):
+    """This machine cannot run the broker as set up (no Java, no Maven, a bad KAFKA_HOME, a
+    busy port): bad input, fixed by the user, not by trying again."""
+
+
+class BrokerFailure(BrokerError):
+    """The broker was set up but failed: it died on start or did not answer in time."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerInfo:
     """A running broker: where to reach it and what to clean up."""
@@ -63,16 +72,22 @@ def check_java() -> str:
     """Return the `java` executable, or raise if there is none or it is older than 17."""
     java = shutil.which("java")
     if java is None:
-        raise BrokerError("no `java` on PATH: install a Java 17+ runtime (e.g. openjdk-17-jre)")
+        raise BrokerSetupError(
+            "no `java` on PATH: install a Java 17+ runtime (e.g. openjdk-17-jre)"
+        )
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
     if match is None:
-        raise BrokerError(f"cannot tell the Java version from `java -version`: {out.strip()!r}")
+        raise BrokerSetupError(
+            f"cannot tell the Java version from `java -version`: {out.strip()!r}"
+        )
     major = int(match.group(1))
     if major == 1 and match.group(2):  # "1.8.0" style
         major = int(match.group(2))
     if major < 17:
-        raise BrokerError(f"Kafka {KAFKA_VERSION} needs Java 17 or newer; `java` is Java {major}")
+        raise BrokerSetupError(
+            f"Kafka {KAFKA_VERSION} needs Java 17 or newer; `java` is Java {major}"
+        )
     return java
 
 
@@ -82,7 +97,7 @@ def classpath() -> str:
     if kafka_home:
         libs = Path(kafka_home) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerError(
+            raise BrokerSetupError(
                 f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution "
                 "(no libs/kafka_2.13-*.jar)"
             )
@@ -96,7 +111,7 @@ def classpath() -> str:
 def _resolve_jars(libs: Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise BrokerError(
+        raise BrokerSetupError(
             f"no cached Kafka jars in {libs.parent}, no `mvn` to fetch them, and no KAFKA_HOME: "
             "install Maven, or point KAFKA_HOME at an Apache Kafka distribution"
         )
@@ -113,7 +128,7 @@ def _resolve_jars(libs: Path) -> None:
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise BrokerError(f"Maven could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
+        raise BrokerFailure(f"Maven could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)  # atomic: a crash mid-download never leaves a half classpath
 
@@ -237,7 +252,7 @@ class EmbeddedBroker:
         java = check_java()
         cp = classpath()
         if port_in_use(self.port):
-            raise BrokerError(f"port {self.port} on 127.0.0.1 is already in use")
+            raise BrokerSetupError(f"port {self.port} on 127.0.0.1 is already in use")
         controller_port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
@@ -261,7 +276,7 @@ class EmbeddedBroker:
         if fmt.returncode != 0:
             self._cleanup()
             reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
-            raise BrokerError(f"formatting the broker storage failed:\n{reason}")
+            raise BrokerFailure(f"formatting the broker storage failed:\n{reason}")
         with (self.data_dir / "stdout.log").open("wb") as out:
             self._proc = subprocess.Popen(
                 [*self._launcher(), *jvm, "kafka.Kafka", str(props)],
@@ -284,7 +299,7 @@ class EmbeddedBroker:
     @property
     def pid(self) -> int:
         if self._proc is None:
-            raise BrokerError("the broker has not been started")
+            raise BrokerFailure("the broker has not been started")
         return self._proc.pid
 
     def info(self) -> BrokerInfo:
@@ -303,7 +318,7 @@ class EmbeddedBroker:
                 tail = _log_tail(self.log_path)
                 out = _log_tail(self.data_dir / "stdout.log", 10)
                 self._cleanup()
-                raise BrokerError(
+                raise BrokerFailure(
                     f"the broker exited on start (code {self._proc.returncode}); last log lines:\n"
                     f"{tail}\n{out}".rstrip()
                 )
@@ -315,7 +330,7 @@ class EmbeddedBroker:
             time.sleep(0.3)
         tail = _log_tail(self.log_path)
         self.stop()
-        raise BrokerError(
+        raise BrokerFailure(
             f"the broker did not answer within {timeout_s:.0f} s; last log lines:\n{tail}"
         )
 

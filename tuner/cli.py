@@ -11,15 +11,18 @@ import json
 import logging
 import sys
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 import optuna
 
-from tuner import __version__, broker, report
+from tuner import __version__, broker, report, space
+from tuner.cluster import ClusterError
 from tuner.config import ConfigError, StudySpec, load_config
 from tuner.confirm import confirm as run_confirmation
+from tuner.objective import Constraint
 from tuner.optimize import (
     BACKLOG_ATTR,
     StudyExistsError,
@@ -43,6 +46,19 @@ def _err(message: str) -> None:
     print(f"tuner: {message}", file=sys.stderr)
 
 
+def _broker_failed(exc: broker.BrokerError) -> int:
+    """A setup this machine cannot run is bad input (2); a broker that died or never answered
+    is a failure (1)."""
+    _err(str(exc))
+    return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
+
+
+def _cluster_mismatch(exc: ClusterError) -> int:
+    """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
+    _err(f"the cluster does not match the config: {exc}")
+    return EXIT_BAD_INPUT
+
+
 # --- tuner broker ---------------------------------------------------------------------------
 
 
@@ -50,8 +66,7 @@ def _broker_up(args: argparse.Namespace) -> int:
     try:
         info, started = broker.up(port=args.port)
     except broker.BrokerError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        return _broker_failed(exc)
     if started:
         print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
     else:
@@ -152,8 +167,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run_standalone(spec, observer=_progress(args.quiet))
     except broker.BrokerError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
+        return _broker_failed(exc)
+    except ClusterError as exc:
+        return _cluster_mismatch(exc)
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
@@ -233,25 +249,32 @@ def _optimize(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("tuner-out") / spec.study.name
     progress = StudyProgress(spec.search.trials, stream=sys.stderr, live=sys.stderr.isatty())
+    note = space.search_space(spec.search.parameters, spec.consumer.settings).note()
+    if note and not args.quiet:
+        print(note, file=sys.stderr)
     try:
         outcome = optimize(
             spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
             on_trial=None if args.quiet else progress.trial,
             on_phase=None if args.quiet else progress.phase,
         )  # fmt: skip
-    except (StudyExistsError, broker.BrokerError) as exc:
+        resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
+        if outcome.interrupted:
+            _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
+            return 130
+        if args.worker:
+            print(f"worker done; the study is in {outcome.storage}")
+            return EXIT_OK
+        return _recommend(
+            spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
+        )
+    except StudyExistsError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
-    resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
-    if outcome.interrupted:
-        _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
-        return 130
-    if args.worker:
-        print(f"worker done; the study is in {outcome.storage}")
-        return EXIT_OK
-    return _recommend(
-        spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
-    )
+    except broker.BrokerError as exc:
+        return _broker_failed(exc)
+    except ClusterError as exc:
+        return _cluster_mismatch(exc)
 
 
 def _recommend(
@@ -264,7 +287,11 @@ def _recommend(
     number: int | None = None,
     quiet: bool = False,
 ) -> int:
-    study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    except KeyError:  # what Optuna's storages raise for a study name they do not hold
+        _err(f"no study {name!r} in {storage}")
+        return EXIT_BAD_INPUT
     best = recommended(study)
     if best is None:
         _err(_no_feasible(study))
@@ -308,14 +335,16 @@ def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTria
     return next((t for t in study.trials if t.number == number and is_feasible(t)), None)
 
 
-ADVICE = {
-    "rebalances": "widen max.poll.interval.ms / session.timeout.ms, or narrow max.poll.records",
-    "max_poll_interval_headroom": "narrow max.poll.records or widen max.poll.interval.ms",
-    "p99_latency_ms": "loosen objective.constraints.p99_latency_ms or lower the load",
-    "errors": "read the trials' errors in trials.csv",
+ADVICE: dict[str, str] = {
+    Constraint.REBALANCES: "widen max.poll.interval.ms / session.timeout.ms, "
+    "or narrow max.poll.records",
+    Constraint.MAX_POLL_INTERVAL_HEADROOM: "narrow max.poll.records or widen max.poll.interval.ms",
+    Constraint.P99_LATENCY_MS: "loosen objective.constraints.p99_latency_ms or lower the load",
+    Constraint.ERRORS: "read the trials' errors in trials.csv",
     "failed": "read fail_reason in trials.csv",
     "pruned": "use search.pruner: none or more trials",
 }
+"""What to change, per reason trials were not feasible: each Constraint, failed, pruned."""
 
 
 def _no_feasible(study: optuna.Study) -> str:
@@ -335,13 +364,7 @@ def _report(args: argparse.Namespace) -> int:
     spec = _load(args.config) if args.config else StudySpec()
     if spec is None:
         return EXIT_BAD_INPUT
-    try:
-        return _recommend(
-            spec, args.storage, args.study, args.out, confirm=False, number=args.trial
-        )
-    except KeyError:
-        _err(f"no study {args.study!r} in {args.storage}")
-        return EXIT_BAD_INPUT
+    return _recommend(spec, args.storage, args.study, args.out, confirm=False, number=args.trial)
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -437,6 +460,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # anything a handler did not expect: one line, or the traceback
+        if args.debug:
+            traceback.print_exc()
+        _err(
+            f"failed: {type(exc).__name__}: {exc}"
+            + ("" if args.debug else " (--debug shows where)")
+        )
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

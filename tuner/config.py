@@ -10,6 +10,7 @@ import collections.abc
 import copy
 import dataclasses
 import difflib
+import importlib.util
 import os
 import re
 import types
@@ -21,8 +22,14 @@ from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hin
 
 import yaml
 
-SettingValue = int | bool | str
-"""A consumer setting's value, keyed elsewhere by its Java property name."""
+from tuner.settings import ParameterSpec, SettingValue, check_parameters, validate_settings
+
+__all__ = [  # ParameterSpec and SettingValue are re-exported: the specs below are made of them
+    "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec", "ConstraintsSpec", "ConsumerSpec",
+    "LocustSpec", "MetricsSpec", "ObjectiveSpec", "ParameterSpec", "ProcessingSpec",
+    "ProducerSpec", "SearchSpec", "SecuritySpec", "SettingValue", "ShapeSpec", "StudyMetaSpec",
+    "StudySpec", "TopicSpec", "TrialSpec", "WorkloadSpec", "load_config", "parse_config",
+]  # fmt: skip
 
 EMBEDDED = "embedded"
 """`cluster.bootstrap_servers` value for the broker `tuner broker` runs on this machine."""
@@ -137,16 +144,6 @@ class MetricsSpec:
     """Where the Locust process serves `tuner_producer_*` (0 = not served)."""
     java_compatible: bool = False
     """Also serve the Java client's metric names (as the JMX exporter gives them)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParameterSpec:
-    """One searched setting: an int range (`log` for byte sizes) or a list of choices."""
-
-    low: int | None = None
-    high: int | None = None
-    log: bool = False
-    choices: tuple[SettingValue, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -497,10 +494,19 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
             headroom,
         )
     if spec.search.parameters is not None:
-        from tuner.space import check_parameters  # noqa: PLC0415 - space imports this module
-
         for name, message in check_parameters(spec.search.parameters):
             problems.append(f"search.parameters.{name}: {message}")
+        for name in spec.search.parameters:
+            if name in c.settings:
+                problems.append(
+                    f"search.parameters.{name}: also fixed by consumer.settings.{name} "
+                    f"({_show(c.settings[name])}): search it or fix it, not both"
+                )
+    if spec.search.sampler == "gp" and importlib.util.find_spec("torch") is None:
+        problems.append(
+            "search.sampler: 'gp' needs PyTorch, which is not installed "
+            "(pip install torch), or use 'tpe'"
+        )
     sec = spec.cluster.security
     if sec.protocol.startswith("SASL"):
         need(
@@ -521,7 +527,5 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
             "is required with SASL; use ${ENV_VAR}",
             "(empty)",
         )
-    from tuner.space import validate_settings  # noqa: PLC0415 - space imports this module
-
     for name, message in validate_settings(c.settings):
         problems.append(f"consumer.settings.{name}: {message}")

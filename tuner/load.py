@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tuner.config import WorkloadSpec
+from tuner.locust_stats import StatsLine
 from tuner.metrics import delta_buckets, histogram_quantile
 
 log = logging.getLogger(__name__)
@@ -49,15 +49,6 @@ def locustfile() -> Path:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProducerSnapshot:
-    at: float
-    sent: int
-    failed: int
-    last_error: str
-    latency_buckets: dict[float, float]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ProducerStats:
     """Locust's producer over a window: what it achieved, how fast deliveries came back."""
 
@@ -68,7 +59,7 @@ class ProducerStats:
     failures: int
 
     @classmethod
-    def between(cls, start: ProducerSnapshot, end: ProducerSnapshot) -> ProducerStats:
+    def between(cls, start: StatsLine, end: StatsLine) -> ProducerStats:
         seconds = max(end.at - start.at, 1e-9)
         buckets = delta_buckets(start.latency_buckets, end.latency_buckets)
 
@@ -142,7 +133,7 @@ class LocustLoad:
                          metrics_host=metrics_host),
         ]  # fmt: skip
         self.proc: asyncio.subprocess.Process | None = None
-        self.final: ProducerSnapshot | None = None
+        self.final: StatsLine | None = None
         """The counts after Locust stopped (its last line, written on its way out)."""
         self._stderr = self._dir / "stderr.log"
 
@@ -191,7 +182,7 @@ class LocustLoad:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
-    def snapshot(self) -> ProducerSnapshot | None:
+    def snapshot(self) -> StatsLine | None:
         """The latest cumulative counts Locust wrote, or None before the first line."""
         try:
             with self.stats_file.open("rb") as stats:
@@ -202,16 +193,9 @@ class LocustLoad:
             return None
         for line in reversed(lines):
             try:
-                data = json.loads(line)
+                return StatsLine.parse(line)
             except ValueError:
                 continue  # a line being written
-            return ProducerSnapshot(
-                at=float(data["t"]),
-                sent=int(data["sent"]),
-                failed=int(data["failed"]),
-                last_error=str(data["last_error"]),
-                latency_buckets={float(k): float(v) for k, v in data["latency_buckets"].items()},
-            )
         return None
 
     async def stop(self) -> None:

@@ -551,44 +551,74 @@ def serve(registry: CollectorRegistry, *, host: str, port: int) -> Iterator[int]
 SampleKey = tuple[str, frozenset[tuple[str, str]]]
 
 
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "summary": ("_sum", "_count", "_created"),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+    "info": ("_info",),
+}
+"""The suffixed sample names a family of each type serves (as prometheus-client lists them)."""
+_SUFFIXED_ONLY = frozenset({"counter", "histogram", "gaugehistogram", "info"})
+"""Types that serve no sample under the family's bare name."""
+
+
+def sample_names(family: Metric) -> tuple[str, ...]:
+    """Every sample name `family` can serve, whether or not it has samples yet."""
+    bare = () if family.type in _SUFFIXED_ONLY else (family.name,)
+    return (*bare, *(family.name + s for s in _SAMPLE_SUFFIXES.get(family.type, ())))
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
-    """The samples of one group at one instant, as the exporter would serve them."""
+    """The samples of one group at one instant, as the exporter would serve them.
+
+    Reading a name no collected family serves raises `KeyError`, so a renamed metric fails
+    loudly instead of scoring every trial 0; a known family without samples reads as empty.
+    """
 
     at: float
     samples: Mapping[SampleKey, float]
+    names: frozenset[str]
+    """Every sample name the collected families serve, including families with no samples."""
 
     @classmethod
     def of(cls, families: Iterable[Metric], *, group: str, at: float) -> RegistrySnapshot:
         samples: dict[SampleKey, float] = {}
+        names: set[str] = set()
         for family in families:
+            names.update(sample_names(family))
             for s in family.samples:
+                names.add(s.name)
                 if s.labels.get("group") == group:
                     samples[(s.name, frozenset(s.labels.items()))] = s.value
-        return cls(at=at, samples=samples)
+        return cls(at=at, samples=samples, names=frozenset(names))
+
+    def _values(self, name: str) -> Iterator[tuple[frozenset[tuple[str, str]], float]]:
+        if name not in self.names:
+            raise KeyError(f"no metric family serves {name!r} (renamed or never registered?)")
+        return ((labels, v) for (n, labels), v in self.samples.items() if n == name)
 
     def total(self, name: str) -> float:
-        return sum(v for (n, _), v in self.samples.items() if n == name)
+        return sum(v for _, v in self._values(name))
 
     def per_member(self, name: str) -> dict[str, float]:
         out: dict[str, float] = {}
-        for (n, labels), v in self.samples.items():
-            if n == name:
-                member = dict(labels).get("member", "")
-                out[member] = out.get(member, 0.0) + v
+        for labels, v in self._values(name):
+            member = dict(labels).get("member", "")
+            out[member] = out.get(member, 0.0) + v
         return out
 
     def maximum(self, name: str) -> float | None:
-        values = [v for (n, _), v in self.samples.items() if n == name]
+        values = [v for _, v in self._values(name)]
         return max(values) if values else None
 
     def buckets(self, name: str) -> dict[float, float]:
         """Cumulative bucket counts of a histogram summed over members: `le` → count."""
         out: dict[float, float] = {}
-        for (n, labels), v in self.samples.items():
-            if n == f"{name}_bucket":
-                le = float(dict(labels)["le"])
-                out[le] = out.get(le, 0.0) + v
+        for labels, v in self._values(f"{name}_bucket"):
+            le = float(dict(labels)["le"])
+            out[le] = out.get(le, 0.0) + v
         return out
 
 

@@ -7,9 +7,19 @@ The best trial is always chosen among feasible ones (Optuna 5 does this for `bes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tuner.config import ObjectiveSpec
 from tuner.trial import TrialResult
+
+
+class Constraint(StrEnum):
+    """The constraint names Optuna stores; the CLI's advice is keyed by the same members."""
+
+    REBALANCES = "rebalances"
+    ERRORS = "errors"
+    P99_LATENCY_MS = "p99_latency_ms"
+    MAX_POLL_INTERVAL_HEADROOM = "max_poll_interval_headroom"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,40 +28,53 @@ class Score:
     """Records/s the group processed in the measurement window (maximised)."""
     values: tuple[float, ...]
     """What Optuna is told: (throughput,) or, with `objective.minimize`, (throughput, p99 ms)."""
-    constraints: dict[str, float]
-    """Name → value; <= 0 is feasible."""
+    constraints: dict[Constraint, float]
+    """Name → value; <= 0 is feasible. The same keys on every trial of a study (Optuna's
+    GPSampler refuses trials whose number of constraints differs)."""
 
     @property
     def feasible(self) -> bool:
         return all(v <= 0 for v in self.constraints.values())
 
-    def violated(self) -> list[str]:
+    def violated(self) -> list[Constraint]:
         return [name for name, v in self.constraints.items() if v > 0]
 
 
 def score(result: TrialResult, objective: ObjectiveSpec) -> Score:
-    """Throughput; zero rebalances after the initial join is the constraint always applied.
+    """Throughput; zero rebalances and zero errors are the constraints always applied.
 
-    A window without a latency sample scores an infinite p99 in the two-objective mode.
+    Which keys appear depends only on `objective`, never on the trial. A window without a
+    latency sample scores an infinite p99 (Optuna's GP clips it).
     """
     constraints = objective.constraints
     values: tuple[float, ...] = (result.throughput_records_per_s,)
     if objective.minimize == "p99_latency":
         p99 = result.e2e_latency_ms.p99
         values += (p99 if p99 is not None else float("inf"),)
-    out: dict[str, float] = {"rebalances": float(result.rebalances)}
-    if result.errors:
-        out["errors"] = float(len(result.errors))
+    out: dict[Constraint, float] = {
+        Constraint.REBALANCES: float(result.rebalances),
+        Constraint.ERRORS: float(len(result.errors)),
+    }
     if constraints.p99_latency_ms is not None:
         p99 = result.e2e_latency_ms.p99
-        out["p99_latency_ms"] = (p99 if p99 is not None else float("inf")) - (
+        out[Constraint.P99_LATENCY_MS] = (p99 if p99 is not None else float("inf")) - (
             constraints.p99_latency_ms
         )
     if constraints.max_poll_interval_headroom is not None:
-        limit = result.settings.get("max.poll.interval.ms")
-        observed = result.poll.interval_ms_max
-        if isinstance(limit, int) and observed is not None:
-            out["max_poll_interval_headroom"] = observed / limit - (
-                constraints.max_poll_interval_headroom
-            )
+        out[Constraint.MAX_POLL_INTERVAL_HEADROOM] = _headroom(
+            result, constraints.max_poll_interval_headroom
+        )
     return Score(value=result.throughput_records_per_s, values=values, constraints=out)
+
+
+def _headroom(result: TrialResult, allowed: float) -> float:
+    """Longest poll interval as a share of max.poll.interval.ms, minus the allowed share.
+
+    0 (neutral) only when the limit is unknown; no poll interval observed counts as 0 ms,
+    since nothing ran long between polls.
+    """
+    limit = result.settings.get("max.poll.interval.ms")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        return 0.0
+    observed = result.poll.interval_ms_max or 0.0
+    return observed / limit - allowed

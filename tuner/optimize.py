@@ -106,7 +106,7 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if s.sampler == "gp":
         return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
     if s.sampler == "grid":
-        params = s.parameters or space.DEFAULT_SEARCH
+        params = space.search_space(s.parameters, spec.consumer.settings).parameters
         grid = {name: list(p.choices) for name, p in params.items() if p.choices}
         return AskTellGridSampler(grid, seed=s.seed)
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
@@ -329,7 +329,7 @@ def optimize(
         pruner=make_pruner(spec),
         load_if_exists=True,
     )
-    params = spec.search.parameters or space.DEFAULT_SEARCH
+    searched = space.search_space(spec.search.parameters, spec.consumer.settings)
     registry = CollectorRegistry()
     study_metrics = metrics.StudyMetrics(registry, study=name)
     started = time.monotonic()
@@ -356,7 +356,7 @@ def optimize(
         )
         while _budget_left(study, spec, sampler, started):
             trial = study.ask()
-            settings = {**spec.consumer.settings, **space.suggest(trial, params)}
+            settings = searched.suggest(trial)
             trial.set_user_attr("settings", settings)
             study_metrics.started(trial.number, settings)
             step = _run_one_trial(trial, settings, ctx)

@@ -1,15 +1,15 @@
-"""The supported consumer settings: names in Java, aiokafka and librdkafka, defaults, and rules.
+"""The search space: what `tuner optimize` samples, and the aiokafka kwargs a trial runs with.
 
-Settings are keyed by their Java property name everywhere in the tuner; this module is the
-one place that maps them to aiokafka keyword arguments and checks the rules Kafka enforces
-(or that decide whether a group stays stable).
+The settings catalogue and its rules live in `tuner.settings` (no optuna, no aiokafka there,
+so a config loads cheaply); they are re-exported here for the modules that import them from
+`tuner.space`.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import cast
 
 import optuna
@@ -17,174 +17,52 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
-from tuner.config import ParameterSpec, SettingValue
+from tuner.settings import (
+    ASSIGNOR_NAMES,
+    INT_MAX,
+    SETTINGS,
+    BrokerLimits,
+    ParameterSpec,
+    Setting,
+    SettingValue,
+    aiokafka_defaults,
+    check_parameters,
+    check_rules,
+    effective_settings,
+    java_defaults,
+    to_java_properties,
+    to_librdkafka_properties,
+    validate_settings,
+)
 
-INT_MAX = 2**31 - 1
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Setting:
-    java_name: str
-    aiokafka_kwarg: str
-    librdkafka_name: str | None
-    kind: type[int] | type[bool] | type[str]
-    java_default: SettingValue
-    aiokafka_default: SettingValue | None
-    """None where aiokafka means "unlimited" (max_poll_records)."""
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: tuple[str, ...] = ()
-    description: str = ""
-
+__all__ = [
+    "ASSIGNORS",
+    "DEFAULT_SEARCH",
+    "FETCH_RATIO",
+    "HEARTBEAT_FRACTION",
+    "SETTINGS",
+    "BrokerLimits",
+    "SearchSpace",
+    "Setting",
+    "aiokafka_defaults",
+    "check_parameters",
+    "check_rules",
+    "effective_settings",
+    "java_defaults",
+    "search_space",
+    "suggest",
+    "to_aiokafka_kwargs",
+    "to_java_properties",
+    "to_librdkafka_properties",
+    "validate_settings",
+]
 
 ASSIGNORS = {
     "range": RangePartitionAssignor,
     "roundrobin": RoundRobinPartitionAssignor,
     "sticky": StickyPartitionAssignor,
 }
-_JAVA_ASSIGNORS = {
-    "range": "org.apache.kafka.clients.consumer.RangeAssignor",
-    "roundrobin": "org.apache.kafka.clients.consumer.RoundRobinAssignor",
-    "sticky": "org.apache.kafka.clients.consumer.StickyAssignor",
-}
-_RDKAFKA_ASSIGNORS = {"range": "range", "roundrobin": "roundrobin", "sticky": "cooperative-sticky"}
-ASSIGNOR_NAMES = {**{v: k for k, v in _JAVA_ASSIGNORS.items()}, **{k: k for k in ASSIGNORS}}
-
-_SETTINGS = (
-    Setting(java_name="fetch.min.bytes", aiokafka_kwarg="fetch_min_bytes",
-            librdkafka_name="fetch.min.bytes", kind=int, java_default=1, aiokafka_default=1,
-            minimum=1, maximum=INT_MAX,
-            description="the broker holds a fetch until this much data is ready"),
-    Setting(java_name="fetch.max.wait.ms", aiokafka_kwarg="fetch_max_wait_ms",
-            librdkafka_name="fetch.wait.max.ms", kind=int, java_default=500,
-            aiokafka_default=500, minimum=0, maximum=INT_MAX,
-            description="longest the broker holds a fetch waiting for fetch.min.bytes"),
-    Setting(java_name="max.partition.fetch.bytes", aiokafka_kwarg="max_partition_fetch_bytes",
-            librdkafka_name="max.partition.fetch.bytes", kind=int, java_default=1048576,
-            aiokafka_default=1048576, minimum=1, maximum=INT_MAX,
-            description="data per partition per fetch"),
-    Setting(java_name="fetch.max.bytes", aiokafka_kwarg="fetch_max_bytes",
-            librdkafka_name="fetch.max.bytes", kind=int, java_default=52428800,
-            aiokafka_default=52428800, minimum=1, maximum=INT_MAX,
-            description="data per fetch response, all partitions together"),
-    Setting(java_name="max.poll.records", aiokafka_kwarg="max_poll_records",
-            librdkafka_name=None, kind=int, java_default=500, aiokafka_default=None,
-            minimum=1, maximum=INT_MAX,
-            description="records per poll; aiokafka's default is unlimited (Java's is 500)"),
-    Setting(java_name="session.timeout.ms", aiokafka_kwarg="session_timeout_ms",
-            librdkafka_name="session.timeout.ms", kind=int, java_default=45000,
-            aiokafka_default=10000, minimum=1, maximum=INT_MAX,
-            description="missed heartbeats for this long evict the member (Java: 45 s since 3.0)"),
-    Setting(java_name="heartbeat.interval.ms", aiokafka_kwarg="heartbeat_interval_ms",
-            librdkafka_name="heartbeat.interval.ms", kind=int, java_default=3000,
-            aiokafka_default=3000, minimum=1, maximum=INT_MAX,
-            description="how often the background task heartbeats the coordinator"),
-    Setting(java_name="max.poll.interval.ms", aiokafka_kwarg="max_poll_interval_ms",
-            librdkafka_name="max.poll.interval.ms", kind=int, java_default=300000,
-            aiokafka_default=300000, minimum=1, maximum=INT_MAX,
-            description="a member that does not poll again within this leaves the group"),
-    Setting(java_name="enable.auto.commit", aiokafka_kwarg="enable_auto_commit",
-            librdkafka_name="enable.auto.commit", kind=bool, java_default=True,
-            aiokafka_default=True, description="commit in the background (else after each batch)"),
-    Setting(java_name="auto.commit.interval.ms", aiokafka_kwarg="auto_commit_interval_ms",
-            librdkafka_name="auto.commit.interval.ms", kind=int, java_default=5000,
-            aiokafka_default=5000, minimum=0, maximum=INT_MAX,
-            description="background commit period"),
-    Setting(java_name="partition.assignment.strategy",
-            aiokafka_kwarg="partition_assignment_strategy",
-            librdkafka_name="partition.assignment.strategy", kind=str,
-            java_default="range", aiokafka_default="roundrobin",
-            choices=(*ASSIGNORS, *_JAVA_ASSIGNORS.values()),
-            description="who gets which partition; Java defaults to range + cooperative-sticky"),
-)  # fmt: skip
-
-SETTINGS: Mapping[str, Setting] = {s.java_name: s for s in _SETTINGS}
-"""Every supported consumer setting, by Java property name."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerLimits:
-    """The broker's bounds on session timeouts (Kafka's defaults)."""
-
-    group_min_session_timeout_ms: int = 6000
-    group_max_session_timeout_ms: int = 1800000
-
-
-def _check_value(setting: Setting, value: object) -> str | None:
-    if setting.kind is bool:
-        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
-    if setting.kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"must be an integer, got {value!r}"
-        low = setting.minimum if setting.minimum is not None else -INT_MAX
-        high = setting.maximum if setting.maximum is not None else INT_MAX
-        if not low <= value <= high:
-            return f"must be in [{low}, {high}], got {value}"
-        return None
-    if not isinstance(value, str) or value not in setting.choices:
-        return f"must be one of {', '.join(setting.choices)}; got {value!r}"
-    return None
-
-
-def validate_settings(
-    values: Mapping[str, object], *, limits: BrokerLimits | None = None
-) -> list[tuple[str, str]]:
-    """Every problem as (property name, message): unknown names, types, ranges, then the rules."""
-    limits = limits or BrokerLimits()
-    problems: list[tuple[str, str]] = []
-    for name, value in values.items():
-        setting = SETTINGS.get(name)
-        if setting is None:
-            close = difflib.get_close_matches(name, list(SETTINGS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            problems.append((name, f"unknown or unsupported consumer setting{hint}"))
-            continue
-        message = _check_value(setting, value)
-        if message is not None:
-            problems.append((name, message))
-    if problems:
-        return problems
-    return [(name, msg) for name, msg in check_rules(effective_settings(values), limits)]
-
-
-def check_rules(
-    eff: Mapping[str, SettingValue | None], limits: BrokerLimits
-) -> list[tuple[str, str]]:
-    """The cross-setting rules, on effective settings (given values over aiokafka defaults)."""
-    out: list[tuple[str, str]] = []
-    session = int(eff["session.timeout.ms"] or 0)
-    heartbeat = int(eff["heartbeat.interval.ms"] or 0)
-    if heartbeat * 3 >= session:
-        out.append((
-            "heartbeat.interval.ms",
-            f"must be less than session.timeout.ms / 3 ({session} / 3 = {session / 3:.0f}), "
-            f"got {heartbeat}",
-        ))  # fmt: skip
-    lo, hi = limits.group_min_session_timeout_ms, limits.group_max_session_timeout_ms
-    if not lo <= session <= hi:
-        out.append((
-            "session.timeout.ms",
-            f"must be within the broker's group.min/max.session.timeout.ms [{lo}, {hi}], "
-            f"got {session}",
-        ))  # fmt: skip
-    fetch_max, partition_max = eff["fetch.max.bytes"], eff["max.partition.fetch.bytes"]
-    if int(fetch_max or 0) < int(partition_max or 0):
-        out.append((
-            "fetch.max.bytes",
-            f"must be >= max.partition.fetch.bytes ({partition_max}), got {fetch_max}",
-        ))  # fmt: skip
-    return out
-
-
-def effective_settings(values: Mapping[str, object]) -> dict[str, SettingValue | None]:
-    """Java name → value for every supported setting, aiokafka's defaults filling the gaps."""
-    out: dict[str, SettingValue | None] = {}
-    for name, setting in SETTINGS.items():
-        value = values.get(name, setting.aiokafka_default)
-        if setting.kind is str and isinstance(value, str):
-            value = ASSIGNOR_NAMES.get(value, value)
-        out[name] = value  # type: ignore[assignment]  # validated before it gets here
-    return out
+"""aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`."""
 
 
 def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
@@ -197,48 +75,6 @@ def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
         else:
             kwargs[setting.aiokafka_kwarg] = value
     return kwargs
-
-
-def java_defaults() -> dict[str, SettingValue]:
-    return {name: s.java_default for name, s in SETTINGS.items()}
-
-
-def aiokafka_defaults() -> dict[str, SettingValue | None]:
-    return {name: s.aiokafka_default for name, s in SETTINGS.items()}
-
-
-def to_java_properties(values: Mapping[str, SettingValue | None]) -> str:
-    """`consumer.properties` lines for a Java consumer."""
-    lines = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name == "partition.assignment.strategy":
-            lines.append(f"{name}={_JAVA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
-        else:
-            lines.append(f"{name}={_property_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def to_librdkafka_properties(values: Mapping[str, SettingValue | None]) -> str:
-    """The same settings under librdkafka's names (settings it lacks become comments)."""
-    lines = []
-    for name, value in values.items():
-        rd = SETTINGS[name].librdkafka_name
-        if value is None:
-            continue
-        if rd is None:
-            lines.append(f"# {name}={value} has no librdkafka equivalent (poll batch size)")
-            continue
-        if name == "partition.assignment.strategy":
-            lines.append(f"{rd}={_RDKAFKA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
-        else:
-            lines.append(f"{rd}={_property_value(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _property_value(value: SettingValue) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # --- the search space ---------------------------------------------------------------------
@@ -255,42 +91,87 @@ DEFAULT_SEARCH: Mapping[str, ParameterSpec] = {
 }
 """What `tuner optimize` searches when `search.parameters` is not given."""
 
+HEARTBEAT = "heartbeat.interval.ms"
+SESSION = "session.timeout.ms"
+FETCH_MAX = "fetch.max.bytes"
+PARTITION_FETCH_MAX = "max.partition.fetch.bytes"
+
 HEARTBEAT_FRACTION = (0.1, 0.3)
 """heartbeat.interval.ms is sampled as this fraction of the trial's session.timeout.ms."""
+FETCH_RATIO = (1.0, 64.0)
+"""fetch.max.bytes is sampled as this multiple (log scale) of max.partition.fetch.bytes."""
 
 
-def check_parameters(params: Mapping[str, ParameterSpec]) -> list[tuple[str, str]]:
-    """Problems with a `search.parameters` section, per property."""
-    out: list[tuple[str, str]] = []
-    for name, p in params.items():
-        setting = SETTINGS.get(name)
-        if setting is None:
-            close = difflib.get_close_matches(name, list(SETTINGS), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            out.append((name, f"unknown or unsupported consumer setting{hint}"))
-            continue
-        if p.choices:
-            out.extend((name, f"choice {c!r}: {m}") for c in p.choices
-                       if (m := _check_value(setting, c)) is not None)  # fmt: skip
-        elif p.low is None or p.high is None:
-            out.append((name, "needs `low` and `high`, or `choices`"))
-        elif setting.kind is not int:
-            out.append((name, f"is {setting.kind.__name__}: give `choices`, not a range"))
-        elif not 1 <= p.low <= p.high:
-            out.append((name, f"`1 <= low <= high` must hold, got low={p.low}, high={p.high}"))
-    return out
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchSpace:
+    """What a study searches once `consumer.settings` has fixed its part; fixed settings are
+    never sampled, so a study never overrides what the user pinned."""
+
+    parameters: Mapping[str, ParameterSpec]
+    fixed: Mapping[str, SettingValue]
+    removed: tuple[str, ...]
+    """Searched names (default space or the user's) dropped because they are fixed."""
+
+    def note(self) -> str | None:
+        """`fixed by consumer.settings: max.poll.interval.ms=2500 (not searched)`, or None."""
+        if not self.removed:
+            return None
+        pinned = ", ".join(f"{name}={self.fixed[name]}" for name in self.removed)
+        return f"fixed by consumer.settings: {pinned} (not searched)"
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, SettingValue]:
+        """The trial's full settings: the fixed ones plus one sample of the rest."""
+        return {**self.fixed, **suggest(trial, self.parameters, fixed=self.fixed)}
 
 
-def suggest(trial: optuna.Trial, params: Mapping[str, ParameterSpec]) -> dict[str, SettingValue]:
+def search_space(
+    spec_parameters: Mapping[str, ParameterSpec] | None, fixed: Mapping[str, SettingValue]
+) -> SearchSpace:
+    """The searched parameters (`search.parameters`, else DEFAULT_SEARCH) minus every fixed one.
+
+    A fixed heartbeat.interval.ms raises a searched session timeout's lower bound above three
+    heartbeats, and a fixed fetch.max.bytes caps a searched max.partition.fetch.bytes, so
+    sampled values still pass `check_rules` (when the range allows it).
+    """
+    params = DEFAULT_SEARCH if spec_parameters is None else spec_parameters
+    kept = {name: p for name, p in params.items() if name not in fixed}
+    heartbeat, session = fixed.get(HEARTBEAT), kept.get(SESSION)
+    if isinstance(heartbeat, int) and session is not None and session.high is not None:
+        low = max(session.low or 1, 3 * heartbeat + 1)
+        if low <= session.high:
+            kept[SESSION] = replace(session, low=low)
+    fetch_max, partition = fixed.get(FETCH_MAX), kept.get(PARTITION_FETCH_MAX)
+    if isinstance(fetch_max, int) and partition is not None and partition.high is not None:
+        high = min(partition.high, fetch_max)
+        if (partition.low or 1) <= high:
+            kept[PARTITION_FETCH_MAX] = replace(partition, high=high)
+    return SearchSpace(
+        parameters=MappingProxyType(kept),
+        fixed=MappingProxyType(dict(fixed)),
+        removed=tuple(name for name in params if name in fixed),
+    )
+
+
+def suggest(
+    trial: optuna.Trial,
+    params: Mapping[str, ParameterSpec],
+    *,
+    fixed: Mapping[str, SettingValue] | None = None,
+) -> dict[str, SettingValue]:
     """Sample one configuration that Kafka accepts, enforcing the rules while sampling.
 
-    heartbeat.interval.ms is drawn as a fraction of the sampled session timeout and
-    fetch.max.bytes at or above the sampled max.partition.fetch.bytes, so no trial is
-    wasted on a configuration that `check_rules` would reject.
+    heartbeat.interval.ms is drawn as a fraction of the session timeout and fetch.max.bytes as
+    a multiple of max.partition.fetch.bytes (sampled or `fixed`): every distribution is the
+    same in every trial, as Optuna's multivariate samplers need, and no trial is wasted on a
+    configuration that `check_rules` would reject. Names in `fixed` are never sampled.
     """
+    fixed = fixed or {}
     out: dict[str, SettingValue] = {}
+    derived = {
+        name for name in (HEARTBEAT, FETCH_MAX) if name in params and not params[name].choices
+    }
     for name, p in params.items():
-        if name in ("heartbeat.interval.ms", "fetch.max.bytes") and not p.choices:
+        if name in fixed or name in derived:
             continue
         if p.choices:
             out[name] = cast(SettingValue, trial.suggest_categorical(name, list(p.choices)))
@@ -298,15 +179,19 @@ def suggest(trial: optuna.Trial, params: Mapping[str, ParameterSpec]) -> dict[st
             assert p.low is not None  # noqa: S101 - check_parameters ran at load
             assert p.high is not None  # noqa: S101
             out[name] = trial.suggest_int(name, p.low, p.high, log=p.log)
-    eff = effective_settings(out)
-    if "heartbeat.interval.ms" in params and "heartbeat.interval.ms" not in out:
+    eff = effective_settings({**fixed, **out})
+    if HEARTBEAT in derived and HEARTBEAT not in fixed:
         fraction = trial.suggest_float("heartbeat.fraction", *HEARTBEAT_FRACTION)
-        out["heartbeat.interval.ms"] = max(1, int(int(eff["session.timeout.ms"] or 0) * fraction))
-    if "fetch.max.bytes" in params and "fetch.max.bytes" not in out:
-        p = params["fetch.max.bytes"]
-        floor = int(eff["max.partition.fetch.bytes"] or 1)
-        low = max(p.low or 1, floor)
-        out["fetch.max.bytes"] = trial.suggest_int(
-            "fetch.max.bytes", low, max(low, p.high or low), log=p.log
-        )
+        session = int(eff[SESSION] or 0)
+        out[HEARTBEAT] = _clamp(int(session * fraction), params[HEARTBEAT], (session - 1) // 3)
+    if FETCH_MAX in derived and FETCH_MAX not in fixed:
+        ratio = trial.suggest_float("fetch.max.bytes.ratio", *FETCH_RATIO, log=True)
+        floor = int(eff[PARTITION_FETCH_MAX] or 1)
+        out[FETCH_MAX] = max(floor, _clamp(round(floor * ratio), params[FETCH_MAX], INT_MAX))
     return out
+
+
+def _clamp(value: int, p: ParameterSpec, ceiling: int) -> int:
+    """Into the configured [low, high], then at most `ceiling` (the rule wins), at least 1."""
+    value = max(p.low or 1, min(p.high or value, value))
+    return max(1, min(value, ceiling))

@@ -107,6 +107,12 @@ class _Progressed:
 class _Failed:
     member: str
     error: str
+    """One line for the trial's errors: the exception and where it was raised."""
+    traceback: str = ""
+    """The full formatted traceback, for the parent's log (empty if there was no exception)."""
+
+    def __str__(self) -> str:
+        return f"member {self.member}: {self.error}"
 
 
 Message = _Snapshot | _Progressed | _Failed
@@ -233,8 +239,12 @@ def _member_process(spec: MemberSpec, pipe: Pipe) -> None:
         asyncio.run(run_member(spec, pipe.send, stopped))
     except BaseException as exc:  # everything, even Ctrl-C, is reported to the parent
         with contextlib.suppress(OSError):
-            pipe.send(_Failed(spec.member, _describe(exc)))
+            pipe.send(_failure(spec.member, exc))
         raise SystemExit(1) from None
+
+
+def _failure(member: str, exc: BaseException) -> _Failed:
+    return _Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
 
 
 def _describe(exc: BaseException) -> str:
@@ -306,7 +316,7 @@ class ConsumerGroup:
         self.isolation = isolation
         self.collector = _GroupCollector()
         self._joined: dict[str, int] = {}
-        self._errors: list[str] = []
+        self._errors: list[_Failed] = []
         self._reported = 0
         self._procs: list[tuple[Any, Pipe]] = []
         self._stop = asyncio.Event()
@@ -320,7 +330,11 @@ class ConsumerGroup:
         elif isinstance(message, _Progressed):
             self.collector.progress[message.member] = message.progress
         else:
-            self._errors.append(f"member {message.member}: {message.error}")
+            self._errors.append(message)
+            if message.traceback:
+                # The traceback only where --debug asks for it; the trial reports the one line.
+                detail = f"\n{message.traceback}" if log.isEnabledFor(logging.DEBUG) else ""
+                log.error("member %s failed: %s%s", message.member, message.error, detail)
 
     async def __aenter__(self) -> ConsumerGroup:
         self.registry.register(self.collector)
@@ -341,7 +355,7 @@ class ConsumerGroup:
         try:
             await run_member(spec, self._receive, self._stop.is_set)
         except Exception as exc:  # a member's failure is reported to the trial, not raised
-            self._receive(_Failed(spec.member, _describe(exc)))
+            self._receive(_failure(spec.member, exc))
 
     def _start_processes(self) -> None:
         ctx = _process_context()
@@ -373,7 +387,7 @@ class ConsumerGroup:
             async with asyncio.timeout(timeout_s):
                 while len(self._joined) < len(self.members) or min(self._joined.values()) < 1:
                     if self._errors:
-                        raise GroupError("; ".join(self._errors))
+                        raise GroupError("; ".join(map(str, self._errors)))
                     self._check_alive()
                     await asyncio.sleep(0.1)
         except TimeoutError:
@@ -392,11 +406,11 @@ class ConsumerGroup:
         for proc, pipe in self._procs:
             if proc.exitcode not in (None, 0) and not self._stop.is_set():
                 self._drain(pipe)
-                if not any(proc.name in e for e in self._errors):
-                    self._errors.append(f"member {proc.name} exited with code {proc.exitcode}")
+                if not any(e.member == proc.name for e in self._errors):
+                    self._errors.append(_Failed(proc.name, f"exited with code {proc.exitcode}"))
         new = self._errors[self._reported :]
         self._reported = len(self._errors)
-        return new
+        return [str(e) for e in new]
 
     async def __aexit__(
         self,

@@ -1,0 +1,85 @@
+"""What Optuna is told per trial: objective values and a constraint set that never varies."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import MappingProxyType
+
+import optuna
+from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
+
+from tuner.cli import ADVICE
+from tuner.config import ConstraintsSpec, ObjectiveSpec
+from tuner.objective import Constraint, score
+from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, TrialResult
+
+HEALTHY = TrialResult(
+    group_id="g",
+    settings=MappingProxyType({"max.poll.interval.ms": 10000}),
+    window_s=3.0,
+    records_consumed=3000,
+    throughput_records_per_s=1000.0,
+    throughput_mb_per_s=0.1,
+    e2e_latency_ms=LatencyMs(p50=5.0, p95=9.0, p99=12.0),
+    rebalances=0,
+    fetch=FetchStats(
+        requests=10,
+        latency_ms_p50=1.0,
+        latency_ms_p99=2.0,
+        records_per_fetch_avg=300.0,
+        bytes_per_fetch_avg=30000.0,
+    ),
+    poll=PollStats(interval_ms_max=2000.0, idle_ratio=0.5),
+    lag_max=100,
+    backlog_emptied=False,
+    errors=(),
+    offsets=OffsetCheck(end_offsets_total=5000, committed_total=3000, consumed_total=3000),
+)
+ERRING = replace(
+    HEALTHY,
+    errors=("member m1: KafkaError: boom",),
+    poll=PollStats(interval_ms_max=None, idle_ratio=None),
+    e2e_latency_ms=LatencyMs(p50=None, p95=None, p99=None),
+)
+STRICT = ObjectiveSpec(
+    constraints=ConstraintsSpec(p99_latency_ms=50.0, max_poll_interval_headroom=0.5)
+)
+
+
+def test_healthy_and_erring_trials_carry_the_same_constraint_keys() -> None:
+    """Errors count 0 when there are none, and headroom is there without a poll observation."""
+    healthy, erring = score(HEALTHY, STRICT), score(ERRING, STRICT)
+    assert list(healthy.constraints) == list(erring.constraints) == list(Constraint)
+    assert healthy.constraints[Constraint.ERRORS] == 0.0
+    assert erring.constraints[Constraint.ERRORS] == 1.0
+    assert healthy.constraints[Constraint.MAX_POLL_INTERVAL_HEADROOM] == 2000 / 10000 - 0.5
+    assert erring.constraints[Constraint.MAX_POLL_INTERVAL_HEADROOM] == -0.5
+    assert healthy.feasible
+    assert erring.violated() == [Constraint.ERRORS, Constraint.P99_LATENCY_MS]
+
+
+def test_headroom_is_neutral_only_when_the_limit_is_unknown() -> None:
+    """No max.poll.interval.ms in the settings: the headroom key is still there, at 0."""
+    unknown = replace(HEALTHY, settings=MappingProxyType({}))
+    assert score(unknown, STRICT).constraints[Constraint.MAX_POLL_INTERVAL_HEADROOM] == 0.0
+    assert Constraint.P99_LATENCY_MS not in score(HEALTHY, ObjectiveSpec()).constraints
+
+
+def test_gp_sampler_accepts_a_study_of_mixed_trials() -> None:
+    """The check GPSampler runs on a study's constraints passes for healthy and erring trials
+    told alike (it raised "The number of constraints must be the same for all trials")."""
+    study = optuna.create_study(direction="maximize")
+    for result in (HEALTHY, replace(HEALTHY, errors=("member m0: boom",)), ERRING):
+        trial = study.ask()
+        s = score(result, STRICT)
+        for key, value in s.constraints.items():
+            trial.set_constraint(key, value)
+        study.tell(trial, list(s.values))
+    values, feasible = _get_constraint_vals_and_feasibility(study, study.trials)
+    assert values.shape == (3, len(Constraint))
+    assert feasible.tolist() == [True, False, False]
+
+
+def test_every_constraint_has_advice() -> None:
+    """The CLI's advice table covers every constraint the objective can report."""
+    assert set(Constraint) <= set(ADVICE)

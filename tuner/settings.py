@@ -1,0 +1,254 @@
+"""The supported consumer settings: names in Java, aiokafka and librdkafka, defaults, and rules.
+
+Settings are keyed by their Java property name everywhere in the tuner. This module imports
+neither optuna nor aiokafka, so loading and validating a config stays cheap; aiokafka's
+keyword arguments (which need its assignor classes) are built in `tuner.space`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+SettingValue = int | bool | str
+"""A consumer setting's value, keyed elsewhere by its Java property name."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParameterSpec:
+    """One searched setting: an int range (`log` for byte sizes) or a list of choices."""
+
+    low: int | None = None
+    high: int | None = None
+    log: bool = False
+    choices: tuple[SettingValue, ...] = ()
+
+
+INT_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    java_name: str
+    aiokafka_kwarg: str
+    librdkafka_name: str | None
+    kind: type[int] | type[bool] | type[str]
+    java_default: SettingValue
+    aiokafka_default: SettingValue | None
+    """None where aiokafka means "unlimited" (max_poll_records)."""
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+
+ASSIGNOR_KINDS = ("range", "roundrobin", "sticky")
+"""The assignors by short name; `tuner.space.ASSIGNORS` maps them to aiokafka's classes."""
+_JAVA_ASSIGNORS = {
+    "range": "org.apache.kafka.clients.consumer.RangeAssignor",
+    "roundrobin": "org.apache.kafka.clients.consumer.RoundRobinAssignor",
+    "sticky": "org.apache.kafka.clients.consumer.StickyAssignor",
+}
+_RDKAFKA_ASSIGNORS = {"range": "range", "roundrobin": "roundrobin", "sticky": "cooperative-sticky"}
+ASSIGNOR_NAMES = {**{v: k for k, v in _JAVA_ASSIGNORS.items()}, **{k: k for k in ASSIGNOR_KINDS}}
+
+_SETTINGS = (
+    Setting(java_name="fetch.min.bytes", aiokafka_kwarg="fetch_min_bytes",
+            librdkafka_name="fetch.min.bytes", kind=int, java_default=1, aiokafka_default=1,
+            minimum=1, maximum=INT_MAX,
+            description="the broker holds a fetch until this much data is ready"),
+    Setting(java_name="fetch.max.wait.ms", aiokafka_kwarg="fetch_max_wait_ms",
+            librdkafka_name="fetch.wait.max.ms", kind=int, java_default=500,
+            aiokafka_default=500, minimum=0, maximum=INT_MAX,
+            description="longest the broker holds a fetch waiting for fetch.min.bytes"),
+    Setting(java_name="max.partition.fetch.bytes", aiokafka_kwarg="max_partition_fetch_bytes",
+            librdkafka_name="max.partition.fetch.bytes", kind=int, java_default=1048576,
+            aiokafka_default=1048576, minimum=1, maximum=INT_MAX,
+            description="data per partition per fetch"),
+    Setting(java_name="fetch.max.bytes", aiokafka_kwarg="fetch_max_bytes",
+            librdkafka_name="fetch.max.bytes", kind=int, java_default=52428800,
+            aiokafka_default=52428800, minimum=1, maximum=INT_MAX,
+            description="data per fetch response, all partitions together"),
+    Setting(java_name="max.poll.records", aiokafka_kwarg="max_poll_records",
+            librdkafka_name=None, kind=int, java_default=500, aiokafka_default=None,
+            minimum=1, maximum=INT_MAX,
+            description="records per poll; aiokafka's default is unlimited (Java's is 500)"),
+    Setting(java_name="session.timeout.ms", aiokafka_kwarg="session_timeout_ms",
+            librdkafka_name="session.timeout.ms", kind=int, java_default=45000,
+            aiokafka_default=10000, minimum=1, maximum=INT_MAX,
+            description="missed heartbeats for this long evict the member (Java: 45 s since 3.0)"),
+    Setting(java_name="heartbeat.interval.ms", aiokafka_kwarg="heartbeat_interval_ms",
+            librdkafka_name="heartbeat.interval.ms", kind=int, java_default=3000,
+            aiokafka_default=3000, minimum=1, maximum=INT_MAX,
+            description="how often the background task heartbeats the coordinator"),
+    Setting(java_name="max.poll.interval.ms", aiokafka_kwarg="max_poll_interval_ms",
+            librdkafka_name="max.poll.interval.ms", kind=int, java_default=300000,
+            aiokafka_default=300000, minimum=1, maximum=INT_MAX,
+            description="a member that does not poll again within this leaves the group"),
+    Setting(java_name="enable.auto.commit", aiokafka_kwarg="enable_auto_commit",
+            librdkafka_name="enable.auto.commit", kind=bool, java_default=True,
+            aiokafka_default=True, description="commit in the background (else after each batch)"),
+    Setting(java_name="auto.commit.interval.ms", aiokafka_kwarg="auto_commit_interval_ms",
+            librdkafka_name="auto.commit.interval.ms", kind=int, java_default=5000,
+            aiokafka_default=5000, minimum=0, maximum=INT_MAX,
+            description="background commit period"),
+    Setting(java_name="partition.assignment.strategy",
+            aiokafka_kwarg="partition_assignment_strategy",
+            librdkafka_name="partition.assignment.strategy", kind=str,
+            java_default="range", aiokafka_default="roundrobin",
+            choices=(*ASSIGNOR_KINDS, *_JAVA_ASSIGNORS.values()),
+            description="who gets which partition; Java defaults to range + cooperative-sticky"),
+)  # fmt: skip
+
+SETTINGS: Mapping[str, Setting] = {s.java_name: s for s in _SETTINGS}
+"""Every supported consumer setting, by Java property name."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerLimits:
+    """The broker's bounds on session timeouts (Kafka's defaults)."""
+
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1800000
+
+
+def _check_value(setting: Setting, value: object) -> str | None:
+    if setting.kind is bool:
+        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+    if setting.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer, got {value!r}"
+        low = setting.minimum if setting.minimum is not None else -INT_MAX
+        high = setting.maximum if setting.maximum is not None else INT_MAX
+        if not low <= value <= high:
+            return f"must be in [{low}, {high}], got {value}"
+        return None
+    if not isinstance(value, str) or value not in setting.choices:
+        return f"must be one of {', '.join(setting.choices)}; got {value!r}"
+    return None
+
+
+def validate_settings(
+    values: Mapping[str, object], *, limits: BrokerLimits | None = None
+) -> list[tuple[str, str]]:
+    """Every problem as (property name, message): unknown names, types, ranges, then the rules."""
+    limits = limits or BrokerLimits()
+    problems: list[tuple[str, str]] = []
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            close = difflib.get_close_matches(name, list(SETTINGS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append((name, f"unknown or unsupported consumer setting{hint}"))
+            continue
+        message = _check_value(setting, value)
+        if message is not None:
+            problems.append((name, message))
+    if problems:
+        return problems
+    return [(name, msg) for name, msg in check_rules(effective_settings(values), limits)]
+
+
+def check_rules(
+    eff: Mapping[str, SettingValue | None], limits: BrokerLimits
+) -> list[tuple[str, str]]:
+    """The cross-setting rules, on effective settings (given values over aiokafka defaults)."""
+    out: list[tuple[str, str]] = []
+    session = int(eff["session.timeout.ms"] or 0)
+    heartbeat = int(eff["heartbeat.interval.ms"] or 0)
+    if heartbeat * 3 >= session:
+        out.append((
+            "heartbeat.interval.ms",
+            f"must be less than session.timeout.ms / 3 ({session} / 3 = {session / 3:.0f}), "
+            f"got {heartbeat}",
+        ))  # fmt: skip
+    lo, hi = limits.group_min_session_timeout_ms, limits.group_max_session_timeout_ms
+    if not lo <= session <= hi:
+        out.append((
+            "session.timeout.ms",
+            f"must be within the broker's group.min/max.session.timeout.ms [{lo}, {hi}], "
+            f"got {session}",
+        ))  # fmt: skip
+    fetch_max, partition_max = eff["fetch.max.bytes"], eff["max.partition.fetch.bytes"]
+    if int(fetch_max or 0) < int(partition_max or 0):
+        out.append((
+            "fetch.max.bytes",
+            f"must be >= max.partition.fetch.bytes ({partition_max}), got {fetch_max}",
+        ))  # fmt: skip
+    return out
+
+
+def effective_settings(values: Mapping[str, object]) -> dict[str, SettingValue | None]:
+    """Java name → value for every supported setting, aiokafka's defaults filling the gaps."""
+    out: dict[str, SettingValue | None] = {}
+    for name, setting in SETTINGS.items():
+        value = values.get(name, setting.aiokafka_default)
+        if setting.kind is str and isinstance(value, str):
+            value = ASSIGNOR_NAMES.get(value, value)
+        out[name] = value  # type: ignore[assignment]  # validated before it gets here
+    return out
+
+
+def java_defaults() -> dict[str, SettingValue]:
+    return {name: s.java_default for name, s in SETTINGS.items()}
+
+
+def aiokafka_defaults() -> dict[str, SettingValue | None]:
+    return {name: s.aiokafka_default for name, s in SETTINGS.items()}
+
+
+def to_java_properties(values: Mapping[str, SettingValue | None]) -> str:
+    """`consumer.properties` lines for a Java consumer."""
+    lines = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name == "partition.assignment.strategy":
+            lines.append(f"{name}={_JAVA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
+        else:
+            lines.append(f"{name}={_property_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def to_librdkafka_properties(values: Mapping[str, SettingValue | None]) -> str:
+    """The same settings under librdkafka's names (settings it lacks become comments)."""
+    lines = []
+    for name, value in values.items():
+        rd = SETTINGS[name].librdkafka_name
+        if value is None:
+            continue
+        if rd is None:
+            lines.append(f"# {name}={value} has no librdkafka equivalent (poll batch size)")
+            continue
+        if name == "partition.assignment.strategy":
+            lines.append(f"{rd}={_RDKAFKA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
+        else:
+            lines.append(f"{rd}={_property_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _property_value(value: SettingValue) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_parameters(params: Mapping[str, ParameterSpec]) -> list[tuple[str, str]]:
+    """Problems with a `search.parameters` section, per property."""
+    out: list[tuple[str, str]] = []
+    for name, p in params.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            close = difflib.get_close_matches(name, list(SETTINGS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append((name, f"unknown or unsupported consumer setting{hint}"))
+            continue
+        if p.choices:
+            out.extend((name, f"choice {c!r}: {m}") for c in p.choices
+                       if (m := _check_value(setting, c)) is not None)  # fmt: skip
+        elif p.low is None or p.high is None:
+            out.append((name, "needs `low` and `high`, or `choices`"))
+        elif setting.kind is not int:
+            out.append((name, f"is {setting.kind.__name__}: give `choices`, not a range"))
+        elif not 1 <= p.low <= p.high:
+            out.append((name, f"`1 <= low <= high` must hold, got low={p.low}, high={p.high}"))
+    return out

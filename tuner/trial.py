@@ -198,12 +198,10 @@ async def run_trial(
     ends = await cluster.end_offsets(conn, spec.topic.name)
     committed = await cluster.committed_offsets(conn, group_id, spec.topic.name)
     consumed_total = int(final.total(f"{PREFIX}records_consumed_total"))
-    if sum(ends.values()) < consumed_total:
-        # The topic only grows; holding fewer records than were consumed from it means the
-        # cluster lost data mid-trial (a broker restarted on fresh storage, the topic deleted).
+    lost = _lost_records(ends, committed, consumed_total, final)
+    if lost:
         raise TrialError(
-            f"topic {spec.topic.name!r} now holds {sum(ends.values())} records but the group "
-            f"consumed {consumed_total} from it: the cluster lost data during the trial"
+            f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
     return TrialResult(
@@ -292,6 +290,25 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         producer=producer,
         errors=tuple(errors),
     )
+
+
+def _lost_records(
+    ends: Mapping[int, int],
+    committed: Mapping[int, int],
+    consumed_total: int,
+    final: RegistrySnapshot,
+) -> str | None:
+    """What shows that the topic lost records mid-trial (a broker restarted on fresh storage,
+    the topic deleted), or None: a topic only grows, so no partition may end before an offset
+    the group committed, and without a rebalance (which re-delivers records) the group cannot
+    have consumed more records than the topic holds."""
+    behind = {p: off for p, off in committed.items() if off > ends.get(p, 0)}
+    if behind:
+        return f"the group committed offsets {behind} past the partitions' ends {dict(ends)}"
+    rebalanced = final.total(f"{PREFIX}rebalances_total") > 0
+    if not rebalanced and sum(ends.values()) < consumed_total:
+        return f"it holds {sum(ends.values())} records but the group consumed {consumed_total}"
+    return None
 
 
 def _ran_dry(before: RegistrySnapshot, now: RegistrySnapshot) -> bool:

@@ -202,7 +202,7 @@ async def run_member(
                 work_s = model.draw_s(count)
                 reporter.batch_started(totals, work_s)
                 started = time.monotonic()
-                await model.spend(work_s)
+                await model.spend(work_s, stopped)
                 consumer.processed(batch, time.monotonic() - started, totals)
                 reporter.batch_done(totals)
                 if manual_commit and count:

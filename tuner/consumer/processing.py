@@ -11,13 +11,19 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Callable
 
 from tuner.config import ProcessingSpec
 
+STOP_CHECK_S = 0.1
 MAX_CARRY_S = 0.005
 """Most sleep overshoot carried into the next batch (a stalled loop is not the model's debt)."""
 Z99 = 2.3263478740408408
 """The standard normal's 99th percentile."""
+
+
+def _never() -> bool:
+    return False
 
 
 class ProcessingModel:
@@ -54,24 +60,28 @@ class ProcessingModel:
         await self.spend(total)
         return total
 
-    async def spend(self, seconds: float) -> None:
-        """Wait (`async`) or burn the CPU (`cpu`) for `seconds`."""
+    async def spend(self, seconds: float, stopped: Callable[[], bool] = _never) -> None:
+        """Wait (`async`) or burn the CPU (`cpu`) for `seconds`, or until `stopped()`.
+
+        A sleep overshoots by up to a millisecond (the event loop's timer resolution); over
+        10 ms batches that would be a 5-10% cost the application does not have, so the
+        overshoot is taken off the next batch's time instead. `stopped()` is checked every
+        `STOP_CHECK_S`, so a trial ends promptly even inside a batch of several seconds.
+        """
         if seconds <= 0:
             return
+        deadline = time.perf_counter() + seconds - self._overslept_s
         if self.spec.mode == "async":
-            # A sleep overshoots by up to a millisecond (the event loop's timer resolution);
-            # over 10 ms batches that would be a 5-10% cost the application does not have.
-            # The overshoot is taken off the next batch's sleep instead.
-            started = time.perf_counter()
-            wanted = seconds - self._overslept_s
-            if wanted > 0:
-                await asyncio.sleep(wanted)
-            took = time.perf_counter() - started
-            self._overslept_s = min(max(took - wanted, 0.0), MAX_CARRY_S)
+            while (left := deadline - time.perf_counter()) > 0 and not stopped():  # noqa: ASYNC110 - stopped() polls a pipe; no event to await
+                await asyncio.sleep(min(left, STOP_CHECK_S))
         else:
-            end = time.perf_counter() + seconds
-            while time.perf_counter() < end:
-                pass
+            check = time.perf_counter() + STOP_CHECK_S
+            while (now := time.perf_counter()) < deadline:
+                if now >= check:
+                    if stopped():
+                        break
+                    check = now + STOP_CHECK_S
+        self._overslept_s = min(max(time.perf_counter() - deadline, 0.0), MAX_CARRY_S)
 
 
 def _lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:

@@ -150,3 +150,12 @@ def test_missing_file(tmp_path: Path) -> None:
     """A missing file is a clear problem, not a traceback."""
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_ablation_pairs_default_to_two_and_refuse_negatives() -> None:
+    """confirm.ablation_pairs is 2 unless set, 0 is allowed (skip), a negative count is named."""
+    assert parse_config({}).confirm.ablation_pairs == 2
+    assert parse_config({"confirm": {"ablation_pairs": 0}}).confirm.ablation_pairs == 0
+    found = problems({"confirm": {"ablation_pairs": -1}})
+    assert len(found) == 1
+    assert found[0].startswith("confirm.ablation_pairs: must be >= 0")

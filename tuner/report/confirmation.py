@@ -142,5 +142,3 @@ def candidates(
         "java defaults": {**space.java_defaults(), **base},
         "aiokafka defaults": dict(base),
     }
-
-

@@ -189,3 +189,17 @@ def test_quiet_optimize_prints_no_confirmation_lines(
     assert ("confirm 1/9: best: 100 records/s" in err) is not quiet
     assert ("confirming the best settings" in err) is not quiet
     assert "## What to change" in out
+
+
+def test_report_writes_the_best_trial_and_says_ablation_was_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner report` runs nothing: the files hold the best trial's settings, all of them."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = synthetic_study(6, storage=storage)
+    best = report.best_settings(study.best_trial)
+    out = tmp_path / "o"
+    assert main(["report", "--storage", storage, "--study", "synthetic", "--out", str(out)]) == 0
+    assert "Ablation was not run" in capsys.readouterr().out
+    properties = (out / "consumer.properties").read_text()
+    assert f"fetch.max.wait.ms={best['fetch.max.wait.ms']}\n" in properties

@@ -115,9 +115,11 @@ def test_among_equals_the_shorter_timeout_is_kept() -> None:
 
 
 def test_settings_that_break_a_rule_are_refused() -> None:
-    """A best that Kafka would reject is an error, not something to ablate."""
+    """A best that Kafka would reject, or no runs to decide with, is an error."""
     with pytest.raises(ValueError, match=r"heartbeat\.interval\.ms"):
         ablate({"session.timeout.ms": 7000}, {}, run=Model(), pairs=1)
+    with pytest.raises(ValueError, match="at least one pair"):
+        ablate({"fetch.min.bytes": 1000}, {}, run=Model(), pairs=0)
 
 
 def test_least_important_first_else_the_timeouts_first() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from tuner import space
 from tuner.bench import Bench
@@ -144,8 +145,10 @@ def ablate(
     Among equals the safer value wins: a shorter session.timeout.ms or max.poll.interval.ms of
     `best` is kept when the current was clean too (its runs show it keeps the headroom).
     `on_change(done, total, change)` hears each decided setting. Raises `ValueError` if the
-    best settings over the baseline break a rule (`space.validate_settings`).
+    best settings over the baseline break a rule (`space.validate_settings`) or `pairs` < 1.
     """
+    if pairs < 1:
+        raise ValueError(f"ablation needs at least one pair of runs per setting, got {pairs}")
     current = {**baseline, **best}
     problems = space.validate_settings(current)
     if problems:
@@ -185,8 +188,8 @@ def ablate(
             if on_change is not None:
                 on_change(len(changes), len(differing), change)
     return Ablation(
-        settings=current,
-        baseline=dict(baseline),
+        settings=MappingProxyType(current),
+        baseline=MappingProxyType(dict(baseline)),
         changes=tuple(changes),
         pairs=pairs,
         tolerance=tolerance,

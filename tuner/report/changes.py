@@ -86,7 +86,7 @@ def _effect(c: Change) -> str:
     if g is None:
         return "not measured"
     if g.interval is None:
-        return f"putting it back {g.estimate:+.1%} throughput ({g.pairs} pairs, no interval)"
+        return f"putting it back {g.estimate:+.1%} throughput ({_pairs(g.pairs)}, no interval)"
     low, high = g.interval
     return f"putting it back {g.estimate:+.1%} throughput (95% interval {low:+.1%} to {high:+.1%})"
 
@@ -105,6 +105,10 @@ def timeouts(settings: Mapping[str, SettingValue]) -> Block:
     header = ["configuration", "failover time (session.timeout.ms)",
               "stuck-consumer detection (max.poll.interval.ms)"]  # fmt: skip
     return table(header, rows)
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair{'s' if n != 1 else ''}"
 
 
 def _seconds(ms: object) -> str:

@@ -8,18 +8,17 @@ import json
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
 
-from tests.helpers import measured, synthetic_study, unique
+from tests.helpers import synthetic_study, unique
 from tuner import broker, cluster, report
 from tuner.broker import free_port
 from tuner.cli import StudyProgress, _broker_failed, main, progress_bar
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
-from tuner.optimize import StudyOutcome, TrialEvent
+from tuner.optimize import TrialEvent
 from tuner.trial import Phase
 
 
@@ -161,37 +160,31 @@ def test_no_feasible_trial_exits_1_naming_the_commonest_reason(
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("quiet", [True, False])
-def test_quiet_optimize_prints_no_confirmation_lines(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    quiet: bool,
+@pytest.mark.integration
+def test_quiet_optimize_prints_no_progress_lines(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`optimize --quiet` prints none of the confirmation lines, but still the final summary."""
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = synthetic_study(6, storage=storage)
-    monkeypatch.setattr(
-        "tuner.cli.optimize",
-        lambda *a, **k: StudyOutcome(
-            study_name=study.study_name, storage=storage, best=study.best_trial, interrupted=False
-        ),
+    """`optimize --quiet` on the real broker prints no trial, ablation or confirmation line on
+    stderr, but still the final summary on stdout."""
+    config = _write(
+        tmp_path,
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {unique('quiet')}, partitions: 2}}\n"
+        "workload: {prefill_records: 20000, message_bytes: 100}\n"
+        "consumer: {members: 1, processing: {per_record_ms: 0.5}}\n"
+        "trial: {warmup_s: 0.5, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        "search: {trials: 1, sampler: random, parameters: "
+        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
+        "confirm: {repeats: 1, ablation_pairs: 1}\n"
+        f"study: {{name: {unique('quiet')}}}\n",
     )
-
-    def confirm(*args: object, on_run: Any = None, **kwargs: object) -> report.Confirmation:
-        runs = {name: (measured(100), measured(101), measured(99)) for name in report.BASELINES}
-        for done in range(1, 10) if on_run is not None else ():
-            on_run(done, 9, "best", measured(100))
-        return report.Confirmation(runs=runs)
-
-    monkeypatch.setattr(report, "confirm", confirm)
-    config = _write(tmp_path, "cluster: {bootstrap_servers: '127.0.0.1:1'}\n")
-    argv = ["optimize", str(config), "--out", str(tmp_path / "o"), *(["--quiet"] if quiet else [])]
-    assert main(argv) == 0
+    assert main(["optimize", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     out, err = capsys.readouterr()
-    assert ("confirm 1/9: best: 100 records/s" in err) is not quiet
-    assert ("confirming the best settings" in err) is not quiet
-    assert "## What to change" in out
+    assert "What to change" in out
+    assert "trial 0" not in err
+    assert "ablation" not in err
+    assert "confirm" not in err
 
 
 def _study_with_a_bare_trial(storage: str) -> None:
@@ -261,3 +254,17 @@ def test_run_on_a_topic_with_other_partitions_exits_2(
     err = capsys.readouterr().err
     assert f"topic {topic!r} has 2 partitions but the config asks for 3" in err
     assert "Traceback" not in err
+
+
+def test_report_writes_the_best_trial_and_says_ablation_was_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner report` runs nothing: the files hold the best trial's settings, all of them."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    study = synthetic_study(6, storage=storage)
+    best = report.best_settings(study.best_trial)
+    out = tmp_path / "o"
+    assert main(["report", "--storage", storage, "--study", "synthetic", "--out", str(out)]) == 0
+    assert "Ablation was not run" in capsys.readouterr().out
+    properties = (out / "consumer.properties").read_text()
+    assert f"fetch.max.wait.ms={best['fetch.max.wait.ms']}\n" in properties

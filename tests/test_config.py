@@ -181,3 +181,12 @@ def test_a_setting_both_searched_and_fixed_names_both_paths() -> None:
         "search.parameters.max.poll.interval.ms: also fixed by "
         "consumer.settings.max.poll.interval.ms (2500): search it or fix it, not both",
     )
+
+
+def test_ablation_pairs_default_to_two_and_refuse_negatives() -> None:
+    """confirm.ablation_pairs is 2 unless set, 0 is allowed (skip), a negative count is named."""
+    assert parse_config({}).confirm.ablation_pairs == 2
+    assert parse_config({"confirm": {"ablation_pairs": 0}}).confirm.ablation_pairs == 0
+    found = problems({"confirm": {"ablation_pairs": -1}})
+    assert len(found) == 1
+    assert found[0].startswith("confirm.ablation_pairs: must be >= 0")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import optuna
@@ -11,8 +13,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import measured, synthetic_study
-from tuner import report
+from tuner import report, space
+from tuner.ablation import ablate
+from tuner.config import SettingValue
 from tuner.report.confirmation import paired_gain, t_quantile
+from tuner.trial import TrialResult
 
 PICTURES = (
     "history.png",
@@ -157,6 +162,58 @@ def test_the_recommendation_lists_only_changed_settings_first(tmp_path: Path) ->
     assert "`max.poll.records`" in first
     assert "against aiokafka defaults: +50% throughput (95% interval" in first
     assert "enable.auto.commit" not in first  # not searched, so not changed
+
+
+def test_the_ablation_section_lists_kept_changes_and_the_timeouts(tmp_path: Path) -> None:
+    """Beside "What to change": the kept change with its why and interval, the put-back ones,
+    the failover/detection table, in report.md and report.html; the files hold the ablation."""
+    study = synthetic_study(24)
+    best = report.best_settings(study.best_trial)
+    calls = itertools.count()
+
+    def run(settings: Mapping[str, SettingValue]) -> TrialResult:
+        mine = space.effective_settings(settings)["max.poll.records"] == best["max.poll.records"]
+        return measured(1000 * (1 + 0.01 * (next(calls) % 3)) * (1.5 if mine else 1.0))
+
+    ablation = ablate(best, {}, run=run, pairs=3)
+    report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
+    md = (tmp_path / "report.md").read_text()
+    what, why = md.split("\n## ")[1:3]
+    assert "`max.poll.records`" in what
+    assert "`session.timeout.ms`" not in what
+    assert why.startswith("Why each change (ablation)")
+    assert (
+        f"- `max.poll.records={best['max.poll.records']}` (default unlimited): bounds the "
+        "records one poll hands out, so one batch's processing stays inside "
+        "max.poll.interval.ms. Measured: putting it back -3"
+    ) in why
+    assert "(95% interval -" in why
+    assert "Put back (no measurable effect):" in why
+    assert f"- `session.timeout.ms=10000` (best trial: {best['session.timeout.ms']}): " in why
+    assert int(best["max.poll.interval.ms"]) < 300000  # as fast, and shorter: it stays
+    assert f"| recommendation | 10 s | {int(best['max.poll.interval.ms']) / 1000:g} s |" in why
+    assert "| aiokafka defaults | 10 s | 300 s |" in why
+    assert "| Java defaults | 45 s | 300 s |" in why
+    properties = (tmp_path / "consumer.properties").read_text()
+    assert f"max.poll.records={best['max.poll.records']}\n" in properties
+    assert "session.timeout.ms=10000\n" in properties
+    html = (tmp_path / "report.html").read_text()
+    assert "<section class=lead><h2>Why each change (ablation)</h2>" in html
+    assert "<th>failover time (session.timeout.ms)</th>" in html
+    assert "<tr><td>Java defaults</td><td>45 s</td><td>300 s</td></tr>" in html
+
+
+def test_a_report_without_ablation_says_so_and_keeps_the_best_trial(tmp_path: Path) -> None:
+    """`tuner report` runs nothing: it writes the best trial's settings and says so."""
+    study = synthetic_study(24)
+    best = report.best_settings(study.best_trial)
+    report.write(tmp_path, study, study.best_trial, None)
+    md = (tmp_path / "report.md").read_text()
+    assert "Ablation was not run: these are the best trial's settings, all of them" in md
+    seconds = f"{int(best['session.timeout.ms']) / 1000:g} s"
+    assert f"| recommendation | {seconds} |" in md
+    properties = (tmp_path / "consumer.properties").read_text()
+    assert f"session.timeout.ms={best['session.timeout.ms']}\n" in properties
 
 
 @pytest.mark.e2e

@@ -182,6 +182,9 @@ class ObjectiveSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfirmSpec:
     repeats: int = 3
+    ablation_pairs: int = 2
+    """Interleaved pairs per setting when ablating the best trial to its smallest change
+    (2 x pairs runs per setting that differs from the baseline); 0 skips the ablation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,6 +488,12 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
     )
     need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
     need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
+    need(
+        spec.confirm.ablation_pairs >= 0,
+        "confirm.ablation_pairs",
+        "must be >= 0 (0 skips the ablation)",
+        spec.confirm.ablation_pairs,
+    )
     headroom = spec.objective.constraints.max_poll_interval_headroom
     if headroom is not None:
         need(

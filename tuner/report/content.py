@@ -7,6 +7,7 @@ table, history beside the trial counts), so a reader never has to match them up.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -14,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner import plots, space
 from tuner.config import SettingValue
 from tuner.optimize import is_feasible, pareto_front, violations
+from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
 from tuner.report.document import (
     Block,
@@ -28,6 +30,9 @@ from tuner.report.document import (
     table,
     text,
 )
+
+if TYPE_CHECKING:
+    from tuner.ablation import Ablation
 
 CAPTIONS = {
     "history.png": "Throughput of each trial and the best feasible so far",
@@ -50,18 +55,27 @@ def build(
     *,
     pictures: Mapping[str, plots.Picture],
     ranked: Mapping[str, float] | None,
+    ablation: Ablation | None = None,
 ) -> Document:
-    """The whole report; `ranked` are the importances (None when they cannot be computed)."""
+    """The whole report; `ranked` are the importances (None when they cannot be computed).
+
+    With an `ablation` the recommendation is its settings (the smallest change that keeps the
+    gain), else the best trial's settings, all of them.
+    """
 
     def figure(name: str) -> Figure:
         picture = pictures.get(name) or plots.Picture(name=name, path=None, missing="not drawn")
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
     front = pareto_front(study)
-    sections = [_recommendation(study, best, confirmation, ranked)]
+    settings = recommended_settings(best, ablation)
+    sections = [
+        _recommendation(study, best, settings, confirmation, ranked),
+        changes.section(settings, ablation),
+    ]
     if confirmation is not None:
         sections.append(_confirmation(confirmation))
-    sections.append(_settings(best))
+    sections.append(_settings(settings))
     if front:
         sections.append(_front(front, best, figure("pareto.png")))
     sections.append(_importances(ranked, figure("importances.png")))
@@ -71,6 +85,11 @@ def build(
         title=text("kafka-tuner recommendation: study ", Code(study.study_name)),
         sections=tuple(sections),
     )
+
+
+def recommended_settings(best: FrozenTrial, ablation: Ablation | None) -> dict[str, SettingValue]:
+    """What the report recommends: the ablated settings when there are some, else the best's."""
+    return dict(ablation.settings) if ablation is not None else best_settings(best)
 
 
 def _value(value: object) -> str:
@@ -85,10 +104,11 @@ def _changed(settings: Mapping[str, SettingValue]) -> dict[str, SettingValue]:
 def _recommendation(
     study: optuna.Study,
     best: FrozenTrial,
+    settings: Mapping[str, SettingValue],
     confirmation: Confirmation | None,
     ranked: Mapping[str, float] | None,
 ) -> Section:
-    changed = _changed(best_settings(best))
+    changed = _changed(settings)
     java, aio = space.java_defaults(), space.aiokafka_defaults()
     blocks: list[Block] = []
     if changed:
@@ -101,7 +121,9 @@ def _recommendation(
         header = ["setting", "set to", "aiokafka default", "Java default", "what it does"]
         blocks.append(table(header, rows))
     else:
-        blocks.append(Paragraph(text=text("Keep aiokafka's defaults: the best trial uses them.")))
+        blocks.append(
+            Paragraph(text=text("Keep aiokafka's defaults: the recommendation changes none."))
+        )
     if confirmation is None:
         blocks.append(
             Paragraph(
@@ -118,7 +140,7 @@ def _recommendation(
         blocks.append(Paragraph(text=text(f"Confirmed gain ({runs} interleaved runs of each):")))
         blocks.append(Bullets(items=tuple(text(confirmation.verdict(b)) for b in BASELINES[1:])))
     blocks.append(Paragraph(text=_why(study, best, ranked)))
-    return Section(title=text("What to change"), blocks=tuple(blocks))
+    return Section(title=text("What to change"), blocks=tuple(blocks), lead=True)
 
 
 def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | None) -> Text:
@@ -171,11 +193,11 @@ def _confirmation(c: Confirmation) -> Section:
     )
 
 
-def _settings(best: FrozenTrial) -> Section:
+def _settings(settings: Mapping[str, SettingValue]) -> Section:
     java, aio = space.java_defaults(), space.aiokafka_defaults()
     rows: list[list[Cell]] = [
         [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name))]
-        for name, value in sorted(best_settings(best).items())
+        for name, value in sorted(settings.items())
     ]
     return Section(
         title=text("Every setting of the recommendation"),

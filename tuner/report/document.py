@@ -66,6 +66,8 @@ Block = Paragraph | Bullets | Table | Figure
 class Section:
     title: Text
     blocks: tuple[Block, ...]
+    lead: bool = False
+    """Part of the report's first part (the recommendation), which the page sets apart."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

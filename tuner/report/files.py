@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -16,17 +17,23 @@ from tuner.optimize import is_feasible
 from tuner.report import content, html, markdown
 from tuner.report.confirmation import Confirmation
 
+if TYPE_CHECKING:
+    from tuner.ablation import Ablation
+
 
 def write(
     out_dir: Path,
     study: optuna.Study,
     best: FrozenTrial,
     confirmation: Confirmation | None,
+    *,
+    ablation: Ablation | None = None,
 ) -> list[Path]:
     """Write every output file; returns their paths (a picture that failed is not among them,
-    and the report says why it is missing)."""
+    and the report says why it is missing). The settings files hold the ablated settings
+    when an `ablation` is given, else the best trial's."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = content.best_settings(best)
+    settings = content.recommended_settings(best, ablation)
     eff = space.effective_settings(settings)
     files = {
         "consumer.properties": space.to_java_properties(eff),
@@ -42,7 +49,9 @@ def write(
     ranked = plots.importances(study)
     pictures = plots.draw(study, out_dir, ranked=ranked)
     written += [p.path for p in pictures.values() if p.path is not None]
-    doc = content.build(study, best, confirmation, pictures=pictures, ranked=ranked)
+    doc = content.build(
+        study, best, confirmation, pictures=pictures, ranked=ranked, ablation=ablation
+    )
     (out_dir / "report.md").write_text(markdown.render(doc))
     (out_dir / "report.html").write_text(html.render(doc))
     return [*written, out_dir / "report.md", out_dir / "report.html"]

@@ -40,17 +40,17 @@ figure { margin: 0; flex: 1 1 420px; max-width: 640px; }
 figure img { width: 100%; height: auto; border: 1px solid #eaecef; }
 figcaption { font-size: .9em; color: #57606a; }
 .missing { color: #9a3412; }
-section.first { background: #f0f7ff; border: 1px solid #b6d4fe; border-radius: 6px;
-                padding: 0 1em 1em; }
+section.lead { background: #f0f7ff; border: 1px solid #b6d4fe; border-radius: 6px;
+               padding: 0 1em 1em; }
 """
 
 
 def render(doc: Document) -> str:
     title = _text(doc.title)
     sections = "".join(
-        f"<section{' class=first' if i == 0 else ''}><h2>{_text(s.title)}</h2>"
+        f"<section{' class=lead' if s.lead else ''}><h2>{_text(s.title)}</h2>"
         f"<div class=blocks>{''.join(_block(b) for b in s.blocks)}</div></section>\n"
-        for i, s in enumerate(doc.sections)
+        for s in doc.sections
     )
     return (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"

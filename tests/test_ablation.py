@@ -1,0 +1,189 @@
+"""Ablation: the best trial cut back to the changes that pay, decided from interleaved runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from tests.helpers import measured, slow_records, small_spec
+from tuner import space
+from tuner.ablation import Ablation, ablate, bench_run
+from tuner.bench import bench
+from tuner.config import SettingValue
+from tuner.trial import TrialError, TrialResult
+
+BASE: dict[str, SettingValue] = {"max.poll.interval.ms": 2000}
+
+
+class Model:
+    """A plain `Run`: throughput from the settings (max.poll.records 100 is 20% faster,
+    fetch.max.wait.ms 450 1% slower), a rebalance when max.poll.records is unlimited and
+    `unlimited_rebalances`; it records every configuration it was asked to run."""
+
+    def __init__(self, *, unlimited_rebalances: bool = False) -> None:
+        self.unlimited_rebalances = unlimited_rebalances
+        self.calls: list[dict[str, SettingValue]] = []
+
+    def __call__(self, settings: Mapping[str, SettingValue]) -> TrialResult:
+        self.calls.append(dict(settings))
+        eff = space.effective_settings(settings)
+        rps = 1000.0 * (1.2 if eff["max.poll.records"] == 100 else 1.0)
+        rps *= 0.99 if eff["fetch.max.wait.ms"] == 450 else 1.0
+        unlimited = eff["max.poll.records"] is None
+        return measured(rps, rebalances=int(unlimited and self.unlimited_rebalances))
+
+
+def _by_name(result: Ablation) -> dict[str, object]:
+    return {c.name: c for c in result.changes}
+
+
+def test_a_setting_that_matters_is_kept_and_one_that_does_not_is_reverted() -> None:
+    """max.poll.records (20% faster) stays; fetch.max.wait.ms (1% off) goes back to 500."""
+    best: dict[str, SettingValue] = {**BASE, "max.poll.records": 100, "fetch.max.wait.ms": 450}
+    result = ablate(best, BASE, run=Model(), pairs=2)
+    assert dict(result.settings) == {**BASE, "max.poll.records": 100}
+    changes = {c.name: c for c in result.changes}
+    assert changes["max.poll.records"].kept
+    reverting = changes["max.poll.records"].reverting
+    assert reverting is not None
+    assert reverting.estimate == pytest.approx(1 / 1.2 - 1)
+    assert changes["max.poll.records"].reason == "putting it back costs more than 3% throughput"
+    assert not changes["fetch.max.wait.ms"].kept
+    assert changes["fetch.max.wait.ms"].best == 450
+    assert changes["fetch.max.wait.ms"].baseline == 500
+    assert result.runs == 2 * 2 * 2
+
+
+def test_runs_are_interleaved_current_then_candidate() -> None:
+    """Each step runs current, candidate, current, candidate: drift hits both alike."""
+    model = Model()
+    ablate({"fetch.max.wait.ms": 450}, {}, run=model, pairs=3)
+    assert [c.get("fetch.max.wait.ms") for c in model.calls] == [450, None] * 3
+
+
+def test_a_revert_that_brings_back_a_rebalance_is_kept() -> None:
+    """As fast when put back, but unlimited max.poll.records rebalances: the change stays."""
+    best: dict[str, SettingValue] = {**BASE, "max.poll.records": 20}
+
+    def run(settings: Mapping[str, SettingValue]) -> TrialResult:
+        unlimited = "max.poll.records" not in settings
+        return measured(1000, rebalances=int(unlimited))
+
+    result = ablate(best, BASE, run=run, pairs=2)
+    (change,) = result.changes
+    assert change.kept
+    assert "brings back trouble: 2 rebalances in 2 runs" in change.reason
+    assert dict(result.settings) == best
+
+
+def test_coupled_timeouts_go_back_together_and_the_result_validates() -> None:
+    """session.timeout.ms 57 s cannot go back to 10 s beside a 10.3 s heartbeat: both revert."""
+    best: dict[str, SettingValue] = {"session.timeout.ms": 57027, "heartbeat.interval.ms": 10328}
+    model = Model()
+    result = ablate(best, {}, run=model, pairs=2)
+    assert len(model.calls) == 4  # one step for the pair, not one each
+    assert dict(result.settings) == {}
+    changes = {c.name: c for c in result.changes}
+    assert not changes["session.timeout.ms"].kept
+    assert changes["session.timeout.ms"].together == ("heartbeat.interval.ms",)
+    assert not changes["heartbeat.interval.ms"].kept
+    assert space.validate_settings(result.settings) == []
+
+
+def test_coupled_fetch_sizes_revert_together() -> None:
+    """fetch.max.bytes below the default partition size would break the rule: both go back."""
+    best: dict[str, SettingValue] = {"max.partition.fetch.bytes": 65536, "fetch.max.bytes": 65536}
+    result = ablate(best, {}, run=Model(), pairs=1)
+    assert dict(result.settings) == {}
+    assert {c.name for c in result.reverted} == set(best)
+    assert space.validate_settings(result.settings) == []
+
+
+def test_among_equals_the_shorter_timeout_is_kept() -> None:
+    """A 7 s session timeout is as fast as 10 s and fails over sooner: it stays (its heartbeat
+    with it, which cannot go back alone); a 600 s max.poll.interval.ms goes back to 300 s."""
+    best: dict[str, SettingValue] = {
+        "session.timeout.ms": 7000, "heartbeat.interval.ms": 2000, "max.poll.interval.ms": 600000,
+    }  # fmt: skip
+    result = ablate(best, {}, run=Model(), pairs=2)
+    assert dict(result.settings) == {"session.timeout.ms": 7000, "heartbeat.interval.ms": 2000}
+    changes = {c.name: c for c in result.changes}
+    assert "shorter timeout" in changes["session.timeout.ms"].reason
+    assert changes["heartbeat.interval.ms"].reason.startswith("cannot go back alone")
+    assert not changes["max.poll.interval.ms"].kept
+
+
+def test_settings_that_break_a_rule_are_refused() -> None:
+    """A best that Kafka would reject, or no runs to decide with, is an error."""
+    with pytest.raises(ValueError, match=r"heartbeat\.interval\.ms"):
+        ablate({"session.timeout.ms": 7000}, {}, run=Model(), pairs=1)
+    with pytest.raises(ValueError, match="at least one pair"):
+        ablate({"fetch.min.bytes": 1000}, {}, run=Model(), pairs=0)
+
+
+def test_least_important_first_else_the_timeouts_first() -> None:
+    """With importances the least important goes first; without, session.timeout.ms does."""
+    best: dict[str, SettingValue] = {"fetch.min.bytes": 1000, "session.timeout.ms": 20000}
+    seen: list[str] = []
+    ablate(best, {}, run=Model(), pairs=1, on_change=lambda d, t, c: seen.append(c.name))
+    assert seen == ["session.timeout.ms", "fetch.min.bytes"]
+    seen.clear()
+    importances = {"session.timeout.ms": 0.7, "fetch.min.bytes": 0.1}
+    ablate(best, {}, run=Model(), pairs=1, importances=importances,
+           on_change=lambda d, t, c: seen.append(c.name))  # fmt: skip
+    assert seen == ["fetch.min.bytes", "session.timeout.ms"]
+
+
+def test_a_run_out_of_backlog_is_no_evidence_for_a_revert() -> None:
+    """A candidate whose backlog ran out measured the supply: the change is kept."""
+
+    def run(settings: Mapping[str, SettingValue]) -> TrialResult:
+        return measured(1000, backlog_emptied="fetch.min.bytes" not in settings)
+
+    result = ablate({"fetch.min.bytes": 1000}, {}, run=run, pairs=1)
+    assert result.changes[0].kept
+    assert "backlog ran out" in result.changes[0].reason
+
+
+def test_a_run_that_fails_keeps_the_change() -> None:
+    """A candidate whose run raises `TrialError` gives no evidence: the change stays, and the
+    steps after it still run."""
+
+    def run(settings: Mapping[str, SettingValue]) -> TrialResult:
+        if "fetch.min.bytes" not in settings:
+            raise TrialError("members crashed")
+        return measured(1000)
+
+    best: dict[str, SettingValue] = {"fetch.min.bytes": 1000, "fetch.max.wait.ms": 450}
+    result = ablate(best, {}, run=run, pairs=2)
+    changes = {c.name: c for c in result.changes}
+    assert changes["fetch.min.bytes"].kept
+    assert changes["fetch.min.bytes"].reason == (
+        "no comparison: a run of the candidate put back failed: members crashed"
+    )
+    assert not changes["fetch.max.wait.ms"].kept
+
+
+@pytest.mark.integration
+def test_ablation_on_the_broker_keeps_max_poll_records_and_reverts_fetch_wait(
+    bootstrap_servers: str,
+) -> None:
+    """10 ms records, max.poll.interval.ms 2 s: unlimited max.poll.records rebalances, so 20
+    stays; fetch.max.wait.ms 450 instead of 500 changes nothing measurable and goes back."""
+    spec = small_spec(
+        "ablate",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer=slow_records(),
+        workload={"prefill_records": 20000},
+    )
+    best: dict[str, SettingValue] = {
+        **spec.consumer.settings, "max.poll.records": 20, "fetch.max.wait.ms": 450,
+    }  # fmt: skip
+    with bench(spec, bootstrap_servers=bootstrap_servers, backlog_records=20000) as b:
+        result = ablate(best, spec.consumer.settings, run=bench_run(b), pairs=2)
+    changes = {c.name: c for c in result.changes}
+    assert changes["max.poll.records"].kept, changes["max.poll.records"].reason
+    assert "rebalances" in changes["max.poll.records"].reason
+    assert not changes["fetch.max.wait.ms"].kept, changes["fetch.max.wait.ms"].reason
+    assert dict(result.settings) == {**spec.consumer.settings, "max.poll.records": 20}

@@ -1,0 +1,119 @@
+"""The report's section on the ablation: which changes were kept and why, and what they risk.
+
+Every kept change is listed with its measured effect and what it does in Kafka's terms, the
+reverted ones briefly, then the failover and stuck-consumer detection times of the
+recommendation beside the defaults: the price a long timeout asks when a member dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from tuner import space
+from tuner.config import SettingValue
+from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
+
+if TYPE_CHECKING:
+    from tuner.ablation import Ablation, Change
+
+
+def section(settings: Mapping[str, SettingValue], ablation: Ablation | None) -> Section:
+    """The kept and reverted changes (or why there are none) and the timeouts table."""
+    blocks: list[Block] = []
+    if ablation is None:
+        blocks.append(
+            Paragraph(
+                text=text(
+                    "Ablation was not run: these are the best trial's settings, all of them, "
+                    "and most may have no measurable effect. ",
+                    Code("tuner optimize"),
+                    " puts each back to the baseline in interleaved runs and keeps only "
+                    "the changes that pay (",
+                    Code("confirm.ablation_pairs"),
+                    ").",
+                )
+            )
+        )
+    else:
+        blocks += _ablation(ablation)
+    blocks.append(Paragraph(text=text("What a dead or stuck member costs with these settings:")))
+    blocks.append(timeouts(settings))
+    return Section(title=text("Why each change (ablation)"), blocks=tuple(blocks), lead=True)
+
+
+def _ablation(a: Ablation) -> list[Block]:
+    runs = f"{a.pairs} interleaved pair{'s' if a.pairs != 1 else ''}"
+    intro = text(
+        "Starting from the best trial, each setting that differs from the baseline (aiokafka's "
+        "defaults plus the config's ",
+        Code("consumer.settings"),
+        f") was put back in turn and measured against the recommendation so far in {runs} "
+        f"({a.runs} runs in all). It went back unless that cost more than "
+        f"{a.tolerance:.0%} throughput (geometric mean) or brought back a rebalance, an error "
+        "or a run out of backlog; among equals the shorter timeout stays.",
+    )
+    blocks: list[Block] = [Paragraph(text=intro)]
+    if a.kept:
+        blocks.append(Paragraph(text=text("Kept:")))
+        blocks.append(Bullets(items=tuple(_kept(c) for c in a.kept)))
+    else:
+        blocks.append(Paragraph(text=text("Nothing kept: the baseline is as good as the best.")))
+    if a.reverted:
+        blocks.append(Paragraph(text=text("Put back (no measurable effect):")))
+        blocks.append(Bullets(items=tuple(_reverted(c) for c in a.reverted)))
+    return blocks
+
+
+def _kept(c: Change) -> Text:
+    return (
+        Code(f"{c.name}={_value(c.best)}"),
+        f" (default {_value(c.baseline)}): {c.why}. ",
+        f"Measured: {_effect(c)}; kept: {c.reason}.",
+    )
+
+
+def _reverted(c: Change) -> Text:
+    return (
+        Code(f"{c.name}={_value(c.baseline)}"),
+        f" (best trial: {_value(c.best)}): {_effect(c)}",
+    )
+
+
+def _effect(c: Change) -> str:
+    """What putting the setting back did to throughput, with its interval when there is one."""
+    g = c.reverting
+    if g is None:
+        return "not measured"
+    if g.interval is None:
+        return f"putting it back {g.estimate:+.1%} throughput ({_pairs(g.pairs)}, no interval)"
+    low, high = g.interval
+    return f"putting it back {g.estimate:+.1%} throughput (95% interval {low:+.1%} to {high:+.1%})"
+
+
+def timeouts(settings: Mapping[str, SettingValue]) -> Block:
+    """Failover time (session.timeout.ms) and stuck-consumer detection (max.poll.interval.ms)."""
+    configs: dict[str, Mapping[str, object]] = {
+        "recommendation": space.effective_settings(settings),
+        "aiokafka defaults": space.aiokafka_defaults(),
+        "Java defaults": space.java_defaults(),
+    }
+    rows: list[list[Cell]] = [
+        [name, _seconds(eff["session.timeout.ms"]), _seconds(eff["max.poll.interval.ms"])]
+        for name, eff in configs.items()
+    ]
+    header = ["configuration", "failover time (session.timeout.ms)",
+              "stuck-consumer detection (max.poll.interval.ms)"]  # fmt: skip
+    return table(header, rows)
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair{'s' if n != 1 else ''}"
+
+
+def _seconds(ms: object) -> str:
+    return "n/a" if not isinstance(ms, int) else f"{ms / 1000:g} s"
+
+
+def _value(value: object) -> str:
+    return "unlimited" if value is None else str(value)

@@ -114,7 +114,7 @@ def charts(
     }
     if multi:
         drawers["pareto.png"] = lambda: ov.plot_pareto_front(
-            study, target_names=["records/s", "p99 e2e latency (ms)"]
+            study, target_names=["records/s", "steady-state p99 latency (ms)"]
         )
     return {name: _relabelled(drawer) for name, drawer in drawers.items()}
 

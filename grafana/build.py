@@ -105,7 +105,9 @@ CONSUMER_ROWS: tuple[tuple[str, tuple[Panel, ...]], ...] = (
         Panel("End-to-end latency", (
             (quantile(0.5, "tuner_consumer_e2e_latency_seconds"), "p50"),
             (quantile(0.99, "tuner_consumer_e2e_latency_seconds"), "p99"),
-        ), unit="s", description="Record timestamp to processed."),
+        ), unit="s", description="Record timestamp to processed. A group draining a backlog "
+            "(a trial's capacity window) shows the records' age here, not a latency; the "
+            "steady-state group (<group>.steady) shows the latency the settings cause."),
     )),
     ("Group", (
         Panel("Assigned partitions per member", (

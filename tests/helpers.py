@@ -114,7 +114,7 @@ def measured(
     return TrialResult(
         group_id="g", settings=dict(settings or {}), window_s=10,  # type: ignore[arg-type]
         records_consumed=int(records_per_s * 10), throughput_records_per_s=records_per_s,
-        throughput_mb_per_s=records_per_s / 1000, e2e_latency_ms=LatencyMs(p50=1, p95=2, p99=3),
+        throughput_mb_per_s=records_per_s / 1000, record_age_ms=LatencyMs(p50=1, p95=2, p99=3),
         rebalances=rebalances,
         fetch=FetchStats(requests=1, latency_ms_p50=None, latency_ms_p99=None,
                          records_per_fetch_avg=0, bytes_per_fetch_avg=0),

@@ -12,14 +12,14 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.helpers import synthetic_study, unique
+from tests.helpers import measured, synthetic_study, unique
 from tuner import broker, cluster, report
 from tuner.broker import free_port
-from tuner.cli import StudyProgress, _broker_failed, main, progress_bar
+from tuner.cli import StudyProgress, _broker_failed, main, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.optimize import TrialEvent
-from tuner.trial import Phase
+from tuner.trial import LatencyMs, Phase, SteadyState
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -48,6 +48,16 @@ def test_missing_env_var_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     path = _write(tmp_path, "cluster: {bootstrap_servers: '${KT_NOT_SET_ANYWHERE}'}\n")
     assert main(["run", str(path)]) == 2
     assert "environment variable KT_NOT_SET_ANYWHERE is not set" in capsys.readouterr().err
+
+
+def test_a_p99_constraint_without_live_load_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner run` with a p99 constraint and no Locust users exits 2, naming field and reason."""
+    path = _write(tmp_path, "objective: {constraints: {p99_latency_ms: 200}}\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "objective.constraints.p99_latency_ms: latency is measured in a steady state" in err
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,7 +114,7 @@ def test_run_prints_summary_writes_json_and_serves_metrics(
     assert 0 < result["offsets"]["consumed_total"] == result["offsets"]["committed_total"]
     assert result["backlog_emptied"] is False
     assert result["throughput_records_per_s"] > 0
-    for key in ("settings", "e2e_latency_ms", "fetch", "poll", "lag_max", "errors"):
+    for key in ("settings", "record_age_ms", "fetch", "poll", "lag_max", "errors"):
         assert key in result
     assert result["settings"]["max.poll.records"] == 500
     assert result["settings"]["fetch.max.wait.ms"] == 500  # aiokafka default filled in
@@ -118,13 +128,17 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     event = TrialEvent(
         number=0, done=1, total=4, state="complete", changed={"max.poll.records": 50},
         value=1234.0, p99_ms=87.0, rebalances=0, reason=None, best_value=1234.0, elapsed_s=30.0,
+        record_age_p99_ms=53345.0,
     )  # fmt: skip
     progress.trial(event)
     progress.trial(replace(event, number=1, done=2, state="failed", value=None,
                            reason="TrialError: boom", elapsed_s=60.0))  # fmt: skip
     progress.phase(Phase.MEASURE, 999.0)  # not a terminal: nothing live
     lines = stream.getvalue().splitlines()
-    assert lines[0] == "trial 0: 1,234 records/s, p99 87 ms, 0 rebalances | best 1,234 records/s"
+    assert lines[0] == (
+        "trial 0: 1,234 records/s, record age p99 53,345 ms, latency p99 87 ms, 0 rebalances "
+        "| best 1,234 records/s"
+    )
     assert lines[1] == "    max.poll.records=50"
     assert lines[2] == "[######------------------] 1/4  25% elapsed 0:30 ETA 1:30"
     assert lines[3].startswith("trial 1: FAILED (TrialError: boom)")
@@ -134,6 +148,32 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     StudyProgress(4, stream=live, live=True).phase(Phase.MEASURE, 999.0)
     assert "trial 0: measure 999 records/s" in live.getvalue()
     assert progress_bar(3, 3, 3725.0).endswith("100% elapsed 1:02:05 ETA 0:00")
+
+
+def test_a_capacity_trial_shows_record_age_not_latency() -> None:
+    """Without a steady state the summary calls the window's percentiles record age, says why,
+    and shows no latency; with one, the steady state's latency and whether the group kept up."""
+    capacity = replace(measured(1000.0), record_age_ms=LatencyMs(p50=41000, p95=52000, p99=53345))
+    text = render_result(capacity)
+    assert (
+        "record age       p50 41,000.0 ms  p95 52,000.0 ms  p99 53,345.0 ms "
+        "(draining a backlog: not a latency the settings cause)"
+    ) in text
+    assert "e2e latency" not in text
+    assert "latency          not measured: it needs a steady state" in text
+    steady = SteadyState(
+        group_id="g.steady", window_s=4.0, target_records_per_s=500.0, produced=2000,
+        consumed=1990, latency_ms=LatencyMs(p50=8.0, p95=15.0, p99=21.5), kept_up=True,
+        rebalances=0,
+    )  # fmt: skip
+    text = render_result(replace(capacity, steady=steady))
+    assert (
+        "steady state     500 records/s set, 500 produced/s, 498 consumed/s over 4.0 s: kept up"
+    ) in text
+    latency = "latency          p50 8.0 ms  p95 15.0 ms  p99 21.5 ms (end to end, steady state)"
+    assert latency in text
+    behind = render_result(replace(capacity, steady=replace(steady, kept_up=False)))
+    assert "FELL BEHIND: no steady state, its latency counts as infinite" in behind
 
 
 def test_no_feasible_trial_exits_1_naming_the_commonest_reason(

@@ -190,3 +190,53 @@ def test_ablation_pairs_default_to_two_and_refuse_negatives() -> None:
     found = problems({"confirm": {"ablation_pairs": -1}})
     assert len(found) == 1
     assert found[0].startswith("confirm.ablation_pairs: must be >= 0")
+
+
+PACED = {"producer": {"users": 1, "rate_per_user": 500}}
+
+
+def test_latency_objectives_without_paced_load_are_refused() -> None:
+    """Latency asked for without live load at a set rate names each field and the reason."""
+    found = problems(
+        {
+            "objective": {"minimize": "p99_latency", "constraints": {"p99_latency_ms": 100}},
+            "trial": {"steady_s": 5},
+            "workload": {"producer": {"users": 1, "rate_per_user": 0}},
+        }
+    )
+    reason = (
+        "latency is measured in a steady state, under live load at a set rate and with no "
+        "backlog: set workload.producer.users > 0 and workload.producer.rate_per_user > 0 "
+        "(got users 1, rate_per_user 0)"
+    )
+    assert found == (
+        f"objective.minimize: {reason}",
+        f"objective.constraints.p99_latency_ms: {reason}",
+        f"trial.steady_s: {reason}",
+    )
+
+
+def test_a_steady_state_needs_a_constant_load_shape() -> None:
+    """A step or spike shape is no set rate: the shape is named with what asked for latency."""
+    (message,) = problems(
+        {
+            "objective": {"minimize": "p99_latency"},
+            "workload": {**PACED, "shape": {"kind": "spike"}},
+        }
+    )
+    assert message == (
+        "workload.shape.kind: a steady state needs a constant load for objective.minimize, "
+        "got 'spike'"
+    )
+
+
+def test_steady_window_defaults_to_10_s_only_when_latency_is_scored() -> None:
+    """`trial.steady_s: 0` means none, unless a latency objective needs one (then 10 s)."""
+    assert parse_config({"workload": PACED}).steady_s == 0.0
+    needs = parse_config({"workload": PACED, "objective": {"constraints": {"p99_latency_ms": 100}}})
+    assert needs.steady_s == 10.0
+    given = parse_config({"workload": PACED, "trial": {"steady_s": 4}})
+    assert given.steady_s == 4.0
+    assert problems({"trial": {"steady_s": -1}}) == (
+        "trial.steady_s: must be >= 0 (0 = none), got -1.0",
+    )

@@ -11,7 +11,7 @@ from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from tuner.cli import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
 from tuner.objective import Constraint, score
-from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, TrialResult
+from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
 
 HEALTHY = TrialResult(
     group_id="g",
@@ -20,7 +20,7 @@ HEALTHY = TrialResult(
     records_consumed=3000,
     throughput_records_per_s=1000.0,
     throughput_mb_per_s=0.1,
-    e2e_latency_ms=LatencyMs(p50=5.0, p95=9.0, p99=12.0),
+    record_age_ms=LatencyMs(p50=40000.0, p95=50000.0, p99=55000.0),
     rebalances=0,
     fetch=FetchStats(
         requests=10,
@@ -34,12 +34,23 @@ HEALTHY = TrialResult(
     backlog_emptied=False,
     errors=(),
     offsets=OffsetCheck(end_offsets_total=5000, committed_total=3000, consumed_total=3000),
+    steady=SteadyState(
+        group_id="g.steady",
+        window_s=10.0,
+        target_records_per_s=500.0,
+        produced=5000,
+        consumed=4990,
+        latency_ms=LatencyMs(p50=5.0, p95=9.0, p99=12.0),
+        kept_up=True,
+        rebalances=0,
+    ),
 )
 ERRING = replace(
     HEALTHY,
     errors=("member m1: KafkaError: boom",),
     poll=PollStats(interval_ms_max=None, idle_ratio=None),
-    e2e_latency_ms=LatencyMs(p50=None, p95=None, p99=None),
+    record_age_ms=LatencyMs(p50=None, p95=None, p99=None),
+    steady=None,
 )
 STRICT = ObjectiveSpec(
     constraints=ConstraintsSpec(p99_latency_ms=50.0, max_poll_interval_headroom=0.5)
@@ -56,6 +67,19 @@ def test_healthy_and_erring_trials_carry_the_same_constraint_keys() -> None:
     assert erring.constraints[Constraint.MAX_POLL_INTERVAL_HEADROOM] == -0.5
     assert healthy.feasible
     assert erring.violated() == [Constraint.ERRORS, Constraint.P99_LATENCY_MS]
+
+
+def test_latency_is_the_steady_state_p99_never_the_record_age() -> None:
+    """The second objective and the p99 constraint read the steady state (12 ms), not the
+    55 s record age; a group that fell behind the load scores an infinite p99."""
+    two = ObjectiveSpec(minimize="p99_latency", constraints=ConstraintsSpec(p99_latency_ms=50.0))
+    assert score(HEALTHY, two).values == (1000.0, 12.0)
+    assert score(HEALTHY, two).constraints[Constraint.P99_LATENCY_MS] == 12.0 - 50.0
+    assert HEALTHY.steady is not None
+    behind = replace(HEALTHY, steady=replace(HEALTHY.steady, kept_up=False))
+    assert score(behind, two).values == (1000.0, float("inf"))
+    assert score(behind, two).violated() == [Constraint.P99_LATENCY_MS]
+    assert score(replace(HEALTHY, steady=None), two).values[1] == float("inf")
 
 
 def test_headroom_is_neutral_only_when_the_limit_is_unknown() -> None:

@@ -58,13 +58,13 @@ def test_contour_shows_the_two_most_important_settings() -> None:
     assert "max.poll.records" in top  # the synthetic throughput grows with it
     figure = plots.charts(study, ranked)["contour.png"]()
     ax = figure.axes[0]
-    assert {ax.get_xlabel(), ax.get_ylabel()} == set(top)
+    assert {ax.get_xlabel(), ax.get_ylabel()} == {plots.label(name) for name in top}
 
 
 def test_without_importances_the_alphabetical_first_are_drawn() -> None:
     """No importances (too few trials): slice and contour fall back to alphabetical order."""
     study = synthetic_study(24)
-    assert plots.leading(study, None) == ["fetch.max.bytes", "fetch.max.wait.ms"]
+    assert plots.leading(study, None) == ["fetch.max.bytes.ratio", "fetch.max.wait.ms"]
 
 
 def test_a_failing_picture_is_returned_missing_with_its_reason(

@@ -199,3 +199,56 @@ def test_a_backlog_that_runs_out_is_grown_and_measured_again(bootstrap_servers: 
     assert measured.attempts >= 2
     assert measured.backlog_records > 3000
     assert measured.result.throughput_records_per_s == pytest.approx(2000, rel=0.05)
+
+
+def test_record_age_of_a_backlog_and_latency_of_a_steady_state(bootstrap_servers: str) -> None:
+    """Draining a prefilled backlog, records are seconds old when processed (record age);
+    in the steady state after it (1 Locust user at 500 records/s, a group at 2,000 records/s
+    joining at the topic's end) the same group's end-to-end p99 is well under a second."""
+    spec = small_spec(
+        "steady",
+        workload={
+            "prefill_records": 40000,
+            "producer": {"users": 1, "rate_per_user": 500},
+        },
+        consumer={
+            "members": 2,
+            "processing": {"per_record_ms": 1, "distribution": "constant"},
+            "settings": {"max.poll.records": 100},  # 0.1 s batches: several in a window
+        },
+        trial={"warmup_s": 1, "measure_s": 4, "steady_s": 4},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.errors == ()
+    assert not result.backlog_emptied
+    assert result.record_age_ms.p99 is not None
+    assert result.record_age_ms.p99 > 2000
+    steady = result.steady
+    assert steady is not None
+    assert steady.group_id == f"{result.group_id}.steady"
+    assert steady.kept_up
+    assert steady.produced == pytest.approx(500 * steady.window_s, rel=0.3)
+    assert steady.consumed >= steady.produced - 500
+    assert steady.latency_ms.p99 is not None
+    assert steady.latency_ms.p99 < 500
+    assert steady.p99_ms == steady.latency_ms.p99
+
+
+def test_a_group_that_falls_behind_the_load_has_no_steady_state(bootstrap_servers: str) -> None:
+    """1 member at 10 ms a record (100 records/s) under 500 records/s: its lag grows, the trial
+    says it did not keep up, and its p99 scores infinite."""
+    spec = small_spec(
+        "behind",
+        workload={"prefill_records": 5000, "producer": {"users": 1, "rate_per_user": 500}},
+        consumer={
+            "members": 1,
+            "processing": {"per_record_ms": 10, "distribution": "constant"},
+            "settings": {"max.poll.records": 20},
+        },
+        trial={"warmup_s": 1, "measure_s": 3, "steady_s": 4},
+    )
+    steady = trial(spec, bootstrap_servers).steady
+    assert steady is not None
+    assert not steady.kept_up
+    assert steady.consumed < steady.produced / 2
+    assert steady.p99_ms == float("inf")

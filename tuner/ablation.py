@@ -52,7 +52,10 @@ PARTNERS: Mapping[str, tuple[str, ...]] = {
 SAFER_SHORTER = frozenset({"session.timeout.ms", "max.poll.interval.ms"})
 """Timeouts where the shorter value is the safer one: a dead or stuck member is found sooner."""
 
-PARAM_SETTING = {"heartbeat.fraction": "heartbeat.interval.ms"}
+PARAM_SETTING = {
+    "heartbeat.fraction": "heartbeat.interval.ms",
+    "fetch.max.bytes.ratio": "fetch.max.bytes",
+}
 """Optuna parameters that stand for a setting (the heartbeat is sampled as a fraction)."""
 
 WHY: Mapping[str, str] = {

@@ -35,7 +35,7 @@ from tuner.optimize import (
     recommended,
     violations,
 )
-from tuner.trial import Phase, TrialError, TrialResult, run_standalone
+from tuner.trial import LatencyMs, Phase, SteadyState, TrialError, TrialResult, run_standalone
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -109,25 +109,32 @@ def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
             print(("\n" if measuring else "") + f"  {phase.value} …", file=sys.stderr, flush=True)
             measuring = False
         else:
-            print(f"\r  measuring: {value:,.0f} records/s", end="", file=sys.stderr, flush=True)
+            doing = "steady state" if phase is Phase.STEADY else "measuring"
+            print(f"\r  {doing}: {value:,.0f} records/s", end="", file=sys.stderr, flush=True)
             measuring = True
 
     return show
 
 
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
+
+
+def _quantiles(latency: LatencyMs) -> str:
+    return f"p50 {_ms(latency.p50)}  p95 {_ms(latency.p95)}  p99 {_ms(latency.p99)}"
+
+
 def render_result(result: TrialResult) -> str:
     """A readable summary of one trial."""
-    e2e, fetch, poll = result.e2e_latency_ms, result.fetch, result.poll
-
-    def ms(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:,.1f} ms"
-
+    fetch, poll, ms = result.fetch, result.poll, _ms
     lines = [
         f"group            {result.group_id}",
         f"throughput       {result.throughput_records_per_s:,.0f} records/s "
         f"({result.throughput_mb_per_s:,.2f} MB/s) over {result.window_s:.1f} s",
         f"rebalances       {result.rebalances}",
-        f"e2e latency      p50 {ms(e2e.p50)}  p95 {ms(e2e.p95)}  p99 {ms(e2e.p99)}",
+        f"record age       {_quantiles(result.record_age_ms)} "
+        "(draining a backlog: not a latency the settings cause)",
+        *_steady_lines(result.steady),
         f"fetch            {fetch.requests} requests, latency p50 {ms(fetch.latency_ms_p50)} "
         f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
         f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
@@ -151,6 +158,27 @@ def render_result(result: TrialResult) -> str:
         )
     lines.extend(f"error            {e}" for e in result.errors)
     return "\n".join(lines)
+
+
+def _steady_lines(steady: SteadyState | None) -> list[str]:
+    """The steady state's latency, or why there is none to show."""
+    if steady is None:
+        return [
+            "latency          not measured: it needs a steady state (trial.steady_s > 0, "
+            "workload.producer.users and rate_per_user > 0)"
+        ]
+    seconds = max(steady.window_s, 1e-9)
+    verdict = (
+        "kept up"
+        if steady.kept_up
+        else "FELL BEHIND: no steady state, its latency counts as infinite"
+    )
+    return [
+        f"steady state     {steady.target_records_per_s:,.0f} records/s set, "
+        f"{steady.produced / seconds:,.0f} produced/s, {steady.consumed / seconds:,.0f} "
+        f"consumed/s over {steady.window_s:.1f} s: {verdict}",
+        f"latency          {_quantiles(steady.latency_ms)} (end to end, steady state)",
+    ]
 
 
 def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
@@ -205,6 +233,16 @@ def progress_bar(done: int, total: int, elapsed_s: float, width: int = 24) -> st
     )
 
 
+def _latencies(e: TrialEvent) -> str:
+    """The record age (always there, but only the backlog's age) and the steady-state p99."""
+    age = "" if e.record_age_p99_ms is None else f", record age p99 {e.record_age_p99_ms:,.0f} ms"
+    if e.p99_ms is None:
+        return age
+    if e.p99_ms == float("inf"):
+        return f"{age}, latency p99 inf (no steady state: fell behind the load)"
+    return f"{age}, latency p99 {e.p99_ms:,.0f} ms"
+
+
 class StudyProgress:
     """A line per finished trial and the overall bar; on a terminal the bar stays live,
     showing the phase and running throughput of the trial in flight."""
@@ -221,8 +259,7 @@ class StudyProgress:
         elif e.value is None:
             what = f"FAILED ({e.reason})"
         else:
-            p99 = "" if e.p99_ms is None else f", p99 {e.p99_ms:,.0f} ms"
-            what = f"{e.value:,.0f} records/s{p99}, {e.rebalances} rebalances"
+            what = f"{e.value:,.0f} records/s{_latencies(e)}, {e.rebalances} rebalances"
             if e.state == "infeasible":
                 what += f" (infeasible: {e.reason})"
         best = "-" if e.best_value is None else f"{e.best_value:,.0f} records/s"

@@ -25,14 +25,17 @@ import yaml
 from tuner.settings import ParameterSpec, SettingValue, check_parameters, validate_settings
 
 __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs below are made of them
-    "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec", "ConstraintsSpec", "ConsumerSpec",
-    "LocustSpec", "MetricsSpec", "ObjectiveSpec", "ParameterSpec", "ProcessingSpec",
-    "ProducerSpec", "SearchSpec", "SecuritySpec", "SettingValue", "ShapeSpec", "StudyMetaSpec",
-    "StudySpec", "TopicSpec", "TrialSpec", "WorkloadSpec", "load_config", "parse_config",
+    "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
+    "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "ObjectiveSpec",
+    "ParameterSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
+    "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
+    "WorkloadSpec", "load_config", "parse_config",
 ]  # fmt: skip
 
 EMBEDDED = "embedded"
 """`cluster.bootstrap_servers` value for the broker `tuner broker` runs on this machine."""
+DEFAULT_STEADY_S = 10.0
+"""The steady-state window when the objective needs latency and `trial.steady_s` is 0."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +136,10 @@ class ConsumerSpec:
 class TrialSpec:
     warmup_s: float = 5.0
     measure_s: float = 20.0
+    steady_s: float = 0.0
+    """A steady-state window after the capacity window, where end-to-end latency is measured
+    (live load at a set rate, no backlog); 0 = none, unless the objective needs latency
+    (then `DEFAULT_STEADY_S`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +169,7 @@ class SearchSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConstraintsSpec:
     p99_latency_ms: float | None = None
+    """The steady-state p99 end-to-end latency must stay under this (see `trial.steady_s`)."""
     max_poll_interval_headroom: float | None = None
     """Longest time between polls must stay under this fraction of max.poll.interval.ms."""
 
@@ -171,12 +179,18 @@ class ObjectiveSpec:
     maximize: Literal["throughput"] = "throughput"
     minimize: Literal["p99_latency"] | None = None
     """Set it for a two-objective study: the result is a Pareto front of throughput against
-    p99 end-to-end latency (pruning is off then: Optuna prunes single-objective studies only)."""
+    the steady-state p99 end-to-end latency (pruning is off then: Optuna prunes
+    single-objective studies only)."""
     constraints: ConstraintsSpec = field(default_factory=ConstraintsSpec)
 
     @property
     def multi(self) -> bool:
         return self.minimize is not None
+
+    @property
+    def needs_latency(self) -> bool:
+        """Whether a trial's steady-state latency is scored (an objective or a constraint)."""
+        return self.minimize == "p99_latency" or self.constraints.p99_latency_ms is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,6 +220,14 @@ class StudySpec:
     objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
     confirm: ConfirmSpec = field(default_factory=ConfirmSpec)
     study: StudyMetaSpec = field(default_factory=StudyMetaSpec)
+
+    @property
+    def steady_s(self) -> float:
+        """The steady-state window a trial runs: `trial.steady_s`, or `DEFAULT_STEADY_S` when
+        the objective needs latency and none is set."""
+        if self.trial.steady_s > 0 or not self.objective.needs_latency:
+            return self.trial.steady_s
+        return DEFAULT_STEADY_S
 
 
 # --- loading and validation ---------------------------------------------------------------
@@ -483,6 +505,8 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
         )
     need(spec.trial.warmup_s >= 0, "trial.warmup_s", "must be >= 0", spec.trial.warmup_s)
     need(spec.trial.measure_s > 0, "trial.measure_s", "must be > 0", spec.trial.measure_s)
+    need(spec.trial.steady_s >= 0, "trial.steady_s", "must be >= 0 (0 = none)", spec.trial.steady_s)
+    _check_steady(spec, problems)
     need(
         0 <= spec.metrics.port <= 65535, "metrics.port", "must be in [0, 65535]", spec.metrics.port
     )
@@ -538,3 +562,30 @@ def _check_spec(spec: StudySpec, problems: list[str]) -> None:
         )
     for name, message in validate_settings(c.settings):
         problems.append(f"consumer.settings.{name}: {message}")
+
+
+STEADY_REASON = (
+    "latency is measured in a steady state, under live load at a set rate and with no "
+    "backlog: set workload.producer.users > 0 and workload.producer.rate_per_user > 0"
+)
+
+
+def _check_steady(spec: StudySpec, problems: list[str]) -> None:
+    """Latency objectives and a steady-state window need paced live load: without it the only
+    latency there is, is the age of backlog records, which no consumer setting causes."""
+    p, o = spec.workload.producer, spec.objective
+    paced = p.users > 0 and p.rate_per_user > 0
+    load = f"got users {p.users}, rate_per_user {p.rate_per_user:g}"
+    asking = [
+        (o.minimize is not None, "objective.minimize"),
+        (o.constraints.p99_latency_ms is not None, "objective.constraints.p99_latency_ms"),
+        (spec.trial.steady_s > 0, "trial.steady_s"),
+    ]
+    for asked, path in asking:
+        if asked and not paced:
+            problems.append(f"{path}: {STEADY_REASON} ({load})")
+    if any(asked for asked, _ in asking) and spec.workload.shape.kind != "constant":
+        problems.append(
+            f"workload.shape.kind: a steady state needs a constant load for "
+            f"{next(path for asked, path in asking if asked)}, got {spec.workload.shape.kind!r}"
+        )

@@ -27,7 +27,8 @@ class Score:
     value: float
     """Records/s the group processed in the measurement window (maximised)."""
     values: tuple[float, ...]
-    """What Optuna is told: (throughput,) or, with `objective.minimize`, (throughput, p99 ms)."""
+    """What Optuna is told: (throughput,) or, with `objective.minimize`, (throughput, p99 ms of
+    the steady state)."""
     constraints: dict[Constraint, float]
     """Name → value; <= 0 is feasible. The same keys on every trial of a study (Optuna's
     GPSampler refuses trials whose number of constraints differs)."""
@@ -43,23 +44,21 @@ class Score:
 def score(result: TrialResult, objective: ObjectiveSpec) -> Score:
     """Throughput; zero rebalances and zero errors are the constraints always applied.
 
-    Which keys appear depends only on `objective`, never on the trial. A window without a
-    latency sample scores an infinite p99 (Optuna's GP clips it).
+    Which keys appear depends only on `objective`, never on the trial. Latency is the steady
+    state's p99 only (the capacity window's is the backlog's age); a trial without a steady
+    state, or whose group fell behind the load, scores an infinite p99 (Optuna's GP clips it).
     """
     constraints = objective.constraints
     values: tuple[float, ...] = (result.throughput_records_per_s,)
+    p99 = result.steady.p99_ms if result.steady is not None else float("inf")
     if objective.minimize == "p99_latency":
-        p99 = result.e2e_latency_ms.p99
-        values += (p99 if p99 is not None else float("inf"),)
+        values += (p99,)
     out: dict[Constraint, float] = {
         Constraint.REBALANCES: float(result.rebalances),
         Constraint.ERRORS: float(len(result.errors)),
     }
     if constraints.p99_latency_ms is not None:
-        p99 = result.e2e_latency_ms.p99
-        out[Constraint.P99_LATENCY_MS] = (p99 if p99 is not None else float("inf")) - (
-            constraints.p99_latency_ms
-        )
+        out[Constraint.P99_LATENCY_MS] = p99 - constraints.p99_latency_ms
     if constraints.max_poll_interval_headroom is not None:
         out[Constraint.MAX_POLL_INTERVAL_HEADROOM] = _headroom(
             result, constraints.max_poll_interval_headroom

@@ -57,7 +57,10 @@ class TrialEvent:
     value: float | None
     """Records/s; None for a failed or pruned trial."""
     p99_ms: float | None
-    """The trial's p99 end-to-end latency (the second objective, when there is one)."""
+    """The steady state's p99 end-to-end latency, as scored (inf: the group fell behind the
+    load); None without a steady state."""
+    record_age_p99_ms: float | None = None
+    """The capacity window's p99 record age: the backlog's age, not a latency."""
     rebalances: int | None
     reason: str | None
     best_value: float | None
@@ -409,7 +412,8 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             state=step.outcome.value,
             changed=_changed(settings),
             value=value,
-            p99_ms=None if result is None else result.e2e_latency_ms.p99,
+            p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,
+            record_age_p99_ms=None if result is None else result.record_age_ms.p99,
             rebalances=None if result is None else result.rebalances,
             reason=step.reason,
             best_value=None if best is None else best.values[0],

@@ -14,9 +14,9 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
@@ -26,93 +26,41 @@ from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
 from tuner.load import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
+from tuner.phases import Observer, Phase
+from tuner.result import (
+    FetchStats,
+    LatencyMs,
+    OffsetCheck,
+    PollStats,
+    SteadyState,
+    TrialResult,
+)
+from tuner.steady import run_steady
+
+__all__ = [  # the result types and phases are re-exported: callers know them from here
+    "FetchStats", "LatencyMs", "Measured", "Observer", "OffsetCheck", "Phase", "PollStats",
+    "SteadyState", "TrialError", "TrialResult", "backlog_for", "grown_backlog", "measure",
+    "peak_rate", "run_standalone", "run_trial",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
-
-
-class Phase(StrEnum):
-    TOPIC = "topic"
-    PREFILL = "prefill"
-    LOAD = "load"
-    JOIN = "join"
-    WARMUP = "warm-up"
-    MEASURE = "measure"
-    STOP = "stop"
 
 
 class TrialError(Exception):
     """The trial could not produce a measurement (broker gone, members crashed, no assignment)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LatencyMs:
-    p50: float | None
-    p95: float | None
-    p99: float | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FetchStats:
-    requests: int
-    latency_ms_p50: float | None
-    latency_ms_p99: float | None
-    records_per_fetch_avg: float
-    bytes_per_fetch_avg: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PollStats:
-    interval_ms_max: float | None
-    idle_ratio: float | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OffsetCheck:
-    """Counts that do not come from our own instruments, to catch a lying measurement."""
-
-    end_offsets_total: int
-    committed_total: int
-    consumed_total: int
-    """Records the group consumed over the whole trial (not only the window)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrialResult:
-    group_id: str
-    settings: Mapping[str, SettingValue | None]
-    """Effective consumer settings (Java names; None = aiokafka's unlimited)."""
-    window_s: float
-    records_consumed: int
-    throughput_records_per_s: float
-    throughput_mb_per_s: float
-    e2e_latency_ms: LatencyMs
-    rebalances: int
-    """Group rebalances inside the measurement window (the initial join is before it): the
-    members' own count, or at least 1 if the coordinator's member list changed meanwhile."""
-    fetch: FetchStats
-    poll: PollStats
-    lag_max: int
-    backlog_emptied: bool
-    """True if the group caught up during the window: then it measured the supply, not the group."""
-    errors: tuple[str, ...]
-    offsets: OffsetCheck
-    producer: ProducerStats | None = None
-    """Locust's live load in the window (None when the trial runs on the prefill alone)."""
-    intervals_records_per_s: tuple[float, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(replace(self, settings=dict(self.settings)))
-
-
-Observer = Callable[[Phase, float | None], None]
-"""Called on each phase change (value None) and each second of measurement (records/s so far)."""
-
-
 def _member_specs(
-    spec: StudySpec, bootstrap_servers: str, settings: Mapping[str, SettingValue], group_id: str
+    spec: StudySpec,
+    bootstrap_servers: str,
+    settings: Mapping[str, SettingValue],
+    group_id: str,
+    *,
+    start: Literal["earliest", "latest"] = "earliest",
 ) -> list[MemberSpec]:
-    # A fresh group starts at the beginning of the backlog, not at its end.
-    kwargs = {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": "earliest"}
+    """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
+    state at the topic's end (`latest`), seeing only records produced after it joined."""
+    kwargs = {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
     return [
         MemberSpec(
             bootstrap_servers=bootstrap_servers,
@@ -146,7 +94,8 @@ async def run_trial(
 
     The group is new and reads the topic from its start, so the backlog is every record in the
     topic: it is topped up to `backlog_records` (default `workload.prefill_records`) first.
-    Several trials can share one topic that way, and its backlog only grows.
+    Several trials can share one topic that way, and its backlog only grows. With a steady
+    state to measure (`StudySpec.steady_s`), a second group `<group_id>.steady` follows.
     """
 
     def phase(p: Phase, value: float | None = None) -> None:
@@ -178,21 +127,49 @@ async def run_trial(
                         metrics_host=spec.metrics.host,
                     )
                 )
-            group = await stack.enter_async_context(
-                ConsumerGroup(members, registry=registry, isolation=spec.consumer.isolation)
-            )
-            phase(Phase.JOIN)
-            await group.wait_until_assigned(timeout_s=60)
-            phase(Phase.WARMUP)
-            await asyncio.sleep(spec.trial.warmup_s)
-            phase(Phase.MEASURE)
-            measured = await _measure(
-                spec.trial.measure_s, group, load, registry, conn, group_id, phase
-            )
+            async with ConsumerGroup(
+                members, registry=registry, isolation=spec.consumer.isolation
+            ) as group:
+                phase(Phase.JOIN)
+                await group.wait_until_assigned(timeout_s=60)
+                phase(Phase.WARMUP)
+                await asyncio.sleep(spec.trial.warmup_s)
+                phase(Phase.MEASURE)
+                measured = await _measure(
+                    spec.trial.measure_s, group, load, registry, conn, group_id, phase
+                )
+            errors = [*measured.errors, *group.errors()]
+            result = await _capacity_result(spec, conn, group, measured, settings, errors)
+            if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
+                steady, steady_errors = await run_steady(
+                    _member_specs(
+                        spec, bootstrap_servers, settings, f"{group_id}.steady", start="latest"
+                    ),
+                    registry=registry, isolation=spec.consumer.isolation, conn=conn,
+                    load=load, warmup_s=spec.trial.warmup_s, window_s=spec.steady_s,
+                    observer=phase,
+                )  # fmt: skip
+                result = replace(
+                    result,
+                    steady=steady,
+                    errors=(*result.errors, *(f"steady state: {e}" for e in steady_errors)),
+                )
             phase(Phase.STOP)
-        errors = [*measured.errors, *group.errors()]
     except (GroupError, LoadError) as exc:
         raise TrialError(str(exc)) from exc
+    return result
+
+
+async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, called once
+    spec: StudySpec,
+    conn: Connection,
+    group: ConsumerGroup,
+    measured: _Measured,
+    settings: Mapping[str, SettingValue],
+    errors: list[str],
+) -> TrialResult:
+    """The capacity window's result, cross-checked against the broker's offsets."""
+    group_id = group.members[0].group_id
     final = RegistrySnapshot.of(group.families(), group=group_id, at=time.monotonic())
     window, end = GroupWindow(measured.start, measured.end), measured.end
     ends = await cluster.end_offsets(conn, spec.topic.name)
@@ -211,11 +188,7 @@ async def run_trial(
         records_consumed=int(window.records),
         throughput_records_per_s=window.records_per_s,
         throughput_mb_per_s=window.bytes_per_s / 1e6,
-        e2e_latency_ms=LatencyMs(
-            p50=window.ms(f"{PREFIX}e2e_latency_seconds", 0.5),
-            p95=window.ms(f"{PREFIX}e2e_latency_seconds", 0.95),
-            p99=window.ms(f"{PREFIX}e2e_latency_seconds", 0.99),
-        ),
+        record_age_ms=LatencyMs.of(window),
         rebalances=max(window.rebalances, int(measured.members_changed)),
         fetch=FetchStats(
             requests=int(window.fetch_requests),

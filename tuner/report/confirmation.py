@@ -85,7 +85,9 @@ class Confirmation:
         return statistics.median(r.throughput_records_per_s for r in self.runs[name])
 
     def median_p99_ms(self, name: str) -> float | None:
-        values = [r.e2e_latency_ms.p99 for r in self.runs[name] if r.e2e_latency_ms.p99]
+        """The median steady-state p99 latency, or None when the runs measured none (record
+        age while draining a backlog is not a latency the settings cause)."""
+        values = [r.steady.p99_ms for r in self.runs[name] if r.steady is not None]
         return statistics.median(values) if values else None
 
     def rebalances(self, name: str) -> int:

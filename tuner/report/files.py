@@ -75,15 +75,21 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
     names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["number", "state", "records_per_s", "p99_latency_ms", "rebalances",
-                         "feasible", "fail_reason", *names])  # fmt: skip
+        writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
+                         "p99_latency_ms", "rebalances", "feasible", "fail_reason",
+                         *names])  # fmt: skip
         for t in study.trials:
             result = t.user_attrs.get("result", {})
             feasible = is_feasible(t) if t.values else ""
             writer.writerow([
                 t.number, t.state.name, t.values[0] if t.values else "",
-                result.get("e2e_latency_ms", {}).get("p99", ""),
+                _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 result.get("rebalances", ""), feasible, t.user_attrs.get("fail_reason", ""),
                 *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
             ])  # fmt: skip
     return path
+
+
+def _blank(value: float | None) -> float | str:
+    """A CSV cell: empty for a value the trial does not have."""
+    return "" if value is None else value

@@ -1,0 +1,113 @@
+"""What a trial measured, as frozen values: the capacity window and the steady state.
+
+The capacity window's record timestamps give the age of backlog records (`record_age_ms`); only
+the steady state's give a latency the settings cause (`SteadyState.latency_ms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+
+from tuner.config import SettingValue
+from tuner.load import ProducerStats
+from tuner.metrics import PREFIX, GroupWindow
+
+E2E = f"{PREFIX}e2e_latency_seconds"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatencyMs:
+    """Quantiles of a window's record timestamp → processed histogram (None: no sample)."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+    @classmethod
+    def of(cls, window: GroupWindow) -> LatencyMs:
+        return cls(p50=window.ms(E2E, 0.5), p95=window.ms(E2E, 0.95), p99=window.ms(E2E, 0.99))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SteadyState:
+    """What a group did under a load it could (or could not) keep up with."""
+
+    group_id: str
+    window_s: float
+    target_records_per_s: float
+    """`workload.producer.users` times `rate_per_user`."""
+    produced: int
+    """Records the topic gained in the window (the broker's end offsets)."""
+    consumed: int
+    """Records the group processed in the window."""
+    latency_ms: LatencyMs
+    """End-to-end latency in the window: record timestamp (Locust's send) → processed."""
+    kept_up: bool
+    """Consumed ≈ produced: without it there is no steady state, and latency grows unbounded."""
+    rebalances: int
+
+    @property
+    def p99_ms(self) -> float:
+        """The p99 the objective scores: infinite for a group that fell behind (its latency
+        only grows) or a window without a sample."""
+        p99 = self.latency_ms.p99
+        return p99 if self.kept_up and p99 is not None else float("inf")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchStats:
+    requests: int
+    latency_ms_p50: float | None
+    latency_ms_p99: float | None
+    records_per_fetch_avg: float
+    bytes_per_fetch_avg: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollStats:
+    interval_ms_max: float | None
+    idle_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OffsetCheck:
+    """Counts that do not come from our own instruments, to catch a lying measurement."""
+
+    end_offsets_total: int
+    committed_total: int
+    consumed_total: int
+    """Records the group consumed over the whole trial (not only the window)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialResult:
+    group_id: str
+    settings: Mapping[str, SettingValue | None]
+    """Effective consumer settings (Java names; None = aiokafka's unlimited)."""
+    window_s: float
+    records_consumed: int
+    throughput_records_per_s: float
+    throughput_mb_per_s: float
+    record_age_ms: LatencyMs
+    """Record timestamp → processed in the capacity window. The group drains a backlog written
+    before it joined, so this is the records' age, not a latency the settings cause."""
+    rebalances: int
+    """Group rebalances inside the measurement window (the initial join is before it): the
+    members' own count, or at least 1 if the coordinator's member list changed meanwhile."""
+    fetch: FetchStats
+    poll: PollStats
+    lag_max: int
+    backlog_emptied: bool
+    """True if the group caught up during the window: then it measured the supply, not the group."""
+    errors: tuple[str, ...]
+    offsets: OffsetCheck
+    producer: ProducerStats | None = None
+    """Locust's live load in the window (None when the trial runs on the prefill alone)."""
+    intervals_records_per_s: tuple[float, ...] = field(default=())
+    steady: SteadyState | None = None
+    """The steady-state phase, where end-to-end latency is measured (None: the trial ran none,
+    or its backlog ran out first)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(replace(self, settings=dict(self.settings)))

@@ -375,6 +375,7 @@ def optimize(
                     ctx.backlog_records,
                 )
                 study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
+                study.set_user_attr(FIXED_ATTR, dict(spec.consumer.settings))
             study.tell(trial, step.values, state=step.state)
             if step.interrupted:
                 return StudyOutcome(
@@ -384,6 +385,8 @@ def optimize(
     return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
 
 
+FIXED_ATTR = "fixed_settings"
+"""Study attribute: the config's `consumer.settings`, which the study kept fixed."""
 BACKLOG_ATTR = "backlog_records"
 """Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
 

@@ -128,7 +128,16 @@ class Confirmation:
         reason = self.unusable("best") or self.unusable(baseline)
         if reason is not None:
             return f"against {baseline}: no gain given: {reason}."
-        return f"against {baseline}: {self.gain(baseline).describe()}."
+        unstable = [i for i, r in enumerate(self.runs[baseline], 1) if r.rebalances]
+        said = f"against {baseline}: {self.gain(baseline).describe()}"
+        if unstable and not self.rebalances("best"):
+            said += (
+                f"; but {baseline} rebalanced in run {_numbers(unstable)} of "
+                f"{len(self.runs[baseline])} ({self.rebalances(baseline)} rebalances) and the "
+                "recommendation in none: its records/s count records processed while the group "
+                "was rebalancing, which the group may hand out again"
+            )
+        return said + "."
 
 
 def _numbers(values: Sequence[int]) -> str:

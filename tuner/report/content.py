@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import plots, space
 from tuner.config import SettingValue
-from tuner.optimize import is_feasible, pareto_front, violations
+from tuner.optimize import FIXED_ATTR, is_feasible, pareto_front, violations
 from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
 from tuner.report.document import (
@@ -114,9 +114,16 @@ def _value(value: object) -> str:
     return "unlimited" if value is None else str(value)
 
 
-def _changed(settings: Mapping[str, SettingValue]) -> dict[str, SettingValue]:
+def _fixed(study: optuna.Study) -> dict[str, SettingValue]:
+    return dict(study.user_attrs.get(FIXED_ATTR, {}))
+
+
+def _changed(
+    settings: Mapping[str, SettingValue], fixed: Mapping[str, SettingValue]
+) -> dict[str, SettingValue]:
+    """What the user must change: settings off aiokafka's defaults that they did not fix."""
     aio = space.aiokafka_defaults()
-    return {k: v for k, v in sorted(settings.items()) if aio.get(k) != v}
+    return {k: v for k, v in sorted(settings.items()) if aio.get(k) != v and k not in fixed}
 
 
 def _recommendation(
@@ -126,11 +133,14 @@ def _recommendation(
     confirmation: Confirmation | None,
     ranked: Mapping[str, float] | None,
 ) -> Section:
-    changed = _changed(settings)
+    fixed = _fixed(study)
+    changed = _changed(settings, fixed)
     java, aio = space.java_defaults(), space.aiokafka_defaults()
     blocks: list[Block] = []
+    kept = ", ".join(f"{k}={v}" for k, v in sorted(fixed.items()))
+    keep = f"keep the rest as is (your fixed {kept} included)" if fixed else "keep the rest as is"
     if changed:
-        blocks.append(Paragraph(text=text("Set these consumer settings; keep the rest as is:")))
+        blocks.append(Paragraph(text=text(f"Set these consumer settings; {keep}:")))
         rows: list[list[Cell]] = [
             [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name)),
              space.SETTINGS[name].description if name in space.SETTINGS else ""]
@@ -140,7 +150,7 @@ def _recommendation(
         blocks.append(table(header, rows))
     else:
         blocks.append(
-            Paragraph(text=text("Keep aiokafka's defaults: the recommendation changes none."))
+            Paragraph(text=text(f"Change nothing: {keep}. No setting measurably helped."))
         )
     if confirmation is None:
         blocks.append(
@@ -228,7 +238,7 @@ def _front(front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure) -
     """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
     rows: list[list[Cell]] = []
     for t in front:
-        changed = ", ".join(f"{k}={v}" for k, v in _changed(best_settings(t)).items())
+        changed = ", ".join(f"{k}={v}" for k, v in _changed(best_settings(t), {}).items())
         mark = " (chosen)" if t.number == chosen.number else ""
         rows.append(
             [f"#{t.number}{mark}", f"{t.values[0]:,.0f}", f"{t.values[1]:,.0f} ms", changed]

@@ -15,7 +15,7 @@ from tuner import plots, space
 from tuner.config import SettingValue
 from tuner.optimize import is_feasible
 from tuner.report import content, html, markdown
-from tuner.report.confirmation import Confirmation
+from tuner.report.confirmation import BASELINES, Confirmation
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
@@ -52,9 +52,41 @@ def write(
     doc = content.build(
         study, best, confirmation, pictures=pictures, ranked=ranked, ablation=ablation
     )
+    (out_dir / "summary.json").write_text(
+        json.dumps(summary(study, settings, confirmation), indent=2) + "\n"
+    )
+    written.append(out_dir / "summary.json")
     (out_dir / "report.md").write_text(markdown.render(doc))
     (out_dir / "report.html").write_text(html.render(doc))
     return [*written, out_dir / "report.md", out_dir / "report.html"]
+
+
+def summary(
+    study: optuna.Study, settings: Mapping[str, SettingValue], confirmation: Confirmation | None
+) -> dict[str, object]:
+    """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks)."""
+    gains: dict[str, object] = {}
+    for baseline in BASELINES[1:] if confirmation is not None else ():
+        assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
+        reason = confirmation.unusable("best") or confirmation.unusable(baseline)
+        gain = None if reason else confirmation.gain(baseline)
+        gains[baseline] = {
+            "median_records_per_s": confirmation.median_throughput(baseline),
+            "rebalances": confirmation.rebalances(baseline),
+            "refused": reason,
+            "gain": None if gain is None else gain.estimate,
+            "interval": None if gain is None else gain.interval,
+            "pairs": None if gain is None else gain.pairs,
+        }
+    return {
+        "study": study.study_name,
+        "settings": dict(settings),
+        "best_median_records_per_s": (
+            None if confirmation is None else confirmation.median_throughput("best")
+        ),
+        "best_rebalances": None if confirmation is None else confirmation.rebalances("best"),
+        "against": gains,
+    }
 
 
 def _aiokafka_json(settings: Mapping[str, SettingValue]) -> dict[str, object]:

@@ -35,7 +35,16 @@ from tuner.optimize import (
     recommended,
     violations,
 )
-from tuner.trial import LatencyMs, Phase, SteadyState, TrialError, TrialResult, run_standalone
+from tuner.trial import (
+    LatencyMs,
+    Phase,
+    SteadyState,
+    TrialError,
+    TrialResult,
+    backlog_for,
+    peak_rate,
+    run_standalone,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -124,8 +133,9 @@ def _quantiles(latency: LatencyMs) -> str:
     return f"p50 {_ms(latency.p50)}  p95 {_ms(latency.p95)}  p99 {_ms(latency.p99)}"
 
 
-def render_result(result: TrialResult) -> str:
-    """A readable summary of one trial."""
+def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:
+    """A readable summary of one trial; `backlog_needed` names the backlog that would keep a
+    run that ran dry capacity-bound."""
     fetch, poll, ms = result.fetch, result.poll, _ms
     lines = [
         f"group            {result.group_id}",
@@ -153,8 +163,9 @@ def render_result(result: TrialResult) -> str:
         )
     if result.backlog_emptied:
         lines.append(
-            "note             the backlog emptied during the window: this measured the supply "
-            "of records, not the consumers (raise workload.prefill_records or add load)"
+            "note             the backlog ran out even after it was grown: this measured the "
+            "supply of records, not the consumers; set workload.prefill_records to "
+            + (f"{backlog_needed:,}" if backlog_needed else "a larger value")
         )
     lines.extend(f"error            {e}" for e in result.errors)
     return "\n".join(lines)
@@ -203,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
-    print(render_result(result))
+    print(render_result(result, backlog_needed=backlog_for(spec, peak_rate(result))))
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         print(f"wrote {args.json}")

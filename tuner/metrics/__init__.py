@@ -1,0 +1,39 @@
+"""Every Prometheus metric the tuner exports, and reading windows of them back.
+
+The one place metric names are defined: instruments (`tuner_*`), their Java-client names,
+serving them, and the window maths the trial scores with. Callers import from here.
+"""
+
+from __future__ import annotations
+
+from tuner.metrics.instruments import (
+    PREFIX,
+    SEND_LATENCY_BUCKETS,
+    TRIAL_STATES,
+    ConsumerMetrics,
+    ProducerMetrics,
+    StudyMetrics,
+    observe_many,
+)
+from tuner.metrics.java import (
+    JAVA_CONSUMER,
+    JAVA_COORDINATOR,
+    JAVA_FETCH,
+    JAVA_MAPPINGS,
+    JavaCompatibleCollector,
+    JavaMapping,
+)
+from tuner.metrics.serve import exposed, serve
+from tuner.metrics.window import (
+    GroupWindow,
+    RegistrySnapshot,
+    delta_buckets,
+    histogram_quantile,
+)
+
+__all__ = [
+    "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "PREFIX",
+    "SEND_LATENCY_BUCKETS", "TRIAL_STATES", "ConsumerMetrics", "GroupWindow",
+    "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
+    "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
+]  # fmt: skip

@@ -1,0 +1,249 @@
+"""The consumers' measurements again, under the names the JMX exporter gives the Java client's.
+
+So dashboards and alerts written for Java consumers work on these aiokafka consumers: a
+`client_id` label (the member's aiokafka client id) and the Java client's meanings — averages
+and rates over a recent window (30 s, as `metrics.sample.window.ms`), times in ms. Computed at
+scrape time from the `tuner_consumer_*` families; nothing extra runs per record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from tuner.metrics.instruments import PREFIX
+
+JAVA_WINDOW_S = 30.0
+JAVA_FETCH = "kafka_consumer_consumer_fetch_manager_metrics_"
+JAVA_COORDINATOR = "kafka_consumer_consumer_coordinator_metrics_"
+JAVA_CONSUMER = "kafka_consumer_consumer_metrics_"
+
+Totals = dict[str, float]
+"""One member's cumulative values (`<family>_sum`, `<family>_count`, counters) and gauges."""
+
+_SUMMED = {
+    f"{PREFIX}records_consumed_total": "records",
+    f"{PREFIX}bytes_consumed_total": "bytes",
+    f"{PREFIX}fetch_requests_total": "fetches",
+    f"{PREFIX}rebalances_total": "rebalances",
+    f"{PREFIX}fetch_latency_seconds_sum": "fetch_latency_sum",
+    f"{PREFIX}fetch_latency_seconds_count": "fetch_latency_count",
+    f"{PREFIX}fetch_records_sum": "fetch_records_sum",
+    f"{PREFIX}fetch_records_count": "fetch_records_count",
+    f"{PREFIX}fetch_bytes_sum": "fetch_bytes_sum",
+    f"{PREFIX}fetch_bytes_count": "fetch_bytes_count",
+    f"{PREFIX}poll_interval_seconds_sum": "poll_interval_sum",
+    f"{PREFIX}poll_interval_seconds_count": "poll_interval_count",
+    f"{PREFIX}commit_latency_seconds_sum": "commit_latency_sum",
+    f"{PREFIX}commit_latency_seconds_count": "commit_latency_count",
+    f"{PREFIX}rebalance_duration_seconds_sum": "rebalance_latency_sum",
+    f"{PREFIX}rebalance_duration_seconds_count": "rebalance_latency_count",
+    f"{PREFIX}poll_interval_max_seconds": "poll_interval_max",
+    f"{PREFIX}poll_idle_ratio": "poll_idle_ratio",
+    f"{PREFIX}last_rebalance_timestamp_seconds": "last_rebalance",
+    f"{PREFIX}last_poll_timestamp_seconds": "last_poll",
+    f"{PREFIX}assigned_partitions": "assigned_partitions",
+}
+_MAXED = {f"{PREFIX}lag_records": "lag_max"}
+
+
+@dataclass(frozen=True, slots=True)
+class JavaMapping:
+    """One Java-named metric: how it is computed from a member's window."""
+
+    name: str
+    help: str
+    value: Callable[[Totals, Totals | None, float], float | None]
+    """(now, the window's oldest totals or None, window seconds) → value, None = no sample."""
+
+
+def _avg(key: str, scale: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
+    def value(now: Totals, old: Totals | None, _dt: float) -> float | None:
+        base = old or {}
+        count = now.get(f"{key}_count", 0.0) - base.get(f"{key}_count", 0.0)
+        if count <= 0:
+            return None
+        return (now.get(f"{key}_sum", 0.0) - base.get(f"{key}_sum", 0.0)) / count * scale
+
+    return value
+
+
+def _rate(key: str, per: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
+    def value(now: Totals, old: Totals | None, dt: float) -> float | None:
+        if old is None or dt <= 0:
+            return None
+        return (now.get(key, 0.0) - old.get(key, 0.0)) / dt * per
+
+    return value
+
+
+def _current(
+    key: str, scale: float = 1.0
+) -> Callable[[Totals, Totals | None, float], float | None]:
+    return lambda now, _old, _dt: now[key] * scale if key in now else None
+
+
+def _ago(key: str) -> Callable[[Totals, Totals | None, float], float | None]:
+    """Seconds since a Unix timestamp; -1 when it never happened, as the Java client says."""
+
+    def value(now: Totals, _old: Totals | None, _dt: float) -> float | None:
+        if key not in now:
+            return None
+        return -1.0 if now[key] <= 0 else max(time.time() - now[key], 0.0)
+
+    return value
+
+
+JAVA_MAPPINGS: tuple[JavaMapping, ...] = (
+    JavaMapping(
+        f"{JAVA_FETCH}fetch_latency_avg",
+        "Average fetch request latency (ms).",
+        _avg("fetch_latency", 1000.0),
+    ),
+    JavaMapping(f"{JAVA_FETCH}fetch_rate", "Fetch requests per second.", _rate("fetches")),
+    JavaMapping(f"{JAVA_FETCH}fetch_total", "Fetch requests since start.", _current("fetches")),
+    JavaMapping(
+        f"{JAVA_FETCH}records_per_request_avg",
+        "Average records per fetch response.",
+        _avg("fetch_records"),
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}fetch_size_avg", "Average bytes per fetch response.", _avg("fetch_bytes")
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}records_consumed_rate", "Records consumed per second.", _rate("records")
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}records_consumed_total", "Records consumed since start.", _current("records")
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}bytes_consumed_rate", "Value bytes consumed per second.", _rate("bytes")
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}bytes_consumed_total", "Value bytes consumed since start.", _current("bytes")
+    ),
+    JavaMapping(
+        f"{JAVA_FETCH}records_lag_max",
+        "Largest lag of the member's partitions (records).",
+        _current("lag_max"),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}rebalance_rate_per_hour",
+        "Rebalances per hour.",
+        _rate("rebalances", 3600.0),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}rebalance_total",
+        "Rebalances since the first assignment.",
+        _current("rebalances"),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}rebalance_latency_avg",
+        "Average rebalance time (ms).",
+        _avg("rebalance_latency", 1000.0),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}last_rebalance_seconds_ago",
+        "Seconds since the last rebalance.",
+        _ago("last_rebalance"),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}commit_latency_avg",
+        "Average offset commit latency (ms).",
+        _avg("commit_latency", 1000.0),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}commit_rate",
+        "Offset commits per second.",
+        _rate("commit_latency_count"),
+    ),
+    JavaMapping(
+        f"{JAVA_COORDINATOR}assigned_partitions",
+        "Partitions assigned to the member.",
+        _current("assigned_partitions"),
+    ),
+    JavaMapping(
+        f"{JAVA_CONSUMER}time_between_poll_avg",
+        "Average time between polls (ms).",
+        _avg("poll_interval", 1000.0),
+    ),
+    JavaMapping(
+        f"{JAVA_CONSUMER}time_between_poll_max",
+        "Longest time between polls (ms).",
+        _current("poll_interval_max", 1000.0),
+    ),
+    JavaMapping(
+        f"{JAVA_CONSUMER}poll_idle_ratio_avg",
+        "Share of time spent waiting in poll.",
+        _current("poll_idle_ratio"),
+    ),
+    JavaMapping(
+        f"{JAVA_CONSUMER}last_poll_seconds_ago", "Seconds since the last poll.", _ago("last_poll")
+    ),
+)
+
+
+def member_totals(families: Iterable[Metric]) -> dict[str, Totals]:
+    """client_id (`group.member`, the aiokafka client id) → that member's totals and gauges."""
+    out: dict[str, Totals] = {}
+    for family in families:
+        for sample in family.samples:
+            key = _SUMMED.get(sample.name) or _MAXED.get(sample.name)
+            group, member = sample.labels.get("group"), sample.labels.get("member")
+            if key is None or group is None or member is None:
+                continue
+            totals = out.setdefault(f"{group}.{member}", {})
+            if sample.name in _MAXED:
+                totals[key] = max(totals.get(key, 0.0), sample.value)
+            else:
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return out
+
+
+class JavaCompatibleCollector(Collector):
+    """Collects `source` and yields the Java client's metric names computed from it."""
+
+    def __init__(
+        self,
+        source: Collector,
+        *,
+        window_s: float = JAVA_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.window_s = window_s
+        self.clock = clock
+        self._history: dict[str, deque[tuple[float, Totals]]] = {}
+        self._lock = threading.Lock()  # the exporter serves each scrape on its own thread
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            families = self._families()
+        yield from (f for f in families if f.samples)
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        now = self.clock()
+        members = member_totals(self.source.collect())
+        families = {
+            m.name: GaugeMetricFamily(m.name, m.help, labels=["client_id"]) for m in JAVA_MAPPINGS
+        }
+        for client_id, totals in sorted(members.items()):
+            history = self._history.setdefault(client_id, deque())
+            while len(history) > 1 and history[1][0] <= now - self.window_s:
+                history.popleft()  # keep one sample at or before the window's start
+            old_at, old = history[0] if history else (now, None)
+            history.append((now, totals))
+            for m in JAVA_MAPPINGS:
+                value = m.value(totals, old, now - old_at)
+                if value is not None:
+                    families[m.name].add_metric([client_id], value)
+        for client_id in set(self._history) - set(members):
+            del self._history[client_id]
+        return list(families.values())

@@ -1,0 +1,207 @@
+"""The YAML config, as frozen dataclasses: what a study or a single run is asked to do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from tuner.settings import ParameterSpec, SettingValue
+
+EMBEDDED = "embedded"
+"""`cluster.bootstrap_servers` value for the broker `tuner broker` runs on this machine."""
+DEFAULT_STEADY_S = 10.0
+"""The steady-state window when the objective needs latency and `trial.steady_s` is 0."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecuritySpec:
+    """How to reach a secured cluster; the password comes from `${ENV_VAR}` and is never shown."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterSpec:
+    bootstrap_servers: str = EMBEDDED
+    security: SecuritySpec = field(default_factory=SecuritySpec)
+    topic_prefix: str = "tuner."
+    """Only topics whose name starts with this are ever created, written or deleted."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicSpec:
+    name: str = "tuner.quickstart"
+    partitions: int = 6
+    replication_factor: int = 1
+    create: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProducerSpec:
+    """Live producer load that Locust drives during a trial (`users: 0` means prefill only)."""
+
+    users: int = 0
+    spawn_rate: float = 10.0
+    rate_per_user: float = 0.0
+    """Target records/s per user; 0 means as fast as the producer can go."""
+    acks: Literal["0", "1", "all"] = "1"
+    linger_ms: int = 5
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    batch_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShapeSpec:
+    """Locust load shape: constant users, a step ramp, or a spike."""
+
+    kind: Literal["constant", "step", "spike"] = "constant"
+    step_users: int = 1
+    step_every_s: float = 10.0
+    spike_users: int = 0
+    spike_at_s: float = 0.0
+    spike_for_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocustSpec:
+    """`master`: the trial's Locust only coordinates; `expect_workers` workers produce."""
+
+    mode: Literal["local", "master"] = "local"
+    expect_workers: int = 0
+    master_port: int = 5557
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadSpec:
+    message_bytes: int = 512
+    prefill_records: int = 200_000
+    key_distribution: Literal["uniform", "zipf", "none"] = "uniform"
+    producer: ProducerSpec = field(default_factory=ProducerSpec)
+    shape: ShapeSpec = field(default_factory=ShapeSpec)
+    locust: LocustSpec = field(default_factory=LocustSpec)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessingSpec:
+    """Simulated per-record work; `async` awaits (yields the loop), `cpu` burns CPU in the loop."""
+
+    per_record_ms: float = 0.0
+    distribution: Literal["constant", "exponential", "lognormal"] = "constant"
+    p99_ms: float | None = None
+    """Lognormal only: the 99th percentile per record; sets the spread around `per_record_ms`."""
+    mode: Literal["async", "cpu"] = "async"
+    per_batch_ms: float = 0.0
+    """A fixed cost per processed batch (a database write or a commit round trip per poll)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerSpec:
+    members: int = 3
+    isolation: Literal["process", "task"] = "process"
+    processing: ProcessingSpec = field(default_factory=ProcessingSpec)
+    settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))
+    """Kafka (Java) property names → values; what a plain `tuner run` uses."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialSpec:
+    warmup_s: float = 5.0
+    measure_s: float = 20.0
+    steady_s: float = 0.0
+    """A steady-state window after the capacity window, where end-to-end latency is measured
+    (live load at a set rate, no backlog); 0 = none, unless the objective needs latency
+    (then `DEFAULT_STEADY_S`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsSpec:
+    host: str = "127.0.0.1"
+    port: int = 9400
+    """0 picks a free port."""
+    producer_port: int = 9401
+    """Where the Locust process serves `tuner_producer_*` (0 = not served)."""
+    java_compatible: bool = False
+    """Also serve the Java client's metric names (as the JMX exporter gives them)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchSpec:
+    trials: int = 20
+    timeout_s: float | None = None
+    sampler: Literal["tpe", "gp", "random", "grid"] = "tpe"
+    seed: int | None = None
+    n_startup_trials: int = 5
+    pruner: Literal["none", "median", "halving"] = "median"
+    """Stops hopeless trials early from their per-second throughput (after the startup trials)."""
+    parameters: Mapping[str, ParameterSpec] | None = None
+    """Kafka property → range; None searches the default space of `tuner.space`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConstraintsSpec:
+    p99_latency_ms: float | None = None
+    """The steady-state p99 end-to-end latency must stay under this (see `trial.steady_s`)."""
+    max_poll_interval_headroom: float | None = None
+    """Longest time between polls must stay under this fraction of max.poll.interval.ms."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectiveSpec:
+    maximize: Literal["throughput"] = "throughput"
+    minimize: Literal["p99_latency"] | None = None
+    """Set it for a two-objective study: the result is a Pareto front of throughput against
+    the steady-state p99 end-to-end latency (pruning is off then: Optuna prunes
+    single-objective studies only)."""
+    constraints: ConstraintsSpec = field(default_factory=ConstraintsSpec)
+
+    @property
+    def multi(self) -> bool:
+        return self.minimize is not None
+
+    @property
+    def needs_latency(self) -> bool:
+        """Whether a trial's steady-state latency is scored (an objective or a constraint)."""
+        return self.minimize == "p99_latency" or self.constraints.p99_latency_ms is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfirmSpec:
+    repeats: int = 3
+    ablation_pairs: int = 2
+    """Interleaved pairs per setting when ablating the best trial to its smallest change
+    (2 x pairs runs per setting that differs from the baseline); 0 skips the ablation."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyMetaSpec:
+    name: str = "tuner-study"
+    storage: str | None = None
+    """Optuna storage URL; None = a SQLite file in the output directory."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudySpec:
+    cluster: ClusterSpec = field(default_factory=ClusterSpec)
+    topic: TopicSpec = field(default_factory=TopicSpec)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    consumer: ConsumerSpec = field(default_factory=ConsumerSpec)
+    trial: TrialSpec = field(default_factory=TrialSpec)
+    metrics: MetricsSpec = field(default_factory=MetricsSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
+    objective: ObjectiveSpec = field(default_factory=ObjectiveSpec)
+    confirm: ConfirmSpec = field(default_factory=ConfirmSpec)
+    study: StudyMetaSpec = field(default_factory=StudyMetaSpec)
+
+    @property
+    def steady_s(self) -> float:
+        """The steady-state window a trial runs: `trial.steady_s`, or `DEFAULT_STEADY_S` when
+        the objective needs latency and none is set."""
+        if self.trial.steady_s > 0 or not self.objective.needs_latency:
+            return self.trial.steady_s
+        return DEFAULT_STEADY_S

@@ -15,7 +15,8 @@ import pytest
 from tests.helpers import measured, synthetic_study, unique
 from tuner import broker, cluster, report
 from tuner.broker import free_port
-from tuner.cli import StudyProgress, _broker_failed, main, progress_bar, render_result
+from tuner.cli import _broker_failed, main
+from tuner.cli_render import StudyProgress, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.optimize import TrialEvent

@@ -10,7 +10,8 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tuner.consumer.group import ConsumerGroup, _Failed, _failure
+from tuner.consumer.group import ConsumerGroup
+from tuner.consumer.member import Failed, failure
 
 
 def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:
@@ -25,9 +26,9 @@ def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:
     async def bookkeeping() -> list[list[str]]:
         group = ConsumerGroup([], registry=CollectorRegistry())
         group._procs.append((proc, parent))
-        group._receive(_Failed("m10", "RuntimeError: boom"))
+        group._receive(Failed("m10", "RuntimeError: boom"))
         first = group.errors()
-        group._receive(_Failed("m1", "RuntimeError: again"))
+        group._receive(Failed("m1", "RuntimeError: again"))
         return [first, group.errors(), group.errors()]
 
     first, second, third = asyncio.run(bookkeeping())
@@ -50,7 +51,7 @@ def test_a_crash_keeps_one_line_for_the_trial_and_logs_the_traceback(
     try:
         outer()
     except ValueError as exc:
-        failed = _failure("m2", exc)
+        failed = failure("m2", exc)
     assert failed.error.startswith("ValueError: deep down (at test_group.py:")
     assert "\n" not in failed.error
     assert "in outer" in failed.traceback

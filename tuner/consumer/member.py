@@ -1,0 +1,247 @@
+"""One group member: poll, process, commit, and tell the parent what it did.
+
+The same code runs as an asyncio task or in its own process (`member_process`); either way
+it reports through `send`, so the group merges members the same whichever isolation it uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, ProcessingSpec
+from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
+from tuner.consumer.processing import ProcessingModel
+from tuner.metrics import ConsumerMetrics
+
+SNAPSHOT_EVERY_S = 0.5
+PROGRESS_EVERY_S = 0.02
+"""A batch start is told to the parent at least this often (bounds the edge error of a window)."""
+POLL_TIMEOUT_MS = 200
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberSpec:
+    """Everything one member needs; picklable, so it crosses into a spawned process."""
+
+    bootstrap_servers: str
+    cluster: ClusterSpec
+    topic: str
+    group_id: str
+    member: str
+    consumer_kwargs: dict[str, Any] = field(default_factory=dict)
+    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
+    processing: ProcessingSpec = field(default_factory=ProcessingSpec)
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A member's processed records at `at`, and the batch it is working through.
+
+    Records count as consumed when their batch finishes; a window that ends inside a batch
+    would then hold a whole number of batches and its rate would jump by whole batches. The
+    parent credits the batch in flight linearly over its planned processing time instead.
+    """
+
+    at: float
+    """`time.monotonic()` of the member (system-wide on Linux, so comparable across processes)."""
+    done: dict[str, tuple[int, int]]
+    """Topic → (records, value bytes) processed so far."""
+    batch: dict[str, tuple[int, int]]
+    """Topic → (records, value bytes) of the batch in flight (empty: none)."""
+    batch_started: float = 0.0
+    batch_s: float = 0.0
+
+    def credited(self, now: float) -> dict[str, tuple[float, float]]:
+        """Topic → (records, bytes) processed by `now`, the batch in flight pro rata."""
+        if not self.batch:
+            return {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
+        share = (
+            1.0
+            if self.batch_s <= 0
+            else min(max((now - self.batch_started) / self.batch_s, 0.0), 1.0)
+        )
+        out = {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
+        for topic, (r, b) in self.batch.items():
+            done_r, done_b = out.get(topic, (0.0, 0.0))
+            out[topic] = (done_r + share * r, done_b + share * b)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    member: str
+    families: list[Metric]
+    assignments: int
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class Progressed:
+    member: str
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    member: str
+    error: str
+    """One line for the trial's errors: the exception and where it was raised."""
+    traceback: str = ""
+    """The full formatted traceback, for the parent's log (empty if there was no exception)."""
+
+    def __str__(self) -> str:
+        return f"member {self.member}: {self.error}"
+
+
+Message = Snapshot | Progressed | Failed
+
+
+class _Reporter:
+    """What a member tells its parent: full snapshots every `SNAPSHOT_EVERY_S`, and the start
+    of each batch (a `Progress`) at least every `PROGRESS_EVERY_S`."""
+
+    def __init__(
+        self, member: str, registry: CollectorRegistry, send: Callable[[Message], None]
+    ) -> None:
+        self.member, self.registry, self.send = member, registry, send
+        self.assignments: Callable[[], int] = lambda: 0
+        self.done: dict[str, tuple[int, int]] = {}
+        self.progress = Progress(at=time.monotonic(), done={}, batch={})
+        self.reported_at = self.progressed_at = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() - self.reported_at >= SNAPSHOT_EVERY_S
+
+    def report(self) -> None:
+        self.reported_at = self.progressed_at = time.monotonic()
+        snapshot = Snapshot(
+            self.member, list(self.registry.collect()), self.assignments(), self.progress
+        )
+        self.send(snapshot)
+
+    def batch_started(self, totals: dict[str, tuple[int, int]], work_s: float) -> None:
+        now = time.monotonic()
+        self.progress = Progress(
+            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s
+        )
+        if work_s >= SNAPSHOT_EVERY_S or self.due():
+            self.report()  # the parent must see this poll before a batch that takes long
+        elif totals and (
+            work_s >= PROGRESS_EVERY_S or now - self.progressed_at >= PROGRESS_EVERY_S
+        ):
+            self.progressed_at = now
+            self.send(Progressed(self.member, self.progress))
+
+    def batch_done(self, totals: dict[str, tuple[int, int]]) -> None:
+        for topic, (records, nbytes) in totals.items():
+            r, b = self.done.get(topic, (0, 0))
+            self.done[topic] = (r + records, b + nbytes)
+        self.progress = Progress(at=time.monotonic(), done=dict(self.done), batch={})
+
+
+async def run_member(
+    spec: MemberSpec, send: Callable[[Message], None], stopped: Callable[[], bool]
+) -> None:
+    """Consume until `stopped()`: poll, process, commit (if auto-commit is off), report.
+
+    Reporting and the stop check also happen inline between batches: when records are
+    prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
+    so a background task alone would starve exactly when the interesting things happen.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
+    metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
+    model = ProcessingModel(spec.processing, seed=spec.seed)
+    kwargs = {
+        **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
+        "group_id": spec.group_id,
+        "client_id": f"{spec.group_id}.{spec.member}",
+        **spec.consumer_kwargs,
+    }
+    manual_commit = not kwargs.get("enable_auto_commit", True)
+    consumer = InstrumentedConsumer(spec.topic, metrics=metrics, **kwargs)
+    reporter = _Reporter(spec.member, registry, send)
+    reporter.assignments = lambda: consumer.assignments
+
+    async def report_while_idle() -> None:
+        while True:
+            if reporter.due():
+                reporter.report()
+            await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
+
+    await consumer.start()
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            idle_reports = tasks.create_task(report_while_idle())
+            while not stopped():
+                batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+                totals = batch_totals(batch)
+                count = sum(r for r, _ in totals.values())
+                work_s = model.draw_s(count)
+                reporter.batch_started(totals, work_s)
+                started = time.monotonic()
+                await model.spend(work_s, stopped)
+                consumer.processed(batch, time.monotonic() - started, totals)
+                reporter.batch_done(totals)
+                if manual_commit and count:
+                    await consumer.commit()
+                if reporter.due():
+                    reporter.report()
+            idle_reports.cancel()
+    finally:
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S / 2):
+                await consumer.stop()
+        except TimeoutError:
+            send(
+                Failed(
+                    spec.member,
+                    "the consumer did not leave the group within "
+                    f"{STOP_TIMEOUT_S / 2:.0f} s (its final commit may be lost)",
+                )
+            )
+        finally:
+            reporter.report()
+
+
+def member_process(spec: MemberSpec, pipe: Pipe) -> None:
+    """Entry point of a spawned member: one event loop, stopped by any message on the pipe."""
+    logging.basicConfig(level=logging.WARNING)
+    # aiokafka logs every retry during joins at ERROR; real failures reach the parent as errors.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    def stopped() -> bool:  # "stop", or EOF when the parent is gone: stop either way
+        return pipe.poll()
+
+    try:
+        asyncio.run(run_member(spec, pipe.send, stopped))
+    except BaseException as exc:  # everything, even Ctrl-C, is reported to the parent
+        with contextlib.suppress(OSError):
+            pipe.send(failure(spec.member, exc))
+        raise SystemExit(1) from None
+
+
+def failure(member: str, exc: BaseException) -> Failed:
+    return Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return _describe(exc.exceptions[0])
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"

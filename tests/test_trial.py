@@ -26,6 +26,37 @@ def test_defaults_consume_every_record_exactly_once(bootstrap_servers: str) -> N
     assert result.errors == ()
 
 
+def test_task_and_process_isolation_consume_alike(bootstrap_servers: str) -> None:
+    """`consumer.isolation` task and process run the same trial the same way: every record
+    consumed and committed once, and the same `tuner_consumer_*` families served."""
+    seen: dict[str, tuple[TrialResult, set[str]]] = {}
+    for isolation in ("task", "process"):
+        spec = small_spec(
+            f"isolation-{isolation}",
+            consumer={"isolation": isolation},
+            trial={"warmup_s": 0.5, "measure_s": 3},
+        )
+        registry = CollectorRegistry()
+        families: set[str] = set()
+
+        async def scrape(registry: CollectorRegistry = registry, into: set[str] = families) -> None:
+            while True:
+                into.update(
+                    f.name for f in registry.collect()
+                    if f.name.startswith("tuner_consumer_") and f.samples
+                )  # fmt: skip
+                await asyncio.sleep(0.2)
+
+        seen[isolation] = (trial(spec, bootstrap_servers, registry, alongside=scrape), families)
+    for isolation, (result, _) in seen.items():
+        assert result.errors == (), isolation
+        assert result.offsets.end_offsets_total == 20000, isolation
+        assert result.offsets.consumed_total == 20000, isolation
+        assert result.offsets.committed_total == 20000, isolation
+    assert seen["task"][1] == seen["process"][1]
+    assert "tuner_consumer_records_consumed" in seen["task"][1]
+
+
 def test_slow_batches_past_max_poll_interval_rebalance(bootstrap_servers: str) -> None:
     """500 records x 10 ms = 5 s per batch > max.poll.interval.ms 2 s: the group rebalances."""
     spec = small_spec(

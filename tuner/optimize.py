@@ -31,6 +31,7 @@ from tuner.trial import (
     Observer,
     Phase,
     TrialError,
+    TrialResult,
     backlog_for,
     measure,
     peak_rate,
@@ -166,6 +167,12 @@ def recommended(study: optuna.Study) -> FrozenTrial | None:
         return study.best_trial
     except ValueError:
         return None
+
+
+def stored_result(trial: FrozenTrial) -> TrialResult | None:
+    """What the trial measured, as `optimize` stored it (None: it measured nothing)."""
+    stored = trial.user_attrs.get(RESULT_ATTR)
+    return None if stored is None else TrialResult.from_dict(stored)
 
 
 def is_feasible(trial: FrozenTrial) -> bool:
@@ -367,7 +374,7 @@ def optimize(
                 trial.set_user_attr("pruned" if step.outcome is Outcome.PRUNED else "fail_reason",
                                     step.reason)  # fmt: skip
             if step.measured is not None:
-                trial.set_user_attr("result", step.measured.result.to_dict())
+                trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
                 trial.set_user_attr("backlog_records", step.measured.backlog_records)
                 ctx.backlog_records = max(
                     step.measured.backlog_records,
@@ -385,6 +392,8 @@ def optimize(
     return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
 
 
+RESULT_ATTR = "result"
+"""Trial attribute: the trial's `TrialResult.to_dict()`."""
 FIXED_ATTR = "fixed_settings"
 """Study attribute: the config's `consumer.settings`, which the study kept fixed."""
 BACKLOG_ATTR = "backlog_records"

@@ -6,8 +6,10 @@ the steady state's give a latency the settings cause (`SteadyState.latency_ms`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 from tuner.config import SettingValue
 from tuner.load import ProducerStats
@@ -111,3 +113,37 @@ class TrialResult:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        """A stored `to_dict()` back, also from older versions: one with `e2e_latency_ms` (the
+        record age, before it was called that) or without the fields added since."""
+        if "record_age_ms" not in data and "e2e_latency_ms" in data:
+            data = {**data, "record_age_ms": data["e2e_latency_ms"]}
+        return _from_dict(cls, data)
+
+
+_D = TypeVar("_D")
+
+
+def _from_dict(cls: type[_D], data: Mapping[str, Any]) -> _D:
+    """A frozen dataclass from `asdict` output, nested dataclasses and tuples rebuilt; a field
+    the data lacks keeps its default (older results lack the fields added since)."""
+    hints = get_type_hints(cls)
+    kwargs = {
+        f.name: _value(hints[f.name], data[f.name])
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.name in data
+    }
+    return cls(**kwargs)
+
+
+def _value(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    for kind in (hint, *get_args(hint)):  # `X | None` names the dataclass among its args
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            return _from_dict(kind, value)
+    if get_origin(hint) is tuple:
+        return tuple(value)
+    return value

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import plots, space
 from tuner.config import SettingValue
-from tuner.optimize import FIXED_ATTR, is_feasible, pareto_front, violations
+from tuner.optimize import FIXED_ATTR, is_feasible, pareto_front, stored_result, violations
 from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
 from tuner.report.document import (
@@ -33,6 +33,7 @@ from tuner.report.document import (
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
+    from tuner.result import TrialResult
 
 CAPTIONS = {
     "history.png": "Throughput of each trial and the best feasible so far",
@@ -48,22 +49,15 @@ def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
     return dict(trial.user_attrs["settings"])
 
 
-def record_age_p99(result: Mapping[str, object]) -> float | None:
-    """A stored result's capacity-window p99 (`e2e_latency_ms` in studies stored before it
-    was called what it is: the age of backlog records)."""
-    age = result.get("record_age_ms", result.get("e2e_latency_ms"))
-    p99 = age.get("p99") if isinstance(age, dict) else None
-    return p99 if isinstance(p99, int | float) else None
+def record_age_p99(result: TrialResult | None) -> float | None:
+    """A stored result's capacity-window p99: the age of backlog records."""
+    return None if result is None else result.record_age_ms.p99
 
 
-def steady_p99(result: Mapping[str, object]) -> float | None:
+def steady_p99(result: TrialResult | None) -> float | None:
     """A stored result's steady-state p99 latency as scored: inf if the group fell behind;
     None without a steady state."""
-    steady = result.get("steady")
-    if not isinstance(steady, dict):
-        return None
-    p99 = steady.get("latency_ms", {}).get("p99")
-    return float(p99) if steady.get("kept_up") and p99 is not None else float("inf")
+    return None if result is None or result.steady is None else result.steady.p99_ms
 
 
 def build(
@@ -174,13 +168,13 @@ def _recommendation(
 def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | None) -> Text:
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     feasible = sum(1 for t in complete if is_feasible(t))
-    result = best.user_attrs.get("result", {})
+    result = stored_result(best)
     p99 = steady_p99(result)
     latency = "" if p99 is None else f", steady-state p99 end-to-end latency {p99:,.0f} ms"
     parts: list[str | Code] = [
         f"Why: trial #{best.number} was the fastest feasible trial ({feasible} feasible of "
         f"{len(study.trials)}): {best.values[0]:,.0f} records/s{latency}, "
-        f"{result.get('rebalances', 0)} rebalances in its window."
+        f"{0 if result is None else result.rebalances} rebalances in its window."
     ]
     if ranked:
         parts.append(" The settings that mattered most for throughput: ")

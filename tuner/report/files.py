@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial
 
 from tuner import plots, space
 from tuner.config import SettingValue
-from tuner.optimize import is_feasible
+from tuner.optimize import is_feasible, stored_result
 from tuner.report import content, html, markdown
 from tuner.report.confirmation import BASELINES, Confirmation
 
@@ -111,12 +111,13 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                          "p99_latency_ms", "rebalances", "feasible", "fail_reason",
                          *names])  # fmt: skip
         for t in study.trials:
-            result = t.user_attrs.get("result", {})
+            result = stored_result(t)
             feasible = is_feasible(t) if t.values else ""
             writer.writerow([
                 t.number, t.state.name, t.values[0] if t.values else "",
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
-                result.get("rebalances", ""), feasible, t.user_attrs.get("fail_reason", ""),
+                "" if result is None else result.rebalances, feasible,
+                t.user_attrs.get("fail_reason", ""),
                 *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
             ])  # fmt: skip
     return path

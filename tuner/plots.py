@@ -17,6 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from tuner.optimize import is_feasible, stored_result
+
 log = logging.getLogger(__name__)
 
 PARAM_LABELS: Mapping[str, str] = {
@@ -181,13 +183,12 @@ def _relabel(figure: Any) -> None:
 def _throughput_vs_rebalances(study: optuna.Study, plt: Any) -> Any:
     _, axes = plt.subplots(figsize=(6, 4))
     for t in study.trials:
-        result = t.user_attrs.get("result")
+        result = stored_result(t)
         if result is None:
             continue
-        feasible = result["rebalances"] == 0 and not result["errors"]
         axes.scatter(
-            result["rebalances"], result["throughput_records_per_s"],
-            color="tab:green" if feasible else "tab:red",
+            result.rebalances, result.throughput_records_per_s,
+            color="tab:green" if is_feasible(t) else "tab:red",
         )  # fmt: skip
     axes.set_xlabel("rebalances in the window")
     axes.set_ylabel("records/s")

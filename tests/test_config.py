@@ -240,3 +240,12 @@ def test_steady_window_defaults_to_10_s_only_when_latency_is_scored() -> None:
     assert problems({"trial": {"steady_s": -1}}) == (
         "trial.steady_s: must be >= 0 (0 = none), got -1.0",
     )
+
+
+SHIPPED = sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/**/*.yaml")])
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_shipped_config_loads(path: Path) -> None:
+    """Each config the project ships (and the README and benchmarks run) passes validation."""
+    assert load_config(path).topic.name.startswith("tuner.")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tuner.config import ConfigError, StudySpec, load_config, parse_config
+from tuner.space import search_space
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,19 +169,19 @@ def test_loading_a_config_imports_neither_optuna_nor_aiokafka() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_a_setting_both_searched_and_fixed_names_both_paths() -> None:
-    """A parameter in search.parameters that consumer.settings also fixes is one problem
-    naming both paths."""
-    found = problems(
+def test_a_setting_both_searched_and_fixed_stays_fixed() -> None:
+    """A parameter in search.parameters that consumer.settings also fixes is valid (so
+    `tuner run --set consumer.settings.X=…` tries a recommendation on the study's own config),
+    and the fix wins: the search space drops it and says so."""
+    spec = parse_config(
         {
             "consumer": {"settings": {"max.poll.interval.ms": 2500}},
             "search": {"parameters": {"max.poll.interval.ms": {"low": 1000, "high": 9000}}},
         }
     )
-    assert found == (
-        "search.parameters.max.poll.interval.ms: also fixed by "
-        "consumer.settings.max.poll.interval.ms (2500): search it or fix it, not both",
-    )
+    searched = search_space(spec.search.parameters, spec.consumer.settings)
+    assert "max.poll.interval.ms" not in searched.parameters
+    assert searched.note() == "fixed by consumer.settings: max.poll.interval.ms=2500 (not searched)"
 
 
 def test_ablation_pairs_default_to_two_and_refuse_negatives() -> None:

@@ -121,12 +121,6 @@ def check_spec(spec: StudySpec, problems: list[str]) -> None:
     if spec.search.parameters is not None:
         for name, message in check_parameters(spec.search.parameters):
             problems.append(f"search.parameters.{name}: {message}")
-        for name in spec.search.parameters:
-            if name in c.settings:
-                problems.append(
-                    f"search.parameters.{name}: also fixed by consumer.settings.{name} "
-                    f"({show(c.settings[name])}): search it or fix it, not both"
-                )
     if spec.search.sampler == "gp" and importlib.util.find_spec("torch") is None:
         problems.append(
             "search.sampler: 'gp' needs PyTorch, which is not installed "

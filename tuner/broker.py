@@ -163,8 +163,10 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir / "kraft"}
 auto.create.topics.enable=false
-# A new group forms at once instead of waiting 3 s for more members.
-group.initial.rebalance.delay.ms=0
+# A trial's members start together: half a second lets them all join the new
+# group in one round, where 0 made each late member a rebalance that the earlier
+# ones learn of only at their next heartbeat (3 s), and Kafka's 3 s waits too long.
+group.initial.rebalance.delay.ms=500
 # One node: internal topics cannot have more than one replica. One offsets
 # partition keeps the first group's coordinator lookup fast.
 offsets.topic.replication.factor=1

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tuner import space
-from tuner.config import SettingValue
+from tuner.config import ObjectiveSpec, SettingValue
+from tuner.objective import score
 from tuner.trial import TrialResult
 
 BASELINES = ("best", "java defaults", "aiokafka defaults")
@@ -80,6 +81,38 @@ class Confirmation:
     """Each candidate's repeated results, in run order."""
 
     runs: Mapping[str, tuple[TrialResult, ...]]
+    objective: ObjectiveSpec | None = None
+    """The study's constraints, to say which a configuration broke (None: rebalances only)."""
+
+    def broken(self, name: str) -> dict[str, list[int]]:
+        """Constraint → the runs (1-based) of `name` that broke it."""
+        out: dict[str, list[int]] = {}
+        for i, r in enumerate(self.runs[name], 1):
+            violated = (
+                score(r, self.objective).violated()
+                if self.objective is not None
+                else (["rebalances"] if r.rebalances else [])
+            )
+            for constraint in violated:
+                out.setdefault(str(constraint), []).append(i)
+        return out
+
+    def _broken_text(self, name: str) -> str:
+        runs = self.runs[name]
+        parts = []
+        for constraint, which in self.broken(name).items():
+            part = f"{constraint} in run {_numbers(which)} of {len(runs)}"
+            if constraint == "max_poll_interval_headroom":
+                gap = max((r.poll.interval_ms_max or 0.0) for r in runs)
+                limit = runs[0].settings.get("max.poll.interval.ms")
+                part += f" (longest gap between polls {gap:,.0f} ms against {limit} ms)"
+            elif constraint == "rebalances":
+                part += (
+                    " (its records/s count records processed while the group rebalanced, "
+                    "which the group may hand out again)"
+                )
+            parts.append(part)
+        return "; ".join(parts)
 
     def median_throughput(self, name: str) -> float:
         return statistics.median(r.throughput_records_per_s for r in self.runs[name])
@@ -128,14 +161,11 @@ class Confirmation:
         reason = self.unusable("best") or self.unusable(baseline)
         if reason is not None:
             return f"against {baseline}: no gain given: {reason}."
-        unstable = [i for i, r in enumerate(self.runs[baseline], 1) if r.rebalances]
         said = f"against {baseline}: {self.gain(baseline).describe()}"
-        if unstable and not self.rebalances("best"):
+        if self.broken(baseline) and not self.broken("best"):
             said += (
-                f"; but {baseline} rebalanced in run {_numbers(unstable)} of "
-                f"{len(self.runs[baseline])} ({self.rebalances(baseline)} rebalances) and the "
-                "recommendation in none: its records/s count records processed while the group "
-                "was rebalancing, which the group may hand out again"
+                f"; but {baseline} broke the study's constraints, which the recommendation "
+                f"kept: {self._broken_text(baseline)}"
             )
         return said + "."
 

@@ -306,6 +306,10 @@ def test_report_writes_the_best_trial_and_says_ablation_was_not_run(
     best = report.best_settings(study.best_trial)
     out = tmp_path / "o"
     assert main(["report", "--storage", storage, "--study", "synthetic", "--out", str(out)]) == 0
-    assert "Ablation was not run" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "## What to change" in printed
+    assert "## Confirmation" not in printed  # the run ends with the summary; the rest is in files
+    assert f"The whole report: {out / 'report.html'}" in printed
+    assert "Ablation was not run" in (out / "report.md").read_text()
     properties = (out / "consumer.properties").read_text()
     assert f"fetch.max.wait.ms={best['fetch.max.wait.ms']}\n" in properties

@@ -12,6 +12,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -21,7 +22,7 @@ from tuner.ablation import Ablation, Change, ablate, bench_run
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, render_result
 from tuner.cluster import ClusterError
-from tuner.config import ConfigError, StudySpec, load_config
+from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
 from tuner.confirm import confirm_on
 from tuner.objective import Constraint
 from tuner.optimize import (
@@ -134,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = _load(args.config, args.set)
     if spec is None:
         return EXIT_BAD_INPUT
+    _say_broker_start(spec, args.quiet)
     try:
         result = run_standalone(spec, observer=_progress(args.quiet))
     except broker.BrokerError as exc:
@@ -153,6 +155,18 @@ def _run(args: argparse.Namespace) -> int:
 # --- tuner optimize / report -----------------------------------------------------------------
 
 
+def _say_broker_start(spec: StudySpec, quiet: bool) -> None:
+    """The embedded broker takes seconds to start (and a minute to fetch its jars the first
+    time): say so rather than sit silent."""
+    if not quiet and spec.cluster.bootstrap_servers == EMBEDDED and broker.status() is None:
+        print(
+            f"starting Apache Kafka {broker.KAFKA_VERSION} on 127.0.0.1 for this run "
+            "(`tuner broker up` keeps one running) …",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _optimize(args: argparse.Namespace) -> int:
     spec = _load(args.config, args.set)
     if spec is None:
@@ -162,22 +176,27 @@ def _optimize(args: argparse.Namespace) -> int:
     note = space.search_space(spec.search.parameters, spec.consumer.settings).note()
     if note and not args.quiet:
         print(note, file=sys.stderr)
+    _say_broker_start(spec, args.quiet)
     try:
-        outcome = optimize(
-            spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
-            on_trial=None if args.quiet else progress.trial,
-            on_phase=None if args.quiet else progress.phase,
-        )  # fmt: skip
-        resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
-        if outcome.interrupted:
-            _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
-            return 130
-        if args.worker:
-            print(f"worker done; the study is in {outcome.storage}")
-            return EXIT_OK
-        return _recommend(
-            spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
-        )
+        # One broker for the study and the runs after it (an embedded one started here would
+        # otherwise start again, on fresh storage, for the ablation and the confirmation).
+        with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
+            spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
+            outcome = optimize(
+                spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
+                on_trial=None if args.quiet else progress.trial,
+                on_phase=None if args.quiet else progress.phase,
+            )  # fmt: skip
+            resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
+            if outcome.interrupted:
+                _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
+                return 130
+            if args.worker:
+                print(f"worker done; the study is in {outcome.storage}")
+                return EXIT_OK
+            return _recommend(
+                spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
+            )
     except StudyExistsError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -223,8 +242,9 @@ def _recommend(
             )
             return EXIT_FAILURE
     files = report.write(out_dir, study, best, confirmation, ablation=ablation)
-    print((out_dir / "report.md").read_text())
-    print("wrote " + ", ".join(str(f) for f in files))
+    print(_summary((out_dir / "report.md").read_text()))
+    names = ", ".join(f.name for f in files if f.suffix != ".png")
+    print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
 
 
@@ -263,6 +283,13 @@ def _ablation_line(done: int, total: int, change: Change) -> None:
         f"  ablation {done}/{total}: {change.name} back to {back}: {effect} ({verdict})",
         file=sys.stderr, flush=True,
     )  # fmt: skip
+
+
+def _summary(report_md: str) -> str:
+    """The report's title and first section (what to change, the confirmed gain, why): what a
+    person reads at the end of a run; the rest is in the files."""
+    title, first, *_ = [*report_md.split("\n## ", 2), ""]
+    return f"{title}\n## {first}".rstrip() if first else title.rstrip()
 
 
 def _confirm_progress(quiet: bool) -> Callable[[int, int, str, TrialResult], None] | None:

@@ -14,7 +14,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import plots, space
 from tuner.config import SettingValue
-from tuner.optimize import FIXED_ATTR, is_feasible, pareto_front, stored_result, violations
+from tuner.optimize import (
+    FIXED_ATTR,
+    is_feasible,
+    pareto_front,
+    recommended,
+    stored_result,
+    violations,
+)
 from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
 from tuner.report.document import (
@@ -171,8 +178,14 @@ def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | N
     result = stored_result(best)
     p99 = steady_p99(result)
     latency = "" if p99 is None else f", steady-state p99 end-to-end latency {p99:,.0f} ms"
+    fastest = recommended(study)
+    chosen = (
+        "was the fastest feasible trial"
+        if fastest is None or fastest.number == best.number
+        else f"was chosen with --trial (the fastest feasible was #{fastest.number})"
+    )
     parts: list[str | Code] = [
-        f"Why: trial #{best.number} was the fastest feasible trial ({feasible} feasible of "
+        f"Why: trial #{best.number} {chosen} ({feasible} feasible of "
         f"{len(study.trials)}): {best.values[0]:,.0f} records/s{latency}, "
         f"{0 if result is None else result.rebalances} rebalances in its window."
     ]

@@ -20,6 +20,7 @@ from tuner.cli_render import StudyProgress, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.optimize import TrialEvent
+from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState
 
 
@@ -127,12 +128,12 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     stream = io.StringIO()
     progress = StudyProgress(4, stream=stream, live=False)
     event = TrialEvent(
-        number=0, done=1, total=4, state="complete", changed={"max.poll.records": 50},
+        number=0, done=1, total=4, state=Outcome.COMPLETE, changed={"max.poll.records": 50},
         value=1234.0, p99_ms=87.0, rebalances=0, reason=None, best_value=1234.0, elapsed_s=30.0,
         record_age_p99_ms=53345.0,
     )  # fmt: skip
     progress.trial(event)
-    progress.trial(replace(event, number=1, done=2, state="failed", value=None,
+    progress.trial(replace(event, number=1, done=2, state=Outcome.FAILED, value=None,
                            reason="TrialError: boom", elapsed_s=60.0))  # fmt: skip
     progress.phase(Phase.MEASURE, 999.0)  # not a terminal: nothing live
     lines = stream.getvalue().splitlines()

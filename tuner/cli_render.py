@@ -10,6 +10,7 @@ import time
 from typing import TextIO
 
 from tuner.optimize import TrialEvent
+from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
 
 
@@ -121,13 +122,13 @@ class StudyProgress:
 
     def trial(self, e: TrialEvent) -> None:
         changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
-        if e.state == "pruned":
+        if e.state is Outcome.PRUNED:
             what = f"pruned ({e.reason})"
         elif e.value is None:
             what = f"FAILED ({e.reason})"
         else:
             what = f"{e.value:,.0f} records/s{_latencies(e)}, {e.rebalances} rebalances"
-            if e.state == "infeasible":
+            if e.state is Outcome.INFEASIBLE:
                 what += f" (infeasible: {e.reason})"
         best = "-" if e.best_value is None else f"{e.best_value:,.0f} records/s"
         self.done, self.number, self.total = e.done, e.number + 1, e.total

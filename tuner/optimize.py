@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import optuna
@@ -26,6 +25,7 @@ from tuner import broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
+from tuner.phases import Outcome
 from tuner.trial import (
     Measured,
     Observer,
@@ -51,8 +51,7 @@ class TrialEvent:
     number: int
     done: int
     total: int
-    state: str
-    """complete, infeasible, failed."""
+    state: Outcome
     changed: dict[str, SettingValue]
     """Settings that differ from aiokafka's defaults."""
     value: float | None
@@ -223,15 +222,6 @@ def _budget_left(
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
     defaults = space.aiokafka_defaults()
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
-
-
-class Outcome(StrEnum):
-    """How a trial ended, as the progress lines, `trials.csv` and the study metrics say it."""
-
-    COMPLETE = "complete"
-    INFEASIBLE = "infeasible"
-    PRUNED = "pruned"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,7 +402,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
 ) -> None:
     best = recommended(study)
     value = None if step.values is None else step.values[0]
-    study_metrics.finished(step.outcome.value, value, None if best is None else best.values[0])
+    study_metrics.finished(step.outcome, value, None if best is None else best.values[0])
     if on_trial is None:
         return
     result = None if step.measured is None else step.measured.result
@@ -421,7 +411,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             number=number,
             done=_finished(study),
             total=spec.search.trials,
-            state=step.outcome.value,
+            state=step.outcome,
             changed=_changed(settings),
             value=value,
             p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,

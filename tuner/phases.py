@@ -1,4 +1,5 @@
-"""What a running trial tells its observer: the phase it entered, and each second's rate."""
+"""What a running trial tells its observer (the phase it entered, each second's rate), and how
+a trial ended."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ class Phase(StrEnum):
 Observer = Callable[[Phase, float | None], None]
 """Called on each phase change (value None) and each second of a window (records/s so far):
 `Phase.MEASURE` for the capacity window, `Phase.STEADY` for the steady-state window."""
+
+
+class Outcome(StrEnum):
+    """How a trial ended, as the progress lines, the study metrics and the CLI say it."""
+
+    COMPLETE = "complete"
+    INFEASIBLE = "infeasible"
+    PRUNED = "pruned"
+    FAILED = "failed"

@@ -9,7 +9,6 @@ from __future__ import annotations
 from tuner.metrics.instruments import (
     PREFIX,
     SEND_LATENCY_BUCKETS,
-    TRIAL_STATES,
     ConsumerMetrics,
     ProducerMetrics,
     StudyMetrics,
@@ -33,7 +32,7 @@ from tuner.metrics.window import (
 
 __all__ = [
     "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "PREFIX",
-    "SEND_LATENCY_BUCKETS", "TRIAL_STATES", "ConsumerMetrics", "GroupWindow",
+    "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow",
     "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
     "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
 ]  # fmt: skip

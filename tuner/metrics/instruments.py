@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from tuner.phases import Outcome
+
 PREFIX = "tuner_consumer_"
 GROUP_LABELS = ("group", "member")
 TOPIC_LABELS = (*GROUP_LABELS, "topic")
@@ -198,7 +200,7 @@ class StudyMetrics:
             f"{STUDY_PREFIX}study_trials", "Finished trials, by state.", ("study", "state"),
             registry=registry,
         )  # fmt: skip
-        for state in TRIAL_STATES:
+        for state in Outcome:
             self._trials.labels(study, state)
 
     def started(self, number: int, settings: Mapping[str, object]) -> None:
@@ -207,17 +209,14 @@ class StudyMetrics:
         for name, value in sorted(settings.items()):
             self._info.labels(self.study, name, str(value)).set(1)
 
-    def finished(self, state: str, value: float | None, best: float | None) -> None:
-        """`state` is one of TRIAL_STATES; `value` the trial's records/s, if it has one."""
+    def finished(self, state: Outcome, value: float | None, best: float | None) -> None:
+        """`value` is the trial's records/s, if it has one."""
         self._trials.labels(self.study, state).inc()
         if value is not None:
             self._objective.clear()
             self._objective.labels(self.study, state).set(value)
         if best is not None:
             self._best.set(best)
-
-
-TRIAL_STATES = ("complete", "infeasible", "pruned", "failed")
 
 
 PRODUCER_PREFIX = "tuner_producer_"

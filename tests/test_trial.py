@@ -189,12 +189,14 @@ CEILING = 2 * 1000 / 3
 """2 members x 3 ms per record, constant: at most 667 records/s whatever the batch size."""
 
 
-@pytest.mark.parametrize("max_poll_records", [4, 333, 1667])
+@pytest.mark.parametrize("max_poll_records", [10, 333, 1667])
 def test_throughput_lands_on_the_analytical_ceiling(
     bootstrap_servers: str, max_poll_records: int
 ) -> None:
-    """Batches of 12 ms, 1 s and 5 s all measure within 3% of the constant-cost ceiling: a
-    window is not a whole number of batches (a 12 s window holds 2.4 batches of 5 s)."""
+    """Batches of 30 ms, 1 s and 5 s all measure within 3% of the constant-cost ceiling: a
+    window is not a whole number of batches (a 12 s window holds 2.4 batches of 5 s). Shorter
+    batches pay the real cost of a poll on top (0.3 ms, more on a busy machine), which
+    benchmarks/bench_accuracy.py reports for 12 ms batches."""
     spec = small_spec(
         "ceiling",
         workload={"prefill_records": 60000},

@@ -32,6 +32,7 @@ from tuner.optimize import (
     open_storage,
     optimize,
     recommended,
+    study_url,
     violations,
 )
 from tuner.trial import (
@@ -182,13 +183,19 @@ def _optimize(args: argparse.Namespace) -> int:
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
         with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
             spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
-            outcome = optimize(
-                spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
-                on_trial=None if args.quiet else progress.trial,
-                on_phase=None if args.quiet else progress.phase,
-            )  # fmt: skip
-            resume = f"tuner optimize {args.config} --storage '{outcome.storage}' --resume"
-            if outcome.interrupted:
+            resume = (
+                f"tuner optimize {args.config} --storage "
+                f"'{study_url(spec, out_dir, args.storage)}' --resume"
+            )
+            try:
+                outcome = optimize(
+                    spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
+                    on_trial=None if args.quiet else progress.trial,
+                    on_phase=None if args.quiet else progress.phase,
+                )  # fmt: skip
+            except KeyboardInterrupt:  # while the study's topic was made or removed
+                outcome = None
+            if outcome is None or outcome.interrupted:
                 _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
                 return 130
             if args.worker:

@@ -80,6 +80,11 @@ def default_storage(out_dir: Path) -> str:
     return f"sqlite:///{out_dir / 'study.db'}"
 
 
+def study_url(spec: StudySpec, out_dir: Path, storage: str | None = None) -> str:
+    """Where `optimize` keeps the study: `storage`, else the config's, else under `out_dir`."""
+    return storage or spec.study.storage or default_storage(out_dir)
+
+
 def open_storage(url: str) -> str | optuna.storages.BaseStorage:
     """An SQLAlchemy URL as is; `journal:PATH` is Optuna's journal file (for several workers)."""
     if url.startswith("journal:"):
@@ -314,7 +319,7 @@ def optimize(
     trial in flight.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    url = storage or spec.study.storage or default_storage(out_dir)
+    url = study_url(spec, out_dir, storage)
     name = spec.study.name
     store = open_storage(url)
     existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
@@ -354,32 +359,54 @@ def optimize(
             ),
             on_phase=on_phase,
         )
-        while _budget_left(study, spec, sampler, started):
-            trial = study.ask()
-            settings = searched.suggest(trial)
-            trial.set_user_attr("settings", settings)
-            study_metrics.started(trial.number, settings)
-            step = _run_one_trial(trial, settings, ctx)
-            if step.reason:
-                trial.set_user_attr("pruned" if step.outcome is Outcome.PRUNED else "fail_reason",
-                                    step.reason)  # fmt: skip
-            if step.measured is not None:
-                trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
-                trial.set_user_attr("backlog_records", step.measured.backlog_records)
-                ctx.backlog_records = max(
-                    step.measured.backlog_records,
-                    backlog_for(spec, peak_rate(step.measured.result)),
-                    ctx.backlog_records,
-                )
-                study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
-                study.set_user_attr(FIXED_ATTR, dict(spec.consumer.settings))
-            study.tell(trial, step.values, state=step.state)
-            if step.interrupted:
-                return StudyOutcome(
-                    study_name=name, storage=url, best=recommended(study), interrupted=True
-                )
-            _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
+        pending: optuna.Trial | None = None
+        try:
+            while _budget_left(study, spec, sampler, started):
+                pending = trial = study.ask()
+                settings = searched.suggest(trial)
+                trial.set_user_attr("settings", settings)
+                study_metrics.started(trial.number, settings)
+                step = _run_one_trial(trial, settings, ctx)
+                _record(study, trial, step, ctx)
+                pending = None
+                if step.interrupted:
+                    raise KeyboardInterrupt
+                _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
+        except KeyboardInterrupt:
+            # Ctrl-C may land between two trials as well as inside one: a trial asked but not
+            # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
+            if pending is not None and _running(study, pending.number):
+                pending.set_user_attr("fail_reason", "interrupted")
+                study.tell(pending, state=TrialState.FAIL)
+            return StudyOutcome(
+                study_name=name, storage=url, best=recommended(study), interrupted=True
+            )
     return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
+
+
+def _running(study: optuna.Study, number: int) -> bool:
+    return any(
+        t.number == number and t.state is TrialState.RUNNING
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    )
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context) -> None:
+    """Store one trial's end (reason, result, the backlog it needed) and tell it, once."""
+    if step.reason:
+        trial.set_user_attr("pruned" if step.outcome is Outcome.PRUNED else "fail_reason",
+                            step.reason)  # fmt: skip
+    if step.measured is not None:
+        trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
+        trial.set_user_attr("backlog_records", step.measured.backlog_records)
+        ctx.backlog_records = max(
+            step.measured.backlog_records,
+            backlog_for(ctx.spec, peak_rate(step.measured.result)),
+            ctx.backlog_records,
+        )
+        study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
+        study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
+    study.tell(trial, step.values, state=step.state)
 
 
 RESULT_ATTR = "result"

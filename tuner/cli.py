@@ -18,9 +18,15 @@ from pathlib import Path
 import optuna
 
 from tuner import __version__, broker, plots, report, space
-from tuner.ablation import Ablation, Change, ablate, bench_run
+from tuner.ablation import Ablation, ablate, bench_run
 from tuner.bench import bench
-from tuner.cli_render import StudyProgress, render_result
+from tuner.cli_render import (
+    StudyProgress,
+    ablation_line,
+    confirm_line,
+    render_result,
+    summary,
+)
 from tuner.cluster import ClusterError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
 from tuner.confirm import confirm_on
@@ -38,7 +44,6 @@ from tuner.optimize import (
 from tuner.trial import (
     Phase,
     TrialError,
-    TrialResult,
     backlog_for,
     peak_rate,
     run_standalone,
@@ -53,6 +58,10 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _err(message: str) -> None:
     print(f"tuner: {message}", file=sys.stderr)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _broker_failed(exc: broker.BrokerError) -> int:
@@ -249,7 +258,7 @@ def _recommend(
             )
             return EXIT_FAILURE
     files = report.write(out_dir, study, best, confirmation, ablation=ablation)
-    print(_summary((out_dir / "report.md").read_text()))
+    print(summary((out_dir / "report.md").read_text()))
     names = ", ".join(f.name for f in files if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
@@ -273,43 +282,15 @@ def _ablate_and_confirm(
             ablation = ablate(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=plots.importances(study),
-                objective=spec.objective, on_change=None if quiet else _ablation_line,
+                objective=spec.objective,
+                on_change=None if quiet else lambda *a: _say(ablation_line(*a)),
             )  # fmt: skip
             settings = dict(ablation.settings)
         if not quiet:
             print("confirming the recommendation against the defaults …", file=sys.stderr)
-        return ablation, confirm_on(runs, settings, on_run=_confirm_progress(quiet))
-
-
-def _ablation_line(done: int, total: int, change: Change) -> None:
-    """`  ablation 3/8: max.poll.records back to unlimited: -0.4% (reverted)`."""
-    effect = "not measured" if change.reverting is None else f"{change.reverting.estimate:+.1%}"
-    back = "unlimited" if change.baseline is None else change.baseline
-    verdict = f"kept: {change.reason}" if change.kept else "reverted"
-    print(
-        f"  ablation {done}/{total}: {change.name} back to {back}: {effect} ({verdict})",
-        file=sys.stderr, flush=True,
-    )  # fmt: skip
-
-
-def _summary(report_md: str) -> str:
-    """The report's title and first section (what to change, the confirmed gain, why): what a
-    person reads at the end of a run; the rest is in the files."""
-    title, first, *_ = [*report_md.split("\n## ", 2), ""]
-    return f"{title}\n## {first}".rstrip() if first else title.rstrip()
-
-
-def _confirm_progress(quiet: bool) -> Callable[[int, int, str, TrialResult], None] | None:
-    """What hears each confirmation run: a line on stderr, or nothing with --quiet."""
-    return None if quiet else _confirm_line
-
-
-def _confirm_line(done: int, total: int, name: str, result: TrialResult) -> None:
-    print(
-        f"  confirm {done}/{total}: {name}: {result.throughput_records_per_s:,.0f} records/s, "
-        f"{result.rebalances} rebalances",
-        file=sys.stderr, flush=True,
-    )  # fmt: skip
+        return ablation, confirm_on(
+            runs, settings, on_run=None if quiet else lambda *a: _say(confirm_line(*a))
+        )
 
 
 def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:

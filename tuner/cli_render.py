@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TextIO
 
+from tuner.ablation import Change
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
@@ -148,3 +149,25 @@ class StudyProgress:
     def _write(self, text: str) -> None:
         self.stream.write(("\r\x1b[2K" if self.live else "") + text)
         self.stream.flush()
+
+
+def ablation_line(done: int, total: int, change: Change) -> str:
+    """`  ablation 3/8: max.poll.records back to unlimited: -0.4% (reverted)`."""
+    effect = "not measured" if change.reverting is None else f"{change.reverting.estimate:+.1%}"
+    back = "unlimited" if change.baseline is None else change.baseline
+    verdict = f"kept: {change.reason}" if change.kept else "reverted"
+    return f"  ablation {done}/{total}: {change.name} back to {back}: {effect} ({verdict})"
+
+
+def summary(report_md: str) -> str:
+    """The report's title and first section (what to change, the confirmed gain, why): what a
+    person reads at the end of a run; the rest is in the files."""
+    title, first, *_ = [*report_md.split("\n## ", 2), ""]
+    return f"{title}\n## {first}".rstrip() if first else title.rstrip()
+
+
+def confirm_line(done: int, total: int, name: str, result: TrialResult) -> str:
+    return (
+        f"  confirm {done}/{total}: {name}: {result.throughput_records_per_s:,.0f} records/s, "
+        f"{result.rebalances} rebalances"
+    )

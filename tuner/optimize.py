@@ -385,10 +385,8 @@ def optimize(
 
 
 def _running(study: optuna.Study, number: int) -> bool:
-    return any(
-        t.number == number and t.state is TrialState.RUNNING
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    )
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return any(t.number == number for t in running)
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context) -> None:

@@ -15,10 +15,12 @@ from tuner.metrics.instruments import (
     observe_many,
 )
 from tuner.metrics.java import (
+    APP_INFO,
     JAVA_CONSUMER,
     JAVA_COORDINATOR,
     JAVA_FETCH,
     JAVA_MAPPINGS,
+    JAVA_NODE,
     JavaCompatibleCollector,
     JavaMapping,
 )
@@ -31,7 +33,8 @@ from tuner.metrics.window import (
 )
 
 __all__ = [
-    "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "PREFIX",
+    "APP_INFO", "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "JAVA_NODE",
+    "PREFIX",
     "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow",
     "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
     "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",

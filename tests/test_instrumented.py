@@ -102,3 +102,43 @@ def test_throttle_latency_max_connections_and_node_responses_are_the_brokers(
     ids = sorted(int(n.removeprefix("node-")) for n in nodes)
     assert ids[0] + ids[1] == COORDINATOR_NODE_BASE  # node-<id> and its coordinator connection
     assert sum(nodes.values()) > fetches
+
+
+@pytest.mark.integration
+def test_a_join_round_the_broker_rejects_counts_as_a_failed_rebalance(
+    bootstrap_servers: str,
+) -> None:
+    """A rejoin under a member id the coordinator does not know is refused
+    (UNKNOWN_MEMBER_ID); aiokafka retries with a fresh id. The refused round is one failed
+    rebalance, the retry one rebalance; a clean first join counts neither."""
+    spec = small_spec("failedjoin", topic={"partitions": 1})
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
+    registry = CollectorRegistry()
+    m = ConsumerMetrics(registry, group="g", member="m0")
+
+    def count(name: str) -> float | None:
+        return registry.get_sample_value(name, {"group": "g", "member": "m0"})
+
+    async def consume() -> tuple[float | None, float | None]:
+        await cluster.ensure_topic(conn, spec.topic)
+        consumer = InstrumentedConsumer(
+            spec.topic.name, metrics=m, group_id=unique("group"), **conn.kwargs()
+        )
+        try:
+            async with consumer, asyncio.timeout(30):
+                while consumer.assignments < 1:
+                    await consumer.getmany(timeout_ms=100)
+                after_first_join = count("tuner_consumer_failed_rebalances_total")
+                coordinator = consumer.consumer._coordinator
+                coordinator.member_id = "a-member-id-the-coordinator-never-gave"
+                coordinator.request_rejoin()
+                while consumer.assignments < 2:
+                    await consumer.getmany(timeout_ms=100)
+                return after_first_join, count("tuner_consumer_failed_rebalances_total")
+        finally:
+            await cluster.delete_topic(conn, spec.topic.name)
+
+    after_first_join, after_rejoin = asyncio.run(consume())
+    assert after_first_join == 0
+    assert after_rejoin == 1
+    assert count("tuner_consumer_rebalances_total") == 1

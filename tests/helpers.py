@@ -237,9 +237,9 @@ def running_prometheus(workdir: Path, jobs: Mapping[str, int]) -> Iterator[Prome
     server = Prometheus(port)
     try:
         for _ in range(100):
-            try:
-                get_json(f"{server.url}/api/v1/status/buildinfo")
-                break
+            try:  # 503 (an OSError here) until the TSDB is loaded and rules are ready
+                with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2):  # noqa: S310 - loopback only
+                    break
             except OSError:
                 time.sleep(0.2)
         yield server

@@ -15,8 +15,13 @@ from tuner import broker, cluster
 from tuner.cluster import Connection
 from tuner.consumer import InstrumentedConsumer
 from tuner.consumer.instrumented import COORDINATOR_NODE_BASE
-from tuner.metrics import JAVA_CONSUMER, JAVA_FETCH, JAVA_NODE, ConsumerMetrics
-from tuner.metrics.java import JavaCompatibleCollector
+from tuner.metrics import (
+    JAVA_CONSUMER,
+    JAVA_FETCH,
+    JAVA_NODE,
+    ConsumerMetrics,
+    JavaCompatibleCollector,
+)
 
 QUOTA_BYTES_PER_S = 20_000
 

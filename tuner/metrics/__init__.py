@@ -14,14 +14,14 @@ from tuner.metrics.instruments import (
     StudyMetrics,
     observe_many,
 )
-from tuner.metrics.java import (
+from tuner.metrics.java import JavaCompatibleCollector
+from tuner.metrics.java_names import (
     APP_INFO,
     JAVA_CONSUMER,
     JAVA_COORDINATOR,
     JAVA_FETCH,
     JAVA_MAPPINGS,
     JAVA_NODE,
-    JavaCompatibleCollector,
     JavaMapping,
 )
 from tuner.metrics.serve import exposed, serve

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import re
 import shutil
 import subprocess
 import time
@@ -182,14 +184,46 @@ class Prometheus:
         return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
 
 
+def grafana_value(values: list[str]) -> str:
+    """A multi-value variable with "All" selected, as Grafana's Prometheus datasource writes
+    it into a query: each value regex-escaped (the backslash doubled for the PromQL string),
+    several values as one alternation."""
+    escaped = [re.sub(r"([$^*{}\[\]'+?.()|\\])", r"\\\\\1", v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+def grafana_substitute(expr: str, values: Mapping[str, str]) -> str:
+    """Grafana's part: the template variables' values, the rate interval, the interval."""
+    expr = expr.replace("$__rate_interval", "4s").replace("$__interval", "2s")
+    for name, value in values.items():
+        expr = expr.replace(f"${name}", value)
+    assert "$" not in expr, expr
+    return expr
+
+
+def has_finite_data(answer: Any) -> bool:
+    """A range query's answer holds at least one finite value."""
+    return any(
+        math.isfinite(float(v)) for series in answer["data"]["result"] for _, v in series["values"]
+    )
+
+
 @contextlib.contextmanager
 def running_prometheus(workdir: Path, jobs: Mapping[str, int]) -> Iterator[Prometheus]:
-    """Debian's Prometheus with configs/prometheus.yml and its rules, scraping each job's port
-    on 127.0.0.1 every second."""
+    """Debian's Prometheus with configs/prometheus.yml, its rules and its jobs (their labels
+    too), each job scraping its port on 127.0.0.1 every second."""
     config = yaml.safe_load((CONFIGS / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    shipped = {job["job_name"]: job for job in config["scrape_configs"]}
     config["scrape_configs"] = [
-        {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+        {
+            **shipped.get(job, {}),
+            "job_name": job,
+            "static_configs": [
+                {**static, "targets": [f"127.0.0.1:{port}"]}
+                for static in shipped.get(job, {}).get("static_configs", [{}])[:1]
+            ],
+        }
         for job, port in jobs.items()
     ]
     shutil.copy(CONFIGS / "alerts.yml", workdir / "alerts.yml")
@@ -203,9 +237,9 @@ def running_prometheus(workdir: Path, jobs: Mapping[str, int]) -> Iterator[Prome
     server = Prometheus(port)
     try:
         for _ in range(100):
-            try:
-                get_json(f"{server.url}/api/v1/status/buildinfo")
-                break
+            try:  # 503 (an OSError here) until the TSDB is loaded and rules are ready
+                with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2):  # noqa: S310 - loopback only
+                    break
             except OSError:
                 time.sleep(0.2)
         yield server

@@ -3,7 +3,6 @@ Prometheus against a live `tuner optimize` with Locust load."""
 
 from __future__ import annotations
 
-import math
 import re
 import subprocess
 import sys
@@ -15,7 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import CONFIGS, Prometheus, running_prometheus, slow_records, small_spec, unique
+from tests.helpers import (
+    CONFIGS,
+    Prometheus,
+    grafana_substitute,
+    has_finite_data,
+    running_prometheus,
+    slow_records,
+    small_spec,
+    unique,
+)
 from tuner.broker import free_port
 from tuner.config import load_config
 from tuner.metrics import JAVA_MAPPINGS
@@ -116,21 +124,6 @@ def test_compose_file_validates() -> None:
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
 
 
-def _substitute(expr: str, values: dict[str, str]) -> str:
-    """Grafana's part: template variables as a multi-value regex, the rate interval."""
-    expr = expr.replace("$__rate_interval", "4s").replace("$__interval", "2s")
-    for name, value in values.items():
-        expr = expr.replace(f"${name}", value)
-    assert "$" not in expr, expr
-    return expr
-
-
-def _finite(answer: dict[str, Any]) -> bool:
-    return any(
-        math.isfinite(float(v)) for series in answer["data"]["result"] for _, v in series["values"]
-    )
-
-
 @pytest.mark.e2e
 @pytest.mark.integration
 def test_every_panel_query_returns_data_from_a_live_study(
@@ -175,19 +168,19 @@ def _check_dashboards(prom: Prometheus, start: float, end: float, study: str) ->
         values: dict[str, str] = {"study": study}
         for variable, query in _variables(board).items():
             metric, label = re.fullmatch(r"label_values\((.*), (\w+)\)", query).groups()  # type: ignore[union-attr]
-            found = prom.label_values(label, _substitute(metric, values), start, end)
+            found = prom.label_values(label, grafana_substitute(metric, values), start, end)
             assert found, f"{name}: variable {variable} has no values"
             if variable != "study":
                 # as Grafana sends a multi-value: a regex, its backslashes escaped for PromQL
                 values[variable] = "(" + "|".join(re.escape(v) for v in found) + ")"
                 values[variable] = values[variable].replace("\\", "\\\\")
         for annotation in board["annotations"]["list"]:
-            answer = prom.query_range(_substitute(annotation["expr"], values), start, end)
+            answer = prom.query_range(grafana_substitute(annotation["expr"], values), start, end)
             assert answer["data"]["result"], f"{name}: annotation {annotation['name']}: no data"
         for title, expr in _targets(board):
-            answer = prom.query_range(_substitute(expr, values), start, end)
+            answer = prom.query_range(grafana_substitute(expr, values), start, end)
             assert answer["status"] == "success", (title, expr)
-            assert _finite(answer), f"{name}: panel {title!r}: no data for {expr}"
+            assert has_finite_data(answer), f"{name}: panel {title!r}: no data for {expr}"
             answers[expr] = answer
     _draw(answers, _dashboard("consumer-tuning.json"), start, ARTIFACTS / "consumer-dashboard.png")
 
@@ -198,7 +191,7 @@ def _check_rules_and_java_names(prom: Prometheus, start: float, end: float) -> N
         assert prom.query_range(rule["expr"], start, end)["status"] == "success", rule
     for mapping in JAVA_MAPPINGS:
         answer = prom.query_range(mapping.name, start, end)
-        assert _finite(answer), f"no data for {mapping.name}"
+        assert has_finite_data(answer), f"no data for {mapping.name}"
         assert all("client_id" in s["metric"] for s in answer["data"]["result"])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import statistics
 import time
 
@@ -13,10 +14,13 @@ from prometheus_client.metrics_core import Metric
 
 from tuner.config import ProcessingSpec
 from tuner.consumer import ProcessingModel, count_records
+from tuner.consumer.instrumented import WindowMax
 from tuner.metrics import (
+    APP_INFO,
     JAVA_CONSUMER,
     JAVA_COORDINATOR,
     JAVA_FETCH,
+    JAVA_NODE,
     ConsumerMetrics,
     GroupWindow,
     JavaCompatibleCollector,
@@ -128,8 +132,12 @@ def test_async_processing_yields_the_loop() -> None:
 
 
 def _values(collector: JavaCompatibleCollector) -> dict[tuple[str, str], float]:
+    """(name, client_id) → value of the client-wide series (no topic or node label)."""
     return {
-        (s.name, s.labels["client_id"]): s.value for f in collector.collect() for s in f.samples
+        (s.name, s.labels["client_id"]): s.value
+        for f in collector.collect()
+        for s in f.samples
+        if "topic" not in s.labels and "node_id" not in s.labels
     }
 
 
@@ -144,12 +152,14 @@ def test_window_averages_rates_and_gauges_in_java_units() -> None:
     m.fetch_latency.observe(0.3)
     m.fetch_records.observe(40)
     m.last_poll.set(time.time() - 2)
+    m.consumed("t", 5, 50)
     first = _values(java)
     assert first[(f"{JAVA_FETCH}fetch_latency_avg", "g.m0")] == pytest.approx(200.0)
     assert first[(f"{JAVA_FETCH}records_per_request_avg", "g.m0")] == 40
     assert first[(f"{JAVA_COORDINATOR}last_rebalance_seconds_ago", "g.m0")] == -1
     assert first[(f"{JAVA_CONSUMER}last_poll_seconds_ago", "g.m0")] == pytest.approx(2, abs=0.5)
-    assert (f"{JAVA_FETCH}fetch_rate", "g.m0") not in first  # a rate needs two scrapes
+    assert first[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == 0  # nothing fetched yet: zero
+    assert (f"{JAVA_FETCH}records_consumed_rate", "g.m0") not in first  # needs two scrapes
 
     clock[0] += 10
     m.fetch_requests.inc(10)
@@ -165,7 +175,7 @@ def test_window_averages_rates_and_gauges_in_java_units() -> None:
     assert second[(f"{JAVA_FETCH}fetch_latency_avg", "g.m0")] == pytest.approx(500.0)
     assert second[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == pytest.approx(1.0)
     assert second[(f"{JAVA_FETCH}records_consumed_rate", "g.m0")] == pytest.approx(200.0)
-    assert second[(f"{JAVA_FETCH}bytes_consumed_total", "g.m0")] == 512_000
+    assert second[(f"{JAVA_FETCH}bytes_consumed_total", "g.m0")] == 512_050
     assert second[(f"{JAVA_FETCH}records_lag_max", "g.m0")] == 9
     assert second[(f"{JAVA_COORDINATOR}rebalance_rate_per_hour", "g.m0")] == pytest.approx(360.0)
     assert second[(f"{JAVA_COORDINATOR}last_rebalance_seconds_ago", "g.m0")] == pytest.approx(
@@ -177,6 +187,75 @@ def test_window_averages_rates_and_gauges_in_java_units() -> None:
     assert _values(java)[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == 0
 
 
+def test_zero_valued_series_exist_from_the_first_scrape() -> None:
+    """Before any commit, rebalance or failed join, their rates and totals read 0 (as the Java
+    client's do), so a panel adding rebalance and failed-rebalance rates has data."""
+    registry = CollectorRegistry()
+    ConsumerMetrics(registry, group="g", member="m0")
+    first = _values(JavaCompatibleCollector(registry))
+    for name in (
+        f"{JAVA_COORDINATOR}commit_rate", f"{JAVA_COORDINATOR}rebalance_rate_per_hour",
+        f"{JAVA_COORDINATOR}failed_rebalance_rate_per_hour",
+        f"{JAVA_COORDINATOR}failed_rebalance_total", f"{JAVA_COORDINATOR}failed_rebalance",
+        f"{JAVA_FETCH}fetch_rate", f"{JAVA_FETCH}fetch",
+    ):  # fmt: skip
+        assert first[(name, "g.m0")] == 0, name
+
+
+def test_java_series_labels_app_info_topics_nodes_and_exporter_1x_names() -> None:
+    """Every series has client_type="consumer"; the app-info series list each client under
+    both exporter generations' names; per-topic series carry the topic with dots as
+    underscores; node series carry node_id; `_total` gauges are also served without it."""
+    registry = CollectorRegistry()
+    m = ConsumerMetrics(registry, group="g", member="m0")
+    clock = [0.0]
+    java = JavaCompatibleCollector(registry, clock=lambda: clock[0])
+    m.consumed("orders.eu", 40, 4000)
+    m.responded("node-1")
+    list(java.collect())  # the window's start
+    clock[0] += 10
+    m.fetched("orders.eu", 10, 1000)
+    m.fetched("orders.eu", 30, 3000)
+    m.fetched("audit", 2, 100)
+    m.consumed("orders.eu", 20, 2000)
+    m.consumed("audit", 2, 100)
+    for _ in range(30):
+        m.responded("node-1")
+    m.responded("node-2147483646")
+    samples = [s for f in java.collect() for s in f.samples]
+    assert samples
+    assert all(s.labels["client_type"] == "consumer" for s in samples)
+    assert all(s.labels["client_id"] == "g.m0" for s in samples)
+    by = {(s.name, s.labels.get("topic", s.labels.get("node_id", ""))): s for s in samples}
+    for name in APP_INFO:
+        assert by[(name, "")].value == 1
+        assert by[(name, "")].labels["version"] == importlib.metadata.version("aiokafka")
+    assert by[(f"{JAVA_FETCH}fetch_size_avg", "orders_eu")].value == 2000
+    assert by[(f"{JAVA_FETCH}fetch_size_avg", "audit")].value == 100
+    assert by[(f"{JAVA_FETCH}records_per_request_avg", "orders_eu")].value == 20
+    assert by[(f"{JAVA_FETCH}records_consumed_rate", "orders_eu")].value == pytest.approx(2.0)
+    assert by[(f"{JAVA_FETCH}records_consumed_rate", "")].value == pytest.approx(2.2)
+    for total in ("records_consumed", "bytes_consumed"):
+        for topic in ("orders_eu", "audit", ""):
+            assert (
+                by[(f"{JAVA_FETCH}{total}", topic)].value
+                == by[(f"{JAVA_FETCH}{total}_total", topic)].value
+            )
+    assert by[(f"{JAVA_FETCH}records_consumed_total", "orders_eu")].value == 60
+    assert by[(f"{JAVA_NODE}response_rate", "node-1")].value == pytest.approx(3.0)
+    assert by[(f"{JAVA_NODE}response_total", "node-2147483646")].value == 1
+
+
+def test_window_max_keeps_the_largest_value_of_the_window() -> None:
+    """The sliding maximum forgets a value once it is older than the window."""
+    window = WindowMax(window_s=30.0)
+    assert window.add(0.0, 5.0) == 5.0
+    assert window.add(10.0, 2.0) == 5.0
+    assert window.add(29.0, 3.0) == 5.0
+    assert window.add(31.0, 1.0) == 3.0  # 5.0 (t=0) left the window; 3.0 (t=29) is the max
+    assert window.add(70.0, 0.5) == 0.5
+
+
 def test_exposed_serves_both_names_only_when_asked() -> None:
     registry = CollectorRegistry()
     ConsumerMetrics(registry, group="g", member="m1").fetch_latency.observe(0.2)
@@ -185,7 +264,7 @@ def test_exposed_serves_both_names_only_when_asked() -> None:
     assert "tuner_consumer_fetch_latency_seconds_count" in plain
     assert "kafka_consumer_" not in plain
     assert "tuner_consumer_fetch_latency_seconds_count" in both
-    assert f'{JAVA_FETCH}fetch_latency_avg{{client_id="g.m1"}} 200.0' in both
+    assert f'{JAVA_FETCH}fetch_latency_avg{{client_id="g.m1",client_type="consumer"}} 200.0' in both
 
 
 def test_observe_many_equals_observing_each_value() -> None:

@@ -4,7 +4,8 @@ Usable in your own application: build it with the same keyword arguments as
 `AIOKafkaConsumer`, plus a `ConsumerMetrics`, and call `getmany()` / `processed()` / `commit()`.
 
 Fetch metrics are taken at the FetchRequest round trip inside aiokafka, which has no hook for
-it: the consumer's client `send` and the coordinator's commit are wrapped on the instance.
+it: the consumer's client `send` (every response, per broker), the coordinator's commit and
+its join/sync round are wrapped on the instance.
 This is the only module that touches aiokafka internals; if they move, it logs a warning and
 runs without those metrics rather than failing.
 """
@@ -23,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.client import ConnectionGroup
 
 from tuner.metrics import ConsumerMetrics
 
@@ -33,8 +35,11 @@ _BATCH_HEADER = struct.Struct(">qi")  # baseOffset, batchLength
 _RECORDS_COUNT = struct.Struct(">i")
 _RECORDS_COUNT_OFFSET = 57  # v2 record batch: recordsCount follows baseSequence (KIP-98 format)
 _BATCH_OVERHEAD = 12  # baseOffset + batchLength precede the batchLength bytes
-POLL_MAX_WINDOW_S = 30.0
-"""Like the Java client's time-between-poll-max: the maximum over the last 30 s."""
+MAX_WINDOW_S = 30.0
+"""Like the Java client's `*-max` metrics (time-between-poll-max, fetch-latency-max): the
+maximum over the last 30 s (`metrics.sample.window.ms` x `metrics.num.samples`)."""
+COORDINATOR_NODE_BASE = 2**31 - 1
+"""The Java client names its coordinator connection node `Integer.MAX_VALUE - broker id`."""
 LAG_EVERY_S = 1.0
 LAG_POSITION_TIMEOUT_S = 0.05
 IDLE_DECAY = 0.9
@@ -66,6 +71,36 @@ def batch_totals(batch: dict[TopicPartition, list[Any]]) -> dict[str, tuple[int,
     return out
 
 
+class WindowMax:
+    """The largest value added in the last `window_s` seconds, as a sliding-window maximum.
+
+    The deque keeps only values no later, larger one has superseded, so each `add` costs O(1)
+    amortised (a scan of every value cost 0.4 ms per poll at thousands of polls/s).
+    """
+
+    def __init__(self, window_s: float = MAX_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._values: collections.deque[tuple[float, float]] = collections.deque()
+
+    def add(self, now: float, value: float) -> float:
+        """Add `value` observed at `now` (monotonic seconds); return the window's maximum."""
+        values = self._values
+        while values and values[-1][1] <= value:
+            values.pop()
+        values.append((now, value))
+        while values[0][0] < now - self.window_s:
+            values.popleft()
+        return values[0][1]
+
+
+def java_node_id(node_id: int, group: int) -> str:
+    """The Java client's `node-id` tag: `node-<id>`, the coordinator connection counted down
+    from `Integer.MAX_VALUE` (as Java's AbstractCoordinator does)."""
+    if group == ConnectionGroup.COORDINATION:
+        return f"node-{COORDINATOR_NODE_BASE - node_id}"
+    return f"node-{node_id}"
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     def __init__(self, owner: InstrumentedConsumer) -> None:
         self._owner = owner
@@ -88,7 +123,8 @@ class InstrumentedConsumer:
         self._revoked_at: float | None = None
         self._last_poll: float | None = None
         self._last_return: float | None = None
-        self._intervals: collections.deque[tuple[float, float]] = collections.deque()
+        self._poll_max = WindowMax()
+        self._fetch_max = WindowMax()
         self._idle = 0.0
         self._busy = 0.0
         self._lag_at = 0.0
@@ -126,28 +162,52 @@ class InstrumentedConsumer:
             log.warning("aiokafka internals changed: no fetch metrics")
         else:
             client.send = self._timed_send(client.send)
+        conns = getattr(client, "_conns", None)
+        if isinstance(conns, dict):
+            self.metrics.connections.set_function(
+                lambda: sum(1 for conn in list(conns.values()) if conn.connected())
+            )
+        else:
+            log.warning("aiokafka internals changed: no connection count")
         if coordinator is None or not hasattr(coordinator, "_do_commit_offsets"):
             log.warning("aiokafka internals changed: no commit metrics")
         else:
             coordinator._do_commit_offsets = self._timed_commit(coordinator._do_commit_offsets)
+        if coordinator is None or not hasattr(coordinator, "_do_rejoin_group"):
+            log.warning("aiokafka internals changed: no failed-rebalance count")
+        else:
+            coordinator._do_rejoin_group = self._counted_rejoin(coordinator._do_rejoin_group)
 
     def _timed_send(self, send: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         m = self.metrics
 
         async def send_and_measure(node_id: int, request: Any, **kwargs: Any) -> Any:
+            node = java_node_id(node_id, kwargs.get("group", ConnectionGroup.DEFAULT))
             if getattr(request, "API_KEY", None) != FETCH_API_KEY:
-                return await send(node_id, request, **kwargs)
+                response = await send(node_id, request, **kwargs)
+                m.responded(node)
+                return response
             started = time.perf_counter()
             response = await send(node_id, request, **kwargs)
-            m.fetch_latency.observe(time.perf_counter() - started)
+            returned = time.perf_counter()
+            m.responded(node)
+            m.fetch_latency.observe(returned - started)
+            m.fetch_latency_max.set(self._fetch_max.add(returned, returned - started))
             m.fetch_requests.inc()
+            throttle_ms = getattr(response, "throttle_time_ms", None)  # FetchResponse v1+
+            if throttle_ms is not None:
+                m.fetch_throttle.observe(throttle_ms / 1000)
             records = nbytes = 0
-            for _topic, partitions in response.topics:
+            for topic, partitions in response.topics:
+                topic_records = topic_bytes = 0
                 for part in partitions:
                     record_set = part[-1]
                     if record_set:
-                        nbytes += len(record_set)
-                        records += count_records(record_set)
+                        topic_bytes += len(record_set)
+                        topic_records += count_records(record_set)
+                m.fetched(topic, topic_records, topic_bytes)
+                records += topic_records
+                nbytes += topic_bytes
             m.fetch_records.observe(records)
             m.fetch_bytes.observe(nbytes)
             return response
@@ -165,6 +225,21 @@ class InstrumentedConsumer:
                 m.commit_latency.observe(time.perf_counter() - started)
 
         return commit_and_measure
+
+    def _counted_rejoin(
+        self, rejoin: Callable[..., Awaitable[bool]]
+    ) -> Callable[..., Awaitable[bool]]:
+        """aiokafka's one JoinGroup + SyncGroup round: False means it failed and is retried
+        (what the Java client counts in failed-rebalance-total)."""
+        m = self.metrics
+
+        async def rejoin_and_count(*args: Any, **kwargs: Any) -> bool:
+            joined = await rejoin(*args, **kwargs)
+            if not joined:
+                m.failed_rebalances.inc()
+            return joined
+
+        return rejoin_and_count
 
     def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         # A rebalance is counted when it starts (the member is asked to give its partitions
@@ -195,7 +270,7 @@ class InstrumentedConsumer:
         if self._last_poll is not None:
             interval = called - self._last_poll
             m.poll_interval.observe(interval)
-            self._track_max_interval(called, interval)
+            m.poll_interval_max.set(self._poll_max.add(called, interval))
         if self._last_return is not None:
             self._busy = self._busy * IDLE_DECAY + (called - self._last_return)
         batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
@@ -243,18 +318,6 @@ class InstrumentedConsumer:
     async def commit(self) -> None:
         """Commit the consumed positions (timed by the commit hook)."""
         await self.consumer.commit()
-
-    def _track_max_interval(self, now: float, interval: float) -> None:
-        """The longest interval of the last 30 s, as a sliding-window maximum: the deque keeps
-        only intervals that a later, longer one has not superseded, so each poll costs O(1)
-        amortised (a scan of every interval cost 0.4 ms per poll at thousands of polls/s)."""
-        window = self._intervals
-        while window and window[-1][1] <= interval:
-            window.pop()
-        window.append((now, interval))
-        while window[0][0] < now - POLL_MAX_WINDOW_S:
-            window.popleft()
-        self.metrics.poll_interval_max.set(window[0][1])
 
     async def _update_lag(self) -> None:
         """Highwater minus position per assigned partition. A partition that has handed out

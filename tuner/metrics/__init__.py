@@ -14,12 +14,14 @@ from tuner.metrics.instruments import (
     StudyMetrics,
     observe_many,
 )
-from tuner.metrics.java import (
+from tuner.metrics.java import JavaCompatibleCollector
+from tuner.metrics.java_names import (
+    APP_INFO,
     JAVA_CONSUMER,
     JAVA_COORDINATOR,
     JAVA_FETCH,
     JAVA_MAPPINGS,
-    JavaCompatibleCollector,
+    JAVA_NODE,
     JavaMapping,
 )
 from tuner.metrics.serve import exposed, serve
@@ -31,7 +33,8 @@ from tuner.metrics.window import (
 )
 
 __all__ = [
-    "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "PREFIX",
+    "APP_INFO", "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "JAVA_NODE",
+    "PREFIX",
     "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow",
     "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
     "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",

@@ -12,10 +12,13 @@ import collections
 import contextlib
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tuner.phases import Outcome
+
+_M = TypeVar("_M", Counter, Histogram)
 
 PREFIX = "tuner_consumer_"
 GROUP_LABELS = ("group", "member")
@@ -69,6 +72,32 @@ class ConsumerMetrics:
             f"{PREFIX}fetch_bytes", "Record bytes per fetch response.", GROUP_LABELS,
             buckets=BYTES_BUCKETS, registry=r,
         ).labels(group, member)  # fmt: skip
+        self.fetch_latency_max = Gauge(
+            f"{PREFIX}fetch_latency_max_seconds",
+            "Longest fetch round trip in the last 30 s.", GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.fetch_throttle = Histogram(
+            f"{PREFIX}fetch_throttle_seconds",
+            "Throttle time the broker reported in each fetch response (quotas).", GROUP_LABELS,
+            buckets=LATENCY_BUCKETS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self._fetch_topic_records = Histogram(
+            f"{PREFIX}fetch_topic_records", "Records of one topic per fetch response.",
+            TOPIC_LABELS, buckets=COUNT_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._fetch_topic_bytes = Histogram(
+            f"{PREFIX}fetch_topic_bytes", "Record bytes of one topic per fetch response.",
+            TOPIC_LABELS, buckets=BYTES_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.connections = Gauge(
+            f"{PREFIX}connections", "Open connections of the member's client to brokers.",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self._node_responses = Counter(
+            f"{PREFIX}node_responses",
+            "Responses received from each broker (node_id as the Java client names it).",
+            (*GROUP_LABELS, "node_id"), registry=r,
+        )  # fmt: skip
         self.poll_interval = Histogram(
             f"{PREFIX}poll_interval_seconds",
             "Time between successive polls (what max.poll.interval.ms bounds).", GROUP_LABELS,
@@ -97,6 +126,11 @@ class ConsumerMetrics:
         ).labels(group, member)  # fmt: skip
         self.rebalances = Counter(
             f"{PREFIX}rebalances", "Rebalances the member took part in after its first assignment.",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.failed_rebalances = Counter(
+            f"{PREFIX}failed_rebalances",
+            "Join/sync rounds that ended without an assignment (the member retries).",
             GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.rebalance_duration = Histogram(
@@ -142,17 +176,43 @@ class ConsumerMetrics:
             registry=r,
         )  # fmt: skip
         self._by_topic: dict[str, tuple[Counter, Counter]] = {}
+        self._fetch_by_topic: dict[str, tuple[Histogram, Histogram]] = {}
+        self._by_node: dict[str, Counter] = {}
 
     def consumed(self, topic: str, records: int, nbytes: int) -> None:
-        children = self._by_topic.get(topic)
+        records_child, bytes_child = self._children(
+            self._by_topic, self._records, self._bytes, topic
+        )
+        records_child.inc(records)
+        bytes_child.inc(nbytes)
+
+    def fetched(self, topic: str, records: int, nbytes: int) -> None:
+        """One topic's share of one fetch response."""
+        records_child, bytes_child = self._children(
+            self._fetch_by_topic, self._fetch_topic_records, self._fetch_topic_bytes, topic
+        )
+        records_child.observe(records)
+        bytes_child.observe(nbytes)
+
+    def _children(
+        self, cache: dict[str, tuple[_M, _M]], records: _M, nbytes: _M, topic: str
+    ) -> tuple[_M, _M]:
+        """The (records, bytes) children of one topic, looked up once (labels() costs µs)."""
+        children = cache.get(topic)
         if children is None:
-            children = (
-                self._records.labels(self.group, self.member, topic),
-                self._bytes.labels(self.group, self.member, topic),
+            children = cache[topic] = (
+                records.labels(self.group, self.member, topic),
+                nbytes.labels(self.group, self.member, topic),
             )
-            self._by_topic[topic] = children
-        children[0].inc(records)
-        children[1].inc(nbytes)
+        return children
+
+    def responded(self, node_id: str) -> None:
+        child = self._by_node.get(node_id)
+        if child is None:
+            child = self._by_node[node_id] = self._node_responses.labels(
+                self.group, self.member, node_id
+            )
+        child.inc()
 
     def lag(self, topic: str, partition: int, records: int) -> None:
         self._lag.labels(self.group, self.member, topic, str(partition)).set(records)

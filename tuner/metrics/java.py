@@ -8,37 +8,46 @@ scrape time from the `tuner_consumer_*` families; nothing extra runs per record.
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from tuner.metrics.instruments import PREFIX
-
-JAVA_WINDOW_S = 30.0
-JAVA_FETCH = "kafka_consumer_consumer_fetch_manager_metrics_"
-JAVA_COORDINATOR = "kafka_consumer_consumer_coordinator_metrics_"
-JAVA_CONSUMER = "kafka_consumer_consumer_metrics_"
-
-Totals = dict[str, float]
-"""One member's cumulative values (`<family>_sum`, `<family>_count`, counters) and gauges."""
+from tuner.metrics.java_names import (
+    APP_INFO,
+    CLIENT_TYPE,
+    JAVA_MAPPINGS,
+    JAVA_WINDOW_S,
+    JavaMapping,
+    Scope,
+    Totals,
+)
 
 _SUMMED = {
     f"{PREFIX}records_consumed_total": "records",
     f"{PREFIX}bytes_consumed_total": "bytes",
     f"{PREFIX}fetch_requests_total": "fetches",
     f"{PREFIX}rebalances_total": "rebalances",
+    f"{PREFIX}failed_rebalances_total": "failed_rebalances",
     f"{PREFIX}fetch_latency_seconds_sum": "fetch_latency_sum",
     f"{PREFIX}fetch_latency_seconds_count": "fetch_latency_count",
+    f"{PREFIX}fetch_latency_max_seconds": "fetch_latency_max",
+    f"{PREFIX}fetch_throttle_seconds_sum": "fetch_throttle_sum",
+    f"{PREFIX}fetch_throttle_seconds_count": "fetch_throttle_count",
     f"{PREFIX}fetch_records_sum": "fetch_records_sum",
     f"{PREFIX}fetch_records_count": "fetch_records_count",
     f"{PREFIX}fetch_bytes_sum": "fetch_bytes_sum",
     f"{PREFIX}fetch_bytes_count": "fetch_bytes_count",
+    f"{PREFIX}connections": "connections",
+    f"{PREFIX}node_responses_total": "responses",
     f"{PREFIX}poll_interval_seconds_sum": "poll_interval_sum",
     f"{PREFIX}poll_interval_seconds_count": "poll_interval_count",
     f"{PREFIX}commit_latency_seconds_sum": "commit_latency_sum",
@@ -52,163 +61,67 @@ _SUMMED = {
     f"{PREFIX}assigned_partitions": "assigned_partitions",
 }
 _MAXED = {f"{PREFIX}lag_records": "lag_max"}
+_TOPIC_ONLY = {
+    f"{PREFIX}fetch_topic_records_sum": "fetch_records_sum",
+    f"{PREFIX}fetch_topic_records_count": "fetch_records_count",
+    f"{PREFIX}fetch_topic_bytes_sum": "fetch_bytes_sum",
+    f"{PREFIX}fetch_topic_bytes_count": "fetch_bytes_count",
+}
+"""One topic's share of each fetch response: the per-topic view of `fetch_records`/`_bytes`."""
+
+_SCOPE_LABEL: dict[Scope, str] = {"topic": "topic", "node": "node_id"}
 
 
 @dataclass(frozen=True, slots=True)
-class JavaMapping:
-    """One Java-named metric: how it is computed from a member's window."""
+class MemberTotals:
+    """One member's totals for the client as a whole, per topic and per broker node."""
 
-    name: str
-    help: str
-    value: Callable[[Totals, Totals | None, float], float | None]
-    """(now, the window's oldest totals or None, window seconds) → value, None = no sample."""
+    client: Totals = field(default_factory=dict)
+    topics: dict[str, Totals] = field(default_factory=dict)
+    nodes: dict[str, Totals] = field(default_factory=dict)
 
-
-def _avg(key: str, scale: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
-    def value(now: Totals, old: Totals | None, _dt: float) -> float | None:
-        base = old or {}
-        count = now.get(f"{key}_count", 0.0) - base.get(f"{key}_count", 0.0)
-        if count <= 0:
-            return None
-        return (now.get(f"{key}_sum", 0.0) - base.get(f"{key}_sum", 0.0)) / count * scale
-
-    return value
+    def scoped(self, scope: Scope) -> dict[str, Totals]:
+        """Label value → totals of each series of that scope ('' for the client)."""
+        if scope == "topic":
+            return self.topics
+        if scope == "node":
+            return self.nodes
+        return {"": self.client}
 
 
-def _rate(key: str, per: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
-    def value(now: Totals, old: Totals | None, dt: float) -> float | None:
-        if old is None or dt <= 0:
-            return None
-        return (now.get(key, 0.0) - old.get(key, 0.0)) / dt * per
-
-    return value
+def java_topic(topic: str) -> str:
+    """The topic as the Java client tags its fetch-manager metrics: dots become underscores."""
+    return topic.replace(".", "_")
 
 
-def _current(
-    key: str, scale: float = 1.0
-) -> Callable[[Totals, Totals | None, float], float | None]:
-    return lambda now, _old, _dt: now[key] * scale if key in now else None
-
-
-def _ago(key: str) -> Callable[[Totals, Totals | None, float], float | None]:
-    """Seconds since a Unix timestamp; -1 when it never happened, as the Java client says."""
-
-    def value(now: Totals, _old: Totals | None, _dt: float) -> float | None:
-        if key not in now:
-            return None
-        return -1.0 if now[key] <= 0 else max(time.time() - now[key], 0.0)
-
-    return value
-
-
-JAVA_MAPPINGS: tuple[JavaMapping, ...] = (
-    JavaMapping(
-        f"{JAVA_FETCH}fetch_latency_avg",
-        "Average fetch request latency (ms).",
-        _avg("fetch_latency", 1000.0),
-    ),
-    JavaMapping(f"{JAVA_FETCH}fetch_rate", "Fetch requests per second.", _rate("fetches")),
-    JavaMapping(f"{JAVA_FETCH}fetch_total", "Fetch requests since start.", _current("fetches")),
-    JavaMapping(
-        f"{JAVA_FETCH}records_per_request_avg",
-        "Average records per fetch response.",
-        _avg("fetch_records"),
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}fetch_size_avg", "Average bytes per fetch response.", _avg("fetch_bytes")
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}records_consumed_rate", "Records consumed per second.", _rate("records")
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}records_consumed_total", "Records consumed since start.", _current("records")
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}bytes_consumed_rate", "Value bytes consumed per second.", _rate("bytes")
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}bytes_consumed_total", "Value bytes consumed since start.", _current("bytes")
-    ),
-    JavaMapping(
-        f"{JAVA_FETCH}records_lag_max",
-        "Largest lag of the member's partitions (records).",
-        _current("lag_max"),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}rebalance_rate_per_hour",
-        "Rebalances per hour.",
-        _rate("rebalances", 3600.0),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}rebalance_total",
-        "Rebalances since the first assignment.",
-        _current("rebalances"),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}rebalance_latency_avg",
-        "Average rebalance time (ms).",
-        _avg("rebalance_latency", 1000.0),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}last_rebalance_seconds_ago",
-        "Seconds since the last rebalance.",
-        _ago("last_rebalance"),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}commit_latency_avg",
-        "Average offset commit latency (ms).",
-        _avg("commit_latency", 1000.0),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}commit_rate",
-        "Offset commits per second.",
-        _rate("commit_latency_count"),
-    ),
-    JavaMapping(
-        f"{JAVA_COORDINATOR}assigned_partitions",
-        "Partitions assigned to the member.",
-        _current("assigned_partitions"),
-    ),
-    JavaMapping(
-        f"{JAVA_CONSUMER}time_between_poll_avg",
-        "Average time between polls (ms).",
-        _avg("poll_interval", 1000.0),
-    ),
-    JavaMapping(
-        f"{JAVA_CONSUMER}time_between_poll_max",
-        "Longest time between polls (ms).",
-        _current("poll_interval_max", 1000.0),
-    ),
-    JavaMapping(
-        f"{JAVA_CONSUMER}poll_idle_ratio_avg",
-        "Share of time spent waiting in poll.",
-        _current("poll_idle_ratio"),
-    ),
-    JavaMapping(
-        f"{JAVA_CONSUMER}last_poll_seconds_ago", "Seconds since the last poll.", _ago("last_poll")
-    ),
-)
-
-
-def member_totals(families: Iterable[Metric]) -> dict[str, Totals]:
+def member_totals(families: Iterable[Metric]) -> dict[str, MemberTotals]:
     """client_id (`group.member`, the aiokafka client id) → that member's totals and gauges."""
-    out: dict[str, Totals] = {}
+    out: dict[str, MemberTotals] = {}
     for family in families:
         for sample in family.samples:
-            key = _SUMMED.get(sample.name) or _MAXED.get(sample.name)
+            key = (
+                _SUMMED.get(sample.name) or _MAXED.get(sample.name) or _TOPIC_ONLY.get(sample.name)
+            )
             group, member = sample.labels.get("group"), sample.labels.get("member")
             if key is None or group is None or member is None:
                 continue
-            totals = out.setdefault(f"{group}.{member}", {})
-            if sample.name in _MAXED:
-                totals[key] = max(totals.get(key, 0.0), sample.value)
-            else:
-                totals[key] = totals.get(key, 0.0) + sample.value
+            totals = out.setdefault(f"{group}.{member}", MemberTotals())
+            targets = [] if sample.name in _TOPIC_ONLY else [totals.client]
+            if "topic" in sample.labels:
+                targets.append(totals.topics.setdefault(java_topic(sample.labels["topic"]), {}))
+            if "node_id" in sample.labels:
+                targets.append(totals.nodes.setdefault(sample.labels["node_id"], {}))
+            for target in targets:
+                if sample.name in _MAXED:
+                    target[key] = max(target.get(key, 0.0), sample.value)
+                else:
+                    target[key] = target.get(key, 0.0) + sample.value
     return out
 
 
 class JavaCompatibleCollector(Collector):
-    """Collects `source` and yields the Java client's metric names computed from it."""
+    """Collects `source` and yields the Java client's metric names computed from it, each
+    series labelled `client_type="consumer"` and `client_id` (plus `topic` or `node_id`)."""
 
     def __init__(
         self,
@@ -220,7 +133,7 @@ class JavaCompatibleCollector(Collector):
         self.source = source
         self.window_s = window_s
         self.clock = clock
-        self._history: dict[str, deque[tuple[float, Totals]]] = {}
+        self._history: dict[str, deque[tuple[float, MemberTotals]]] = {}
         self._lock = threading.Lock()  # the exporter serves each scrape on its own thread
 
     def collect(self) -> Iterator[Metric]:
@@ -228,22 +141,67 @@ class JavaCompatibleCollector(Collector):
             families = self._families()
         yield from (f for f in families if f.samples)
 
-    def _families(self) -> list[GaugeMetricFamily]:
+    def _families(self) -> list[Metric]:
         now = self.clock()
         members = member_totals(self.source.collect())
-        families = {
-            m.name: GaugeMetricFamily(m.name, m.help, labels=["client_id"]) for m in JAVA_MAPPINGS
-        }
+        families: dict[str, Metric] = {}
+        for m in JAVA_MAPPINGS:  # a client and a per-topic mapping share a name: one family
+            for name in m.names:
+                families.setdefault(name, GaugeMetricFamily(name, m.help))
+        app_info = [
+            GaugeMetricFamily(name, "The consumer's app-info: one series per client (value 1).")
+            for name in APP_INFO
+        ]
+        version = _aiokafka_version()
         for client_id, totals in sorted(members.items()):
             history = self._history.setdefault(client_id, deque())
             while len(history) > 1 and history[1][0] <= now - self.window_s:
                 history.popleft()  # keep one sample at or before the window's start
             old_at, old = history[0] if history else (now, None)
             history.append((now, totals))
+            client = {"client_type": CLIENT_TYPE, "client_id": client_id}
+            for family in app_info:
+                family.add_sample(family.name, {**client, "version": version}, 1.0)
             for m in JAVA_MAPPINGS:
-                value = m.value(totals, old, now - old_at)
-                if value is not None:
-                    families[m.name].add_metric([client_id], value)
+                for scope in m.scopes:
+                    self._add(
+                        families,
+                        m,
+                        scope=scope,
+                        client=client,
+                        totals=totals,
+                        old=old,
+                        dt=now - old_at,
+                    )
         for client_id in set(self._history) - set(members):
             del self._history[client_id]
-        return list(families.values())
+        return [*app_info, *families.values()]
+
+    @staticmethod
+    def _add(
+        families: dict[str, Metric],
+        m: JavaMapping,
+        *,
+        scope: Scope,
+        client: dict[str, str],
+        totals: MemberTotals,
+        old: MemberTotals | None,
+        dt: float,
+    ) -> None:
+        before = old.scoped(scope) if old is not None else {}
+        for label, current in sorted(totals.scoped(scope).items()):
+            value = m.value(current, before.get(label), dt)
+            if value is None:
+                continue
+            labels = client if scope == "client" else {**client, _SCOPE_LABEL[scope]: label}
+            for name in m.names:
+                families[name].add_sample(name, labels, value)
+
+
+@functools.cache
+def _aiokafka_version() -> str:
+    """The `version` label of the app-info series (the Java client puts its own version there)."""
+    try:
+        return importlib.metadata.version("aiokafka")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,17 @@
+"""The advisor: what is risky in a consumer group's settings, why, and what to change.
+
+Facts come from a config, a run's result or a live Prometheus (`facts`, `prometheus`); one
+small function per rule turns them into findings with stable codes (`rules`); `serve` keeps
+watching a Prometheus and serves the findings as metrics and JSON.
+"""
+
+from __future__ import annotations
+
+from tuner.advice.facts import Facts, Observed, Workload, from_config, from_run, merge
+from tuner.advice.findings import Finding, Severity, at_least
+from tuner.advice.rules import RULES, advise
+
+__all__ = [
+    "RULES", "Facts", "Finding", "Observed", "Severity", "Workload", "advise", "at_least",
+    "from_config", "from_run", "merge",
+]  # fmt: skip

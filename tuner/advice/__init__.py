@@ -7,11 +7,14 @@ watching a Prometheus and serves the findings as metrics and JSON.
 
 from __future__ import annotations
 
-from tuner.advice.facts import Facts, Observed, Workload, from_config, from_run, merge
+from tuner.advice.check import check
+from tuner.advice.facts import Facts, Observed, Workload, combine, from_config, from_run, merge
 from tuner.advice.findings import Finding, Severity, at_least
+from tuner.advice.prometheus import PrometheusError, parse_duration
 from tuner.advice.rules import RULES, advise
 
 __all__ = [
-    "RULES", "Facts", "Finding", "Observed", "Severity", "Workload", "advise", "at_least",
-    "from_config", "from_run", "merge",
+    "RULES", "Facts", "Finding", "Observed", "PrometheusError", "Severity", "Workload",
+    "advise", "at_least", "check", "combine", "from_config", "from_run", "merge",
+    "parse_duration",
 ]  # fmt: skip

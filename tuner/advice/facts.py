@@ -142,3 +142,10 @@ def merge(base: Facts, over: Facts) -> Facts:
         observed=over.observed or base.observed,
         limits=base.limits,
     )
+
+
+def combine(base: Facts | None, live: tuple[Facts, ...]) -> tuple[Facts, ...]:
+    """A config and/or run (`base`) laid under each live group's facts, or `base` alone."""
+    if not live:
+        return () if base is None else (base,)
+    return tuple(g if base is None else merge(base, g) for g in live)

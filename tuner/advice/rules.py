@@ -33,14 +33,15 @@ def _s(ms: float) -> str:
     return f"{ms / 1000:,.1f} s" if ms < 60_000 else f"{ms / 60_000:,.1f} min"
 
 
-def _setting(facts: Facts, name: str) -> str:
-    """`name 10,000` with `(default)` when no source stated it."""
+def _setting(facts: Facts, name: str, unit: str = "") -> str:
+    """`name 10,000 ms` with `(default)` when no source stated it."""
     value = facts.settings[name]
     if isinstance(value, bool):
         shown = str(value).lower()
     else:
         shown = "unlimited" if value is None else _n(int(value))
-    return f"{name} {shown}" + ("" if name in facts.given else " (default)")
+    unit = f" {unit}" if unit and value is not None else ""
+    return f"{name} {shown}{unit}" + ("" if name in facts.given else " (default)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +103,7 @@ def poll_work_over_interval(facts: Facts) -> Finding | None:
         title=f"a full poll takes {_s(work.work_ms)} to process, "
         f"{work.work_ms / interval:.0%} of max.poll.interval.ms",
         arithmetic=f"records per poll ≤ {work.records_text}; {work.work_text} against "
-        f"{_setting(facts, 'max.poll.interval.ms')} ms ({work.work_ms / interval:.0%})",
+        f"{_setting(facts, 'max.poll.interval.ms', 'ms')} ({work.work_ms / interval:.0%})",
         semantics="A member that does not poll again within max.poll.interval.ms leaves the "
         "group and its partitions move (a rebalance); aiokafka's default max.poll.records is "
         "unlimited, so a poll hands out everything prefetched.",
@@ -137,7 +138,7 @@ def loop_blocked_past_session(facts: Facts) -> Finding | None:
         group=facts.group, severity=severity,
         title=("the handler blocks the event loop" if certain else "if the handler blocks the "
                "event loop, it does") + f" for {_s(blocked_ms)}, against the session timeout",
-        arithmetic=f"{arithmetic} against {_setting(facts, 'session.timeout.ms')} ms "
+        arithmetic=f"{arithmetic} against {_setting(facts, 'session.timeout.ms', 'ms')} "
         f"({blocked_ms / session:.0%})",
         semantics="aiokafka heartbeats from a task on the consumer's own event loop (Java has a "
         "heartbeat thread): a handler that holds the loop past session.timeout.ms sends no "
@@ -157,8 +158,8 @@ def heartbeat_vs_session(facts: Facts) -> Finding | None:
         code="KT103", rule="heartbeat-vs-session",
         group=facts.group, severity=Severity.RISK if heartbeat >= session else Severity.WARNING,
         title="fewer than three heartbeats fit in the session timeout",
-        arithmetic=f"{_setting(facts, 'heartbeat.interval.ms')} ms x 3 = {_n(3 * heartbeat)} "
-        f"≥ {_setting(facts, 'session.timeout.ms')} ms",
+        arithmetic=f"{_setting(facts, 'heartbeat.interval.ms', 'ms')} x 3 = {_n(3 * heartbeat)} "
+        f"≥ {_setting(facts, 'session.timeout.ms', 'ms')}",
         semantics="The coordinator evicts a member it has not heard from for "
         "session.timeout.ms; with fewer than three heartbeats in that time, one late or lost "
         "heartbeat is enough.",
@@ -178,7 +179,7 @@ def session_outside_bounds(facts: Facts) -> Finding | None:
         code="KT104", rule="session-outside-broker-bounds",
         group=facts.group, severity=Severity.RISK,
         title="the broker refuses this session timeout",
-        arithmetic=f"{_setting(facts, 'session.timeout.ms')} ms not in the broker's "
+        arithmetic=f"{_setting(facts, 'session.timeout.ms', 'ms')} not in the broker's "
         f"[group.min.session.timeout.ms {_n(lo)}, group.max.session.timeout.ms {_n(hi)}]",
         semantics="The coordinator rejects a JoinGroup whose session timeout is outside its "
         "bounds (INVALID_SESSION_TIMEOUT): the consumer never gets a partition.",
@@ -196,7 +197,7 @@ def long_failover(facts: Facts) -> Finding | None:
         code="KT105", rule="long-failover",
         group=facts.group, severity=Severity.INFO,
         title=f"a member that dies holds its partitions for up to {_s(session)}",
-        arithmetic=f"{_setting(facts, 'session.timeout.ms')} ms = {_s(session)} > "
+        arithmetic=f"{_setting(facts, 'session.timeout.ms', 'ms')} = {_s(session)} > "
         f"{_s(LONG_SESSION_MS)}",
         semantics="A member that crashes without leaving the group is only evicted after "
         "session.timeout.ms; its partitions deliver nothing until then.",
@@ -221,7 +222,7 @@ def slow_stuck_detection(facts: Facts) -> Finding | None:
         code="KT106", rule="slow-stuck-detection",
         group=facts.group, severity=Severity.INFO,
         title=f"a stuck consumer keeps its partitions for {_s(interval)}",
-        arithmetic=f"{_setting(facts, 'max.poll.interval.ms')} ms = {_s(interval)} > "
+        arithmetic=f"{_setting(facts, 'max.poll.interval.ms', 'ms')} = {_s(interval)} > "
         f"{_s(LONG_POLL_INTERVAL_MS)}",
         semantics="A member whose handler hangs keeps heartbeating (a background task) and "
         "keeps its partitions until max.poll.interval.ms passes without a poll.",
@@ -265,7 +266,7 @@ def partition_fetch_below_message(facts: Facts) -> Finding | None:
         code="KT108", rule="partition-fetch-below-message",
         group=facts.group, severity=Severity.WARNING,
         title="one message is larger than a partition's share of a fetch",
-        arithmetic=f"{_setting(facts, 'max.partition.fetch.bytes')} B < message size "
+        arithmetic=f"{_setting(facts, 'max.partition.fetch.bytes', 'B')} < message size "
         f"{_n(w.message_bytes)} B",
         semantics="Since KIP-74 the broker still returns a first record batch larger than the "
         "limit, alone: the consumer progresses one batch per partition per round trip.",
@@ -286,8 +287,8 @@ def fetch_max_below_partitions(facts: Facts) -> Finding | None:
         code="KT109", rule="fetch-max-below-partitions",
         group=facts.group, severity=Severity.WARNING,
         title="one fetch cannot carry a full share of every partition",
-        arithmetic=f"{_setting(facts, 'fetch.max.bytes')} B < "
-        f"{_setting(facts, 'max.partition.fetch.bytes')} B x {pp} partitions per member = "
+        arithmetic=f"{_setting(facts, 'fetch.max.bytes', 'B')} < "
+        f"{_setting(facts, 'max.partition.fetch.bytes', 'B')} x {pp} partitions per member = "
         f"{_n(needed)} B",
         semantics="fetch.max.bytes caps a whole fetch response: partitions past the cap wait "
         "for the next round trip, so the member reads its partitions in turns.",
@@ -331,7 +332,7 @@ def auto_commit_async(facts: Facts) -> Finding | None:
         group=facts.group, severity=Severity.WARNING,
         title="offsets are committed before the records are processed",
         arithmetic=f"{_setting(facts, 'enable.auto.commit')} with "
-        f"mode async (commits every {_setting(facts, 'auto.commit.interval.ms')} ms)",
+        f"mode async (commits every {_setting(facts, 'auto.commit.interval.ms', 'ms')})",
         semantics="Auto-commit commits the position (past the last record getmany() returned) "
         "from a background task; while the handler awaits, records not yet processed are "
         "committed, and a crash skips them.",
@@ -362,7 +363,7 @@ def poll_gap_near_limit(facts: Facts) -> Finding | None:
         title=f"the longest gap between polls was {_n(gap)} ms, "
         f"{gap / interval:.0%} of max.poll.interval.ms",
         arithmetic=f"longest gap between polls {_n(gap)} ms ({o.source}) / "
-        f"{_setting(facts, 'max.poll.interval.ms')} ms = {gap / interval:.0%}",
+        f"{_setting(facts, 'max.poll.interval.ms', 'ms')} = {gap / interval:.0%}",
         semantics="A member that does not poll again within max.poll.interval.ms leaves the "
         "group; the group rebalances, and the member rejoins on its next poll.",
         change=f"{per_poll}raise max.poll.interval.ms to at least {_n(2 * gap)}",
@@ -384,7 +385,7 @@ def starved_fetches(facts: Facts) -> Finding | None:
         group=facts.group, severity=Severity.WARNING,
         title="fetches wait out fetch.max.wait.ms for a few records",
         arithmetic=f"fetch latency {_n(o.fetch_latency_ms)} ms ({o.source}) ≥ "
-        f"{STARVED_SHARE:.0%} of {_setting(facts, 'fetch.max.wait.ms')} ms{records}",
+        f"{STARVED_SHARE:.0%} of {_setting(facts, 'fetch.max.wait.ms', 'ms')}{records}",
         semantics="The broker holds a fetch until fetch.min.bytes are ready or "
         "fetch.max.wait.ms passes; fetches that always take the wait found too little data.",
         change=f"lower fetch.max.wait.ms (the latency every record pays when traffic is low) "

@@ -84,7 +84,8 @@ def _records_within(budget_ms: float, w: Workload) -> int:
     """The largest batch whose p99 processing fits `budget_ms`."""
     if w.record_p99_ms <= 0:
         return 0
-    return max(int((budget_ms - w.per_batch_ms) // w.record_p99_ms), 1)
+    return max(int((budget_ms - w.per_batch_ms) / w.record_p99_ms + 1e-9), 1)  # 1e-9: a p99
+    # computed as 10.000000000000002 ms must still fit 500 records in 5,000 ms
 
 
 def poll_work_over_interval(facts: Facts) -> Finding | None:

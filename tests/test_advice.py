@@ -1,0 +1,286 @@
+"""The advisor's rules on plain values: each one triggers with its arithmetic, and stays quiet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pytest
+
+from tests.helpers import measured
+from tuner.advice import Facts, Observed, Severity, Workload, advise, from_config, from_run, merge
+from tuner.advice import rules as r
+from tuner.config import parse_config
+from tuner.settings import SettingValue, effective_settings
+
+WORK = Workload(
+    message_bytes=256, partitions=4, members=2, per_record_ms=2.0, record_p99_ms=10.0,
+    per_batch_ms=0.0, mode="async",
+)  # fmt: skip
+"""rebalance-demo's workload: 2 partitions per member, 10 ms per record at p99."""
+
+
+def facts(
+    settings: Mapping[str, SettingValue] | None = None,
+    *,
+    workload: Workload | None = None,
+    observed: Observed | None = None,
+) -> Facts:
+    given = dict(settings or {})
+    return Facts(
+        group="g", settings=effective_settings(given), given=frozenset(given),
+        workload=workload, observed=observed,
+    )  # fmt: skip
+
+
+def seen(**values: float) -> Observed:
+    return Observed(source="run", **values)  # type: ignore[arg-type]
+
+
+def test_poll_work_bound_from_fetch_sizes_with_unlimited_max_poll_records() -> None:
+    """Unlimited max.poll.records: 2 partitions x 1 MiB / 256 B = 8,192 records, x 10 ms = 81.9 s
+    against 10 s: a risk; the advice keeps half the interval at p99 (500 records)."""
+    f = r.poll_work_over_interval(facts({"max.poll.interval.ms": 10000}, workload=WORK))
+    assert f is not None
+    assert f.code == "KT101"
+    assert f.severity is Severity.RISK
+    assert (f.value, f.limit) == (2 * 1048576 // 256 * 10.0, 10000)
+    assert "= 8,192" in f.arithmetic
+    assert "81,920 ms" in f.arithmetic
+    assert "at most 500" in f.change  # (5,000 ms - 0 ms per batch) / 10 ms
+    smaller = r.poll_work_over_interval(
+        facts({"max.poll.interval.ms": 10000, "max.partition.fetch.bytes": 65536}, workload=WORK)
+    )
+    assert smaller is not None
+    assert smaller.value == 2 * 65536 // 256 * 10.0
+
+
+def test_poll_work_warning_and_quiet() -> None:
+    """600 records x 10 ms = 6 s of 10 s is a warning; 100 records (1 s) says nothing."""
+    warn = r.poll_work_over_interval(
+        facts({"max.poll.interval.ms": 10000, "max.poll.records": 600}, workload=WORK)
+    )
+    assert warn is not None
+    assert warn.severity is Severity.WARNING
+    assert warn.value == 6000
+    quiet = facts({"max.poll.interval.ms": 10000, "max.poll.records": 100}, workload=WORK)
+    assert r.poll_work_over_interval(quiet) is None
+    assert r.poll_work_over_interval(facts({"max.poll.interval.ms": 10000})) is None
+
+
+def test_per_batch_cost_counts_in_the_poll_work() -> None:
+    """quickstart: 4,096 records x 1 ms + 100 ms per batch = 4,196 ms of 5,000: a warning."""
+    work = replace(WORK, message_bytes=512, partitions=6, members=3, record_p99_ms=1.0,
+                   per_batch_ms=100.0)  # fmt: skip
+    f = r.poll_work_over_interval(facts({"max.poll.interval.ms": 5000}, workload=work))
+    assert f is not None
+    assert f.severity is Severity.WARNING
+    assert f.value == 4196
+
+
+def test_cpu_handler_blocking_past_session_timeout() -> None:
+    """mode cpu: 1,500 records x 10 ms = 15 s holds the loop past a 10 s session: a risk;
+    async handlers or small batches say nothing."""
+    cpu = replace(WORK, mode="cpu")
+    f = r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=cpu))
+    assert f is not None
+    assert f.code == "KT102"
+    assert f.severity is Severity.RISK
+    assert (f.value, f.limit) == (15000, 10000)
+    assert r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=WORK)) is None
+    assert r.loop_blocked_past_session(facts({"max.poll.records": 100}, workload=cpu)) is None
+
+
+def test_observed_gap_past_session_timeout_when_the_mode_is_unknown() -> None:
+    """A 12 s gap between polls with an unknown handler is a warning against a 10 s session."""
+    f = r.loop_blocked_past_session(facts(observed=seen(poll_interval_max_ms=12000)))
+    assert f is not None
+    assert f.severity is Severity.WARNING
+    assert f.value == 12000
+    assert r.loop_blocked_past_session(facts(observed=seen(poll_interval_max_ms=3000))) is None
+
+
+def test_heartbeat_against_session() -> None:
+    """4,000 x 3 = 12,000 >= 10,000: a warning; 12,000 >= 10,000 alone: a risk; 3,000: fine."""
+    f = r.heartbeat_vs_session(facts({"heartbeat.interval.ms": 4000}))
+    assert f is not None
+    assert f.severity is Severity.WARNING
+    assert "12,000 ≥ session.timeout.ms 10,000 ms" in f.arithmetic
+    assert f.limit == pytest.approx(10000 / 3)
+    assert "at most 3,333" in f.change
+    worse = r.heartbeat_vs_session(facts({"heartbeat.interval.ms": 12000}))
+    assert worse is not None
+    assert worse.severity is Severity.RISK
+    assert r.heartbeat_vs_session(facts()) is None
+
+
+def test_session_timeout_outside_broker_bounds() -> None:
+    """5 s is below the broker's 6 s minimum: the join is refused; 10 s is fine."""
+    f = r.session_outside_bounds(facts({"session.timeout.ms": 5000}))
+    assert f is not None
+    assert f.severity is Severity.RISK
+    assert (f.value, f.limit) == (5000, 6000)
+    assert r.session_outside_bounds(facts({"session.timeout.ms": 10000})) is None
+
+
+def test_long_session_and_poll_interval_in_seconds() -> None:
+    """45 s sessions and 300 s poll intervals are named in seconds and minutes, as info."""
+    session = r.long_failover(facts({"session.timeout.ms": 45000}))
+    assert session is not None
+    assert session.severity is Severity.INFO
+    assert "45.0 s" in session.title
+    assert r.long_failover(facts()) is None
+    stuck = r.slow_stuck_detection(facts())
+    assert stuck is not None
+    assert "5.0 min" in stuck.title
+    assert stuck.value == 300000
+    assert r.slow_stuck_detection(facts({"max.poll.interval.ms": 30000})) is None
+
+
+def test_fetch_min_bytes_a_trickle_cannot_fill() -> None:
+    """100 records/s x 2/4 partitions x 256 B x 500 ms = 6,400 B < 65,536: every fetch waits."""
+    trickle = replace(WORK, records_per_s=100.0)
+    f = r.fetch_min_unfillable(facts({"fetch.min.bytes": 65536}, workload=trickle))
+    assert f is not None
+    assert f.code == "KT107"
+    assert f.value == pytest.approx(6400)
+    assert r.fetch_min_unfillable(facts({"fetch.min.bytes": 1000}, workload=trickle)) is None
+    assert r.fetch_min_unfillable(facts({"fetch.min.bytes": 65536}, workload=WORK)) is None
+
+
+def test_partition_fetch_below_message_size() -> None:
+    """200 B per partition against 256 B messages; the default 1 MiB is fine."""
+    f = r.partition_fetch_below_message(facts({"max.partition.fetch.bytes": 200}, workload=WORK))
+    assert f is not None
+    assert (f.value, f.limit) == (200, 256)
+    assert r.partition_fetch_below_message(facts(workload=WORK)) is None
+
+
+def test_fetch_max_below_partitions_per_member() -> None:
+    """1 MiB in all < 1 MiB x 2 partitions per member; the default 50 MiB is fine."""
+    f = r.fetch_max_below_partitions(facts({"fetch.max.bytes": 1048576}, workload=WORK))
+    assert f is not None
+    assert (f.value, f.limit) == (1048576, 2097152)
+    assert r.fetch_max_below_partitions(facts(workload=WORK)) is None
+
+
+def test_idle_members_from_config_and_observed() -> None:
+    """5 members on 4 partitions leave 1 idle; 2 of 3 observed members holding none too."""
+    f = r.idle_members(facts(workload=replace(WORK, members=5)))
+    assert f is not None
+    assert f.value == 1
+    assert "5 members - 4 partitions" in f.arithmetic
+    seen_idle = r.idle_members(facts(observed=seen(members=3, idle_members=2)))
+    assert seen_idle is not None
+    assert seen_idle.value == 2
+    assert r.idle_members(facts(workload=WORK)) is None
+
+
+def test_auto_commit_with_async_processing() -> None:
+    """Auto-commit (aiokafka's default) with an async handler; not with manual commits or cpu."""
+    f = r.auto_commit_async(facts(workload=WORK))
+    assert f is not None
+    assert f.code == "KT111"
+    assert f.severity is Severity.WARNING
+    assert r.auto_commit_async(facts({"enable.auto.commit": False}, workload=WORK)) is None
+    assert r.auto_commit_async(facts(workload=replace(WORK, mode="cpu"))) is None
+
+
+def test_poll_gap_near_and_past_its_limit() -> None:
+    """2,500 ms of 2,000: a risk (and 500 records per poll scale to 200); 1,200: a warning."""
+    f = r.poll_gap_near_limit(
+        facts({"max.poll.interval.ms": 2000},
+              observed=seen(poll_interval_max_ms=2500, records_per_poll=500))
+    )  # fmt: skip
+    assert f is not None
+    assert f.severity is Severity.RISK
+    assert (f.value, f.limit) == (2500, 2000)
+    assert "= 125%" in f.arithmetic
+    assert "about 200" in f.change
+    warn = r.poll_gap_near_limit(
+        facts({"max.poll.interval.ms": 2000}, observed=seen(poll_interval_max_ms=1200))
+    )
+    assert warn is not None
+    assert warn.severity is Severity.WARNING
+    quiet = facts({"max.poll.interval.ms": 2000}, observed=seen(poll_interval_max_ms=500))
+    assert r.poll_gap_near_limit(quiet) is None
+
+
+def test_starved_fetches() -> None:
+    """480 ms fetches of 3 records against a 500 ms wait; fast or full fetches say nothing."""
+    f = r.starved_fetches(facts(observed=seen(fetch_latency_ms=480, records_per_fetch=3)))
+    assert f is not None
+    assert (f.value, f.limit) == (480, 500)
+    assert r.starved_fetches(facts(observed=seen(fetch_latency_ms=20, records_per_fetch=3))) is None
+    full = seen(fetch_latency_ms=480, records_per_fetch=5000)
+    assert r.starved_fetches(facts(observed=full)) is None
+
+
+def test_rebalances_observed() -> None:
+    """2 rebalances in 10 s is 720 per hour: a risk; none, nothing."""
+    f = r.rebalancing(facts(observed=seen(rebalances=2, window_s=10)))
+    assert f is not None
+    assert f.severity is Severity.RISK
+    assert "720 per hour" in f.arithmetic
+    assert r.rebalancing(facts(observed=seen(rebalances=0, window_s=10))) is None
+
+
+def test_lag_growing() -> None:
+    """Lag growing 50 records/s is a warning; shrinking lag is not."""
+    f = r.lag_growing(facts(observed=seen(lag_growth_per_s=50)))
+    assert f is not None
+    assert f.value == 50
+    assert r.lag_growing(facts(observed=seen(lag_growth_per_s=-100))) is None
+
+
+def test_poll_idle_ratio() -> None:
+    """Idle 80% with lag: a warning; without lag it is just caught up; lag unknown: info."""
+    f = r.poll_idle(facts(observed=seen(idle_ratio=0.8, lag_max=1000)))
+    assert f is not None
+    assert f.severity is Severity.WARNING
+    assert f.value == 0.8
+    assert r.poll_idle(facts(observed=seen(idle_ratio=0.8, lag_max=0))) is None
+    unknown = r.poll_idle(facts(observed=seen(idle_ratio=0.8)))
+    assert unknown is not None
+    assert unknown.severity is Severity.INFO
+    assert r.poll_idle(facts(observed=seen(idle_ratio=0.1, lag_max=1000))) is None
+
+
+def test_advise_orders_worst_first_and_every_rule_has_a_unique_code() -> None:
+    """Findings come risk, warning, info; codes are unique across the rules."""
+    found = advise(facts({"max.poll.interval.ms": 10000}, workload=WORK))
+    ranks = [f.severity.rank for f in found]
+    assert ranks == sorted(ranks, reverse=True)
+    assert found[0].code == "KT101"
+    cases = [
+        facts({"max.poll.interval.ms": 2000, "session.timeout.ms": 5000,
+               "heartbeat.interval.ms": 4000, "fetch.min.bytes": 65536,
+               "max.partition.fetch.bytes": 200, "fetch.max.bytes": 150},
+              workload=replace(WORK, members=5, mode="cpu", records_per_s=10.0),
+              observed=seen(poll_interval_max_ms=9000, fetch_latency_ms=490,
+                            records_per_fetch=1, rebalances=1, window_s=5,
+                            lag_growth_per_s=9, idle_ratio=0.9, lag_max=10)),
+    ]  # fmt: skip
+    codes = [f.code for f in advise(cases[0])]
+    assert len(codes) == len(set(codes))
+    assert {"KT102", "KT103", "KT104", "KT107", "KT108", "KT109", "KT110"} <= set(codes)
+    assert {"KT201", "KT202", "KT203", "KT204", "KT205"} <= set(codes)
+
+
+def test_config_run_and_merge() -> None:
+    """A config gives workload and stated settings; a run's settings win over the config's."""
+    spec = parse_config(
+        {"topic": {"partitions": 4}, "consumer": {
+            "members": 2, "settings": {"max.poll.interval.ms": 10000},
+            "processing": {"per_record_ms": 2, "distribution": "lognormal", "p99_ms": 10}}},
+    )  # fmt: skip
+    config = from_config(spec)
+    assert config.workload is not None
+    assert config.workload.record_p99_ms == pytest.approx(10)
+    assert config.given == {"max.poll.interval.ms"}
+    run = from_run(measured(100, rebalances=3, settings={"max.poll.interval.ms": 2000}))
+    both = merge(config, run)
+    assert both.settings["max.poll.interval.ms"] == 2000
+    assert both.workload == config.workload
+    assert both.observed is not None
+    assert both.observed.rebalances == 3

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import measured
-from tuner.advice import Facts, Observed, Severity, Workload, advise, from_config, from_run, merge
+from tuner.advice import (
+    Facts,
+    Finding,
+    Observed,
+    PrometheusError,
+    Severity,
+    Workload,
+    advise,
+    from_config,
+    from_run,
+    merge,
+    parse_duration,
+)
 from tuner.advice import rules as r
+from tuner.advice.serve import AdviceService, serving
+from tuner.broker import free_port
+from tuner.cli import main
 from tuner.config import parse_config
 from tuner.settings import SettingValue, effective_settings
 
@@ -284,3 +302,99 @@ def test_config_run_and_merge() -> None:
     assert both.workload == config.workload
     assert both.observed is not None
     assert both.observed.rebalances == 3
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_cli_fail_on_sets_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    """rebalance-demo has a risk (exit 1 with --fail-on risk); quickstart only warnings
+    (exit 0 with --fail-on risk, 1 with --fail-on warning); without --fail-on, 0."""
+    demo = str(CONFIGS / "rebalance-demo.yaml")
+    quick = str(CONFIGS / "quickstart.yaml")
+    assert main(["advise", demo, "--fail-on", "risk"]) == 1
+    assert "RISK     KT101 poll-work-over-interval" in capsys.readouterr().out
+    assert main(["advise", quick, "--fail-on", "risk"]) == 0
+    assert main(["advise", quick, "--fail-on", "warning"]) == 1
+    assert main(["advise", demo]) == 0
+
+
+def test_cli_json_and_a_config_kafka_would_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config whose heartbeat breaks Kafka's rule is advised on (not refused) and --json
+    carries each finding's code, severity and numbers."""
+    path = tmp_path / "c.yaml"
+    path.write_text("consumer:\n  settings: {heartbeat.interval.ms: 4000}\n")
+    assert main(["advise", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    hb = next(f for f in out["findings"] if f["code"] == "KT103")
+    assert (hb["severity"], hb["value"]) == ("warning", 4000)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["advise"], "advise needs a CONFIG, --run FILE or --prometheus URL"),
+        (["advise", "--run", "x.json", "--every", "60s"], "--every reads a live Prometheus"),
+        (["advise", "--prometheus", "http://127.0.0.1:1", "--window", "soon"],
+         "--window: expected a duration like 30s"),
+        (["advise", "--prometheus", "http://127.0.0.1:1", "--every", "1s", "--fail-on", "risk"],
+         "use one of them"),
+        (["advise", "--run", "no-such-result.json"], "--run no-such-result.json: not a result"),
+        (["advise", "no-such-config.yaml"], "no-such-config.yaml: invalid config"),
+    ],
+)  # fmt: skip
+def test_cli_bad_input_exits_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad arguments or unreadable inputs: one clear message, exit 2, no traceback."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_cli_prometheus_that_does_not_answer_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Prometheus URL nothing answers on is a failure (1), named in one line."""
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["advise", "--prometheus", url]) == 1
+    assert f"no answer from Prometheus at {url}" in capsys.readouterr().err
+
+
+def test_duration_parsing() -> None:
+    """Seconds, minutes, hours and milliseconds; zero and words are refused."""
+    assert [parse_duration(t) for t in ("90", "30s", "5m", "1h", "500ms")] == [
+        90, 30, 300, 3600, 0.5,
+    ]  # fmt: skip
+    for bad in ("0s", "soon", "-5s"):
+        with pytest.raises(ValueError, match="expected a duration"):
+            parse_duration(bad)
+
+
+def test_service_serves_findings_as_metrics_and_json() -> None:
+    """A check's findings become `tuner_advice_finding` series and /findings JSON; a finding
+    that goes away loses its series; a failed check keeps the last findings and counts."""
+    service = AdviceService()
+    found = advise(facts({"heartbeat.interval.ms": 4000}))
+    service.check(lambda: found)
+    value = service.registry.get_sample_value
+    labels = {"rule": "KT103", "severity": "warning", "group": "g"}
+    assert value("tuner_advice_finding", labels) == 1
+    assert value("tuner_advice_findings", {"severity": "warning"}) == sum(
+        1 for f in found if f.severity is Severity.WARNING
+    )
+
+    def broken() -> tuple[Finding, ...]:
+        raise PrometheusError("gone")
+
+    service.check(broken)
+    assert value("tuner_advice_finding", labels) == 1
+    assert value("tuner_advice_checks_total", {"outcome": "error"}) == 1
+    service.check(lambda: ())
+    assert value("tuner_advice_finding", labels) is None
+    with serving(service, host="127.0.0.1", port=0) as port:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/findings") as response:
+            assert json.loads(response.read())["findings"] == []
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+            assert b'tuner_advice_findings{severity="risk"} 0.0' in response.read()

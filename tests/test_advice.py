@@ -1,16 +1,21 @@
-"""The advisor's rules on plain values: each one triggers with its arithmetic, and stays quiet."""
+"""The advisor: each rule on plain values (it triggers with its arithmetic, and stays quiet), the
+command, and its findings from a real run, a real Prometheus and its own service."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from tests.helpers import measured
+from tests.helpers import measured, running_prometheus, slow_records, small_spec, trial
+from tuner import advice, metrics
 from tuner.advice import (
     Facts,
     Finding,
@@ -25,7 +30,7 @@ from tuner.advice import (
     parse_duration,
 )
 from tuner.advice import rules as r
-from tuner.advice.serve import AdviceService, serving
+from tuner.advice.serve import AdviceService, serving, watch
 from tuner.broker import free_port
 from tuner.cli import main
 from tuner.config import parse_config
@@ -398,3 +403,113 @@ def test_service_serves_findings_as_metrics_and_json() -> None:
             assert json.loads(response.read())["findings"] == []
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
             assert b'tuner_advice_findings{severity="risk"} 0.0' in response.read()
+
+
+def _advise_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Finding]:
+    """`tuner advise … --json`, as code → finding."""
+    assert main(["advise", *argv, "--json"]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    return {
+        f["code"]: Finding(**{**f, "severity": Severity(f["severity"])}) for f in out["findings"]
+    }
+
+
+@pytest.mark.integration
+def test_healthy_run_names_no_risk(
+    bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """50 records of 1 ms per poll, far inside max.poll.interval.ms: `--run` names no risk."""
+    spec = small_spec(
+        "advhealthy",
+        consumer={"members": 1, "processing": {"per_record_ms": 1},
+                  "settings": {"max.poll.records": 50}},
+        trial={"warmup_s": 1, "measure_s": 4},
+    )  # fmt: skip
+    result = trial(spec, bootstrap_servers)
+    assert result.rebalances == 0
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result.to_dict()))
+    found = _advise_json(["--run", str(path)], capsys)
+    assert not [f for f in found.values() if f.severity is Severity.RISK], found
+    assert main(["advise", "--run", str(path), "--fail-on", "risk"]) == 0
+
+
+REBALANCING_CONFIG = """
+topic: {partitions: 4}
+consumer:
+  members: 2
+  processing: {per_record_ms: 10}
+  settings: {max.poll.interval.ms: 2000, max.poll.records: 500}
+"""
+"""The workload `slow_records(500)` runs: 500 records x 10 ms = 5 s per poll against 2 s."""
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_rebalancing_run_found_from_the_run_and_from_prometheus(
+    bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Batches of 5 s against a 2 s max.poll.interval.ms: `--run` names the poll gap (KT201)
+    with the observed gap and the rebalances (KT203); a real Prometheus scraping the run gives
+    the same risks from our names and from the Java-compatible names, and `--every`'s service
+    serves them as `tuner_advice_*` series that the Prometheus scrapes."""
+    spec = small_spec(
+        "advrebalance", consumer=slow_records(500), trial={"warmup_s": 1, "measure_s": 8}
+    )
+    registry = CollectorRegistry()
+    advice_port = free_port()
+    with (
+        metrics.serve(metrics.exposed(registry, java_compatible=True), host="127.0.0.1",
+                      port=0) as exporter_port,
+        running_prometheus(tmp_path, {"tuner": exporter_port, "advice": advice_port}) as prom,
+    ):  # fmt: skip
+        result = trial(spec, bootstrap_servers, registry)
+        time.sleep(2)  # two more scrapes of the final values
+        assert result.rebalances > 0
+        gap = result.poll.interval_ms_max
+        assert gap is not None
+        path = tmp_path / "result.json"
+        path.write_text(json.dumps(result.to_dict()))
+        from_run_ = _advise_json(["--run", str(path)], capsys)
+        assert from_run_["KT201"].severity is Severity.RISK
+        assert (from_run_["KT201"].value, from_run_["KT201"].limit) == (gap, 2000)
+        assert f"longest gap between polls {gap:,.0f} ms (run)" in from_run_["KT201"].arithmetic
+        assert from_run_["KT203"].value == result.rebalances
+
+        config = tmp_path / "c.yaml"
+        config.write_text(REBALANCING_CONFIG)
+        live = ["--prometheus", prom.url, "--group", result.group_id, "--window", "60s"]
+        ours = _advise_json([*live, "--names", "tuner"], capsys)
+        java = _advise_json([str(config), *live, "--names", "java"], capsys)
+        for found in (ours, java):
+            assert found["KT201"].severity is Severity.RISK
+            assert found["KT201"].value >= 2000
+            assert found["KT203"].severity is Severity.RISK
+        assert "(Prometheus, tuner names)" in ours["KT201"].arithmetic
+        assert "(Prometheus, Java names)" in java["KT201"].arithmetic
+        assert ours["KT201"].group == java["KT201"].group == result.group_id
+
+        service, stop = AdviceService(), threading.Event()
+
+        def check() -> tuple[Finding, ...]:
+            return advice.check(None, prometheus_url=prom.url, group=result.group_id,
+                                window_s=60)  # fmt: skip
+
+        with serving(service, host="127.0.0.1", port=advice_port):
+            watcher = threading.Thread(
+                target=watch, args=(service, check), kwargs={"every_s": 1.0, "stop": stop}
+            )
+            watcher.start()
+            try:
+                group = result.group_id
+                expr = f'tuner_advice_finding{{rule="KT203",severity="risk",group="{group}"}}'
+                answer: list[object] = []
+                for _ in range(30):
+                    answer = prom.query(expr)["data"]["result"]
+                    if answer:
+                        break
+                    time.sleep(0.5)
+                assert answer, "Prometheus never scraped the advice service's finding"
+            finally:
+                stop.set()
+                watcher.join(timeout=10)

@@ -2,7 +2,8 @@
 `kafka_consumer_*` names (as the JMX exporter writes them), one `Facts` per consumer group.
 
 The Java client exports no settings, so Java-named facts assume Java's defaults unless a
-config states them; our names carry `max.poll.interval.ms` and `fetch.max.wait.ms`.
+config states them; our names carry `max.poll.interval.ms` and `fetch.max.wait.ms`. Gauges are
+read as their last value in the window, so members that stopped inside it still count.
 """
 
 from __future__ import annotations
@@ -48,46 +49,60 @@ def _promql(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def _count_in(series: str, r: str) -> str:
+    """How much a total grew inside the range: its increase, or, for a consumer that started
+    inside the range (no sample in the range before), all of it: `increase` alone would miss
+    what happened before the first scrape."""
+    born = f"last_over_time({series}{r}) unless last_over_time({series}{r} offset {r[1:-1]})"
+    return f"max by (group) (({born}) or increase({series}{r}))"
+
+
 def _queries(names: Names, group: str | None, window_s: float) -> dict[str, str]:
+    """What each fact is, in PromQL over the window, aggregated by the `group` label."""
     r = f"[{max(int(window_s), 1)}s]"
-    by = "by (group)"
     if names == "tuner":
         s = f'{{group="{_promql(group)}"}}' if group else ""
+    else:
+        s = f'{{client_id=~".*{_promql(re.escape(group))}.*"}}' if group else ""
+
+    def over(how: str, agg: str, name: str, tail: str = "") -> str:
+        return f"{agg} by (group) ({how}_over_time({name}{s}{r}){tail})"
+
+    if names == "tuner":
         p = PREFIX
 
-        def ratio(family: str, scale: str = "") -> str:
+        def ratio(family: str) -> str:
             return (
-                f"sum {by} (rate({p}{family}_sum{s}{r})) / "
-                f"sum {by} (rate({p}{family}_count{s}{r})){scale}"
+                f"sum by (group) (rate({p}{family}_sum{s}{r})) / "
+                f"sum by (group) (rate({p}{family}_count{s}{r}))"
             )
 
         return {
-            "members": f"count {by} ({p}assigned_partitions{s})",
-            "idle_members": f"count {by} ({p}assigned_partitions{s} == 0)",
-            "gap_ms": f"max {by} (max_over_time({p}poll_interval_max_seconds{s}{r})) * 1000",
-            "max.poll.interval.ms": f"max {by} ({p}max_poll_interval_seconds{s}) * 1000",
-            "fetch.max.wait.ms": f"max {by} ({p}fetch_max_wait_seconds{s}) * 1000",
-            "fetch_latency_ms": ratio("fetch_latency_seconds", " * 1000"),
+            "members": over("last", "count", f"{p}assigned_partitions"),
+            "idle_members": over("last", "count", f"{p}assigned_partitions", " == 0"),
+            "gap_ms": over("max", "max", f"{p}poll_interval_max_seconds") + " * 1000",
+            "max.poll.interval.ms": over("last", "max", f"{p}max_poll_interval_seconds")
+            + " * 1000",
+            "fetch.max.wait.ms": over("last", "max", f"{p}fetch_max_wait_seconds") + " * 1000",
+            "fetch_latency_ms": ratio("fetch_latency_seconds") + " * 1000",
             "records_per_fetch": ratio("fetch_records"),
             "records_per_poll": ratio("poll_records"),
-            "idle_ratio": f"avg {by} ({p}poll_idle_ratio{s})",
-            "rebalances": f"max {by} (increase({p}rebalances_total{s}{r}))",
-            "lag_max": f"max {by} ({p}lag_records{s})",
-            "lag_growth": f"sum {by} (deriv({p}lag_records{s}{r}))",
+            "idle_ratio": over("last", "avg", f"{p}poll_idle_ratio"),
+            "rebalances": _count_in(f"{p}rebalances_total{s}", r),
+            "lag_max": over("last", "max", f"{p}lag_records"),
+            "lag_growth": f"sum by (group) (deriv({p}lag_records{s}{r}))",
         }
-    s = f'{{client_id=~".*{_promql(re.escape(group))}.*"}}' if group else ""
+    coordinator, consumer, fetch = JAVA_COORDINATOR, JAVA_CONSUMER, JAVA_FETCH
     return {
-        "members": f"count {by} ({JAVA_COORDINATOR}assigned_partitions{s})",
-        "idle_members": f"count {by} ({JAVA_COORDINATOR}assigned_partitions{s} == 0)",
-        "gap_ms": f"max {by} (max_over_time({JAVA_CONSUMER}time_between_poll_max{s}{r}))",
-        "fetch_latency_ms": f"avg {by} (avg_over_time({JAVA_FETCH}fetch_latency_avg{s}{r}))",
-        "records_per_fetch": (
-            f"avg {by} (avg_over_time({JAVA_FETCH}records_per_request_avg{s}{r}))"
-        ),
-        "idle_ratio": f"avg {by} ({JAVA_CONSUMER}poll_idle_ratio_avg{s})",
-        "rebalances": f"max {by} (increase({JAVA_COORDINATOR}rebalance_total{s}{r}))",
-        "lag_max": f"max {by} ({JAVA_FETCH}records_lag_max{s})",
-        "lag_growth": f"sum {by} (deriv({JAVA_FETCH}records_lag_max{s}{r}))",
+        "members": over("last", "count", f"{coordinator}assigned_partitions"),
+        "idle_members": over("last", "count", f"{coordinator}assigned_partitions", " == 0"),
+        "gap_ms": over("max", "max", f"{consumer}time_between_poll_max"),
+        "fetch_latency_ms": over("avg", "avg", f"{fetch}fetch_latency_avg"),
+        "records_per_fetch": over("avg", "avg", f"{fetch}records_per_request_avg"),
+        "idle_ratio": over("last", "avg", f"{consumer}poll_idle_ratio_avg"),
+        "rebalances": _count_in(f"{coordinator}rebalance_total{s}", r),
+        "lag_max": over("last", "max", f"{fetch}records_lag_max"),
+        "lag_growth": f"sum by (group) (deriv({fetch}records_lag_max{s}{r}))",
     }
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import measured, running_prometheus, slow_records, small_spec, trial
+from tests.helpers import (
+    measured,
+    running_prometheus,
+    slow_records,
+    small_spec,
+    synthetic_study,
+    trial,
+)
 from tuner import advice, metrics
 from tuner.advice import (
     Facts,
@@ -28,12 +35,13 @@ from tuner.advice import (
     from_run,
     merge,
     parse_duration,
+    study_advice,
 )
 from tuner.advice import rules as r
 from tuner.advice.serve import AdviceService, serving, watch
 from tuner.broker import free_port
 from tuner.cli import main
-from tuner.config import parse_config
+from tuner.config import load_config, parse_config
 from tuner.settings import SettingValue, effective_settings
 
 WORK = Workload(
@@ -513,3 +521,33 @@ def test_rebalancing_run_found_from_the_run_and_from_prometheus(
             finally:
                 stop.set()
                 watcher.join(timeout=10)
+
+
+def test_study_advice_explains_the_recommendation() -> None:
+    """rebalance-demo: the defaults' unlimited polls (81.9 s at p99) are a risk, and their run's
+    rebalances too; 400 records per poll (4 s of 10 s) clear both."""
+    spec = load_config(CONFIGS / "rebalance-demo.yaml")
+    found = study_advice(
+        spec, {"max.poll.records": 400, "max.poll.interval.ms": 10000},
+        default_runs=[measured(100, rebalances=2)], recommended_runs=[measured(100)],
+    )  # fmt: skip
+    defaults = {f.code: f for f in found.defaults}
+    assert defaults["KT101"].severity is Severity.RISK
+    assert defaults["KT203"].value == 2
+    assert not {"KT101", "KT203"} & {f.code for f in found.recommended}
+
+
+def test_report_carries_the_advisor_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner report --config` writes the defaults' and the recommendation's findings."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    synthetic_study(6, storage=storage)
+    out = tmp_path / "o"
+    argv = ["report", "--storage", storage, "--study", "synthetic", "--out", str(out)]
+    assert main([*argv, "--config", str(CONFIGS / "rebalance-demo.yaml")]) == 0
+    md = (out / "report.md").read_text()
+    assert "## What the advisor says" in md
+    assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 1.4 min" in md
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert "What the advisor says" not in (tmp_path / "plain" / "report.md").read_text()

@@ -34,6 +34,7 @@ from tuner.optimize import (
     open_storage,
     optimize,
     recommended,
+    stored_result,
     study_url,
     violations,
 )
@@ -224,6 +225,7 @@ def _recommend(
     confirm: bool,
     number: int | None = None,
     quiet: bool = False,
+    advised: bool = True,
 ) -> int:
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(storage))
@@ -250,11 +252,31 @@ def _recommend(
                 f"without new runs with:\n  tuner report --storage '{storage}' --study {name}"
             )
             return EXIT_FAILURE
-    files = report.write(out_dir, study, best, confirmation, ablation=ablation)
+    files = report.write(
+        out_dir, study, best, confirmation, ablation=ablation,
+        advice=_study_advice(spec, best, confirmation, ablation) if advised else None,
+    )  # fmt: skip
     print(_summary((out_dir / "report.md").read_text()))
     names = ", ".join(f.name for f in files if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
+
+
+def _study_advice(
+    spec: StudySpec,
+    best: optuna.trial.FrozenTrial,
+    confirmation: report.Confirmation | None,
+    ablation: Ablation | None,
+) -> advice.StudyAdvice:
+    """The advisor on the defaults and on the recommendation, with the runs measured of each
+    (the confirmation's, else the best trial's own)."""
+    settings = dict(ablation.settings) if ablation is not None else report.best_settings(best)
+    runs = confirmation.runs if confirmation is not None else {}
+    best_run = stored_result(best)
+    return advice.study_advice(
+        spec, settings, default_runs=runs.get("aiokafka defaults", ()),
+        recommended_runs=runs.get("best", ()) or ((best_run,) if best_run else ()),
+    )  # fmt: skip
 
 
 def _ablate_and_confirm(
@@ -347,7 +369,10 @@ def _report(args: argparse.Namespace) -> int:
     spec = _load(args.config) if args.config else StudySpec()
     if spec is None:
         return EXIT_BAD_INPUT
-    return _recommend(spec, args.storage, args.study, args.out, confirm=False, number=args.trial)
+    return _recommend(
+        spec, args.storage, args.study, args.out, confirm=False, number=args.trial,
+        advised=args.config is not None,
+    )  # fmt: skip
 
 
 # --- tuner advise ----------------------------------------------------------------------------

@@ -12,9 +12,11 @@ from tuner.advice.facts import Facts, Observed, Workload, combine, from_config, 
 from tuner.advice.findings import Finding, Severity, at_least
 from tuner.advice.prometheus import PrometheusError, parse_duration
 from tuner.advice.rules import RULES, advise
+from tuner.advice.study import StudyAdvice, study_advice
 
 __all__ = [
-    "RULES", "Facts", "Finding", "Observed", "PrometheusError", "Severity", "Workload",
+    "RULES", "Facts", "Finding", "Observed", "PrometheusError", "Severity", "StudyAdvice",
+    "Workload",
     "advise", "at_least", "check", "combine", "from_config", "from_run", "merge",
-    "parse_duration",
+    "parse_duration", "study_advice",
 ]  # fmt: skip

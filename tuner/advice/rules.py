@@ -29,6 +29,12 @@ def _n(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def _count(value: float, noun: str) -> str:
+    """`1 rebalance`, `2 rebalances`: a count as the rounded number says it."""
+    shown = f"{value:,.0f}"
+    return f"{shown} {noun}{'' if shown == '1' else 's'}"
+
+
 def _s(ms: float) -> str:
     return f"{ms / 1000:,.1f} s" if ms < 60_000 else f"{ms / 60_000:,.1f} min"
 
@@ -405,8 +411,8 @@ def rebalancing(facts: Facts) -> Finding | None:
     return Finding(
         code="KT203", rule="rebalancing",
         group=facts.group, severity=Severity.RISK,
-        title=f"the group rebalanced {o.rebalances:,.0f} times{window}",
-        arithmetic=f"{o.rebalances:,.0f} rebalances{window} ({o.source}){per_hour} > 0",
+        title=f"the group rebalanced {_count(o.rebalances, 'time')}{window}",
+        arithmetic=f"{_count(o.rebalances, 'rebalance')}{window} ({o.source}){per_hour} > 0",
         semantics="Every rebalance stops the whole group: partitions are revoked, reassigned "
         "and fetched from the last committed offset, so work since the last commit repeats.",
         change="remove the cause: see the poll-gap (KT201) and blocked-loop (KT102) findings; "

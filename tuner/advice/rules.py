@@ -143,8 +143,10 @@ def loop_blocked_past_session(facts: Facts) -> Finding | None:
     return Finding(
         code="KT102", rule="loop-blocked-past-session",
         group=facts.group, severity=severity,
-        title=("the handler blocks the event loop" if certain else "if the handler blocks the "
-               "event loop, it does") + f" for {_s(blocked_ms)}, against the session timeout",
+        title=f"the handler blocks the event loop for {_s(blocked_ms)}, against the session timeout"
+        if certain
+        else f"polls came {_s(blocked_ms)} apart: too long for the session timeout if the "
+        "handler blocks the event loop",
         arithmetic=f"{arithmetic} against {_setting(facts, 'session.timeout.ms', 'ms')} "
         f"({blocked_ms / session:.0%})",
         semantics="aiokafka heartbeats from a task on the consumer's own event loop (Java has a "

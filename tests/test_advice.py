@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import replace
@@ -37,6 +38,7 @@ from tuner.advice import (
     parse_duration,
     study_advice,
 )
+from tuner.advice import prometheus as prom
 from tuner.advice import rules as r
 from tuner.advice.serve import AdviceService, serving, watch
 from tuner.broker import free_port
@@ -551,3 +553,29 @@ def test_report_carries_the_advisor_section(
     assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 1.4 min" in md
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     assert "What the advisor says" not in (tmp_path / "plain" / "report.md").read_text()
+
+
+def test_prometheus_answers_become_facts_per_group() -> None:
+    """Each group in the answers is one group's facts; NaN (a rate without two samples) is no
+    value; `auto` falls back to the Java names when ours have no consumer; an error says so."""
+    asked: list[str] = []
+
+    def get(url: str) -> object:
+        expr = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["query"][0]
+        asked.append(expr)
+        if "kafka_consumer_" in expr and "== 0" not in expr:
+            known = {"time_between_poll_max": "5000", "assigned_partitions": "2"}
+            value = next((v for k, v in known.items() if k in expr), "NaN")
+            return {"status": "success",
+                    "data": {"result": [{"metric": {}, "value": [0, value]}]}}  # fmt: skip
+        return {"status": "success", "data": {"result": []}}
+
+    (java,) = prom.read("http://p", group="orders", window_s=60, get=get)
+    assert java.group == "orders"
+    assert java.observed is not None
+    assert java.observed.poll_interval_max_ms == 5000
+    assert java.observed.fetch_latency_ms is None
+    assert java.settings["session.timeout.ms"] == 45000  # Java's default, not aiokafka's
+    assert any('client_id=~".*orders.*"' in e for e in asked)
+    with pytest.raises(PrometheusError, match="bad_data"):
+        prom.query("http://p", "up", get=lambda _url: {"status": "error", "error": "bad_data"})

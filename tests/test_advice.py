@@ -4,6 +4,10 @@ command, and its findings from a real run, a real Prometheus and its own service
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -319,7 +323,8 @@ def test_config_run_and_merge() -> None:
     assert both.observed.rebalances == 3
 
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 
 
 def test_cli_fail_on_sets_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
@@ -579,3 +584,36 @@ def test_prometheus_answers_become_facts_per_group() -> None:
     assert any('client_id=~".*orders.*"' in e for e in asked)
     with pytest.raises(PrometheusError, match="bad_data"):
         prom.query("http://p", "up", get=lambda _url: {"status": "error", "error": "bad_data"})
+
+
+def test_cli_service_keeps_serving_through_failed_checks_and_stops_on_ctrl_c() -> None:
+    """`--every` with a Prometheus that does not answer: the service serves, counts the failed
+    checks, says why on stderr, and Ctrl-C (SIGINT) ends it with exit 0."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", "advise", "--prometheus",
+         f"http://127.0.0.1:{free_port()}", "--every", "0.2s", "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        errors = 0.0
+        for _ in range(100):
+            time.sleep(0.1)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+                    text = response.read().decode()
+            except OSError:
+                continue
+            failed = 'tuner_advice_checks_total{outcome="error"}'
+            line = next(x for x in text.splitlines() if x.startswith(failed))
+            errors = float(line.split()[-1])
+            if errors >= 2:
+                break
+        assert errors >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert f"serving findings on http://127.0.0.1:{port}/metrics" in out
+    assert "check failed (the last findings stay served): no answer from Prometheus" in err

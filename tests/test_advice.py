@@ -442,6 +442,7 @@ def test_healthy_run_names_no_risk(
     )  # fmt: skip
     result = trial(spec, bootstrap_servers)
     assert result.rebalances == 0
+    assert result.poll.records_per_poll_avg == pytest.approx(50, rel=0.02)
     path = tmp_path / "result.json"
     path.write_text(json.dumps(result.to_dict()))
     found = _advise_json(["--run", str(path)], capsys)
@@ -490,6 +491,9 @@ def test_rebalancing_run_found_from_the_run_and_from_prometheus(
         assert (from_run_["KT201"].value, from_run_["KT201"].limit) == (gap, 2000)
         assert f"longest gap between polls {gap:,.0f} ms (run)" in from_run_["KT201"].arithmetic
         assert from_run_["KT203"].value == result.rebalances
+        per_poll = result.poll.records_per_poll_avg  # max.poll.records 500 on a backlog
+        assert per_poll == pytest.approx(500, rel=0.02)
+        assert f"(now {per_poll:,.0f} per poll)" in from_run_["KT201"].change
 
         config = tmp_path / "c.yaml"
         config.write_text(REBALANCING_CONFIG)

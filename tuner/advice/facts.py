@@ -109,6 +109,7 @@ def from_run(result: TrialResult) -> Facts:
         source="run",
         window_s=result.window_s,
         poll_interval_max_ms=result.poll.interval_ms_max,
+        records_per_poll=result.poll.records_per_poll_avg,
         records_per_fetch=result.fetch.records_per_fetch_avg if result.fetch.requests else None,
         fetch_latency_ms=result.fetch.latency_ms_p50,
         idle_ratio=result.poll.idle_ratio,

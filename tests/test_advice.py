@@ -363,6 +363,7 @@ def test_cli_json_and_a_config_kafka_would_refuse(
          "use one of them"),
         (["advise", "--run", "no-such-result.json"], "--run no-such-result.json: not a result"),
         (["advise", "no-such-config.yaml"], "no-such-config.yaml: invalid config"),
+        (["advise", "--run", "r.json", "--set", "topic.partitions=3"], "give the CONFIG too"),
     ],
 )  # fmt: skip
 def test_cli_bad_input_exits_2(

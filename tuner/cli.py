@@ -382,6 +382,8 @@ def _advise_usage(args: argparse.Namespace) -> str | None:
     """What is wrong with the arguments, if anything."""
     if args.config is None and args.run is None and args.prometheus is None:
         return "advise needs a CONFIG, --run FILE or --prometheus URL (any of them together)"
+    if args.set and args.config is None:
+        return "--set overrides a config value: give the CONFIG too"
     if args.prometheus is None:
         for flag, given in (("--group", args.group), ("--every", args.every),
                             ("--names", args.names != "auto")):  # fmt: skip

@@ -12,6 +12,7 @@ from tuner.settings import heartbeat_too_slow, session_in_bounds
 
 HEADROOM = 0.5
 """A batch (or gap between polls) past this share of its limit is a warning."""
+LEAVES_GROUP = "A member that does not poll again within max.poll.interval.ms leaves the group"
 LONG_SESSION_MS = 30_000
 LONG_POLL_INTERVAL_MS = 60_000
 
@@ -80,9 +81,8 @@ def poll_work_over_interval(facts: Facts) -> Finding | None:
         f"{work.work_ms / interval:.0%} of max.poll.interval.ms",
         arithmetic=f"records per poll ≤ {work.records_text}; {work.work_text} against "
         f"{setting(facts, 'max.poll.interval.ms', 'ms')} ({work.work_ms / interval:.0%})",
-        semantics="A member that does not poll again within max.poll.interval.ms leaves the "
-        "group and its partitions move (a rebalance); aiokafka's default max.poll.records is "
-        "unlimited, so a poll hands out everything prefetched.",
+        semantics=f"{LEAVES_GROUP} and its partitions move (a rebalance); aiokafka's default "
+        "max.poll.records is unlimited, so a poll hands out everything prefetched.",
         change=f"set max.poll.records to at most {number(fits)} (half of max.poll.interval.ms at "
         f"p99), or raise max.poll.interval.ms to at least {number(2 * work.work_ms)}",
         value=work.work_ms, limit=float(interval),

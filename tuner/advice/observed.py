@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
-from tuner.advice.liveness import HEADROOM
+from tuner.advice.liveness import HEADROOM, LEAVES_GROUP
 from tuner.advice.numbers import count, number, setting
 
 STARVED_SHARE = 0.8
@@ -36,8 +36,8 @@ def poll_gap_near_limit(facts: Facts) -> Finding | None:
         f"{gap / interval:.0%} of max.poll.interval.ms",
         arithmetic=f"longest gap between polls {number(gap)} ms ({o.source}) / "
         f"{setting(facts, 'max.poll.interval.ms', 'ms')} = {gap / interval:.0%}",
-        semantics="A member that does not poll again within max.poll.interval.ms leaves the "
-        "group; the group rebalances, and the member rejoins on its next poll.",
+        semantics=f"{LEAVES_GROUP}; the group rebalances, and the member rejoins on its next "
+        "poll.",
         change=f"{per_poll}raise max.poll.interval.ms to at least {number(2 * gap)}",
         value=gap, limit=float(interval),
     )  # fmt: skip

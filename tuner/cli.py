@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -18,11 +17,10 @@ from pathlib import Path
 
 import optuna
 
-from tuner import __version__, advice, broker, plots, report, space
+from tuner import __version__, broker, cli_advise, plots, report, space
 from tuner.ablation import Ablation, Change, ablate, bench_run
-from tuner.advice.serve import AdviceService, Round, serving, watch
 from tuner.bench import bench
-from tuner.cli_render import StudyProgress, render_advice, render_result
+from tuner.cli_render import StudyProgress, render_result
 from tuner.cluster import ClusterError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
 from tuner.confirm import confirm_on
@@ -34,7 +32,6 @@ from tuner.optimize import (
     open_storage,
     optimize,
     recommended,
-    stored_result,
     study_url,
     violations,
 )
@@ -126,10 +123,10 @@ def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
     return show
 
 
-def _load(path: Path, overrides: Sequence[str] = (), *, rules: bool = True) -> StudySpec | None:
+def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
     """The config, or None after printing every problem in it."""
     try:
-        return load_config(path, overrides=overrides, rules=rules)
+        return load_config(path, overrides=overrides)
     except ConfigError as exc:
         _err(f"{path}: invalid config:\n{exc}")
         return None
@@ -254,29 +251,12 @@ def _recommend(
             return EXIT_FAILURE
     files = report.write(
         out_dir, study, best, confirmation, ablation=ablation,
-        advice=_study_advice(spec, best, confirmation, ablation) if advised else None,
+        advice=cli_advise.study_advice_of(spec, best, confirmation, ablation) if advised else None,
     )  # fmt: skip
     print(_summary((out_dir / "report.md").read_text()))
     names = ", ".join(f.name for f in files if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
-
-
-def _study_advice(
-    spec: StudySpec,
-    best: optuna.trial.FrozenTrial,
-    confirmation: report.Confirmation | None,
-    ablation: Ablation | None,
-) -> advice.StudyAdvice:
-    """The advisor on the defaults and on the recommendation, with the runs measured of each
-    (the confirmation's, else the best trial's own)."""
-    settings = dict(ablation.settings) if ablation is not None else report.best_settings(best)
-    runs = confirmation.runs if confirmation is not None else {}
-    best_run = stored_result(best)
-    return advice.study_advice(
-        spec, settings, default_runs=runs.get("aiokafka defaults", ()),
-        recommended_runs=runs.get("best", ()) or ((best_run,) if best_run else ()),
-    )  # fmt: skip
 
 
 def _ablate_and_confirm(
@@ -375,123 +355,6 @@ def _report(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
-# --- tuner advise ----------------------------------------------------------------------------
-
-
-def _advise_usage(args: argparse.Namespace) -> str | None:
-    """What is wrong with the arguments, if anything."""
-    if args.config is None and args.run is None and args.prometheus is None:
-        return "advise needs a CONFIG, --run FILE or --prometheus URL (any of them together)"
-    if args.set and args.config is None:
-        return "--set overrides a config value: give the CONFIG too"
-    if args.prometheus is None:
-        for flag, given in (("--group", args.group), ("--every", args.every),
-                            ("--names", args.names != "auto")):  # fmt: skip
-            if given:
-                return f"{flag} reads a live Prometheus: give --prometheus URL too"
-    if args.every is not None and args.fail_on is not None:
-        return "--fail-on ends with an exit code; --every keeps serving: use one of them"
-    for flag, text in (("--window", args.window), ("--every", args.every)):
-        if text is not None:
-            try:
-                advice.parse_duration(text)
-            except ValueError as exc:
-                return f"{flag}: {exc}"
-    if not 0 <= args.port <= 65535:
-        return f"--port must be in [0, 65535], got {args.port}"
-    return None
-
-
-def _advise_base(args: argparse.Namespace) -> tuple[advice.Facts | None, bool]:
-    """The facts of the config and the run (None without either); False after printing why
-    one cannot be read."""
-    base = None
-    if args.config is not None:
-        spec = _load(args.config, args.set, rules=False)
-        if spec is None:
-            return None, False
-        base = advice.from_config(spec)
-    if args.run is not None:
-        try:
-            result = TrialResult.from_dict(json.loads(args.run.read_text()))
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            _err(f"--run {args.run}: not a result written by `tuner run --json` ({exc})")
-            return None, False
-        run = advice.from_run(result)
-        base = run if base is None else advice.merge(base, run)
-    return base, True
-
-
-def _advise(args: argparse.Namespace) -> int:
-    usage = _advise_usage(args)
-    if usage is not None:
-        _err(usage)
-        return EXIT_BAD_INPUT
-    base, ok = _advise_base(args)
-    if not ok:
-        return EXIT_BAD_INPUT
-    sources = ", ".join(
-        f"{name} {value}"
-        for name, value in (
-            ("config", args.config),
-            ("run", args.run),
-            ("Prometheus", args.prometheus),
-        )
-        if value is not None
-    )
-    window_s = advice.parse_duration(args.window)
-
-    def check() -> tuple[advice.Finding, ...]:
-        return advice.check(
-            base, prometheus_url=args.prometheus, names=args.names, group=args.group,
-            window_s=window_s,
-        )  # fmt: skip
-
-    if args.every is not None:
-        return _advise_service(args, check, sources)
-    try:
-        findings = check()
-    except advice.PrometheusError as exc:
-        _err(str(exc))
-        return EXIT_FAILURE
-    if args.json:
-        print(json.dumps({"sources": sources, "findings": [f.to_dict() for f in findings]},
-                         indent=2))  # fmt: skip
-    else:
-        print(render_advice(findings, sources=sources))
-    if args.fail_on is not None and advice.at_least(findings, advice.Severity(args.fail_on)):
-        return EXIT_FAILURE
-    return EXIT_OK
-
-
-def _advise_service(
-    args: argparse.Namespace, check: Callable[[], tuple[advice.Finding, ...]], sources: str
-) -> int:
-    """Check every --every and serve the findings until Ctrl-C."""
-    service = AdviceService()
-    stop = threading.Event()
-
-    def said(done: Round) -> None:
-        if done.error is not None:
-            _err(f"check failed (the last findings stay served): {done.error}")
-        elif not args.quiet:
-            counts = ", ".join(
-                f"{sum(1 for f in done.findings if f.severity is s)} {s.value}"
-                for s in advice.Severity
-            )
-            print(f"checked {sources}: {counts}", flush=True)
-
-    with serving(service, host=args.host, port=args.port) as port:
-        print(f"serving findings on http://{args.host}:{port}/metrics and /findings "
-              f"every {args.every}; Ctrl-C stops", flush=True)  # fmt: skip
-        try:
-            watch(service, check, every_s=advice.parse_duration(args.every), stop=stop,
-                  on_round=said)  # fmt: skip
-        except KeyboardInterrupt:
-            stop.set()
-    return EXIT_OK
-
-
 # --- the parser -----------------------------------------------------------------------------
 
 
@@ -569,33 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     rp.set_defaults(handler=_report)
 
-    a = sub.add_parser(
-        "advise",
-        help="what is risky in a consumer group's settings, why, and what to change",
-        description="Findings from a config, a run's result (--run) and/or a live Prometheus "
-        "(--prometheus): each with a code, a severity, the numbers, and the change to make.",
-    )
-    a.add_argument("config", type=Path, nargs="?", help="a YAML config (workload and settings)")
-    a.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value")  # fmt: skip
-    a.add_argument("--run", type=Path, metavar="FILE", help="a result from `tuner run --json`")
-    a.add_argument("--prometheus", metavar="URL", help="a Prometheus scraping the consumers")
-    a.add_argument("--group", help="only this consumer group (Java names: client ids with it)")
-    a.add_argument(
-        "--names", choices=("auto", "tuner", "java"), default="auto",
-        help="metric names to read: tuner_consumer_*, the Java client's kafka_consumer_*, or "
-        "auto (ours if present)",
-    )  # fmt: skip
-    a.add_argument("--window", default="5m", help="how far back to look in Prometheus (5m)")
-    a.add_argument("--json", action="store_true", help="print the findings as JSON")
-    a.add_argument("--fail-on", choices=("risk", "warning"),
-                   help="exit 1 when a finding at this severity or worse exists")  # fmt: skip
-    a.add_argument("--every", metavar="DURATION",
-                   help="keep checking this often (e.g. 60s) and serve the findings")  # fmt: skip
-    a.add_argument("--port", type=int, default=9402, help="with --every: where to serve (9402)")
-    a.add_argument("--host", default="127.0.0.1", help="with --every: address to bind")
-    a.add_argument("--quiet", action="store_true", help="with --every: no line per check")
-    a.set_defaults(handler=_advise)
+    cli_advise.add_parser(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""What the `tuner` command shows: a trial's result, a study's progress, the advisor's findings.
+"""What the `tuner` command shows: a trial's result as text, and a study's progress.
 
 Kept apart from the command's parsing and exit codes; it returns strings or writes to the
 stream it is given, so tests read exactly what a user sees.
@@ -6,11 +6,9 @@ stream it is given, so tests read exactly what a user sees.
 
 from __future__ import annotations
 
-import textwrap
 import time
 from typing import TextIO
 
-from tuner.advice import Finding, Severity
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
@@ -155,22 +153,3 @@ class StudyProgress:
     def _write(self, text: str) -> None:
         self.stream.write(("\r\x1b[2K" if self.live else "") + text)
         self.stream.flush()
-
-
-def render_advice(findings: tuple[Finding, ...], *, sources: str) -> str:
-    """The advisor's findings, worst first, grouped by consumer group, with a count line."""
-    lines = [f"advice from {sources}"]
-    group: str | None = None
-    for f in findings:
-        if f.group != group and f.group:
-            lines += ["", f"group {f.group}"]
-        group = f.group
-        lines += ["", f"{f.severity.value.upper():<8} {f.code} {f.rule}: {f.title}"]
-        for label, body in (("numbers", f.arithmetic), ("why", f.semantics), ("change", f.change)):
-            lines += textwrap.wrap(
-                body, width=100, initial_indent=f"{'':9}{label + ':':<9}",
-                subsequent_indent=" " * 18, break_on_hyphens=False,
-            )  # fmt: skip
-    counts = ", ".join(f"{sum(1 for f in findings if f.severity is s)} {s.value}" for s in Severity)
-    lines += ["", f"{len(findings)} finding{'' if len(findings) == 1 else 's'}: {counts}"]
-    return "\n".join(lines)

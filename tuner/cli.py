@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 
-from tuner import __version__, broker, plots, report, space
+from tuner import __version__, broker, cli_advise, plots, report, space
 from tuner.ablation import Ablation, ablate, bench_run
 from tuner.bench import bench
 from tuner.cli_render import (
@@ -231,6 +231,7 @@ def _recommend(
     confirm: bool,
     number: int | None = None,
     quiet: bool = False,
+    advised: bool = True,
 ) -> int:
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(storage))
@@ -257,7 +258,10 @@ def _recommend(
                 f"without new runs with:\n  tuner report --storage '{storage}' --study {name}"
             )
             return EXIT_FAILURE
-    files = report.write(out_dir, study, best, confirmation, ablation=ablation)
+    files = report.write(
+        out_dir, study, best, confirmation, ablation=ablation,
+        advice=cli_advise.study_advice_of(spec, best, confirmation, ablation) if advised else None,
+    )  # fmt: skip
     print(summary((out_dir / "report.md").read_text()))
     names = ", ".join(f.name for f in files if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
@@ -326,7 +330,10 @@ def _report(args: argparse.Namespace) -> int:
     spec = _load(args.config) if args.config else StudySpec()
     if spec is None:
         return EXIT_BAD_INPUT
-    return _recommend(spec, args.storage, args.study, args.out, confirm=False, number=args.trial)
+    return _recommend(
+        spec, args.storage, args.study, args.out, confirm=False, number=args.trial,
+        advised=args.config is not None,
+    )  # fmt: skip
 
 
 # --- the parser -----------------------------------------------------------------------------
@@ -405,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the files for this feasible trial (e.g. another point of a Pareto front)",
     )  # fmt: skip
     rp.set_defaults(handler=_report)
+
+    cli_advise.add_parser(sub)
     return parser
 
 

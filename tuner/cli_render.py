@@ -39,7 +39,12 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
         f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
         f"poll             max interval {ms(poll.interval_ms_max)}, idle ratio "
-        + ("n/a" if poll.idle_ratio is None else f"{poll.idle_ratio:.2f}"),
+        + ("n/a" if poll.idle_ratio is None else f"{poll.idle_ratio:.2f}")
+        + (
+            ""
+            if poll.records_per_poll_avg is None
+            else f", {poll.records_per_poll_avg:,.0f} records per poll"
+        ),
         f"lag (end)        {result.lag_max:,} records max per partition",
         f"offsets          consumed {result.offsets.consumed_total:,}, committed "
         f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",

@@ -70,6 +70,8 @@ class FetchStats:
 class PollStats:
     interval_ms_max: float | None
     idle_ratio: float | None
+    records_per_poll_avg: float | None = None
+    """None in results stored before it was measured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

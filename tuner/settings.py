@@ -130,9 +130,10 @@ def _check_value(setting: Setting, value: object) -> str | None:
 
 
 def validate_settings(
-    values: Mapping[str, object], *, limits: BrokerLimits | None = None
+    values: Mapping[str, object], *, limits: BrokerLimits | None = None, rules: bool = True
 ) -> list[tuple[str, str]]:
-    """Every problem as (property name, message): unknown names, types, ranges, then the rules."""
+    """Every problem as (property name, message): unknown names, types, ranges, then the rules
+    (`rules=False` leaves the cross-setting rules to the caller, as `tuner advise` does)."""
     limits = limits or BrokerLimits()
     problems: list[tuple[str, str]] = []
     for name, value in values.items():
@@ -145,7 +146,7 @@ def validate_settings(
         message = _check_value(setting, value)
         if message is not None:
             problems.append((name, message))
-    if problems:
+    if problems or not rules:
         return problems
     return [(name, msg) for name, msg in check_rules(effective_settings(values), limits)]
 
@@ -157,26 +158,41 @@ def check_rules(
     out: list[tuple[str, str]] = []
     session = int(eff["session.timeout.ms"] or 0)
     heartbeat = int(eff["heartbeat.interval.ms"] or 0)
-    if heartbeat * 3 >= session:
+    if heartbeat_too_slow(session_ms=session, heartbeat_ms=heartbeat):
         out.append((
             "heartbeat.interval.ms",
             f"must be less than session.timeout.ms / 3 ({session} / 3 = {session / 3:.0f}), "
             f"got {heartbeat}",
         ))  # fmt: skip
     lo, hi = limits.group_min_session_timeout_ms, limits.group_max_session_timeout_ms
-    if not lo <= session <= hi:
+    if not session_in_bounds(session, limits):
         out.append((
             "session.timeout.ms",
             f"must be within the broker's group.min/max.session.timeout.ms [{lo}, {hi}], "
             f"got {session}",
         ))  # fmt: skip
     fetch_max, partition_max = eff["fetch.max.bytes"], eff["max.partition.fetch.bytes"]
-    if int(fetch_max or 0) < int(partition_max or 0):
+    if fetch_max_too_small(int(fetch_max or 0), int(partition_max or 0)):
         out.append((
             "fetch.max.bytes",
             f"must be >= max.partition.fetch.bytes ({partition_max}), got {fetch_max}",
         ))  # fmt: skip
     return out
+
+
+def heartbeat_too_slow(*, session_ms: int, heartbeat_ms: int) -> bool:
+    """Fewer than three heartbeats fit in a session timeout: one lost or late heartbeat and
+    the coordinator evicts the member (Kafka's `heartbeat.interval.ms` documentation)."""
+    return heartbeat_ms * 3 >= session_ms
+
+
+def session_in_bounds(session_ms: int, limits: BrokerLimits) -> bool:
+    """The broker refuses a join outside `group.min/max.session.timeout.ms`."""
+    return limits.group_min_session_timeout_ms <= session_ms <= limits.group_max_session_timeout_ms
+
+
+def fetch_max_too_small(fetch_max_bytes: int, partition_max_bytes: int) -> bool:
+    return fetch_max_bytes < partition_max_bytes
 
 
 def effective_settings(values: Mapping[str, object]) -> dict[str, SettingValue | None]:

@@ -17,8 +17,9 @@ def show(value: object) -> str:
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 
 
-def check_spec(spec: StudySpec, problems: list[str]) -> None:
-    """Ranges and rules that need more than one field's type."""
+def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> None:
+    """Ranges and rules that need more than one field's type; `rules=False` leaves out the
+    cross-setting rules of the consumer settings (`tuner advise` reports them as findings)."""
 
     def need(ok: bool, path: str, message: str, value: object) -> None:
         if not ok:
@@ -146,7 +147,7 @@ def check_spec(spec: StudySpec, problems: list[str]) -> None:
             "is required with SASL; use ${ENV_VAR}",
             "(empty)",
         )
-    for name, message in validate_settings(c.settings):
+    for name, message in validate_settings(c.settings, rules=rules):
         problems.append(f"consumer.settings.{name}: {message}")
 
 

@@ -37,8 +37,10 @@ def load_config(
     *,
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    rules: bool = True,
 ) -> StudySpec:
-    """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem."""
+    """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem
+    (`rules=False`: all but the consumer settings' cross-setting rules)."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -50,7 +52,9 @@ def load_config(
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{os.fspath(path)}: not valid YAML{where}: {problem}"]) from None
-    return parse_config({} if data is None else data, overrides=overrides, environ=environ)
+    return parse_config(
+        {} if data is None else data, overrides=overrides, environ=environ, rules=rules
+    )
 
 
 def parse_config(
@@ -58,6 +62,7 @@ def parse_config(
     *,
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    rules: bool = True,
 ) -> StudySpec:
     """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`."""
     problems: list[str] = []
@@ -68,7 +73,7 @@ def parse_config(
         _apply_override(data, item, problems)
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
-    check_spec(spec, problems)
+    check_spec(spec, problems, rules=rules)
     if problems:
         raise ConfigError(problems)
     return spec

@@ -84,6 +84,17 @@ class ProcessingModel:
         self._overslept_s = min(max(time.perf_counter() - deadline, 0.0), MAX_CARRY_S)
 
 
+def record_p99_ms(spec: ProcessingSpec) -> float:
+    """The 99th percentile of one record's processing time under `spec`'s distribution."""
+    mean = spec.per_record_ms
+    if mean <= 0 or spec.distribution == "constant":
+        return max(mean, 0.0)
+    if spec.distribution == "exponential":
+        return mean * math.log(100.0)
+    mu, sigma = _lognormal_params(mean, spec.p99_ms)
+    return math.exp(mu + Z99 * sigma)
+
+
 def _lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:
     """(mu, sigma) of a lognormal (in ms) with the given mean and 99th percentile.
 

@@ -161,6 +161,14 @@ class GroupWindow:
         return self._per_fetch(f"{PREFIX}fetch_bytes")
 
     @property
+    def records_per_poll(self) -> float:
+        """Records per poll that returned any (what max.poll.interval.ms must cover): empty
+        polls, which only wait on a fetch, are left out."""
+        name = f"{PREFIX}poll_records"
+        polls = self.delta(f"{name}_count") - self.delta(f"{PREFIX}empty_polls_total")
+        return self.delta(f"{name}_sum") / polls if polls > 0 else 0.0
+
+    @property
     def rebalances(self) -> int:
         """Group rebalances in the window: every member sees each one, so the max over members."""
         name = f"{PREFIX}rebalances_total"

@@ -22,6 +22,7 @@ from tuner.optimize import (
     stored_result,
     violations,
 )
+from tuner.report import advice as advisor
 from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
 from tuner.report.document import (
@@ -40,6 +41,7 @@ from tuner.report.document import (
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
+    from tuner.advice import StudyAdvice
     from tuner.result import TrialResult
 
 CAPTIONS = {
@@ -75,6 +77,7 @@ def build(
     pictures: Mapping[str, plots.Picture],
     ranked: Mapping[str, float] | None,
     ablation: Ablation | None = None,
+    advice: StudyAdvice | None = None,
 ) -> Document:
     """The whole report; `ranked` are the importances (None when they cannot be computed).
 
@@ -92,6 +95,8 @@ def build(
         _recommendation(study, best, settings, confirmation, ranked),
         changes.section(settings, ablation),
     ]
+    if advice is not None:
+        sections.append(advisor.section(advice))
     if confirmation is not None:
         sections.append(_confirmation(confirmation))
     sections.append(_settings(settings))

@@ -19,6 +19,7 @@ from tuner.report.confirmation import BASELINES, Confirmation
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
+    from tuner.advice import StudyAdvice
 
 
 def write(
@@ -28,6 +29,7 @@ def write(
     confirmation: Confirmation | None,
     *,
     ablation: Ablation | None = None,
+    advice: StudyAdvice | None = None,
 ) -> list[Path]:
     """Write every output file; returns their paths (a picture that failed is not among them,
     and the report says why it is missing). The settings files hold the ablated settings
@@ -50,7 +52,13 @@ def write(
     pictures = plots.draw(study, out_dir, ranked=ranked)
     written += [p.path for p in pictures.values() if p.path is not None]
     doc = content.build(
-        study, best, confirmation, pictures=pictures, ranked=ranked, ablation=ablation
+        study,
+        best,
+        confirmation,
+        pictures=pictures,
+        ranked=ranked,
+        ablation=ablation,
+        advice=advice,
     )
     (out_dir / "summary.json").write_text(
         json.dumps(summary(study, settings, confirmation), indent=2) + "\n"

@@ -1,0 +1,152 @@
+"""What the advisor reasons over: a workload, consumer settings, and what was observed.
+
+Each source (a config, a run's result, a Prometheus) knows part of it and leaves the rest
+None; `merge` lays one over another, so the sources can be used together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from tuner.config import StudySpec
+from tuner.consumer.processing import record_p99_ms
+from tuner.result import TrialResult
+from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """The application and topic, as a config describes them."""
+
+    message_bytes: int
+    partitions: int
+    members: int
+    per_record_ms: float
+    record_p99_ms: float
+    per_batch_ms: float
+    mode: Literal["async", "cpu"]
+    records_per_s: float | None = None
+    """Paced live load (users x rate per user); None when unpaced or prefill only."""
+
+    @property
+    def partitions_per_member(self) -> int:
+        """The most partitions one member holds when the group is whole."""
+        return math.ceil(self.partitions / max(self.members, 1))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observed:
+    """What a run or a Prometheus measured; None where the source has no such number."""
+
+    source: str
+    window_s: float | None = None
+    poll_interval_max_ms: float | None = None
+    records_per_poll: float | None = None
+    records_per_fetch: float | None = None
+    fetch_latency_ms: float | None = None
+    idle_ratio: float | None = None
+    rebalances: float | None = None
+    """Rebalances inside the window (a run counts them; Prometheus gives the increase)."""
+    lag_max: float | None = None
+    lag_growth_per_s: float | None = None
+    members: int | None = None
+    idle_members: int | None = None
+    """Members holding no partition."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Facts:
+    """One consumer group's facts; `given` names the settings a source stated, the rest are
+    defaults (aiokafka's, or Java's for Java-named metrics)."""
+
+    group: str = ""
+    settings: Mapping[str, SettingValue | None] = field(
+        default_factory=lambda: effective_settings({})
+    )
+    given: frozenset[str] = frozenset()
+    workload: Workload | None = None
+    observed: Observed | None = None
+    limits: BrokerLimits = field(default_factory=BrokerLimits)
+
+    def ms(self, name: str) -> int:
+        """An integer setting's value (ms, bytes or a count)."""
+        return int(self.settings[name] or 0)
+
+
+def from_config(spec: StudySpec, *, group: str = "") -> Facts:
+    """The workload and the consumer settings of a config (aiokafka's defaults filling gaps)."""
+    proc, producer = spec.consumer.processing, spec.workload.producer
+    paced = producer.users > 0 and producer.rate_per_user > 0
+    workload = Workload(
+        message_bytes=spec.workload.message_bytes,
+        partitions=spec.topic.partitions,
+        members=spec.consumer.members,
+        per_record_ms=proc.per_record_ms,
+        record_p99_ms=record_p99_ms(proc),
+        per_batch_ms=proc.per_batch_ms,
+        mode=proc.mode,
+        records_per_s=producer.users * producer.rate_per_user if paced else None,
+    )
+    return Facts(
+        group=group,
+        settings=effective_settings(spec.consumer.settings),
+        given=frozenset(spec.consumer.settings),
+        workload=workload,
+    )
+
+
+def from_run(result: TrialResult) -> Facts:
+    """A `tuner run --json` result: the settings it ran with and what it measured."""
+    growth = None
+    if result.steady is not None and result.steady.window_s > 0:
+        growth = (result.steady.produced - result.steady.consumed) / result.steady.window_s
+    elif result.producer is not None:
+        growth = result.producer.records_per_s - result.throughput_records_per_s
+    observed = Observed(
+        source="run",
+        window_s=result.window_s,
+        poll_interval_max_ms=result.poll.interval_ms_max,
+        records_per_poll=result.poll.records_per_poll_avg,
+        records_per_fetch=result.fetch.records_per_fetch_avg if result.fetch.requests else None,
+        fetch_latency_ms=result.fetch.latency_ms_p50,
+        idle_ratio=result.poll.idle_ratio,
+        rebalances=float(result.rebalances),
+        lag_max=float(result.lag_max),
+        lag_growth_per_s=growth,
+    )
+    settings = effective_settings({k: v for k, v in result.settings.items() if v is not None})
+    return Facts(
+        group=result.group_id,
+        settings={**settings, **dict(result.settings)},
+        given=frozenset(n for n in result.settings if n in SETTINGS),
+        observed=observed,
+    )
+
+
+def merge(base: Facts, over: Facts) -> Facts:
+    """`over` laid on `base`: its stated settings, workload and observations win; a setting
+    neither states keeps `over`'s default."""
+    settings = {
+        name: over.settings[name]
+        if name in over.given or name not in base.given
+        else base.settings[name]
+        for name in over.settings
+    }
+    return Facts(
+        group=over.group or base.group,
+        settings=settings,
+        given=base.given | over.given,
+        workload=over.workload or base.workload,
+        observed=over.observed or base.observed,
+        limits=base.limits,
+    )
+
+
+def combine(base: Facts | None, live: tuple[Facts, ...]) -> tuple[Facts, ...]:
+    """A config and/or run (`base`) laid under each live group's facts, or `base` alone."""
+    if not live:
+        return () if base is None else (base,)
+    return tuple(g if base is None else merge(base, g) for g in live)

@@ -1,0 +1,210 @@
+"""Rules on staying in the group: a poll's work against max.poll.interval.ms, a blocked
+event loop, heartbeats and session timeouts (KT101-KT106)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuner.advice.facts import Facts, Workload
+from tuner.advice.findings import Finding, Severity
+from tuner.advice.numbers import number, seconds, setting
+from tuner.settings import heartbeat_too_slow, session_in_bounds
+
+HEADROOM = 0.5
+"""A batch (or gap between polls) past this share of its limit is a warning."""
+LEAVES_GROUP = "A member that does not poll again within max.poll.interval.ms leaves the group"
+LONG_SESSION_MS = 30_000
+LONG_POLL_INTERVAL_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollWork:
+    """The most records one poll can hand out, and the time to process them at p99."""
+
+    records: int
+    records_text: str
+    work_ms: float
+    work_text: str
+
+
+def poll_work(facts: Facts, w: Workload) -> PollWork:
+    """aiokafka buffers one fetch result per partition and `getmany()` without
+    `max_records` hands out all of them: at most `max.partition.fetch.bytes` per partition
+    of the member, and `fetch.max.bytes` in all (one broker), but always one record per
+    partition (KIP-74)."""
+    pp = w.partitions_per_member
+    fetch_bytes = min(facts.ms("fetch.max.bytes"), facts.ms("max.partition.fetch.bytes") * pp)
+    by_fetch = max(pp, fetch_bytes // max(w.message_bytes, 1))
+    limit = facts.settings["max.poll.records"]
+    records = by_fetch if limit is None else min(int(limit), by_fetch)
+    records_text = (
+        f"min({setting(facts, 'fetch.max.bytes')}, {setting(facts, 'max.partition.fetch.bytes')}"
+        f" x {pp} partitions per member) / {number(w.message_bytes)} B per record = "
+        f"{number(by_fetch)}"
+    )
+    if limit is not None:
+        records_text = (
+            f"min({setting(facts, 'max.poll.records')}, {records_text}) = {number(records)}"
+        )
+    work_ms = w.per_batch_ms + records * w.record_p99_ms
+    work_text = (
+        f"{number(records)} records x {w.record_p99_ms:,.1f} ms (p99 per record) + "
+        f"{w.per_batch_ms:,.0f} ms per batch = {number(work_ms)} ms"
+    )
+    return PollWork(
+        records=records, records_text=records_text, work_ms=work_ms, work_text=work_text
+    )
+
+
+def _records_within(budget_ms: float, w: Workload) -> int:
+    """The largest batch whose p99 processing fits `budget_ms`."""
+    if w.record_p99_ms <= 0:
+        return 0
+    return max(int((budget_ms - w.per_batch_ms) / w.record_p99_ms + 1e-9), 1)  # 1e-9: a p99
+    # computed as 10.000000000000002 ms must still fit 500 records in 5,000 ms
+
+
+def poll_work_over_interval(facts: Facts) -> Finding | None:
+    """KT101: a full poll's processing time against max.poll.interval.ms."""
+    w = facts.workload
+    if w is None or (w.record_p99_ms <= 0 and w.per_batch_ms <= 0):
+        return None
+    work, interval = poll_work(facts, w), facts.ms("max.poll.interval.ms")
+    if work.work_ms < HEADROOM * interval:
+        return None
+    severity = Severity.RISK if work.work_ms >= interval else Severity.WARNING
+    fits = _records_within(HEADROOM * interval, w)
+    return Finding(
+        code="KT101", rule="poll-work-over-interval",
+        group=facts.group, severity=severity,
+        title=f"a full poll takes {seconds(work.work_ms)} to process, "
+        f"{work.work_ms / interval:.0%} of max.poll.interval.ms",
+        arithmetic=f"records per poll ≤ {work.records_text}; {work.work_text} against "
+        f"{setting(facts, 'max.poll.interval.ms', 'ms')} ({work.work_ms / interval:.0%})",
+        semantics=f"{LEAVES_GROUP} and its partitions move (a rebalance); aiokafka's default "
+        "max.poll.records is unlimited, so a poll hands out everything prefetched.",
+        change=f"set max.poll.records to at most {number(fits)} (half of max.poll.interval.ms at "
+        f"p99), or raise max.poll.interval.ms to at least {number(2 * work.work_ms)}",
+        value=work.work_ms, limit=float(interval),
+    )  # fmt: skip
+
+
+def loop_blocked_past_session(facts: Facts) -> Finding | None:
+    """KT102: a handler holding the event loop longer than session.timeout.ms."""
+    w, o, session = facts.workload, facts.observed, facts.ms("session.timeout.ms")
+    if w is not None and w.mode == "async":
+        return None
+    if w is not None and o is None:
+        blocked, how = poll_work(facts, w), "config"
+        blocked_ms = blocked.work_ms
+        arithmetic = f"mode cpu: the loop is held for a whole batch, {blocked.work_text}"
+        fits = f"max.poll.records ≤ {number(_records_within(HEADROOM * session, w))}"
+    elif o is not None and o.poll_interval_max_ms is not None:
+        blocked_ms, how = o.poll_interval_max_ms, "observed"
+        arithmetic = f"longest gap between polls {number(blocked_ms)} ms (observed)"
+        fits = "smaller batches (max.poll.records)"
+    else:
+        return None
+    if blocked_ms < HEADROOM * session or (how == "observed" and blocked_ms < session):
+        return None
+    certain = w is not None and w.mode == "cpu"
+    severity = Severity.RISK if blocked_ms >= session and certain else Severity.WARNING
+    return Finding(
+        code="KT102", rule="loop-blocked-past-session",
+        group=facts.group, severity=severity,
+        title=f"the handler blocks the event loop for {seconds(blocked_ms)}, against the "
+        "session timeout"
+        if certain
+        else f"polls came {seconds(blocked_ms)} apart: too long for the session timeout if the "
+        "handler blocks the event loop",
+        arithmetic=f"{arithmetic} against {setting(facts, 'session.timeout.ms', 'ms')} "
+        f"({blocked_ms / session:.0%})",
+        semantics="aiokafka heartbeats from a task on the consumer's own event loop (Java has a "
+        "heartbeat thread): a handler that holds the loop past session.timeout.ms sends no "
+        "heartbeat meanwhile, and the coordinator evicts the member.",
+        change=f"run CPU work off the loop (asyncio.to_thread or a process pool), or poll "
+        f"{fits}",
+        value=blocked_ms, limit=float(session),
+    )  # fmt: skip
+
+
+def heartbeat_vs_session(facts: Facts) -> Finding | None:
+    """KT103: heartbeat.interval.ms at or above a third of session.timeout.ms."""
+    session, heartbeat = facts.ms("session.timeout.ms"), facts.ms("heartbeat.interval.ms")
+    if not heartbeat_too_slow(session_ms=session, heartbeat_ms=heartbeat):
+        return None
+    return Finding(
+        code="KT103", rule="heartbeat-vs-session",
+        group=facts.group, severity=Severity.RISK if heartbeat >= session else Severity.WARNING,
+        title="fewer than three heartbeats fit in the session timeout",
+        arithmetic=f"{setting(facts, 'heartbeat.interval.ms', 'ms')} x 3 = {number(3 * heartbeat)} "
+        f"≥ {setting(facts, 'session.timeout.ms', 'ms')}",
+        semantics="The coordinator evicts a member it has not heard from for "
+        "session.timeout.ms; with fewer than three heartbeats in that time, one late or lost "
+        "heartbeat is enough.",
+        change=f"set heartbeat.interval.ms to at most {number((session - 1) // 3)} "
+        "(below a third of session.timeout.ms)",
+        value=float(heartbeat), limit=session / 3,
+    )  # fmt: skip
+
+
+def session_outside_bounds(facts: Facts) -> Finding | None:
+    """KT104: session.timeout.ms outside the broker's group.min/max.session.timeout.ms."""
+    session, limits = facts.ms("session.timeout.ms"), facts.limits
+    if session_in_bounds(session, limits):
+        return None
+    lo, hi = limits.group_min_session_timeout_ms, limits.group_max_session_timeout_ms
+    return Finding(
+        code="KT104", rule="session-outside-broker-bounds",
+        group=facts.group, severity=Severity.RISK,
+        title="the broker refuses this session timeout",
+        arithmetic=f"{setting(facts, 'session.timeout.ms', 'ms')} not in the broker's "
+        f"[group.min.session.timeout.ms {number(lo)}, group.max.session.timeout.ms {number(hi)}]",
+        semantics="The coordinator rejects a JoinGroup whose session timeout is outside its "
+        "bounds (INVALID_SESSION_TIMEOUT): the consumer never gets a partition.",
+        change=f"set session.timeout.ms within [{number(lo)}, {number(hi)}]",
+        value=float(session), limit=float(lo if session < lo else hi),
+    )  # fmt: skip
+
+
+def long_failover(facts: Facts) -> Finding | None:
+    """KT105: a long session timeout is a long failover."""
+    session = facts.ms("session.timeout.ms")
+    if session <= LONG_SESSION_MS:
+        return None
+    return Finding(
+        code="KT105", rule="long-failover",
+        group=facts.group, severity=Severity.INFO,
+        title=f"a member that dies holds its partitions for up to {seconds(session)}",
+        arithmetic=f"{setting(facts, 'session.timeout.ms', 'ms')} = {seconds(session)} > "
+        f"{seconds(LONG_SESSION_MS)}",
+        semantics="A member that crashes without leaving the group is only evicted after "
+        "session.timeout.ms; its partitions deliver nothing until then.",
+        change="if failover time matters, lower session.timeout.ms (aiokafka's default is "
+        "10 s, Java's 45 s), keeping heartbeat.interval.ms below a third of it",
+        value=float(session), limit=float(LONG_SESSION_MS),
+    )  # fmt: skip
+
+
+def slow_stuck_detection(facts: Facts) -> Finding | None:
+    """KT106: a long max.poll.interval.ms detects a stuck consumer late."""
+    interval = facts.ms("max.poll.interval.ms")
+    if interval <= LONG_POLL_INTERVAL_MS:
+        return None
+    o = facts.observed
+    seen = (
+        f" (the longest gap observed was {number(o.poll_interval_max_ms)} ms)"
+        if o is not None and o.poll_interval_max_ms is not None
+        else ""
+    )
+    return Finding(
+        code="KT106", rule="slow-stuck-detection",
+        group=facts.group, severity=Severity.INFO,
+        title=f"a stuck consumer keeps its partitions for {seconds(interval)}",
+        arithmetic=f"{setting(facts, 'max.poll.interval.ms', 'ms')} = {seconds(interval)} > "
+        f"{seconds(LONG_POLL_INTERVAL_MS)}",
+        semantics="A member whose handler hangs keeps heartbeating (a background task) and "
+        "keeps its partitions until max.poll.interval.ms passes without a poll.",
+        change=f"set max.poll.interval.ms to a few times your slowest batch{seen}",
+        value=float(interval), limit=float(LONG_POLL_INTERVAL_MS),
+    )  # fmt: skip

@@ -1,0 +1,180 @@
+"""Facts from a live Prometheus: our `tuner_consumer_*` names or the Java client's
+`kafka_consumer_*` names (as the JMX exporter writes them), one `Facts` per consumer group.
+
+The Java client exports no settings, so Java-named facts assume Java's defaults unless a
+config states them; our names carry `max.poll.interval.ms` and `fetch.max.wait.ms`. Gauges are
+read as their last value in the window, so members that stopped inside it still count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from tuner.advice.facts import Facts, Observed
+from tuner.metrics import JAVA_CONSUMER, JAVA_COORDINATOR, JAVA_FETCH, PREFIX
+from tuner.settings import effective_settings, java_defaults
+
+Names = Literal["tuner", "java"]
+Get = Callable[[str], Any]
+"""URL → parsed JSON answer (raises OSError or ValueError)."""
+
+
+class PrometheusError(Exception):
+    """Prometheus did not answer, or refused a query."""
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `30s`, `5m`, `1h` → seconds; ValueError for anything else or for zero."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"expected a duration like 30s, 5m or 1h, got {text!r}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
+    return float(match.group(1)) * scale
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the user's own Prometheus URL
+        return json.loads(response.read())
+
+
+def _promql(text: str) -> str:
+    """`text` inside a PromQL double-quoted string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _count_in(series: str, r: str) -> str:
+    """How much a total grew inside the range: its increase, or, for a consumer that started
+    inside the range (no sample in the range before), all of it: `increase` alone would miss
+    what happened before the first scrape."""
+    born = f"last_over_time({series}{r}) unless last_over_time({series}{r} offset {r[1:-1]})"
+    return f"max by (group) (({born}) or increase({series}{r}))"
+
+
+def _queries(names: Names, group: str | None, window_s: float) -> dict[str, str]:
+    """What each fact is, in PromQL over the window, aggregated by the `group` label."""
+    r = f"[{max(int(window_s), 1)}s]"
+    if names == "tuner":
+        s = f'{{group="{_promql(group)}"}}' if group else ""
+    else:
+        s = f'{{client_id=~".*{_promql(re.escape(group))}.*"}}' if group else ""
+
+    def over(how: str, agg: str, name: str, tail: str = "") -> str:
+        return f"{agg} by (group) ({how}_over_time({name}{s}{r}){tail})"
+
+    if names == "tuner":
+        p = PREFIX
+
+        def ratio(family: str) -> str:
+            return (
+                f"sum by (group) (rate({p}{family}_sum{s}{r})) / "
+                f"sum by (group) (rate({p}{family}_count{s}{r}))"
+            )
+
+        return {
+            "members": over("last", "count", f"{p}assigned_partitions"),
+            "idle_members": over("last", "count", f"{p}assigned_partitions", " == 0"),
+            "gap_ms": over("max", "max", f"{p}poll_interval_max_seconds") + " * 1000",
+            "max.poll.interval.ms": over("last", "max", f"{p}max_poll_interval_seconds")
+            + " * 1000",
+            "fetch.max.wait.ms": over("last", "max", f"{p}fetch_max_wait_seconds") + " * 1000",
+            "fetch_latency_ms": ratio("fetch_latency_seconds") + " * 1000",
+            "records_per_fetch": ratio("fetch_records"),
+            "records_per_poll": ratio("poll_records"),
+            "idle_ratio": over("last", "avg", f"{p}poll_idle_ratio"),
+            "rebalances": _count_in(f"{p}rebalances_total{s}", r),
+            "lag_max": over("last", "max", f"{p}lag_records"),
+            "lag_growth": f"sum by (group) (deriv({p}lag_records{s}{r}))",
+        }
+    coordinator, consumer, fetch = JAVA_COORDINATOR, JAVA_CONSUMER, JAVA_FETCH
+    return {
+        "members": over("last", "count", f"{coordinator}assigned_partitions"),
+        "idle_members": over("last", "count", f"{coordinator}assigned_partitions", " == 0"),
+        "gap_ms": over("max", "max", f"{consumer}time_between_poll_max"),
+        "fetch_latency_ms": over("avg", "avg", f"{fetch}fetch_latency_avg"),
+        "records_per_fetch": over("avg", "avg", f"{fetch}records_per_request_avg"),
+        "idle_ratio": over("last", "avg", f"{consumer}poll_idle_ratio_avg"),
+        "rebalances": _count_in(f"{coordinator}rebalance_total{s}", r),
+        "lag_max": over("last", "max", f"{fetch}records_lag_max"),
+        "lag_growth": f"sum by (group) (deriv({fetch}records_lag_max{s}{r}))",
+    }
+
+
+def query(url: str, expr: str, *, get: Get = _get_json) -> dict[str, float]:
+    """An instant query's vector as group label → value (`""` when there is no such label)."""
+    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    try:
+        answer = get(target)
+    except urllib.error.HTTPError as exc:
+        raise PrometheusError(f"{url} refused {expr!r}: {exc.read().decode()[:300]}") from None
+    except (OSError, ValueError) as exc:
+        raise PrometheusError(f"no answer from Prometheus at {url}: {exc}") from None
+    if answer.get("status") != "success":
+        raise PrometheusError(f"{url} refused {expr!r}: {answer.get('error')}")
+    out: dict[str, float] = {}
+    for item in answer["data"]["result"]:
+        value = float(item["value"][1])
+        if not math.isnan(value):  # NaN: a rate over a range without two samples
+            out[item["metric"].get("group", "")] = value
+    return out
+
+
+def read(
+    url: str,
+    *,
+    names: Names | Literal["auto"] = "auto",
+    group: str | None = None,
+    window_s: float = 300.0,
+    get: Get = _get_json,
+) -> tuple[Facts, ...]:
+    """One `Facts` per consumer group Prometheus has members of (none: an empty tuple).
+    `auto` reads our names, and the Java names when ours have no consumer."""
+    if names == "auto":
+        return read(url, names="tuner", group=group, window_s=window_s, get=get) or read(
+            url, names="java", group=group, window_s=window_s, get=get
+        )
+    values = {
+        key: query(url, expr, get=get) for key, expr in _queries(names, group, window_s).items()
+    }
+    facts = []
+    for key in sorted(values["members"]):
+        name = key or group or ""
+        facts.append(_facts(names, name, {k: v.get(key) for k, v in values.items()}, window_s))
+    return tuple(facts)
+
+
+def _facts(names: Names, group: str, v: Mapping[str, float | None], window_s: float) -> Facts:
+    source = "Prometheus, tuner names" if names == "tuner" else "Prometheus, Java names"
+    observed = Observed(
+        source=source,
+        window_s=window_s,
+        poll_interval_max_ms=v.get("gap_ms"),
+        records_per_poll=v.get("records_per_poll"),
+        records_per_fetch=v.get("records_per_fetch"),
+        fetch_latency_ms=v.get("fetch_latency_ms"),
+        idle_ratio=v.get("idle_ratio"),
+        rebalances=v.get("rebalances"),
+        lag_max=v.get("lag_max"),
+        lag_growth_per_s=v.get("lag_growth"),
+        members=int(v.get("members") or 0),
+        idle_members=int(v.get("idle_members") or 0),
+    )
+    if names == "java":
+        return Facts(group=group, settings=dict(java_defaults()), observed=observed)
+    stated = {
+        name: round(value)
+        for name in ("max.poll.interval.ms", "fetch.max.wait.ms")
+        if (value := v.get(name)) is not None
+    }
+    return Facts(
+        group=group,
+        settings=effective_settings(stated),
+        given=frozenset(stated),
+        observed=observed,
+    )

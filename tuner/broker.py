@@ -29,6 +29,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
+from tuner import tls
+from tuner.broker_security import SecureListeners, check_password, new_password, write_private
 from tuner.config import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,15 @@ class BrokerInfo:
     pid: int
     data_dir: str
     log_path: str
+    sasl_ssl: str = ""
+    """A secured broker's SASL_SSL listener (SCRAM-SHA-512 and PLAIN); empty if not secured."""
+    ssl: str = ""
+    """A secured broker's SSL listener (TLS, no client certificate)."""
+    ca_file: str = ""
+    """The PEM file of the CA that signed the broker's certificate: what clients must trust."""
+    username: str = ""
+    password_file: str = ""
+    """A file only its owner can read, holding the user's password."""
 
 
 def cache_dir() -> Path:
@@ -232,6 +243,10 @@ class EmbeddedBroker:
         detach: bool = False,
         keep_data: bool = False,
         extra_properties: str = "",
+        secure: bool = False,
+        password: str | None = None,
+        sasl_ssl_port: int = 0,
+        ssl_port: int = 0,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
@@ -240,6 +255,14 @@ class EmbeddedBroker:
         self.detach = detach
         self.keep_data = keep_data
         self.extra_properties = extra_properties
+        self.secure = secure
+        if password is not None:
+            check_password(password)
+        self._password = password or new_password()
+        self.sasl_ssl_port = (sasl_ssl_port or free_port()) if secure else 0
+        self.ssl_port = (ssl_port or free_port()) if secure else 0
+        self.listeners: SecureListeners | None = None
+        """Set by `start()` when secured: ports, certificate, user and password."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -253,28 +276,27 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
         java = check_java()
         cp = classpath()
-        if port_in_use(self.port):
-            raise BrokerSetupError(f"port {self.port} on 127.0.0.1 is already in use")
+        for taken in (self.port, self.sasl_ssl_port, self.ssl_port):
+            if taken and port_in_use(taken):
+                raise BrokerSetupError(f"port {taken} on 127.0.0.1 is already in use")
         controller_port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
-        props.write_text(
-            server_properties(
-                port=self.port, controller_port=controller_port, data_dir=self.data_dir
-            )
-            + self.extra_properties
+        text = server_properties(
+            port=self.port, controller_port=controller_port, data_dir=self.data_dir
         )
+        if self.secure:
+            self.data_dir.chmod(0o700)
+            self.listeners = self._secure_listeners()
+            text += self.listeners.properties(port=self.port, controller_port=controller_port)
+        write_private(props, text + self.extra_properties)
         log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
         log4j_path = self.data_dir / "log4j2.yaml"
         log4j_path.write_text(log4j.read_text())
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
                "-cp", cp]  # fmt: skip
-        fmt = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
-             "-c", str(props)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        fmt = self._format(jvm, props)
         if fmt.returncode != 0:
             self._cleanup()
             reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
@@ -291,6 +313,37 @@ class EmbeddedBroker:
         log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
         return self.info()
 
+    def _secure_listeners(self) -> SecureListeners:
+        try:
+            broker_tls = tls.broker_tls(self.data_dir / "secure")
+        except tls.TlsError as exc:
+            self._cleanup()
+            raise BrokerSetupError(str(exc)) from exc
+        listeners = SecureListeners(
+            sasl_ssl_port=self.sasl_ssl_port,
+            ssl_port=self.ssl_port,
+            tls=broker_tls,
+            password=self._password,
+        )
+        write_private(self.data_dir / "secure" / "password", listeners.password + "\n")
+        return listeners
+
+    def _format(self, jvm: list[str], props: Path) -> subprocess.CompletedProcess[str]:
+        """`kafka-storage format`, its arguments in a Java @-file (read by the launcher, so a
+        SCRAM password in them never shows in the process list), deleted afterwards."""
+        args = ["kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
+                "-c", str(props)]  # fmt: skip
+        if self.listeners is not None:
+            args += ["--add-scram", self.listeners.scram_credential()]
+        argfile = self.data_dir / "format.args"
+        write_private(argfile, "\n".join(args) + "\n")
+        try:
+            return subprocess.run(
+                [*jvm, f"@{argfile}"], capture_output=True, text=True, check=False
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
+
     def _launcher(self) -> list[str]:
         """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
         setpriv = shutil.which("setpriv")
@@ -305,11 +358,24 @@ class EmbeddedBroker:
         return self._proc.pid
 
     def info(self) -> BrokerInfo:
+        listeners = self.listeners
+        if listeners is None:
+            return BrokerInfo(
+                bootstrap_servers=self.bootstrap_servers,
+                pid=self.pid,
+                data_dir=str(self.data_dir),
+                log_path=str(self.log_path),
+            )
         return BrokerInfo(
             bootstrap_servers=self.bootstrap_servers,
             pid=self.pid,
             data_dir=str(self.data_dir),
             log_path=str(self.log_path),
+            sasl_ssl=f"127.0.0.1:{listeners.sasl_ssl_port}",
+            ssl=f"127.0.0.1:{listeners.ssl_port}",
+            ca_file=str(listeners.tls.ca_file),
+            username=listeners.username,
+            password_file=str(self.data_dir / "secure" / "password"),
         )
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -352,6 +418,7 @@ class EmbeddedBroker:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         elif not self.keep_data:
             shutil.rmtree(self.data_dir / "kraft", ignore_errors=True)
+            shutil.rmtree(self.data_dir / "secure", ignore_errors=True)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()
@@ -391,14 +458,26 @@ def status() -> BrokerInfo | None:
     return info if _is_our_broker(info.pid) else None
 
 
-def up(*, port: int = DEFAULT_PORT, timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:
-    """Start the detached broker unless one is already up; returns (info, started_now)."""
+def up(
+    *, port: int = DEFAULT_PORT, secure: bool = False, timeout_s: float = START_TIMEOUT_S
+) -> tuple[BrokerInfo, bool]:
+    """Start the detached broker unless one is already up; returns (info, started_now).
+
+    `secure` adds a SASL_SSL listener on `port + 1` and an SSL listener on `port + 2`.
+    """
     running = status()
     if running is not None:
         return running, False
     data_dir = cache_dir() / "broker" / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True)
+    broker = EmbeddedBroker(
+        port=port,
+        data_dir=data_dir,
+        detach=True,
+        secure=secure,
+        sasl_ssl_port=port + 1 if secure and port else 0,
+        ssl_port=port + 2 if secure and port else 0,
+    )
     info = broker.start(timeout_s)
     _state_file().write_text(json.dumps(asdict(info)))
     return info, True

@@ -20,7 +20,7 @@ import optuna
 from tuner import __version__, broker, plots, report, space
 from tuner.ablation import Ablation, Change, ablate, bench_run
 from tuner.bench import bench
-from tuner.cli_render import StudyProgress, render_result
+from tuner.cli_render import StudyProgress, render_result, render_secured
 from tuner.cluster import ClusterError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
 from tuner.confirm import confirm_on
@@ -73,7 +73,7 @@ def _cluster_mismatch(exc: ClusterError) -> int:
 
 def _broker_up(args: argparse.Namespace) -> int:
     try:
-        info, started = broker.up(port=args.port)
+        info, started = broker.up(port=args.port, secure=args.secure)
     except broker.BrokerError as exc:
         return _broker_failed(exc)
     if started:
@@ -81,6 +81,11 @@ def _broker_up(args: argparse.Namespace) -> int:
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
+    if info.sasl_ssl:
+        print(render_secured(info))
+    elif args.secure:
+        _err("the running broker is not secured: `tuner broker down`, then `up --secure`")
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -368,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
     up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
+    up.add_argument(
+        "--secure", action="store_true",
+        help="also a SASL_SSL listener (SCRAM-SHA-512, PLAIN) on --port + 1 and an SSL listener "
+        "on --port + 2, with a CA and certificate made for it; prints what a client needs",
+    )  # fmt: skip
     up.set_defaults(handler=_broker_up)
     bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
         handler=_broker_status

@@ -27,6 +27,18 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="session")
+def secure_broker() -> Iterator[EmbeddedBroker]:
+    """A second real broker with SASL_SSL (SCRAM-SHA-512, PLAIN) and SSL listeners, a CA of its
+    own and a random password (`secure_broker.listeners`), stopped at the end."""
+    broker = EmbeddedBroker(secure=True, heap="512m")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
 def bootstrap_servers(request: pytest.FixtureRequest) -> str:
     """The broker's address; `KAFKA_TUNER_TEST_BOOTSTRAP` reuses an already running broker."""
     existing = os.environ.get("KAFKA_TUNER_TEST_BOOTSTRAP")

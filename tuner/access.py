@@ -40,6 +40,28 @@ class TlsTrustError(AccessError):
     """The broker's certificate is not signed by the CA the config trusts, or TLS failed."""
 
 
+class RedactSecret(logging.Filter):
+    """Replace a secret in every record a handler emits: aiokafka's DEBUG lines print each
+    request whole, and a SASL PLAIN request carries the password."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.secret in text:
+            record.msg, record.args = text.replace(self.secret, "***"), None
+        return True
+
+
+def redact_in_logs(secret: str | None) -> None:
+    """Keep `secret` out of everything the root logger's handlers write from now on."""
+    if secret:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactSecret(secret))
+
+
 def check_access(conn: Connection, timeout_s: float = CHECK_TIMEOUT_S) -> None:
     """Raise `AccessError` if a bootstrap address refuses the login or its certificate is not
     trusted. Any other failure (nothing listening, a timeout) is left to the clients, which

@@ -19,6 +19,7 @@ import optuna
 
 from tuner import __version__, broker, plots, report, space
 from tuner.ablation import Ablation, Change, ablate, bench_run
+from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, render_result, render_secured
 from tuner.cluster import ClusterError
@@ -62,6 +63,12 @@ def _broker_failed(exc: broker.BrokerError) -> int:
     return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
 
 
+def _access_refused(exc: AccessError) -> int:
+    """The cluster refused the config's credentials or certificate: fixed in the config."""
+    _err(f"the cluster refused the connection: {exc}")
+    return EXIT_BAD_INPUT
+
+
 def _cluster_mismatch(exc: ClusterError) -> int:
     """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
     _err(f"the cluster does not match the config: {exc}")
@@ -98,6 +105,8 @@ def _broker_status(args: argparse.Namespace) -> int:
         print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
         return EXIT_FAILURE
     print(f"up at {info.bootstrap_servers} (pid {info.pid})")
+    if info.sasl_ssl:
+        print(render_secured(info))
     return EXIT_OK
 
 
@@ -131,10 +140,12 @@ def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
 def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
     """The config, or None after printing every problem in it."""
     try:
-        return load_config(path, overrides=overrides)
+        spec = load_config(path, overrides=overrides)
     except ConfigError as exc:
         _err(f"{path}: invalid config:\n{exc}")
         return None
+    redact_in_logs(spec.cluster.security.password)
+    return spec
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -146,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
         result = run_standalone(spec, observer=_progress(args.quiet))
     except broker.BrokerError as exc:
         return _broker_failed(exc)
+    except AccessError as exc:
+        return _access_refused(exc)
     except ClusterError as exc:
         return _cluster_mismatch(exc)
     except TrialError as exc:
@@ -214,6 +227,8 @@ def _optimize(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except broker.BrokerError as exc:
         return _broker_failed(exc)
+    except AccessError as exc:
+        return _access_refused(exc)
     except ClusterError as exc:
         return _cluster_mismatch(exc)
 

@@ -4,11 +4,14 @@ errors within seconds, and a whole study over SCRAM and TLS keeps the password t
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,13 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.helpers import unique
-from tuner import tls
+from tuner import cluster, tls
+from tuner.access import check_access, redact_in_logs
 from tuner.broker import EmbeddedBroker, free_port
 from tuner.cli import main
 from tuner.cluster import Connection
-from tuner.config import parse_config
+from tuner.config import LocustSpec, parse_config
+from tuner.load import SASL_PASSWORD_ENV, LocustLoad, locustfile
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +135,6 @@ def test_untrusted_certificate_is_a_clear_error_within_seconds(
 
 def test_right_credentials_pass_the_access_check(secure_broker: EmbeddedBroker) -> None:
     """The check itself lets every listener and mechanism of the secured broker through."""
-    from tuner.access import check_access  # noqa: PLC0415 - the function under test, by name
-
     password = _listeners(secure_broker).password
     for mechanism in ("SCRAM-SHA-512", "PLAIN", None):
         spec = parse_config(_secured(secure_broker, mechanism=mechanism),
@@ -209,3 +212,77 @@ def test_a_study_over_scram_and_tls_keeps_the_password_to_itself(
     assert leaks == []
     assert not any(password in listing for listing in listings)
     assert not any(password in text for text in scrapes)
+
+
+def test_debug_logs_hide_a_plain_password(secure_broker: EmbeddedBroker) -> None:
+    """aiokafka's DEBUG lines print each request whole, SASL PLAIN's password included; the
+    filter `tuner --debug` installs replaces it (and the line is still there, redacted)."""
+    password = _listeners(secure_broker).password
+    spec = parse_config(_secured(secure_broker, mechanism="PLAIN"),
+                        environ={PASSWORD_VAR: password})  # fmt: skip
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        redact_in_logs(password)
+        conn = Connection(bootstrap_servers=spec.cluster.bootstrap_servers, cluster=spec.cluster)
+        asyncio.run(cluster.end_offsets(conn, unique("none")))
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    written = stream.getvalue()
+    assert "SaslAuthenticateRequest" in written
+    assert "***" in written
+    assert password not in written
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line as `ps` shows it, arguments separated by NUL."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+
+def test_locust_workers_take_the_password_from_their_own_environment(
+    secure_broker: EmbeddedBroker,
+) -> None:
+    """Distributed load over SASL_SSL: the master hands its workers every `--kafka-*` option but
+    the password, which a worker reads from its environment; no command line shows it."""
+    listeners = _listeners(secure_broker)
+    spec = parse_config(
+        _secured(secure_broker, workload={"producer": {"users": 2, "rate_per_user": 300}}),
+        environ={PASSWORD_VAR: listeners.password},
+    )
+    conn = Connection(bootstrap_servers=spec.cluster.bootstrap_servers, cluster=spec.cluster)
+    asyncio.run(cluster.ensure_topic(conn, spec.topic))
+    port = free_port()
+    workload = replace(spec.workload, locust=LocustSpec(mode="master", expect_workers=1,
+                                                        master_port=port))  # fmt: skip
+    worker_argv = [sys.executable, "-m", "locust", "-f", str(locustfile()), "--worker",
+                   "--master-port", str(port)]  # fmt: skip
+    env = {**os.environ, SASL_PASSWORD_ENV: listeners.password}
+
+    async def run() -> tuple[int, list[str]]:
+        worker = await asyncio.create_subprocess_exec(
+            *worker_argv, env=env, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            async with LocustLoad(
+                workload, bootstrap_servers=spec.cluster.bootstrap_servers,
+                topic=spec.topic.name, security=spec.cluster.security,
+            ) as load:  # fmt: skip
+                await asyncio.sleep(3)
+                listing = [_cmdline(worker.pid), _cmdline(load.proc.pid if load.proc else 0)]
+            assert load.final is not None
+            return load.final.sent, listing
+        finally:
+            async with asyncio.timeout(30):
+                await worker.wait()
+
+    sent, cmdlines = asyncio.run(run())
+    assert sent > 0
+    assert sum(asyncio.run(cluster.end_offsets(conn, spec.topic.name)).values()) >= sent
+    assert "--kafka-security-protocol\0SASL_SSL" in cmdlines[1]
+    assert not any(listeners.password in c for c in cmdlines)

@@ -133,6 +133,25 @@ def test_untrusted_certificate_is_a_clear_error_within_seconds(
     assert not _topic_exists(secure_broker, data["topic"]["name"])
 
 
+def test_a_listener_of_another_protocol_is_named(
+    secure_broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PLAINTEXT against the TLS listener, SSL against the PLAINTEXT one: exit 2 at once,
+    asking whether the listener speaks the configured protocol."""
+    listeners = _listeners(secure_broker)
+    ssl_to_plain = _secured(secure_broker, mechanism=None)
+    ssl_to_plain["cluster"]["bootstrap_servers"] = secure_broker.bootstrap_servers
+    plain_to_ssl = _secured(secure_broker, mechanism=None)
+    plain_to_ssl["cluster"] = {"bootstrap_servers": f"127.0.0.1:{listeners.ssl_port}"}
+    for data, protocol in ((ssl_to_plain, "SSL"), (plain_to_ssl, "PLAINTEXT")):
+        started = time.monotonic()
+        assert main(["run", str(_write(tmp_path, data)), "--quiet"]) == 2
+        assert time.monotonic() - started < 10
+        err = capsys.readouterr().err
+        assert f"hung up on a {protocol} handshake: is it a {protocol} listener?" in err
+        assert not _topic_exists(secure_broker, data["topic"]["name"])
+
+
 def test_right_credentials_pass_the_access_check(secure_broker: EmbeddedBroker) -> None:
     """The check itself lets every listener and mechanism of the secured broker through."""
     password = _listeners(secure_broker).password

@@ -4,7 +4,8 @@ aiokafka's clients swallow a refused login or an untrusted certificate while boo
 they log it and end with "Unable to bootstrap", after their request timeout, and the
 Locust producer retries until its messages time out. One direct connection per bootstrap
 address instead gets the broker's own answer at once, so a wrong password is a clear
-config error before a topic is made or a process started.
+config error before a topic is made or a process started; so is a listener of another
+protocol, which hangs up on the handshake.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
     IllegalSaslStateError,
+    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
@@ -25,7 +27,9 @@ from tuner.cluster import ClusterError, Connection
 
 log = logging.getLogger(__name__)
 
-CHECK_TIMEOUT_S = 10.0
+CHECK_TIMEOUT_S = 5.0
+"""A broker answers a handshake in milliseconds; an address that does not answer within this
+is left to the clients (and is not waited for again at the next address)."""
 
 
 class AccessError(ClusterError):
@@ -63,11 +67,9 @@ def redact_in_logs(secret: str | None) -> None:
 
 
 def check_access(conn: Connection, timeout_s: float = CHECK_TIMEOUT_S) -> None:
-    """Raise `AccessError` if a bootstrap address refuses the login or its certificate is not
-    trusted. Any other failure (nothing listening, a timeout) is left to the clients, which
-    report it their own way; a PLAINTEXT cluster has nothing to check."""
-    if conn.cluster.security.protocol == "PLAINTEXT":
-        return
+    """Raise `AccessError` if a bootstrap address refuses the login, its certificate is not
+    trusted, or it hangs up during the handshake (a listener of another protocol). Any other
+    failure (nothing listening, a timeout) is left to the clients, which report it their way."""
     asyncio.run(_check(conn, timeout_s))
 
 
@@ -103,5 +105,17 @@ async def _check(conn: Connection, timeout_s: float) -> None:
                 f"cluster.security.protocol: no TLS session with {address} ({exc.reason}): "
                 "is it a TLS listener?"
             ) from None
-        except (OSError, TimeoutError, KafkaError) as exc:
+        except (ConnectionResetError, KafkaConnectionError) as exc:
+            if isinstance(exc, KafkaConnectionError) and not str(exc).endswith("closed"):
+                log.debug("access check of %s inconclusive: %r", address, exc)
+                continue
+            protocol = conn.cluster.security.protocol
+            raise AccessError(
+                f"cluster.security.protocol: {address} hung up on a {protocol} handshake: "
+                f"is it a {protocol} listener?"
+            ) from None
+        except TimeoutError:
+            log.debug("access check of %s: no answer in %.0f s", address, timeout_s)
+            return
+        except (OSError, KafkaError) as exc:
             log.debug("access check of %s inconclusive: %r", address, exc)

@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +30,7 @@ from types import TracebackType
 from aiokafka import AIOKafkaClient
 
 from tuner import tls
-from tuner.broker_security import SecureListeners, check_password, new_password, write_private
+from tuner.broker_security import SecureListeners, SecureOptions, run_with_argfile, write_private
 from tuner.config import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,12 @@ class BrokerInfo:
     data_dir: str
     log_path: str
     sasl_ssl: str = ""
-    """A secured broker's SASL_SSL listener (SCRAM-SHA-512 and PLAIN); empty if not secured."""
     ssl: str = ""
-    """A secured broker's SSL listener (TLS, no client certificate)."""
     ca_file: str = ""
-    """The PEM file of the CA that signed the broker's certificate: what clients must trust."""
     username: str = ""
     password_file: str = ""
-    """A file only its owner can read, holding the user's password."""
+    """Secured only: the SASL_SSL and SSL listeners, the CA file clients must trust, the user
+    and the owner-only file with its password."""
 
 
 def cache_dir() -> Path:
@@ -243,10 +241,7 @@ class EmbeddedBroker:
         detach: bool = False,
         keep_data: bool = False,
         extra_properties: str = "",
-        secure: bool = False,
-        password: str | None = None,
-        sasl_ssl_port: int = 0,
-        ssl_port: int = 0,
+        secure: SecureOptions | None = None,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
@@ -255,12 +250,7 @@ class EmbeddedBroker:
         self.detach = detach
         self.keep_data = keep_data
         self.extra_properties = extra_properties
-        self.secure = secure
-        if password is not None:
-            check_password(password)
-        self._password = password or new_password()
-        self.sasl_ssl_port = (sasl_ssl_port or free_port()) if secure else 0
-        self.ssl_port = (ssl_port or free_port()) if secure else 0
+        self.secure = None if secure is None else secure.resolved(free_port)
         self.listeners: SecureListeners | None = None
         """Set by `start()` when secured: ports, certificate, user and password."""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -276,8 +266,8 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
         java = check_java()
         cp = classpath()
-        for taken in (self.port, self.sasl_ssl_port, self.ssl_port):
-            if taken and port_in_use(taken):
+        for taken in (self.port, *(self.secure.ports if self.secure else ())):
+            if port_in_use(taken):
                 raise BrokerSetupError(f"port {taken} on 127.0.0.1 is already in use")
         controller_port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -285,9 +275,13 @@ class EmbeddedBroker:
         text = server_properties(
             port=self.port, controller_port=controller_port, data_dir=self.data_dir
         )
-        if self.secure:
+        if self.secure is not None:
             self.data_dir.chmod(0o700)
-            self.listeners = self._secure_listeners()
+            try:
+                self.listeners = self.secure.prepare(self.data_dir / "secure")
+            except tls.TlsError as exc:
+                self._cleanup()
+                raise BrokerSetupError(str(exc)) from exc
             text += self.listeners.properties(port=self.port, controller_port=controller_port)
         write_private(props, text + self.extra_properties)
         log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
@@ -296,7 +290,11 @@ class EmbeddedBroker:
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
                "-cp", cp]  # fmt: skip
-        fmt = self._format(jvm, props)
+        args = ["kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
+                "-c", str(props)]  # fmt: skip
+        if self.listeners is not None:
+            args += ["--add-scram", self.listeners.scram_credential()]
+        fmt = run_with_argfile(jvm, args, self.data_dir / "format.args")
         if fmt.returncode != 0:
             self._cleanup()
             reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
@@ -313,37 +311,6 @@ class EmbeddedBroker:
         log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
         return self.info()
 
-    def _secure_listeners(self) -> SecureListeners:
-        try:
-            broker_tls = tls.broker_tls(self.data_dir / "secure")
-        except tls.TlsError as exc:
-            self._cleanup()
-            raise BrokerSetupError(str(exc)) from exc
-        listeners = SecureListeners(
-            sasl_ssl_port=self.sasl_ssl_port,
-            ssl_port=self.ssl_port,
-            tls=broker_tls,
-            password=self._password,
-        )
-        write_private(self.data_dir / "secure" / "password", listeners.password + "\n")
-        return listeners
-
-    def _format(self, jvm: list[str], props: Path) -> subprocess.CompletedProcess[str]:
-        """`kafka-storage format`, its arguments in a Java @-file (read by the launcher, so a
-        SCRAM password in them never shows in the process list), deleted afterwards."""
-        args = ["kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
-                "-c", str(props)]  # fmt: skip
-        if self.listeners is not None:
-            args += ["--add-scram", self.listeners.scram_credential()]
-        argfile = self.data_dir / "format.args"
-        write_private(argfile, "\n".join(args) + "\n")
-        try:
-            return subprocess.run(
-                [*jvm, f"@{argfile}"], capture_output=True, text=True, check=False
-            )
-        finally:
-            argfile.unlink(missing_ok=True)
-
     def _launcher(self) -> list[str]:
         """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
         setpriv = shutil.which("setpriv")
@@ -358,25 +325,16 @@ class EmbeddedBroker:
         return self._proc.pid
 
     def info(self) -> BrokerInfo:
-        listeners = self.listeners
-        if listeners is None:
-            return BrokerInfo(
-                bootstrap_servers=self.bootstrap_servers,
-                pid=self.pid,
-                data_dir=str(self.data_dir),
-                log_path=str(self.log_path),
-            )
-        return BrokerInfo(
+        info = BrokerInfo(
             bootstrap_servers=self.bootstrap_servers,
             pid=self.pid,
             data_dir=str(self.data_dir),
             log_path=str(self.log_path),
-            sasl_ssl=f"127.0.0.1:{listeners.sasl_ssl_port}",
-            ssl=f"127.0.0.1:{listeners.ssl_port}",
-            ca_file=str(listeners.tls.ca_file),
-            username=listeners.username,
-            password_file=str(self.data_dir / "secure" / "password"),
         )
+        if (sec := self.listeners) is None:
+            return info
+        return replace(info, sasl_ssl=sec.sasl_ssl, ssl=sec.ssl, ca_file=str(sec.tls.ca_file),
+                       username=sec.username, password_file=str(sec.password_file))  # fmt: skip
 
     def _wait_ready(self, timeout_s: float) -> None:
         assert self._proc is not None  # noqa: S101 - start() sets it just before
@@ -462,22 +420,15 @@ def up(
     *, port: int = DEFAULT_PORT, secure: bool = False, timeout_s: float = START_TIMEOUT_S
 ) -> tuple[BrokerInfo, bool]:
     """Start the detached broker unless one is already up; returns (info, started_now).
-
-    `secure` adds a SASL_SSL listener on `port + 1` and an SSL listener on `port + 2`.
-    """
+    `secure` adds a SASL_SSL listener on `port + 1` and an SSL listener on `port + 2`."""
     running = status()
     if running is not None:
         return running, False
     data_dir = cache_dir() / "broker" / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    broker = EmbeddedBroker(
-        port=port,
-        data_dir=data_dir,
-        detach=True,
-        secure=secure,
-        sasl_ssl_port=port + 1 if secure and port else 0,
-        ssl_port=port + 2 if secure and port else 0,
-    )
+    secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if port else SecureOptions()
+    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True,
+                            secure=secured if secure else None)  # fmt: skip
     info = broker.start(timeout_s)
     _state_file().write_text(json.dumps(asdict(info)))
     return info, True

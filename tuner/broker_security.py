@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tuner import tls
 from tuner.tls import BrokerTls
 
 USERNAME = "tuner"
@@ -47,6 +50,61 @@ def write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
+def run_with_argfile(
+    command: list[str], args: list[str], argfile: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run `command @argfile`: the Java launcher reads the arguments from the owner-only file,
+    so a secret among them never shows in the process list. The file is deleted afterwards."""
+    write_private(argfile, "\n".join(args) + "\n")
+    try:
+        return subprocess.run(
+            [*command, f"@{argfile}"], capture_output=True, text=True, check=False
+        )
+    finally:
+        argfile.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecureOptions:
+    """What a secured broker is asked for: its two listeners' ports (0 = free ones) and the
+    user's password (None = a random one)."""
+
+    sasl_ssl_port: int = 0
+    ssl_port: int = 0
+    password: str | None = field(default=None, repr=False)
+
+    def resolved(self, free_port: Callable[[], int]) -> SecureOptions:
+        """Ports (from `free_port`) and password filled in; raises `ValueError` for a password
+        the broker's config cannot take unquoted."""
+        if self.password is not None:
+            check_password(self.password)
+        return replace(
+            self,
+            sasl_ssl_port=self.sasl_ssl_port or free_port(),
+            ssl_port=self.ssl_port or free_port(),
+            password=self.password or new_password(),
+        )
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self.sasl_ssl_port, self.ssl_port
+
+    def prepare(self, directory: Path) -> SecureListeners:
+        """For resolved options: a new CA and broker certificate, and the password file, in
+        `directory` (raises `tls.TlsError` if `keytool` fails)."""
+        if not (self.sasl_ssl_port and self.ssl_port and self.password):
+            raise ValueError("prepare() needs resolved() options")
+        listeners = SecureListeners(
+            sasl_ssl_port=self.sasl_ssl_port,
+            ssl_port=self.ssl_port,
+            tls=tls.broker_tls(directory),
+            password=self.password,
+            password_file=directory / "password",
+        )
+        write_private(listeners.password_file, listeners.password + "\n")
+        return listeners
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecureListeners:
     """Ports, certificate and the one user (SCRAM and PLAIN, same password) of a secured broker."""
@@ -56,6 +114,15 @@ class SecureListeners:
     tls: BrokerTls
     username: str = USERNAME
     password: str = field(repr=False)
+    password_file: Path
+
+    @property
+    def sasl_ssl(self) -> str:
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    @property
+    def ssl(self) -> str:
+        return f"127.0.0.1:{self.ssl_port}"
 
     def properties(self, *, port: int, controller_port: int) -> str:
         """server.properties lines appended after the base ones (later keys win)."""

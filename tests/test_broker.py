@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +121,14 @@ def test_kafka_home_must_be_a_distribution(tmp_path: Path, monkeypatch: pytest.M
         broker.classpath()
 
 
+def _all_cmdlines() -> set[str]:
+    seen = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            seen.add(cmdline.read_bytes().decode(errors="replace"))
+    return seen
+
+
 def _three_free_ports() -> int:
     """A port whose next two are free too (`up --secure` listens on port, +1 and +2)."""
     while True:
@@ -131,15 +142,32 @@ def test_secured_up_prints_what_a_client_needs(
     private_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`up --secure`: SASL_SSL (SCRAM, PLAIN) and SSL answer a librdkafka producer trusting the
-    printed CA, the password sits in an owner-only file and is never printed; `down` drops it."""
+    printed CA; the password sits in an owner-only file, is never printed and was on no command
+    line while the storage was formatted with the SCRAM user; `down` drops it."""
     from confluent_kafka import Producer  # noqa: PLC0415 - only this test produces with it
 
     port = _three_free_ports()
-    assert main(["broker", "up", "--secure", "--port", str(port)]) == 0
+    cmdlines: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            cmdlines.update(_all_cmdlines())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert main(["broker", "up", "--secure", "--port", str(port)]) == 0
+    finally:
+        done.set()
+        watcher.join()
     out = capsys.readouterr().out
     info = broker.status()
     assert info is not None
     password = Path(info.password_file).read_text().strip()
+    assert any("format.args" in c or "StorageTool" in c for c in cmdlines), "format not seen"
+    assert not any(password in c for c in cmdlines)
     assert f"SASL_SSL         127.0.0.1:{port + 1}  (SCRAM-SHA-512, PLAIN)" in out
     assert f"SSL              127.0.0.1:{port + 2}" in out
     assert f"CA file          {info.ca_file}" in out

@@ -78,14 +78,8 @@ def broker_tls(directory: Path, *, host: str = "127.0.0.1") -> BrokerTls:
     """
     ca = make_ca(directory)
     tls = BrokerTls(ca_file=ca.ca_file, keystore=directory / "broker.p12", password=ca.password)
-    store = [
-        "-keystore",
-        str(tls.keystore),
-        "-storetype",
-        "PKCS12",
-        "-storepass:env",
-        _PASSWORD_ENV,
-    ]
+    store = ["-keystore", str(tls.keystore), "-storetype", "PKCS12",
+             "-storepass:env", _PASSWORD_ENV]  # fmt: skip
     ca_store = ["-keystore", str(ca.keystore), "-storepass:env", _PASSWORD_ENV]
     request, signed = directory / "broker.csr", directory / "broker.pem"
     _keytool(tls.password, "-genkeypair", "-alias", "broker", "-keyalg", "EC", "-groupname",

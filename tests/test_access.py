@@ -20,8 +20,8 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.helpers import unique
-from tuner import cluster, tls
-from tuner.access import check_access, redact_in_logs
+from tuner import access, cluster, tls
+from tuner.access import redact_in_logs
 from tuner.broker import EmbeddedBroker, free_port
 from tuner.cli import main
 from tuner.cluster import Connection
@@ -158,8 +158,7 @@ def test_right_credentials_pass_the_access_check(secure_broker: EmbeddedBroker) 
     for mechanism in ("SCRAM-SHA-512", "PLAIN", None):
         spec = parse_config(_secured(secure_broker, mechanism=mechanism),
                             environ={PASSWORD_VAR: password})  # fmt: skip
-        check_access(Connection(bootstrap_servers=spec.cluster.bootstrap_servers,
-                                cluster=spec.cluster))  # fmt: skip
+        access.check(spec.cluster)
 
 
 def _scrape(url: str) -> str | None:

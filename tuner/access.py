@@ -24,6 +24,7 @@ from aiokafka.errors import (
 )
 
 from tuner.cluster import ClusterError, Connection
+from tuner.config import ClusterSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,11 @@ def redact_in_logs(secret: str | None) -> None:
             handler.addFilter(RedactSecret(secret))
 
 
-def check_access(conn: Connection, timeout_s: float = CHECK_TIMEOUT_S) -> None:
+def check(cluster: ClusterSpec, timeout_s: float = CHECK_TIMEOUT_S) -> None:
     """Raise `AccessError` if a bootstrap address refuses the login, its certificate is not
     trusted, or it hangs up during the handshake (a listener of another protocol). Any other
     failure (nothing listening, a timeout) is left to the clients, which report it their way."""
+    conn = Connection(bootstrap_servers=cluster.bootstrap_servers, cluster=cluster)
     asyncio.run(_check(conn, timeout_s))
 
 

@@ -63,15 +63,11 @@ def _broker_failed(exc: broker.BrokerError) -> int:
     return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
 
 
-def _access_refused(exc: AccessError) -> int:
-    """The cluster refused the config's credentials or certificate: fixed in the config."""
-    _err(f"the cluster refused the connection: {exc}")
-    return EXIT_BAD_INPUT
-
-
 def _cluster_mismatch(exc: ClusterError) -> int:
-    """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
-    _err(f"the cluster does not match the config: {exc}")
+    """The cluster disagrees with the config (a topic's partition count, a missing topic) or
+    refuses its credentials, certificate or protocol."""
+    what = "refused the connection" if isinstance(exc, AccessError) else "does not match the config"
+    _err(f"the cluster {what}: {exc}")
     return EXIT_BAD_INPUT
 
 
@@ -157,8 +153,6 @@ def _run(args: argparse.Namespace) -> int:
         result = run_standalone(spec, observer=_progress(args.quiet))
     except broker.BrokerError as exc:
         return _broker_failed(exc)
-    except AccessError as exc:
-        return _access_refused(exc)
     except ClusterError as exc:
         return _cluster_mismatch(exc)
     except TrialError as exc:
@@ -227,8 +221,6 @@ def _optimize(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     except broker.BrokerError as exc:
         return _broker_failed(exc)
-    except AccessError as exc:
-        return _access_refused(exc)
     except ClusterError as exc:
         return _cluster_mismatch(exc)
 
@@ -388,11 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
     up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
-    up.add_argument(
-        "--secure", action="store_true",
-        help="also a SASL_SSL listener (SCRAM-SHA-512, PLAIN) on --port + 1 and an SSL listener "
-        "on --port + 2, with a CA and certificate made for it; prints what a client needs",
-    )  # fmt: skip
+    up.add_argument("--secure", action="store_true", help="also SASL_SSL on port+1, SSL on port+2")
     up.set_defaults(handler=_broker_up)
     bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
         handler=_broker_status

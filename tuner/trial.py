@@ -20,8 +20,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, metrics, space
-from tuner.access import check_access
+from tuner import access, broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -392,7 +391,7 @@ def run_standalone(
     With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
     the duration of the trial. A run whose backlog ran out is run again on a larger one.
     """
-    check_access(Connection(bootstrap_servers=spec.cluster.bootstrap_servers, cluster=spec.cluster))
+    access.check(spec.cluster)
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tuner import broker, cluster
+from tuner.broker_security import client_info
 from tuner.cli import main
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
@@ -163,7 +164,9 @@ def test_secured_up_prints_what_a_client_needs(
         done.set()
         watcher.join()
     out = capsys.readouterr().out
-    info = broker.status()
+    running = broker.status()
+    assert running is not None
+    info = client_info(running.data_dir)
     assert info is not None
     password = Path(info.password_file).read_text().strip()
     assert any("format.args" in c or "StorageTool" in c for c in cmdlines), "format not seen"
@@ -173,9 +176,9 @@ def test_secured_up_prints_what_a_client_needs(
     assert f"CA file          {info.ca_file}" in out
     assert f'export KAFKA_TUNER_PASSWORD="$(cat {info.password_file})"' in out
     assert password not in out
-    for private in (Path(info.password_file), Path(info.data_dir) / "server.properties"):
+    for private in (Path(info.password_file), Path(running.data_dir) / "server.properties"):
         assert private.stat().st_mode & 0o777 == 0o600, private
-    assert not (Path(info.data_dir) / "format.args").exists()
+    assert not (Path(running.data_dir) / "format.args").exists()
     topic = f"tuner.secured.{port}"
     scram = SecuritySpec(
         protocol="SASL_SSL",

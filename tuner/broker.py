@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -62,13 +62,6 @@ class BrokerInfo:
     pid: int
     data_dir: str
     log_path: str
-    sasl_ssl: str = ""
-    ssl: str = ""
-    ca_file: str = ""
-    username: str = ""
-    password_file: str = ""
-    """Secured only: the SASL_SSL and SSL listeners, the CA file clients must trust, the user
-    and the owner-only file with its password."""
 
 
 def cache_dir() -> Path:
@@ -252,7 +245,6 @@ class EmbeddedBroker:
         self.extra_properties = extra_properties
         self.secure = None if secure is None else secure.resolved(free_port)
         self.listeners: SecureListeners | None = None
-        """Set by `start()` when secured: ports, certificate, user and password."""
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -276,11 +268,9 @@ class EmbeddedBroker:
             port=self.port, controller_port=controller_port, data_dir=self.data_dir
         )
         if self.secure is not None:
-            self.data_dir.chmod(0o700)
             try:
                 self.listeners = self.secure.prepare(self.data_dir / "secure")
             except tls.TlsError as exc:
-                self._cleanup()
                 raise BrokerSetupError(str(exc)) from exc
             text += self.listeners.properties(port=self.port, controller_port=controller_port)
         write_private(props, text + self.extra_properties)
@@ -290,11 +280,10 @@ class EmbeddedBroker:
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
                "-cp", cp]  # fmt: skip
-        args = ["kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
-                "-c", str(props)]  # fmt: skip
-        if self.listeners is not None:
-            args += ["--add-scram", self.listeners.scram_credential()]
-        fmt = run_with_argfile(jvm, args, self.data_dir / "format.args")
+        scram = [] if self.listeners is None else ["--add-scram", self.listeners.scram_credential()]
+        fmt = run_with_argfile(jvm, ["kafka.tools.StorageTool", "format", "-c", str(props),
+                                     f"--cluster-id={_random_cluster_id()}", *scram],
+                               self.data_dir / "format.args")  # fmt: skip
         if fmt.returncode != 0:
             self._cleanup()
             reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
@@ -325,16 +314,12 @@ class EmbeddedBroker:
         return self._proc.pid
 
     def info(self) -> BrokerInfo:
-        info = BrokerInfo(
+        return BrokerInfo(
             bootstrap_servers=self.bootstrap_servers,
             pid=self.pid,
             data_dir=str(self.data_dir),
             log_path=str(self.log_path),
         )
-        if (sec := self.listeners) is None:
-            return info
-        return replace(info, sasl_ssl=sec.sasl_ssl, ssl=sec.ssl, ca_file=str(sec.tls.ca_file),
-                       username=sec.username, password_file=str(sec.password_file))  # fmt: skip
 
     def _wait_ready(self, timeout_s: float) -> None:
         assert self._proc is not None  # noqa: S101 - start() sets it just before
@@ -416,19 +401,16 @@ def status() -> BrokerInfo | None:
     return info if _is_our_broker(info.pid) else None
 
 
-def up(
-    *, port: int = DEFAULT_PORT, secure: bool = False, timeout_s: float = START_TIMEOUT_S
-) -> tuple[BrokerInfo, bool]:
-    """Start the detached broker unless one is already up; returns (info, started_now).
-    `secure` adds a SASL_SSL listener on `port + 1` and an SSL listener on `port + 2`."""
+def up(*, port: int = DEFAULT_PORT, secure: bool = False,
+       timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:  # fmt: skip
+    """Start the detached broker unless one is already up; returns (info, started_now)."""
     running = status()
     if running is not None:
         return running, False
     data_dir = cache_dir() / "broker" / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if port else SecureOptions()
-    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True,
-                            secure=secured if secure else None)  # fmt: skip
+    secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if secure else None
+    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True, secure=secured)
     info = broker.start(timeout_s)
     _state_file().write_text(json.dumps(asdict(info)))
     return info, True

@@ -8,12 +8,14 @@ files readable by their owner only, never onto a command line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tuner import tls
@@ -90,19 +92,48 @@ class SecureOptions:
         return self.sasl_ssl_port, self.ssl_port
 
     def prepare(self, directory: Path) -> SecureListeners:
-        """For resolved options: a new CA and broker certificate, and the password file, in
-        `directory` (raises `tls.TlsError` if `keytool` fails)."""
+        """For resolved options: a new CA and broker certificate, the password file and what a
+        client needs (`client_info`), in `directory`, or nothing there and `tls.TlsError`."""
         if not (self.sasl_ssl_port and self.ssl_port and self.password):
             raise ValueError("prepare() needs resolved() options")
+        try:
+            broker_tls = tls.broker_tls(directory)
+        except tls.TlsError:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         listeners = SecureListeners(
             sasl_ssl_port=self.sasl_ssl_port,
             ssl_port=self.ssl_port,
-            tls=tls.broker_tls(directory),
+            tls=broker_tls,
             password=self.password,
             password_file=directory / "password",
         )
         write_private(listeners.password_file, listeners.password + "\n")
+        (directory / CLIENT_FILE).write_text(json.dumps(asdict(listeners.client())))
         return listeners
+
+
+CLIENT_FILE = "client.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecuredClient:
+    """What a client of a secured broker needs, the password aside (it stays in its file)."""
+
+    sasl_ssl: str
+    ssl: str
+    ca_file: str
+    username: str
+    password_file: str
+    """A file only its owner can read."""
+
+
+def client_info(data_dir: str | Path) -> SecuredClient | None:
+    """The secured listeners of the broker with this data dir, or None if it is not secured."""
+    try:
+        return SecuredClient(**json.loads((Path(data_dir) / "secure" / CLIENT_FILE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,13 +147,14 @@ class SecureListeners:
     password: str = field(repr=False)
     password_file: Path
 
-    @property
-    def sasl_ssl(self) -> str:
-        return f"127.0.0.1:{self.sasl_ssl_port}"
-
-    @property
-    def ssl(self) -> str:
-        return f"127.0.0.1:{self.ssl_port}"
+    def client(self) -> SecuredClient:
+        return SecuredClient(
+            sasl_ssl=f"127.0.0.1:{self.sasl_ssl_port}",
+            ssl=f"127.0.0.1:{self.ssl_port}",
+            ca_file=str(self.tls.ca_file),
+            username=self.username,
+            password_file=str(self.password_file),
+        )
 
     def properties(self, *, port: int, controller_port: int) -> str:
         """server.properties lines appended after the base ones (later keys win)."""

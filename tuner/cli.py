@@ -84,8 +84,8 @@ def _broker_up(args: argparse.Namespace) -> int:
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
-    if info.sasl_ssl:
-        print(render_secured(info))
+    if (secured := render_secured(info)) is not None:
+        print(secured)
     elif args.secure:
         _err("the running broker is not secured: `tuner broker down`, then `up --secure`")
         return EXIT_BAD_INPUT
@@ -101,8 +101,8 @@ def _broker_status(args: argparse.Namespace) -> int:
         print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
         return EXIT_FAILURE
     print(f"up at {info.bootstrap_servers} (pid {info.pid})")
-    if info.sasl_ssl:
-        print(render_secured(info))
+    if (secured := render_secured(info)) is not None:
+        print(secured)
     return EXIT_OK
 
 

@@ -10,7 +10,7 @@ import time
 from typing import TextIO
 
 from tuner.broker import BrokerInfo
-from tuner.broker_security import CA_ENV, MECHANISMS, PASSWORD_ENV
+from tuner.broker_security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
@@ -24,8 +24,12 @@ def _quantiles(latency: LatencyMs) -> str:
     return f"p50 {_ms(latency.p50)}  p95 {_ms(latency.p95)}  p99 {_ms(latency.p99)}"
 
 
-def render_secured(info: BrokerInfo) -> str:
-    """A secured broker's listeners and what a client needs; the password stays in its file."""
+def render_secured(broker: BrokerInfo) -> str | None:
+    """A secured broker's listeners and what a client needs (the password stays in its file);
+    None for a broker that is not secured."""
+    info = client_info(broker.data_dir)
+    if info is None:
+        return None
     return "\n".join([
         f"SASL_SSL         {info.sasl_ssl}  ({', '.join(MECHANISMS)})",
         f"SSL              {info.ssl}  (broker certificate only)",

@@ -59,7 +59,7 @@ def _keytool(password: str, *args: str) -> None:
 
 def make_ca(directory: Path, *, name: str = "kafka-tuner CA") -> CertificateAuthority:
     """A new self-signed CA in `directory` (`ca.p12`, `ca.pem`)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     ca = CertificateAuthority(
         ca_file=directory / "ca.pem", keystore=directory / "ca.p12", password=secrets.token_hex(16)
     )

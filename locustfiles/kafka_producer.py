@@ -16,10 +16,11 @@ from __future__ import annotations
 import collections
 import itertools
 import math
+import os
 import random
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gevent
@@ -30,6 +31,7 @@ from locust.runners import MasterRunner
 from locust.stats import StatsEntry, bucket_response_time
 from prometheus_client import CollectorRegistry, start_http_server
 
+from tuner.load import SASL_PASSWORD_ENV
 from tuner.locust_stats import StatsLine
 from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
 
@@ -77,6 +79,19 @@ def _add_options(parser: Any) -> None:
     group.add_argument("--spike-users", type=int, default=0, help="extra users in the spike")
     group.add_argument("--spike-at-s", type=float, default=0.0, help="spike start (s)")
     group.add_argument("--spike-for-s", type=float, default=0.0, help="spike length (s)")
+    group.add_argument(
+        "--kafka-security-protocol", default="PLAINTEXT",
+        choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+        help=f"security.protocol; with SASL the password comes from ${SASL_PASSWORD_ENV} only",
+    )  # fmt: skip
+    group.add_argument(
+        "--kafka-sasl-mechanism", default="SCRAM-SHA-512",
+        choices=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], help="sasl.mechanisms",
+    )  # fmt: skip
+    group.add_argument("--kafka-sasl-username", default="", help="sasl.username")
+    group.add_argument(
+        "--kafka-ssl-ca", default="", help="ssl.ca.location: PEM file of the brokers' CA"
+    )
     group.add_argument(
         "--metrics-host", default="127.0.0.1", include_in_web_ui=False,
         help="address the metrics port listens on (0.0.0.0 for a Prometheus in a container)",
@@ -137,6 +152,7 @@ class _Kafka:
             "queue.buffering.max.messages": 500_000,
             "message.timeout.ms": 10_000,
             "client.id": "tuner-locust",
+            **security_config(opts, os.environ),
         })  # fmt: skip
 
     def _poll_forever(self) -> None:
@@ -192,6 +208,28 @@ class _Kafka:
         self._poller.kill()
         self.producer.flush(10)
         self.report()
+
+
+def security_config(opts: Any, environ: Mapping[str, str]) -> dict[str, str]:
+    """librdkafka's security settings from the `--kafka-*` options; the SASL password from
+    the environment only (options show in `ps`, the web UI, and travel to workers)."""
+    protocol: str = opts.kafka_security_protocol
+    conf = {"security.protocol": protocol}
+    if protocol.startswith("SASL"):
+        password = environ.get(SASL_PASSWORD_ENV, "")
+        if not password or not opts.kafka_sasl_username:
+            raise RuntimeError(
+                f"--kafka-security-protocol {protocol} needs --kafka-sasl-username and the "
+                f"password in the environment variable {SASL_PASSWORD_ENV}"
+            )
+        conf |= {
+            "sasl.mechanisms": opts.kafka_sasl_mechanism,
+            "sasl.username": opts.kafka_sasl_username,
+            "sasl.password": password,
+        }
+    if protocol.endswith("SSL") and opts.kafka_ssl_ca:
+        conf["ssl.ca.location"] = opts.kafka_ssl_ca
+    return conf
 
 
 def log_requests(

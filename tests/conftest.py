@@ -13,12 +13,25 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tuner.broker import EmbeddedBroker
+from tuner.broker_security import SecureOptions
 
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[EmbeddedBroker]:
     """A real single-node KRaft broker on a free port, data in a temp dir, stopped at the end."""
     broker = EmbeddedBroker()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_broker() -> Iterator[EmbeddedBroker]:
+    """A second real broker with SASL_SSL (SCRAM-SHA-512, PLAIN) and SSL listeners, a CA of its
+    own and a random password (`secure_broker.listeners`), stopped at the end."""
+    broker = EmbeddedBroker(secure=SecureOptions(), heap="512m")
     broker.start()
     try:
         yield broker

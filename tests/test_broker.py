@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tuner import broker
+from tuner import broker, cluster
+from tuner.broker_security import client_info
 from tuner.cli import main
+from tuner.cluster import Connection
+from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +120,91 @@ def test_kafka_home_must_be_a_distribution(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
     with pytest.raises(broker.BrokerError, match="not an Apache Kafka distribution"):
         broker.classpath()
+
+
+def _all_cmdlines() -> set[str]:
+    seen = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            seen.add(cmdline.read_bytes().decode(errors="replace"))
+    return seen
+
+
+def _three_free_ports() -> int:
+    """A port whose next two are free too (`up --secure` listens on port, +1 and +2)."""
+    while True:
+        port = broker.free_port()
+        if port < 65000 and not any(broker.port_in_use(port + i) for i in (1, 2)):
+            return port
+
+
+@pytest.mark.slow
+def test_secured_up_prints_what_a_client_needs(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up --secure`: SASL_SSL (SCRAM, PLAIN) and SSL answer a librdkafka producer trusting the
+    printed CA; the password sits in an owner-only file, is never printed and was on no command
+    line while the storage was formatted with the SCRAM user; `down` drops it."""
+    from confluent_kafka import Producer  # noqa: PLC0415 - only this test produces with it
+
+    port = _three_free_ports()
+    cmdlines: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            cmdlines.update(_all_cmdlines())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        assert main(["broker", "up", "--secure", "--port", str(port)]) == 0
+    finally:
+        done.set()
+        watcher.join()
+    out = capsys.readouterr().out
+    running = broker.status()
+    assert running is not None
+    info = client_info(running.data_dir)
+    assert info is not None
+    password = Path(info.password_file).read_text().strip()
+    assert any("format.args" in c or "StorageTool" in c for c in cmdlines), "format not seen"
+    assert not any(password in c for c in cmdlines)
+    assert f"SASL_SSL         127.0.0.1:{port + 1}  (SCRAM-SHA-512, PLAIN)" in out
+    assert f"SSL              127.0.0.1:{port + 2}" in out
+    assert f"CA file          {info.ca_file}" in out
+    assert f'export KAFKA_TUNER_PASSWORD="$(cat {info.password_file})"' in out
+    assert password not in out
+    for private in (Path(info.password_file), Path(running.data_dir) / "server.properties"):
+        assert private.stat().st_mode & 0o777 == 0o600, private
+    assert not (Path(running.data_dir) / "format.args").exists()
+    topic = f"tuner.secured.{port}"
+    scram = SecuritySpec(
+        protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        username=info.username,
+        password=password,
+        ssl_cafile=info.ca_file,
+    )
+    conn = Connection(bootstrap_servers=info.sasl_ssl, cluster=ClusterSpec(security=scram))
+    assert asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1)))
+    security = [
+        {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512"},
+        {"security.protocol": "SASL_SSL", "sasl.mechanisms": "PLAIN"},
+        {"security.protocol": "SSL"},
+    ]
+    for conf in security:
+        address = info.ssl if conf["security.protocol"] == "SSL" else info.sasl_ssl
+        if "sasl.mechanisms" in conf:
+            conf |= {"sasl.username": info.username, "sasl.password": password}
+        producer = Producer({"bootstrap.servers": address, "ssl.ca.location": info.ca_file,
+                             "message.timeout.ms": 10000, **conf})  # fmt: skip
+        producer.produce(topic, b"x")
+        assert producer.flush(15) == 0, conf  # the end offsets below show each was written
+    ends = asyncio.run(cluster.end_offsets(conn, topic))
+    assert ends == {0: len(security)}
+    assert main(["broker", "status"]) == 0
+    assert f"SASL_SSL         127.0.0.1:{port + 1}" in capsys.readouterr().out
+    assert main(["broker", "down"]) == 0
+    assert not Path(info.password_file).exists()

@@ -12,6 +12,8 @@ from tuner.config import ConfigError, StudySpec, load_config, parse_config
 from tuner.space import search_space
 
 ROOT = Path(__file__).resolve().parents[1]
+SECURED_ENV = {"KAFKA_TUNER_PASSWORD": "s3cret", "KAFKA_TUNER_CA": str(ROOT / "README.md")}
+"""What configs/secured.yaml reads from the environment (any readable file stands in for the CA)."""
 
 
 def problems(data: object, **kwargs: object) -> tuple[str, ...]:
@@ -25,7 +27,7 @@ def test_shipped_configs_load() -> None:
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         if path.name in {"prometheus.yml", "alerts.yml"}:
             continue
-        assert isinstance(load_config(path), StudySpec), path
+        assert isinstance(load_config(path, environ=SECURED_ENV), StudySpec), path
 
 
 def test_values_land_in_the_dataclasses() -> None:
@@ -120,11 +122,47 @@ def test_env_vars_are_substituted_and_missing_ones_named() -> None:
         "username": "u",
         "password": "${KT_PASSWORD}",
     }
-    spec = parse_config({"cluster": {"security": security}}, environ={"KT_PASSWORD": "s3cret"})
+    cluster = {"bootstrap_servers": "127.0.0.1:9093", "security": security}
+    spec = parse_config({"cluster": cluster}, environ={"KT_PASSWORD": "s3cret"})
     assert spec.cluster.security.password == "s3cret"
     assert "s3cret" not in repr(spec)
-    found = problems({"cluster": {"security": security}}, environ={})
+    found = problems({"cluster": cluster}, environ={})
     assert "cluster.security.password: environment variable KT_PASSWORD is not set" in found
+
+
+def test_a_password_must_come_from_the_environment() -> None:
+    """A password written in the config or given with --set is refused, without echoing it."""
+    security = {"protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "username": "u",
+                "password": "hunter2-literal"}  # fmt: skip
+    cluster = {"bootstrap_servers": "127.0.0.1:9093", "security": security}
+    for found in (
+        problems({"cluster": cluster}),
+        problems(
+            {"cluster": {**cluster, "security": {**security, "password": "${KT_PASSWORD}"}}},
+            overrides=["cluster.security.password=hunter2-literal"],
+            environ={"KT_PASSWORD": "fine"},
+        ),
+    ):
+        assert (
+            "cluster.security.password: must name an environment variable, as ${VAR}, "
+            "not hold the password itself"
+        ) in found
+        assert not any("hunter2" in p for p in found)
+
+
+def test_security_that_cannot_work_is_refused() -> None:
+    """TLS against the PLAINTEXT embedded broker, a CA file that is not there, or a CA file
+    without TLS: each is named before anything starts."""
+    found = problems({"cluster": {"security": {"protocol": "SSL"}}})
+    assert any(p.startswith("cluster.security.protocol: the embedded broker speaks") for p in found)
+    tls = {"protocol": "SSL", "ssl_cafile": "/nonexistent.pem"}
+    found = problems({"cluster": {"bootstrap_servers": "127.0.0.1:9094", "security": tls}})
+    assert "cluster.security.ssl_cafile: no readable file '/nonexistent.pem'" in found[0]
+    plain = {"ssl_cafile": str(ROOT / "README.md")}
+    found = problems({"cluster": {"bootstrap_servers": "127.0.0.1:9092", "security": plain}})
+    assert found == (
+        "cluster.security.ssl_cafile: used only with SSL or SASL_SSL, got protocol 'PLAINTEXT'",
+    )
 
 
 def test_overrides_reach_dotted_kafka_property_names() -> None:
@@ -249,4 +287,4 @@ SHIPPED = sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/**/*.yaml
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_config_loads(path: Path) -> None:
     """Each config the project ships (and the README and benchmarks run) passes validation."""
-    assert load_config(path).topic.name.startswith("tuner.")
+    assert load_config(path, environ=SECURED_ENV).topic.name.startswith("tuner.")

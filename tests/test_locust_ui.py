@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -18,10 +19,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import unique
 from tuner import cluster
-from tuner.broker import free_port
+from tuner.broker import EmbeddedBroker, free_port
 from tuner.cluster import Connection
-from tuner.config import ClusterSpec, TopicSpec
-from tuner.load import locustfile
+from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
+from tuner.load import SASL_PASSWORD_ENV, locustfile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -114,3 +115,53 @@ def _get(browser: WebDriver, url: str) -> bool:
     except Exception:
         return False
     return bool(browser.find_elements(By.NAME, "userCount"))
+
+
+def test_secured_cluster_from_the_web_ui_shows_no_password(
+    secure_broker: EmbeddedBroker, browser: WebDriver
+) -> None:
+    """Over SASL_SSL/SCRAM the form shows protocol, mechanism, user and CA file but no password
+    (Locust reads it from its environment); records flow, and the page never holds it."""
+    listeners = secure_broker.listeners
+    assert listeners is not None
+    address = f"127.0.0.1:{listeners.sasl_ssl_port}"
+    scram = SecuritySpec(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                         username=listeners.username, password=listeners.password,
+                         ssl_cafile=str(listeners.tls.ca_file))  # fmt: skip
+    conn = Connection(bootstrap_servers=address, cluster=ClusterSpec(security=scram))
+    topic = unique("ui-secured")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1)))
+    port = free_port()
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
+         "--web-port", str(port), "--kafka-bootstrap", address, "--kafka-topic", topic,
+         "--kafka-security-protocol", "SASL_SSL", "--kafka-sasl-mechanism", "SCRAM-SHA-512",
+         "--kafka-sasl-username", listeners.username, "--kafka-ssl-ca", str(scram.ssl_cafile)],
+        env={**os.environ, SASL_PASSWORD_ENV: listeners.password},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    pages: list[str] = []
+    try:
+        _until(lambda: _get(browser, f"http://127.0.0.1:{port}/"), 30, "the Locust UI")
+        _set(browser, "userCount", "1")
+        _set(browser, "spawnRate", "1")
+        browser.find_elements(By.CSS_SELECTOR, "button.MuiAccordionSummary-root")[-1].click()
+        _until(lambda: browser.find_element(By.NAME, "kafkaTopic").is_displayed(), 10, "form")
+        fields = {e.get_attribute("name") for e in browser.find_elements(By.CSS_SELECTOR, "input")}
+        assert {"kafkaSaslUsername", "kafkaSslCa"} <= fields
+        assert not any("password" in (name or "").lower() for name in fields)
+        pages.append(browser.page_source)
+        _set(browser, "ratePerUser", "100")
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+        def counting() -> int | None:
+            row = _produce_row(browser)
+            return int(row[2].replace(",", "")) if row and row[1] == topic else None
+
+        _until(counting, 30, "records produced over SASL_SSL")
+        pages.append(browser.page_source)
+    finally:
+        locust.terminate()
+        locust.wait(timeout=30)
+    assert sum(asyncio.run(cluster.end_offsets(conn, topic)).values()) > 0
+    assert not any(listeners.password in page for page in pages)

@@ -29,6 +29,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
+from tuner import tls
+from tuner.broker_security import SecureListeners, SecureOptions, run_with_argfile, write_private
 from tuner.config import EMBEDDED
 
 log = logging.getLogger(__name__)
@@ -232,6 +234,7 @@ class EmbeddedBroker:
         detach: bool = False,
         keep_data: bool = False,
         extra_properties: str = "",
+        secure: SecureOptions | None = None,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
@@ -240,6 +243,8 @@ class EmbeddedBroker:
         self.detach = detach
         self.keep_data = keep_data
         self.extra_properties = extra_properties
+        self.secure = None if secure is None else secure.resolved(free_port)
+        self.listeners: SecureListeners | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -253,28 +258,32 @@ class EmbeddedBroker:
     def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
         java = check_java()
         cp = classpath()
-        if port_in_use(self.port):
-            raise BrokerSetupError(f"port {self.port} on 127.0.0.1 is already in use")
+        for taken in (self.port, *(self.secure.ports if self.secure else ())):
+            if port_in_use(taken):
+                raise BrokerSetupError(f"port {taken} on 127.0.0.1 is already in use")
         controller_port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
-        props.write_text(
-            server_properties(
-                port=self.port, controller_port=controller_port, data_dir=self.data_dir
-            )
-            + self.extra_properties
+        text = server_properties(
+            port=self.port, controller_port=controller_port, data_dir=self.data_dir
         )
+        if self.secure is not None:
+            try:
+                self.listeners = self.secure.prepare(self.data_dir / "secure")
+            except tls.TlsError as exc:
+                raise BrokerSetupError(str(exc)) from exc
+            text += self.listeners.properties(port=self.port, controller_port=controller_port)
+        write_private(props, text + self.extra_properties)
         log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
         log4j_path = self.data_dir / "log4j2.yaml"
         log4j_path.write_text(log4j.read_text())
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
                "-cp", cp]  # fmt: skip
-        fmt = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={_random_cluster_id()}",
-             "-c", str(props)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        scram = [] if self.listeners is None else ["--add-scram", self.listeners.scram_credential()]
+        fmt = run_with_argfile(jvm, ["kafka.tools.StorageTool", "format", "-c", str(props),
+                                     f"--cluster-id={_random_cluster_id()}", *scram],
+                               self.data_dir / "format.args")  # fmt: skip
         if fmt.returncode != 0:
             self._cleanup()
             reason = "\n".join((fmt.stdout + fmt.stderr).strip().splitlines()[:3])
@@ -352,6 +361,7 @@ class EmbeddedBroker:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         elif not self.keep_data:
             shutil.rmtree(self.data_dir / "kraft", ignore_errors=True)
+            shutil.rmtree(self.data_dir / "secure", ignore_errors=True)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()
@@ -391,14 +401,16 @@ def status() -> BrokerInfo | None:
     return info if _is_our_broker(info.pid) else None
 
 
-def up(*, port: int = DEFAULT_PORT, timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:
+def up(*, port: int = DEFAULT_PORT, secure: bool = False,
+       timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:  # fmt: skip
     """Start the detached broker unless one is already up; returns (info, started_now)."""
     running = status()
     if running is not None:
         return running, False
     data_dir = cache_dir() / "broker" / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True)
+    secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if secure else None
+    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True, secure=secured)
     info = broker.start(timeout_s)
     _state_file().write_text(json.dumps(asdict(info)))
     return info, True

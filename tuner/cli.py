@@ -19,12 +19,14 @@ import optuna
 
 from tuner import __version__, broker, cli_advise, plots, report, space
 from tuner.ablation import Ablation, ablate, bench_run
+from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
 from tuner.cli_render import (
     StudyProgress,
     ablation_line,
     confirm_line,
     render_result,
+    render_secured,
     summary,
 )
 from tuner.cluster import ClusterError
@@ -72,8 +74,10 @@ def _broker_failed(exc: broker.BrokerError) -> int:
 
 
 def _cluster_mismatch(exc: ClusterError) -> int:
-    """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
-    _err(f"the cluster does not match the config: {exc}")
+    """The cluster disagrees with the config (a topic's partition count, a missing topic) or
+    refuses its credentials, certificate or protocol."""
+    what = "refused the connection" if isinstance(exc, AccessError) else "does not match the config"
+    _err(f"the cluster {what}: {exc}")
     return EXIT_BAD_INPUT
 
 
@@ -82,7 +86,7 @@ def _cluster_mismatch(exc: ClusterError) -> int:
 
 def _broker_up(args: argparse.Namespace) -> int:
     try:
-        info, started = broker.up(port=args.port)
+        info, started = broker.up(port=args.port, secure=args.secure)
     except broker.BrokerError as exc:
         return _broker_failed(exc)
     if started:
@@ -90,6 +94,11 @@ def _broker_up(args: argparse.Namespace) -> int:
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
+    if (secured := render_secured(info)) is not None:
+        print(secured)
+    elif args.secure:
+        _err("the running broker is not secured: `tuner broker down`, then `up --secure`")
+        return EXIT_BAD_INPUT
     return EXIT_OK
 
 
@@ -102,6 +111,8 @@ def _broker_status(args: argparse.Namespace) -> int:
         print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
         return EXIT_FAILURE
     print(f"up at {info.bootstrap_servers} (pid {info.pid})")
+    if (secured := render_secured(info)) is not None:
+        print(secured)
     return EXIT_OK
 
 
@@ -135,10 +146,12 @@ def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
 def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
     """The config, or None after printing every problem in it."""
     try:
-        return load_config(path, overrides=overrides)
+        spec = load_config(path, overrides=overrides)
     except ConfigError as exc:
         _err(f"{path}: invalid config:\n{exc}")
         return None
+    redact_in_logs(spec.cluster.security.password)
+    return spec
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -356,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
     up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
+    up.add_argument("--secure", action="store_true", help="also SASL_SSL on port+1, SSL on port+2")
     up.set_defaults(handler=_broker_up)
     bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
         handler=_broker_status

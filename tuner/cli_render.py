@@ -10,6 +10,8 @@ import time
 from typing import TextIO
 
 from tuner.ablation import Change
+from tuner.broker import BrokerInfo
+from tuner.broker_security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
@@ -21,6 +23,25 @@ def _ms(value: float | None) -> str:
 
 def _quantiles(latency: LatencyMs) -> str:
     return f"p50 {_ms(latency.p50)}  p95 {_ms(latency.p95)}  p99 {_ms(latency.p99)}"
+
+
+def render_secured(broker: BrokerInfo) -> str | None:
+    """A secured broker's listeners and what a client needs (the password stays in its file);
+    None for a broker that is not secured."""
+    info = client_info(broker.data_dir)
+    if info is None:
+        return None
+    return "\n".join([
+        f"SASL_SSL         {info.sasl_ssl}  ({', '.join(MECHANISMS)})",
+        f"SSL              {info.ssl}  (broker certificate only)",
+        f"CA file          {info.ca_file}",
+        f"user             {info.username}",
+        f"password         in {info.password_file} (readable by you only)",
+        "",
+        "For configs/secured.yaml:",
+        f"  export {PASSWORD_ENV}=\"$(cat {info.password_file})\"",
+        f"  export {CA_ENV}={info.ca_file}",
+    ])  # fmt: skip
 
 
 def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:

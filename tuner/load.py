@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from tuner.config import WorkloadSpec
+from tuner.config import SecuritySpec, WorkloadSpec
 from tuner.locust_stats import StatsLine
 from tuner.metrics import delta_buckets, histogram_quantile
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+SASL_PASSWORD_ENV = "KAFKA_TUNER_SASL_PASSWORD"  # noqa: S105 - a variable name, not a password
+"""Where the locustfile reads the SASL password: its environment, never an option (options
+show in `ps` and the web UI, and a master sends them to its workers)."""
 
 
 class LoadError(Exception):
@@ -85,8 +88,10 @@ def locust_args(
     stats_file: Path,
     metrics_port: int = 0,
     metrics_host: str = "127.0.0.1",
+    security: SecuritySpec | None = None,
 ) -> list[str]:
-    """Command-line arguments that hand the YAML `workload` section to the locustfile."""
+    """Command-line arguments that hand the YAML `workload` section to the locustfile, and
+    how to reach the cluster (all but the password: see `SASL_PASSWORD_ENV`)."""
     p, shape = workload.producer, workload.shape
     args = [
         "--headless", "--users", str(p.users), "--spawn-rate", str(p.spawn_rate),
@@ -101,6 +106,13 @@ def locust_args(
         "--stats-file", str(stats_file), "--only-summary", "--loglevel", "WARNING",
         "--metrics-port", str(metrics_port), "--metrics-host", metrics_host,
     ]  # fmt: skip
+    sec = security or SecuritySpec()
+    args += ["--kafka-security-protocol", sec.protocol]
+    if sec.sasl_mechanism and sec.username:
+        args += ["--kafka-sasl-mechanism", sec.sasl_mechanism,
+                 "--kafka-sasl-username", sec.username]  # fmt: skip
+    if sec.ssl_cafile:
+        args += ["--kafka-ssl-ca", sec.ssl_cafile]
     if workload.locust.mode == "master":
         locust = workload.locust
         args += ["--master", "--expect-workers", str(locust.expect_workers),
@@ -119,8 +131,11 @@ class LocustLoad:
         topic: str,
         metrics_port: int = 0,
         metrics_host: str = "127.0.0.1",
+        security: SecuritySpec | None = None,
     ) -> None:
         self.workload = workload
+        sec = security or SecuritySpec()
+        self._env = {**os.environ, SASL_PASSWORD_ENV: sec.password or ""}
         self._dir = Path(tempfile.mkdtemp(prefix="kafka-tuner-locust-"))
         self.stats_file = self._dir / "stats.jsonl"
         files = str(locustfile())
@@ -130,7 +145,7 @@ class LocustLoad:
             sys.executable, "-m", "locust", "-f", files,
             *locust_args(workload, bootstrap_servers=bootstrap_servers, topic=topic,
                          stats_file=self.stats_file, metrics_port=metrics_port,
-                         metrics_host=metrics_host),
+                         metrics_host=metrics_host, security=sec),
         ]  # fmt: skip
         self.proc: asyncio.subprocess.Process | None = None
         self.final: StatsLine | None = None
@@ -146,6 +161,7 @@ class LocustLoad:
                 stderr=err,
                 start_new_session=True,  # its own process group: nothing of it can outlive us
                 cwd=self._dir,
+                env=self._env,
             )
         try:
             await self._wait_for_first_delivery()

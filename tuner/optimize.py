@@ -21,7 +21,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, metrics, space
+from tuner import access, broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
@@ -318,6 +318,7 @@ def optimize(
     `on_trial` hears each finished trial; `on_phase` the phases and running throughput of the
     trial in flight.
     """
+    access.check(spec.cluster)
     out_dir.mkdir(parents=True, exist_ok=True)
     url = study_url(spec, out_dir, storage)
     name = spec.study.name

@@ -20,7 +20,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, cluster, metrics, space
+from tuner import access, broker, cluster, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -125,6 +125,7 @@ async def run_trial(
                         topic=spec.topic.name,
                         metrics_port=spec.metrics.producer_port,
                         metrics_host=spec.metrics.host,
+                        security=spec.cluster.security,
                     )
                 )
             async with ConsumerGroup(
@@ -391,6 +392,7 @@ def run_standalone(
     With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
     the duration of the trial. A run whose backlog ran out is run again on a larger one.
     """
+    access.check(spec.cluster)
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 
-from tuner.config.spec import StudySpec
+from tuner.config.spec import EMBEDDED, StudySpec
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -147,8 +148,30 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             "is required with SASL; use ${ENV_VAR}",
             "(empty)",
         )
+    _check_security(spec, problems)
     for name, message in validate_settings(c.settings, rules=rules):
         problems.append(f"consumer.settings.{name}: {message}")
+
+
+def _check_security(spec: StudySpec, problems: list[str]) -> None:
+    sec = spec.cluster.security
+    if sec.protocol != "PLAINTEXT" and spec.cluster.bootstrap_servers == EMBEDDED:
+        problems.append(
+            f"cluster.security.protocol: the embedded broker speaks PLAINTEXT, got "
+            f"{sec.protocol!r}; for a secured one run `tuner broker up --secure` and set "
+            "cluster.bootstrap_servers to the listener it prints"
+        )
+    if sec.ssl_cafile is not None:
+        if not sec.protocol.endswith("SSL"):
+            problems.append(
+                f"cluster.security.ssl_cafile: used only with SSL or SASL_SSL, "
+                f"got protocol {sec.protocol!r}"
+            )
+        elif not os.access(sec.ssl_cafile, os.R_OK):
+            problems.append(
+                f"cluster.security.ssl_cafile: no readable file {sec.ssl_cafile!r} "
+                "(the PEM file of the CA that signed the brokers' certificates)"
+            )
 
 
 STEADY_REASON = (

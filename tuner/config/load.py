@@ -71,6 +71,7 @@ def parse_config(
     data = copy.deepcopy(data)
     for item in overrides:
         _apply_override(data, item, problems)
+    _check_password_is_a_reference(data, problems)
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
     check_spec(spec, problems, rules=rules)
@@ -80,6 +81,19 @@ def parse_config(
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_password_is_a_reference(data: Mapping[str, object], problems: list[str]) -> None:
+    """A password written into the config (or given with `--set`, which every user sees in
+    `ps`) would travel with the file; only `${VAR}` is accepted."""
+    section = data.get("cluster")
+    security = section.get("security") if isinstance(section, dict) else None
+    password = security.get("password") if isinstance(security, dict) else None
+    if isinstance(password, str) and not _ENV.fullmatch(password.strip()):
+        problems.append(
+            "cluster.security.password: must name an environment variable, as ${VAR}, "
+            "not hold the password itself"
+        )
 
 
 def _substitute_env(

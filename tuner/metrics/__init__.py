@@ -22,7 +22,7 @@ from tuner.metrics.java import (
     JavaCompatibleCollector,
     JavaMapping,
 )
-from tuner.metrics.serve import exposed, serve
+from tuner.metrics.serve import PortInUseError, check_ports, exposed, serve
 from tuner.metrics.window import (
     GroupWindow,
     RegistrySnapshot,
@@ -32,7 +32,7 @@ from tuner.metrics.window import (
 
 __all__ = [
     "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "PREFIX",
-    "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow",
-    "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
-    "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
+    "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow", "JavaCompatibleCollector",
+    "JavaMapping", "PortInUseError", "ProducerMetrics", "RegistrySnapshot", "StudyMetrics",
+    "check_ports", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
 ]  # fmt: skip

@@ -69,7 +69,8 @@ def _read_text(path: Path, name: str) -> str:
 
 
 def _duplicate_keys(root: Node, name: str) -> Iterator[str]:
-    """`path: duplicate key` for every key a mapping repeats; stops past `MAX_NODES` values."""
+    """`path: duplicate key` for every key a mapping repeats, in document order; stops past
+    `MAX_NODES` values."""
     stack: list[tuple[Node, str]] = [(root, "")]
     seen_nodes = 0
     while stack:
@@ -79,12 +80,14 @@ def _duplicate_keys(root: Node, name: str) -> Iterator[str]:
             yield f"{name}: more than {MAX_NODES:,} values once YAML aliases are expanded"
             return
         if isinstance(node, SequenceNode):
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+            items = [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+            stack.extend(reversed(items))
         elif isinstance(node, MappingNode):
             first: dict[str, int] = {}
+            children: list[tuple[Node, str]] = []
             for key, value in node.value:
                 if key.tag == _MERGE_TAG or not isinstance(key, ScalarNode):
-                    stack.append((value, path))
+                    children.append((value, path))
                     continue
                 where = f"{path}.{key.value}" if path else str(key.value)
                 line = key.start_mark.line + 1
@@ -95,4 +98,5 @@ def _duplicate_keys(root: Node, name: str) -> Iterator[str]:
                     )
                 else:
                     first[key.value] = line
-                stack.append((value, where))
+                children.append((value, where))
+            stack.extend(reversed(children))

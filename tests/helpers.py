@@ -272,3 +272,11 @@ def topic_exists(bootstrap_servers: str, topic: str) -> bool:
             await admin.close()
 
     return asyncio.run(listed())
+
+
+def cmdline(pid: int) -> str:
+    """The process's command line, arguments joined by spaces ("" if it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

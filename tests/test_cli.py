@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -417,3 +418,56 @@ def test_bad_input_exits_2_naming_the_field_and_starts_nothing(
     assert not topic_exists(bootstrap_servers, topic)
     db = tmp_path / "out" / "study.db"
     assert not db.exists() or optuna.get_all_study_summaries(f"sqlite:///{db}") == []
+
+
+@pytest.mark.integration
+def test_a_taken_metrics_port_exits_2_before_anything_starts(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`metrics.port` (or, with Locust load, `metrics.producer_port`) already bound: exit 2
+    naming the field and the port, before a topic, a study or a process exists."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for field, overrides in (
+            ("metrics.port", [f"metrics.port={port}"]),
+            ("metrics.producer_port", [f"metrics.producer_port={port}",
+                                       "workload.producer.users=1"]),
+        ):  # fmt: skip
+            topic = unique("port")
+            config = tmp_path / "c.yaml"
+            config.write_text(_valid(bootstrap_servers, topic))
+            before = descendants(os.getpid())
+            argv = [a for o in overrides for a in ("--set", o)]
+            code = main(["optimize", str(config), "--out", str(tmp_path / "o"), *argv])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert f"{field}: 127.0.0.1:{port} is already in use" in err
+            assert "Traceback" not in err
+            assert alive(descendants(os.getpid()) - before) == set()
+            assert not topic_exists(bootstrap_servers, topic)
+            assert not (tmp_path / "o" / "study.db").exists()
+
+
+def test_an_unreachable_bootstrap_address_fails_clearly_in_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port where nothing listens, and one that accepts connections but never answers
+    (a firewall or a wrong service): exit 1 with the address named, well under 30 s each."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes handshakes; nobody ever answers
+        closed, mute = free_port(), silent.getsockname()[1]
+        for port, says in ((closed, "cannot connect to"), (mute, "no answer from")):
+            config = tmp_path / "c.yaml"
+            config.write_text(_valid(f"127.0.0.1:{port}", unique("unreachable")))
+            started = time.monotonic()
+            code = main(["run", str(config), "--quiet"])
+            took = time.monotonic() - started
+            err = capsys.readouterr().err
+            assert code == 1, err
+            assert f"{says} the cluster at 127.0.0.1:{port}" in err
+            assert "check cluster.bootstrap_servers" in err
+            assert "Traceback" not in err
+            assert took < 15, took

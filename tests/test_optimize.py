@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -373,21 +374,16 @@ def test_a_member_killed_mid_window_fails_that_trial_and_the_study_goes_on(
     member and the signal, the next trial completes."""
     spec = _spec(bootstrap_servers, "memberkill", consumer={"members": 2},
                  search={"trials": 2})  # fmt: skip
-    killed: list[int] = []
 
-    def kill_m0(phase: Phase, value: float | None) -> None:
-        if phase is Phase.MEASURE and value is not None and not killed:
-            (m0,) = [p for p in multiprocessing.active_children() if p.name == "m0"]
-            assert m0.pid is not None
-            killed.append(m0.pid)
-            os.kill(m0.pid, signal.SIGKILL)
+    def m0() -> int:
+        (member,) = [p for p in multiprocessing.active_children() if p.name == "m0"]
+        assert member.pid is not None
+        return member.pid
 
-    outcome = optimize(spec, out_dir=tmp_path, on_phase=kill_m0)
-    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
-    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    killed, reason = _kill_in_first_window(spec, tmp_path, m0)
     assert (
-        f"member m0 (pid {killed[0]}) was killed by SIGKILL mid-trial: the group lost a member"
-        in study.trials[0].user_attrs["fail_reason"]
+        f"member m0 (pid {killed}) was killed by SIGKILL mid-trial: the group lost a member"
+        in reason
     )
 
 
@@ -400,22 +396,32 @@ def test_locust_killed_mid_trial_fails_that_trial_and_leaves_no_process(
     spec = _spec(bootstrap_servers, "locustkill", search={"trials": 2},
                  workload={"producer": {"users": 1, "rate_per_user": 100}})  # fmt: skip
     before = descendants(os.getpid())
+
+    def locust() -> int:
+        (pid,) = [p for p, _ in descendants(os.getpid()) if "locust" in cmdline(p)]
+        return pid
+
+    killed, reason = _kill_in_first_window(spec, tmp_path, locust)
+    assert f"Locust (pid {killed}) was killed by SIGKILL mid-trial" in reason
+    assert alive(descendants(os.getpid()) - before) == set()
+
+
+def _kill_in_first_window(
+    spec: StudySpec, tmp_path: Path, victim: Callable[[], int]
+) -> tuple[int, str]:
+    """Run the two-trial study, SIGKILL `victim()` in the first second of trial 0's window;
+    trial 0 must fail and trial 1 complete. Returns the pid killed and trial 0's reason."""
     killed: list[int] = []
 
-    def kill_locust(phase: Phase, value: float | None) -> None:
+    def kill(phase: Phase, value: float | None) -> None:
         if phase is Phase.MEASURE and value is not None and not killed:
-            (locust,) = [p for p, _ in descendants(os.getpid()) if "locust" in cmdline(p)]
-            killed.append(locust)
-            os.kill(locust, signal.SIGKILL)
+            killed.append(victim())
+            os.kill(killed[0], signal.SIGKILL)
 
-    outcome = optimize(spec, out_dir=tmp_path, on_phase=kill_locust)
+    outcome = optimize(spec, out_dir=tmp_path, on_phase=kill)
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert (
-        f"Locust (pid {killed[0]}) was killed by SIGKILL mid-trial"
-        in study.trials[0].user_attrs["fail_reason"]
-    )
-    assert alive(descendants(os.getpid()) - before) == set()
+    return killed[0], str(study.trials[0].user_attrs["fail_reason"])
 
 
 @pytest.mark.integration

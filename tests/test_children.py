@@ -10,6 +10,7 @@ import sys
 import time
 
 from tests.helpers import Process, alive, cmdline, descendants, wait_all_gone
+from tuner import children
 from tuner.children import describe_exit
 
 
@@ -55,7 +56,7 @@ def test_a_parent_gone_before_the_request_took_effect_is_noticed() -> None:
     """If the parent named on the command line is no longer the parent (it died while the
     child started), the child signals itself at once instead of running orphaned."""
     done = subprocess.run(
-        [sys.executable, "-m", "tuner.children", "1", str(int(signal.SIGTERM)), "--",
+        [sys.executable, "-P", children.__file__, "1", str(int(signal.SIGTERM)), "--",
          "sleep", "60"],
         timeout=10, check=False,
     )  # fmt: skip

@@ -3,7 +3,7 @@
 A `tuner` killed with SIGKILL runs no cleanup, so its children must notice on their own: the
 kernel sends them a signal when their parent dies (Linux `prctl(PR_SET_PDEATHSIG)`). Group
 members ask for it themselves; a command like Locust is started through this module
-(`python -m tuner.children PARENT_PID SIGNAL -- COMMAND…`), which asks for it and then execs
+(`python tuner/children.py PARENT_PID SIGNAL -- COMMAND…`), which asks for it and then execs
 the command (the request survives `exec`).
 """
 
@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 """From <linux/prctl.h>."""
@@ -38,8 +39,13 @@ def die_with_parent(sig: int = signal.SIGTERM, *, parent: int | None = None) -> 
 
 
 def guarded(argv: Sequence[str], sig: int = signal.SIGTERM) -> list[str]:
-    """`argv` started through this module, so the command gets `sig` if this process dies."""
-    return [sys.executable, "-m", __name__, str(os.getpid()), str(int(sig)), "--", *argv]
+    """`argv` started through this module, so the command gets `sig` if this process dies.
+
+    The module runs as a script (it needs nothing but the standard library), so the child
+    finds it wherever it starts, even where the `tuner` package is not on the path.
+    """
+    here = str(Path(__file__).resolve())
+    return [sys.executable, "-P", here, str(os.getpid()), str(int(sig)), "--", *argv]
 
 
 def describe_exit(returncode: int) -> str:
@@ -56,7 +62,7 @@ def describe_exit(returncode: int) -> str:
 def _exec(args: Sequence[str]) -> None:
     parent, sig, separator, *command = args
     if separator != "--" or not command:
-        raise SystemExit("usage: python -m tuner.children PARENT_PID SIGNAL -- COMMAND [ARG…]")
+        raise SystemExit("usage: children.py PARENT_PID SIGNAL -- COMMAND [ARG…]")
     die_with_parent(int(sig), parent=int(parent))
     os.execvp(command[0], command)  # noqa: S606 - the tuner's own argv, never a shell string
 

@@ -360,7 +360,7 @@ def _wait_for_locust_and_members(pid: int, *, members: int, timeout_s: float = 9
         procs = descendants(pid)
         lines = [cmdline(p) for p, _ in procs]
         members_up = sum(1 for line in lines if "forkserver" in line) - 1  # the server itself
-        if any("locust" in line for line in lines) and members_up >= members:
+        if any(" -m locust " in line for line in lines) and members_up >= members:
             return procs
         time.sleep(0.2)
     raise AssertionError(f"no Locust and {members} members below pid {pid} in {timeout_s} s")
@@ -398,7 +398,7 @@ def test_locust_killed_mid_trial_fails_that_trial_and_leaves_no_process(
     before = descendants(os.getpid())
 
     def locust() -> int:
-        (pid,) = [p for p, _ in descendants(os.getpid()) if "locust" in cmdline(p)]
+        (pid,) = [p for p, _ in descendants(os.getpid()) if " -m locust " in cmdline(p)]
         return pid
 
     killed, reason = _kill_in_first_window(spec, tmp_path, locust)

@@ -395,15 +395,17 @@ def test_locust_killed_mid_trial_fails_that_trial_and_leaves_no_process(
     signal, the next trial completes with its own Locust, and no Locust is left running."""
     spec = _spec(bootstrap_servers, "locustkill", search={"trials": 2},
                  workload={"producer": {"users": 1, "rate_per_user": 100}})  # fmt: skip
-    before = descendants(os.getpid())
+
+    def locusts() -> set[Process]:
+        return {p for p in descendants(os.getpid()) if " -m locust " in cmdline(p[0])}
 
     def locust() -> int:
-        (pid,) = [p for p, _ in descendants(os.getpid()) if " -m locust " in cmdline(p)]
+        ((pid, _),) = locusts()
         return pid
 
     killed, reason = _kill_in_first_window(spec, tmp_path, locust)
     assert f"Locust (pid {killed}) was killed by SIGKILL mid-trial" in reason
-    assert alive(descendants(os.getpid()) - before) == set()
+    assert alive(locusts()) == set()
 
 
 def _kill_in_first_window(

@@ -399,3 +399,15 @@ def test_replication_beyond_the_one_embedded_broker_is_refused() -> None:
         "topic.replication_factor: must be 1 on the embedded cluster (one broker holds one "
         "replica), got 3",
     )
+
+
+def test_metrics_ports_in_range_and_not_shared() -> None:
+    """Locust's metrics port is range-checked like the exporter's, and may not be the same."""
+    assert problems({"metrics": {"producer_port": 70000}}) == (
+        "metrics.producer_port: must be in [0, 65535], got 70000",
+    )
+    assert problems({"metrics": {"port": 9500, "producer_port": 9500}}) == (
+        "metrics.producer_port: must differ from metrics.port (Locust serves its own metrics "
+        "there), got 9500",
+    )
+    assert parse_config({"metrics": {"port": 0, "producer_port": 0}}).metrics.port == 0

@@ -131,9 +131,7 @@ def check_spec(spec: StudySpec, problems: list[str]) -> None:
     need(spec.trial.measure_s > 0, "trial.measure_s", "must be > 0", spec.trial.measure_s)
     need(spec.trial.steady_s >= 0, "trial.steady_s", "must be >= 0 (0 = none)", spec.trial.steady_s)
     _check_steady(spec, problems)
-    need(
-        0 <= spec.metrics.port <= 65535, "metrics.port", "must be in [0, 65535]", spec.metrics.port
-    )
+    _check_metrics(spec, problems)
     need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
     need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
     need(
@@ -180,6 +178,19 @@ def check_spec(spec: StudySpec, problems: list[str]) -> None:
         )
     for name, message in validate_settings(c.settings):
         problems.append(f"consumer.settings.{name}: {message}")
+
+
+def _check_metrics(spec: StudySpec, problems: list[str]) -> None:
+    """Ports in range; the exporter and Locust's own cannot share one (0 picks a free one)."""
+    m = spec.metrics
+    for field, port in (("metrics.port", m.port), ("metrics.producer_port", m.producer_port)):
+        if not 0 <= port <= 65535:
+            problems.append(f"{field}: must be in [0, 65535], got {port}")
+    if m.port == m.producer_port != 0:
+        problems.append(
+            f"metrics.producer_port: must differ from metrics.port (Locust serves its own "
+            f"metrics there), got {m.producer_port}"
+        )
 
 
 def _check_cluster(spec: StudySpec, problems: list[str]) -> None:

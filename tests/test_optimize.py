@@ -317,7 +317,7 @@ def test_sigkill_mid_trial_leaves_no_member_locust_or_broker(tmp_path: Path) -> 
     seconds (members, Locust, the broker's JVM)."""
     cache = tmp_path / "cache"
     jars = broker.cache_dir() / f"kafka-{broker.KAFKA_VERSION}"
-    if jars.is_dir():  # the session's jars, not a second download; no `tuner broker` state
+    if jars.is_dir():  # the jars already fetched, not a second download; no `tuner broker` state
         (cache / "kafka-tuner").mkdir(parents=True)
         (cache / "kafka-tuner" / jars.name).symlink_to(jars)
     config = _write_config(tmp_path / "c.yaml", "embedded", "sigkill", trials=2)

@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 import yaml
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from tuner import space
@@ -246,3 +247,70 @@ def running_prometheus(workdir: Path, jobs: Mapping[str, int]) -> Iterator[Prome
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+Process = tuple[int, int]
+"""(pid, start time in clock ticks): a pid the kernel reuses later is another process."""
+
+
+def _stat(pid: int) -> tuple[int, str, int] | None:
+    """(parent pid, state, start time) from /proc/PID/stat, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return int(fields[1]), fields[0], int(fields[19])
+
+
+def descendants(pid: int) -> set[Process]:
+    """Every process below `pid` right now: children, theirs, and so on."""
+    parents: dict[int, list[Process]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents.setdefault(stat[0], []).append((int(entry.name), stat[2]))
+    found: set[Process] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child[0])
+    return found
+
+
+def alive(procs: set[Process]) -> set[Process]:
+    """Those still running: not gone, not a zombie, not a new process on a reused pid."""
+    out = set()
+    for pid, started in procs:
+        stat = _stat(pid)
+        if stat is not None and stat[2] == started and stat[1] != "Z":
+            out.add((pid, started))
+    return out
+
+
+def wait_all_gone(procs: set[Process], timeout_s: float) -> set[Process]:
+    """Wait until none of `procs` runs; returns those still running at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while (left := alive(procs)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def topic_exists(bootstrap_servers: str, topic: str) -> bool:
+    async def listed() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        await admin.start()
+        try:
+            return topic in await admin.list_topics()
+        finally:
+            await admin.close()
+
+    return asyncio.run(listed())
+
+
+def cmdline(pid: int) -> str:
+    """The process's command line, arguments joined by spaces ("" if it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import socket
+import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
 
-from tests.helpers import measured, synthetic_study, unique
+from tests.helpers import (
+    alive,
+    descendants,
+    measured,
+    synthetic_study,
+    topic_exists,
+    unique,
+)
 from tuner import broker, cluster, report
 from tuner.broker import free_port
 from tuner.cli import _broker_failed, main
@@ -314,3 +325,149 @@ def test_report_writes_the_best_trial_and_says_ablation_was_not_run(
     assert "Ablation was not run" in (out / "report.md").read_text()
     properties = (out / "consumer.properties").read_text()
     assert f"fetch.max.wait.ms={best['fetch.max.wait.ms']}\n" in properties
+
+
+def _valid(bootstrap_servers: str, topic: str) -> str:
+    """A config that would run a quick trial on the test broker (`consumer` last, to add to)."""
+    return (
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {topic}, partitions: 2}}\n"
+        "workload: {prefill_records: 1000, message_bytes: 100}\n"
+        "trial: {warmup_s: 0.5, measure_s: 1}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        "consumer:\n  members: 1\n"
+    )
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[str, str], str | bytes], list[str], list[str]]] = {
+    # id: (the file, given the broker and a topic name; extra argv; what the message says)
+    "empty file": (lambda b, t: "", [], ["c.yaml: the file is empty"]),
+    "duplicate key": (
+        lambda b, t: f"cluster: {{bootstrap_servers: '{b}'}}\n"
+        f"topic:\n  name: {t}\n  partitions: 6\n  partitions: 12\n",
+        [],
+        ["topic.partitions: duplicate key (line 4 and line 5)"],
+    ),
+    "binary file": (
+        lambda b, t: bytes(range(256)) * 4,
+        [],
+        ["c.yaml: not a text file: byte 0x80 at offset 128 is not UTF-8"],
+    ),
+    "bootstrap list": (
+        lambda b, t: _valid(b, t).replace(b, "not a host:xx"),
+        [],
+        ["cluster.bootstrap_servers: must be 'embedded' or host:port"],
+    ),
+    "replication factor, embedded": (
+        lambda b, t: "topic: {replication_factor: 3}\n",
+        [],
+        ["topic.replication_factor: must be 1 on the embedded cluster"],
+    ),
+    "replication factor, cluster": (
+        lambda b, t: _valid(b, t).replace("2}", "2, replication_factor: 3}"),
+        [],
+        ["topic.replication_factor: 3 replicas need as many brokers, and the cluster at {b} "
+         "has 1"],
+    ),
+    "50 MB file": (
+        lambda b, t: _valid(b, t) + "#" * (50 << 20) + "\n",
+        [],
+        ["bytes is too large for a config (at most 1,048,576 bytes are read)"],
+    ),
+    "unknown setting beside a rule": (
+        lambda b, t: _valid(b, t) + "  settings: {fetch.min.byte: 5, session.timeout.ms: 9000,"
+        " heartbeat.interval.ms: 3000}\n",
+        [],
+        ["consumer.settings.fetch.min.byte: unknown or unsupported consumer setting",
+         "consumer.settings.heartbeat.interval.ms: must be less than session.timeout.ms / 3"],
+    ),
+    "--set bare property": (
+        _valid,
+        ["--set", "fetch.min.bytes=500"],
+        ["--set fetch.min.bytes=500: fetch: unknown key; did you mean "
+         "consumer.settings.fetch.min.bytes?"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_naming_the_field_and_starts_nothing(
+    case: str, tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each bad input a hostile new user tried: exit 2, the field path in the message, no
+    traceback, and nothing started — no process, no topic, no study stored."""
+    content, argv, expected = BAD_INPUTS[case]
+    topic = unique("bad")
+    config = tmp_path / "c.yaml"
+    data = content(bootstrap_servers, topic)
+    if isinstance(data, bytes):
+        config.write_bytes(data)
+    else:
+        config.write_text(data)
+    before = descendants(os.getpid())
+    started = time.monotonic()
+    code = main(["optimize", str(config), "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert time.monotonic() - started < 10
+    for text in expected:
+        assert text.replace("{b}", bootstrap_servers) in err
+    assert "Traceback" not in err
+    assert alive(descendants(os.getpid()) - before) == set()
+    assert not topic_exists(bootstrap_servers, topic)
+    db = tmp_path / "out" / "study.db"
+    assert not db.exists() or optuna.get_all_study_summaries(f"sqlite:///{db}") == []
+
+
+@pytest.mark.integration
+def test_a_taken_metrics_port_exits_2_before_anything_starts(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`metrics.port` (or, with Locust load, `metrics.producer_port`) already bound: exit 2
+    naming the field and the port, before a topic, a study or a process exists."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for field, overrides in (
+            ("metrics.port", [f"metrics.port={port}"]),
+            ("metrics.producer_port", [f"metrics.producer_port={port}",
+                                       "workload.producer.users=1"]),
+        ):  # fmt: skip
+            topic = unique("port")
+            config = tmp_path / "c.yaml"
+            config.write_text(_valid(bootstrap_servers, topic))
+            before = descendants(os.getpid())
+            argv = [a for o in overrides for a in ("--set", o)]
+            code = main(["optimize", str(config), "--out", str(tmp_path / "o"), *argv])
+            err = capsys.readouterr().err
+            assert code == 2, err
+            assert f"{field}: 127.0.0.1:{port} is already in use" in err
+            assert "Traceback" not in err
+            assert alive(descendants(os.getpid()) - before) == set()
+            assert not topic_exists(bootstrap_servers, topic)
+            assert not (tmp_path / "o" / "study.db").exists()
+
+
+def test_an_unreachable_bootstrap_address_fails_clearly_in_seconds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A port where nothing listens, and one that accepts connections but never answers
+    (a firewall or a wrong service): exit 1 with the address named, well under 30 s each."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes handshakes; nobody ever answers
+        closed, mute = free_port(), silent.getsockname()[1]
+        for port, says in ((closed, "cannot connect to"), (mute, "no answer from")):
+            config = tmp_path / "c.yaml"
+            config.write_text(_valid(f"127.0.0.1:{port}", unique("unreachable")))
+            started = time.monotonic()
+            code = main(["run", str(config), "--quiet"])
+            took = time.monotonic() - started
+            err = capsys.readouterr().err
+            assert code == 1, err
+            assert f"{says} the cluster at 127.0.0.1:{port}" in err
+            assert "check cluster.bootstrap_servers" in err
+            assert "Traceback" not in err
+            assert took < 15, took

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,163 @@ SHIPPED = sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/**/*.yaml
 def test_every_shipped_config_loads(path: Path) -> None:
     """Each config the project ships (and the README and benchmarks run) passes validation."""
     assert load_config(path, environ=SECURED_ENV).topic.name.startswith("tuner.")
+
+
+def _load(tmp_path: Path, content: str | bytes) -> tuple[str, ...]:
+    path = tmp_path / "c.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return err.value.problems
+
+
+def test_an_empty_file_is_refused_not_run_on_defaults(tmp_path: Path) -> None:
+    """An empty (or comments-only) file says it is empty instead of running built-in defaults."""
+    for content in ("", "# nothing yet\n\n", "---\n"):
+        (message,) = _load(tmp_path, content)
+        assert message.endswith(
+            "c.yaml: the file is empty; a config is a mapping of sections (cluster, topic, "
+            "workload, consumer, …), see configs/quickstart.yaml"
+        ), content
+
+
+def test_a_repeated_key_is_refused_with_both_lines(tmp_path: Path) -> None:
+    """`partitions: 6` then `partitions: 12` is an error naming the field path and both lines,
+    in nested mappings too; YAML alone would keep 12."""
+    found = _load(
+        tmp_path,
+        "topic:\n  name: tuner.x\n  partitions: 6\n  partitions: 12\n"
+        "consumer:\n  settings:\n    max.poll.records: 5\n    max.poll.records: 50\n",
+    )
+    assert found == (
+        "topic.partitions: duplicate key (line 3 and line 4); YAML would silently keep the "
+        "last value",
+        "consumer.settings.max.poll.records: duplicate key (line 7 and line 8); YAML would "
+        "silently keep the last value",
+    )
+
+
+def test_a_binary_file_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are one problem naming the offending byte, not a
+    UnicodeDecodeError."""
+    (message,) = _load(tmp_path, b"topic: {name: tuner.x}\n\x89PNG\r\n\x1a\n\xff\xfe")
+    assert message.endswith(
+        "c.yaml: not a text file: byte 0x89 at offset 23 is not UTF-8 (a config is YAML text)"
+    )
+
+
+def test_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """A 50 MB file is refused by its size in well under a second (only 1 MiB is read)."""
+    path = tmp_path / "c.yaml"
+    with path.open("w") as file:
+        file.write("topic: {name: tuner.big}\n")
+        file.truncate(50 << 20)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert time.monotonic() - started < 1.0
+    (message,) = err.value.problems
+    assert message.endswith(
+        "c.yaml: 52,428,800 bytes is too large for a config (at most 1,048,576 bytes are read)"
+    )
+
+
+def test_aliases_that_expand_to_millions_of_values_are_refused(tmp_path: Path) -> None:
+    """A few nested YAML aliases standing for 10**6 values are refused, quickly."""
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 6)]
+    started = time.monotonic()
+    (message,) = _load(tmp_path, "\n".join(lines) + "\n")
+    assert time.monotonic() - started < 2.0
+    assert message.endswith("more than 10,000 values once YAML aliases are expanded")
+
+
+def test_an_unknown_setting_does_not_hide_the_rules_of_the_others() -> None:
+    """A misspelt property and a broken heartbeat rule between two valid ones are reported
+    together; a rule that reads a setting with a bad value is not judged on a default."""
+    found = problems(
+        {
+            "consumer": {
+                "settings": {
+                    "fetch.min.byte": 5,
+                    "session.timeout.ms": 9000,
+                    "heartbeat.interval.ms": 3000,
+                    "max.partition.fetch.bytes": "big",
+                }
+            }
+        }
+    )
+    assert found == (
+        "consumer.settings.fetch.min.byte: unknown or unsupported consumer setting; "
+        "did you mean 'fetch.min.bytes'?",
+        "consumer.settings.max.partition.fetch.bytes: must be an integer, got 'big'",
+        "consumer.settings.heartbeat.interval.ms: must be less than session.timeout.ms / 3 "
+        "(9000 / 3 = 3000), got 3000",
+    )
+
+
+def test_a_set_of_a_bare_kafka_property_says_where_it_belongs() -> None:
+    """`--set fetch.min.bytes=500` names the --set and suggests consumer.settings.…; a bad
+    value given by --set says so too."""
+    assert problems({}, overrides=["fetch.min.bytes=500"]) == (
+        "--set fetch.min.bytes=500: fetch: unknown key; did you mean "
+        "consumer.settings.fetch.min.bytes?",
+    )
+    assert problems({}, overrides=["consumer.memebrs=2"]) == (
+        "--set consumer.memebrs=2: consumer.memebrs: unknown key; did you mean consumer.members?",
+    )
+    assert problems({}, overrides=["consumer.members=lots"]) == (
+        "consumer.members: must be an integer, got 'lots' (from --set consumer.members=lots)",
+    )
+    spec = parse_config({}, overrides=["search.parameters.max.poll.records.low=5",
+                                       "search.parameters.max.poll.records.high=50"])  # fmt: skip
+    assert spec.search.parameters is not None
+    assert spec.search.parameters["max.poll.records"].high == 50
+
+
+@pytest.mark.parametrize(
+    ("servers", "wrong"),
+    [
+        ("not a host:xx", "'not a host:xx' is not a host name or IP address with a port"),
+        ("kafka", "'kafka' has no port"),
+        ("kafka:0", "'kafka:0': the port must be a number in [1, 65535]"),
+        ("a:9092,,b:9092", "an empty entry"),
+        ("::1:9092", "'::1:9092' is not a host name or IP address with a port"),
+    ],
+)
+def test_bootstrap_servers_must_be_host_port_entries(servers: str, wrong: str) -> None:
+    """A malformed bootstrap list is a config problem naming the entry, not a ValueError from
+    inside aiokafka."""
+    assert problems({"cluster": {"bootstrap_servers": servers}}) == (
+        f"cluster.bootstrap_servers: must be 'embedded' or host:port[,host:port…]; {wrong}, "
+        f"got {servers!r}",
+    )
+
+
+def test_well_formed_bootstrap_lists_load() -> None:
+    """Names, IPv4, bracketed IPv6 and several entries with spaces all pass."""
+    for servers in ("kafka-0.kafka.svc:9092", "10.0.0.1:9092, 10.0.0.2:9093", "[::1]:9092"):
+        assert parse_config({"cluster": {"bootstrap_servers": servers}}).cluster
+
+
+def test_replication_beyond_the_one_embedded_broker_is_refused() -> None:
+    """The embedded cluster is one broker: a replication factor of 3 is refused up front."""
+    assert problems({"topic": {"replication_factor": 3}}) == (
+        "topic.replication_factor: must be 1 on the embedded cluster (one broker holds one "
+        "replica), got 3",
+    )
+
+
+def test_metrics_ports_in_range_and_not_shared() -> None:
+    """Locust's metrics port is range-checked like the exporter's, and may not be the same."""
+    assert problems({"metrics": {"producer_port": 70000}}) == (
+        "metrics.producer_port: must be in [0, 65535], got 70000",
+    )
+    assert problems({"metrics": {"port": 9500, "producer_port": 9500}}) == (
+        "metrics.producer_port: must differ from metrics.port (Locust serves its own metrics "
+        "there), got 9500",
+    )
+    assert parse_config({"metrics": {"port": 0, "producer_port": 0}}).metrics.port == 0

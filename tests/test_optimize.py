@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import multiprocessing
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from tests.helpers import small_spec, unique
-from tuner import report, space
+from tests.helpers import (
+    Process,
+    alive,
+    cmdline,
+    descendants,
+    small_spec,
+    unique,
+    wait_all_gone,
+)
+from tuner import broker, report, space
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
@@ -263,6 +275,155 @@ def test_ctrl_c_leaves_a_study_that_resumes(bootstrap_servers: str, tmp_path: Pa
     assert after[: len(before)] == before
     assert sum(1 for _, state in after if state == "COMPLETE") >= 1
     assert len(after) == 3
+
+
+@pytest.mark.integration
+def test_sigterm_mid_trial_cleans_up_as_ctrl_c_does(bootstrap_servers: str, tmp_path: Path) -> None:
+    """SIGTERM (what `timeout`, systemd and Kubernetes send) inside a trial with Locust load:
+    exit 143 with the resume hint, the trial told FAIL, every process and the study's topic
+    gone."""
+    config = _write_config(tmp_path / "c.yaml", bootstrap_servers, "sigterm", trials=2)
+    config.write_text(
+        config.read_text()
+        .replace("measure_s: 2", "measure_s: 30")
+        .replace(
+            "message_bytes: 100}", "message_bytes: 100, producer: {users: 1, rate_per_user: 100}}"
+        )
+    )
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path))
+    try:
+        running = _wait_for_locust_and_members(proc.pid, members=1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "interrupted; the study is saved. Resume with:" in err
+    assert "--resume" in err
+    assert wait_all_gone(running, timeout_s=5) == set()
+    assert _numbers(storage, config) == [(0, "FAIL")]
+    spec = load_config(config)
+    study = optuna.load_study(study_name=spec.study.name, storage=storage)
+    assert study.trials[0].user_attrs["fail_reason"] == "interrupted"
+    assert _topics_named(bootstrap_servers, spec.topic.name) == []
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_sigkill_mid_trial_leaves_no_member_locust_or_broker(tmp_path: Path) -> None:
+    """`tuner optimize` on the embedded broker it started, killed with SIGKILL inside a trial
+    with Locust load and two members: no process it started outlives it by more than a few
+    seconds (members, Locust, the broker's JVM)."""
+    cache = tmp_path / "cache"
+    jars = broker.cache_dir() / f"kafka-{broker.KAFKA_VERSION}"
+    if jars.is_dir():  # the jars already fetched, not a second download; no `tuner broker` state
+        (cache / "kafka-tuner").mkdir(parents=True)
+        (cache / "kafka-tuner" / jars.name).symlink_to(jars)
+    config = _write_config(tmp_path / "c.yaml", "embedded", "sigkill", trials=2)
+    config.write_text(
+        config.read_text()
+        .replace("measure_s: 2", "measure_s: 30")
+        .replace("members: 1", "members: 2")
+        .replace(
+            "message_bytes: 100}", "message_bytes: 100, producer: {users: 1, rate_per_user: 100}}"
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", "optimize", str(config), "--out", str(tmp_path),
+         "--quiet"],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    running: set[Process] = set()
+    data_dirs: set[Path] = set()
+    try:
+        running = _wait_for_locust_and_members(proc.pid, members=2, timeout_s=150)
+        data_dirs = {Path(arg).parent for pid, _ in running for arg in cmdline(pid).split()
+                     if arg.endswith("server.properties")}  # fmt: skip
+        assert data_dirs, "no broker JVM below the tuner"
+        proc.kill()
+        proc.wait()
+        assert wait_all_gone(running, timeout_s=10) == set()
+    finally:
+        proc.kill()
+        for pid, _ in alive(running):
+            os.kill(pid, signal.SIGKILL)
+        for data_dir in data_dirs:  # what a SIGKILLed tuner cannot delete itself
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _wait_for_locust_and_members(pid: int, *, members: int, timeout_s: float = 90) -> set[Process]:
+    """The processes below `pid` once Locust and `members` group members all run."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        procs = descendants(pid)
+        lines = [cmdline(p) for p, _ in procs]
+        members_up = sum(1 for line in lines if "forkserver" in line) - 1  # the server itself
+        if any(" -m locust " in line for line in lines) and members_up >= members:
+            return procs
+        time.sleep(0.2)
+    raise AssertionError(f"no Locust and {members} members below pid {pid} in {timeout_s} s")
+
+
+@pytest.mark.integration
+def test_a_member_killed_mid_window_fails_that_trial_and_the_study_goes_on(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """SIGKILL to one member process inside trial 0's window: that trial fails naming the
+    member and the signal, the next trial completes."""
+    spec = _spec(bootstrap_servers, "memberkill", consumer={"members": 2},
+                 search={"trials": 2})  # fmt: skip
+
+    def m0() -> int:
+        (member,) = [p for p in multiprocessing.active_children() if p.name == "m0"]
+        assert member.pid is not None
+        return member.pid
+
+    killed, reason = _kill_in_first_window(spec, tmp_path, m0)
+    assert (
+        f"member m0 (pid {killed}) was killed by SIGKILL mid-trial: the group lost a member"
+        in reason
+    )
+
+
+@pytest.mark.integration
+def test_locust_killed_mid_trial_fails_that_trial_and_leaves_no_process(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """SIGKILL to the Locust process inside trial 0: that trial fails naming Locust and the
+    signal, the next trial completes with its own Locust, and no Locust is left running."""
+    spec = _spec(bootstrap_servers, "locustkill", search={"trials": 2},
+                 workload={"producer": {"users": 1, "rate_per_user": 100}})  # fmt: skip
+
+    def locusts() -> set[Process]:
+        return {p for p in descendants(os.getpid()) if " -m locust " in cmdline(p[0])}
+
+    def locust() -> int:
+        ((pid, _),) = locusts()
+        return pid
+
+    killed, reason = _kill_in_first_window(spec, tmp_path, locust)
+    assert f"Locust (pid {killed}) was killed by SIGKILL mid-trial" in reason
+    assert alive(locusts()) == set()
+
+
+def _kill_in_first_window(
+    spec: StudySpec, tmp_path: Path, victim: Callable[[], int]
+) -> tuple[int, str]:
+    """Run the two-trial study, SIGKILL `victim()` in the first second of trial 0's window;
+    trial 0 must fail and trial 1 complete. Returns the pid killed and trial 0's reason."""
+    killed: list[int] = []
+
+    def kill(phase: Phase, value: float | None) -> None:
+        if phase is Phase.MEASURE and value is not None and not killed:
+            killed.append(victim())
+            os.kill(killed[0], signal.SIGKILL)
+
+    outcome = optimize(spec, out_dir=tmp_path, on_phase=kill)
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    return killed[0], str(study.trials[0].user_attrs["fail_reason"])
 
 
 @pytest.mark.integration

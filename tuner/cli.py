@@ -9,15 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 import optuna
 
-from tuner import __version__, broker, cli_advise, plots, report, space
+from tuner import __version__, broker, cli_advise, metrics, plots, report, space
 from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
@@ -29,7 +32,7 @@ from tuner.cli_render import (
     render_secured,
     summary,
 )
-from tuner.cluster import ClusterError
+from tuner.cluster import ClusterError, UnreachableError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
 from tuner.confirm import confirm_on
 from tuner.objective import Constraint
@@ -54,6 +57,10 @@ from tuner.trial import (
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+"""128 + SIGINT, as a shell reports Ctrl-C."""
+EXIT_TERMINATED = 143
+"""128 + SIGTERM."""
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -74,11 +81,26 @@ def _broker_failed(exc: broker.BrokerError) -> int:
 
 
 def _cluster_mismatch(exc: ClusterError) -> int:
-    """The cluster disagrees with the config (a topic's partition count, a missing topic) or
-    refuses its credentials, certificate or protocol."""
+    """The cluster disagrees with the config (a topic's partition count, a missing topic, too
+    few brokers) or refuses its credentials, certificate or protocol: bad input. A cluster that
+    did not answer at all is a failure."""
+    if isinstance(exc, UnreachableError):
+        _err(str(exc))
+        return EXIT_FAILURE
     what = "refused the connection" if isinstance(exc, AccessError) else "does not match the config"
     _err(f"the cluster {what}: {exc}")
     return EXIT_BAD_INPUT
+
+
+def _ports_free(spec: StudySpec) -> bool:
+    """Whether the metrics ports are free (else says which is taken): checked before a broker,
+    topic or process is started, since binding them comes after."""
+    try:
+        metrics.check_ports(spec.metrics, producer=spec.workload.producer.users > 0)
+    except metrics.PortInUseError as exc:
+        _err(str(exc))
+        return False
+    return True
 
 
 # --- tuner broker ---------------------------------------------------------------------------
@@ -156,7 +178,7 @@ def _load(path: Path, overrides: Sequence[str] = ()) -> StudySpec | None:
 
 def _run(args: argparse.Namespace) -> int:
     spec = _load(args.config, args.set)
-    if spec is None:
+    if spec is None or not _ports_free(spec):
         return EXIT_BAD_INPUT
     _say_broker_start(spec, args.quiet)
     try:
@@ -192,7 +214,7 @@ def _say_broker_start(spec: StudySpec, quiet: bool) -> None:
 
 def _optimize(args: argparse.Namespace) -> int:
     spec = _load(args.config, args.set)
-    if spec is None:
+    if spec is None or not _ports_free(spec):
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("tuner-out") / spec.study.name
     progress = StudyProgress(spec.search.trials, stream=sys.stderr, live=sys.stderr.isatty())
@@ -219,7 +241,7 @@ def _optimize(args: argparse.Namespace) -> int:
                 outcome = None
             if outcome is None or outcome.interrupted:
                 _err(f"interrupted; the study is saved. Resume with:\n  {resume}")
-                return 130
+                return EXIT_INTERRUPTED
             if args.worker:
                 print(f"worker done; the study is in {outcome.storage}")
                 return EXIT_OK
@@ -431,6 +453,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _SigtermAsCtrlC:
+    """`with` it, SIGTERM (what `timeout`, systemd and Kubernetes send) does what Ctrl-C does:
+    the SIGINT handler in force is called (asyncio's cancels the trial's task, Python's raises
+    KeyboardInterrupt), so consumers, Locust and an embedded broker stop, and the study is
+    left resumable. `received` tells the exit code apart (143, not 130)."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: signal.Handlers | Callable[..., object] | int | None = None
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        on_sigint = signal.getsignal(signal.SIGINT)
+        if callable(on_sigint):
+            on_sigint(signal.SIGINT, frame)
+        else:  # SIGINT ignored (started in the background by a shell): interrupt all the same
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _SigtermAsCtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -440,11 +490,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
     handler: Handler = args.handler
+    sigterm = _SigtermAsCtrlC()
     try:
-        return handler(args)
+        with sigterm:
+            code = handler(args)
+        return EXIT_TERMINATED if sigterm.received and code == EXIT_INTERRUPTED else code
     except KeyboardInterrupt:
-        _err("interrupted")
-        return 130
+        _err("terminated" if sigterm.received else "interrupted")
+        return EXIT_TERMINATED if sigterm.received else EXIT_INTERRUPTED
+    except metrics.PortInUseError as exc:  # bound after the check, by something else meanwhile
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     except Exception as exc:  # anything a handler did not expect: one line, or the traceback
         if args.debug:
             traceback.print_exc()

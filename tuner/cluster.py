@@ -17,7 +17,12 @@ from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
 from aiokafka.helpers import create_ssl_context
 
 from tuner.config import ClusterSpec, StudySpec, TopicSpec, WorkloadSpec
@@ -31,6 +36,14 @@ class ClusterError(Exception):
 
 class ForeignTopicError(ClusterError):
     """Raised instead of touching a topic outside the tuner's prefix."""
+
+
+class UnreachableError(ClusterError):
+    """The cluster did not answer: a failure to reach it, not a config it refused."""
+
+
+REACH_TIMEOUT_S = 10.0
+"""How long `preflight` waits for the cluster's first answer."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +91,33 @@ def check_owned(topic: str, prefix: str) -> None:
         )
 
 
+async def preflight(conn: Connection, topic: TopicSpec) -> None:
+    """Before anything starts: the cluster answers within `REACH_TIMEOUT_S` (an address that
+    accepts connections but never answers would otherwise hang each client for its own
+    request timeout), and has the brokers the topic's replication factor needs."""
+    admin = AIOKafkaAdminClient(**conn.kwargs())
+    try:
+        async with asyncio.timeout(REACH_TIMEOUT_S):
+            await admin.start()
+            brokers = len((await admin.describe_cluster())["brokers"])
+    except (TimeoutError, KafkaConnectionError) as exc:
+        what = (
+            f"no answer from the cluster at {conn.bootstrap_servers} within {REACH_TIMEOUT_S:.0f} s"
+            if isinstance(exc, TimeoutError)
+            else f"cannot connect to the cluster at {conn.bootstrap_servers}"
+        )
+        raise UnreachableError(
+            f"{what}: check cluster.bootstrap_servers (and that the cluster is up)"
+        ) from None
+    finally:
+        await admin.close()
+    if topic.create and topic.replication_factor > brokers:
+        raise ClusterError(
+            f"topic.replication_factor: {topic.replication_factor} replicas need as many "
+            f"brokers, and the cluster at {conn.bootstrap_servers} has {brokers}"
+        )
+
+
 async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
     """Create the topic if asked and missing; check its partition count. True if created now."""
     admin = AIOKafkaAdminClient(**conn.kwargs())
@@ -88,12 +128,19 @@ async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
             if not topic.create:
                 raise ClusterError(f"topic {topic.name!r} does not exist and topic.create is false")
             check_owned(topic.name, conn.cluster.topic_prefix)
-            try:
-                await admin.create_topics(
-                    [NewTopic(topic.name, topic.partitions, topic.replication_factor)]
-                )
-            except TopicAlreadyExistsError:
-                return False
+            response = await admin.create_topics(
+                [NewTopic(topic.name, topic.partitions, topic.replication_factor)]
+            )
+            # The broker answers a refused topic with an error code per topic, not an error.
+            for _name, code, *message in response.topic_errors:
+                if code == TopicAlreadyExistsError.errno:
+                    return False
+                if code:
+                    detail = f": {message[0]}" if message and message[0] else ""
+                    raise ClusterError(
+                        f"the cluster refused to create topic {topic.name!r} "
+                        f"({for_code(code).__name__}{detail})"
+                    )
             await _wait_for_leaders(conn, topic.name, topic.partitions)
             return True
         if existing != topic.partitions:

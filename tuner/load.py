@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tuner import children
 from tuner.config import SecuritySpec, WorkloadSpec
 from tuner.locust_stats import StatsLine
 from tuner.metrics import delta_buckets, histogram_quantile
@@ -155,7 +156,7 @@ class LocustLoad:
     async def __aenter__(self) -> LocustLoad:
         with self._stderr.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.argv,
+                *children.guarded(self.argv),  # Locust ends with us, even on SIGKILL
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,
@@ -188,7 +189,8 @@ class LocustLoad:
         """Raise `LoadError` if Locust exited, or nothing has been delivered for long."""
         if self.proc is not None and self.proc.returncode is not None:
             raise LoadError(
-                f"Locust exited with code {self.proc.returncode}:\n{self._stderr_tail()}"
+                f"Locust (pid {self.proc.pid}) {children.describe_exit(self.proc.returncode)} "
+                f"mid-trial:\n{self._stderr_tail()}".rstrip()
             )
 
     def _stderr_tail(self, lines: int = 15) -> str:

@@ -8,6 +8,7 @@ told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in fl
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import time
@@ -327,62 +328,75 @@ def optimize(
     if name in existing and not resume:
         raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
     sampler = make_sampler(spec)
-    study = optuna.create_study(
-        study_name=name,
-        storage=store,
-        directions=["maximize", "minimize"] if spec.objective.multi else ["maximize"],
-        sampler=sampler,
-        pruner=make_pruner(spec),
-        load_if_exists=True,
-    )
-    searched = space.search_space(spec.search.parameters, spec.consumer.settings)
     registry = CollectorRegistry()
-    study_metrics = metrics.StudyMetrics(registry, study=name)
     started = time.monotonic()
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),
-        cluster.owned_topic(
-            spec, Connection(bootstrap_servers=bootstrap, cluster=spec.cluster),
-            f"{name}.{uuid.uuid4().hex[:6]}",
-        ) as study_spec,
-    ):  # fmt: skip
-        ctx = _Context(
-            spec=study_spec,
-            bootstrap=bootstrap,
-            registry=registry,
-            backlog_records=max(
-                spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
-            ),
-            on_phase=on_phase,
+        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+    ):
+        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.
+        asyncio.run(cluster.preflight(conn, spec.topic))
+        study = optuna.create_study(
+            study_name=name,
+            storage=store,
+            directions=["maximize", "minimize"] if spec.objective.multi else ["maximize"],
+            sampler=sampler,
+            pruner=make_pruner(spec),
+            load_if_exists=True,
         )
-        pending: optuna.Trial | None = None
-        try:
-            while _budget_left(study, spec, sampler, started):
-                pending = trial = study.ask()
-                settings = searched.suggest(trial)
-                trial.set_user_attr("settings", settings)
-                study_metrics.started(trial.number, settings)
-                step = _run_one_trial(trial, settings, ctx)
-                _record(study, trial, step, ctx)
-                pending = None
-                if step.interrupted:
-                    raise KeyboardInterrupt
-                _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
-        except KeyboardInterrupt:
-            # Ctrl-C may land between two trials as well as inside one: a trial asked but not
-            # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
-            if pending is not None and _running(study, pending.number):
-                pending.set_user_attr("fail_reason", "interrupted")
-                study.tell(pending, state=TrialState.FAIL)
-            return StudyOutcome(
-                study_name=name, storage=url, best=recommended(study), interrupted=True
+        with cluster.owned_topic(spec, conn, f"{name}.{uuid.uuid4().hex[:6]}") as study_spec:
+            ctx = _Context(
+                spec=study_spec,
+                bootstrap=bootstrap,
+                registry=registry,
+                backlog_records=max(
+                    spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
+                ),
+                on_phase=on_phase,
             )
-    return StudyOutcome(study_name=name, storage=url, best=recommended(study), interrupted=False)
+            interrupted = _trials(study, sampler, ctx, on_trial, started)
+    return StudyOutcome(
+        study_name=name, storage=url, best=recommended(study), interrupted=interrupted
+    )
+
+
+def _trials(
+    study: optuna.Study,
+    sampler: optuna.samplers.BaseSampler,
+    ctx: _Context,
+    on_trial: Callable[[TrialEvent], None] | None,
+    started: float,
+) -> bool:
+    """Ask, run and tell trials while the budget lasts; True if Ctrl-C (or SIGTERM) ended it."""
+    spec = ctx.spec
+    searched = space.search_space(spec.search.parameters, spec.consumer.settings)
+    study_metrics = metrics.StudyMetrics(ctx.registry, study=study.study_name)
+    pending: optuna.Trial | None = None
+    try:
+        while _budget_left(study, spec, sampler, started):
+            pending = trial = study.ask()
+            settings = searched.suggest(trial)
+            trial.set_user_attr("settings", settings)
+            study_metrics.started(trial.number, settings)
+            step = _run_one_trial(trial, settings, ctx)
+            _record(study, trial, step, ctx)
+            pending = None
+            if step.interrupted:
+                raise KeyboardInterrupt
+            _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
+    except KeyboardInterrupt:
+        # Ctrl-C may land between two trials as well as inside one: a trial asked but not
+        # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
+        if pending is not None and _running(study, pending.number):
+            pending.set_user_attr("fail_reason", "interrupted")
+            study.tell(pending, state=TrialState.FAIL)
+        return True
+    return False
 
 
 def _running(study: optuna.Study, number: int) -> bool:

@@ -136,6 +136,7 @@ def validate_settings(
     (`rules=False` leaves the cross-setting rules to the caller, as `tuner advise` does)."""
     limits = limits or BrokerLimits()
     problems: list[tuple[str, str]] = []
+    valid: dict[str, object] = {}
     for name, value in values.items():
         setting = SETTINGS.get(name)
         if setting is None:
@@ -144,11 +145,25 @@ def validate_settings(
             problems.append((name, f"unknown or unsupported consumer setting{hint}"))
             continue
         message = _check_value(setting, value)
-        if message is not None:
+        if message is None:
+            valid[name] = value
+        else:
             problems.append((name, message))
-    if problems or not rules:
+    if not rules:
         return problems
-    return [(name, msg) for name, msg in check_rules(effective_settings(values), limits)]
+    # The rules between valid values still apply: one bad name must not hide them. A rule
+    # that reads a setting with a bad value would judge a default the user did not ask for.
+    bad = {name for name, _ in problems}
+    found = check_rules(effective_settings(valid), limits)
+    return problems + [(n, m) for n, m in found if not (RULE_INPUTS[n] & bad)]
+
+
+RULE_INPUTS: Mapping[str, frozenset[str]] = {
+    "heartbeat.interval.ms": frozenset({"heartbeat.interval.ms", "session.timeout.ms"}),
+    "session.timeout.ms": frozenset({"session.timeout.ms"}),
+    "fetch.max.bytes": frozenset({"fetch.max.bytes", "max.partition.fetch.bytes"}),
+}
+"""The settings each rule of `check_rules` reads, keyed by the setting its problem names."""
 
 
 def check_rules(

@@ -250,6 +250,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         emptied = emptied or _ran_dry(previous, now)
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
+        group.check_not_killed()
         errors.extend(group.errors())
         if load:
             load.check()
@@ -396,13 +397,15 @@ def run_standalone(
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),
+        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
     ):
+        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        asyncio.run(cluster.preflight(conn, spec.topic))
         return measure(
             spec,
             bootstrap_servers=bootstrap,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import re
 
@@ -16,6 +17,42 @@ def show(value: object) -> str:
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?$")
+
+
+def bootstrap_problem(servers: str) -> str | None:
+    """What is wrong with a `host:port[,host:port…]` list (IPv6 as `[addr]:port`), or None.
+
+    aiokafka and librdkafka both take this form; checked here, a typo is a config problem
+    instead of a `ValueError` from deep inside the client.
+    """
+    for raw in servers.split(","):
+        entry = raw.strip()
+        if not entry:
+            return "an empty entry"
+        if entry.startswith("["):
+            address, bracket, rest = entry[1:].partition("]")
+            host_ok = bool(bracket) and _is_ipv6(address)
+            colon, port = rest[:1] == ":", rest[1:]
+        else:
+            host, sep, port = entry.rpartition(":")
+            host_ok, colon = not sep or bool(_HOST.match(host)), bool(sep)
+        if not host_ok:
+            return f"{entry!r} is not a host name or IP address with a port"
+        if not colon or not port:
+            return f"{entry!r} has no port"
+        if not (port.isdigit() and 1 <= int(port) <= 65535):
+            return f"{entry!r}: the port must be a number in [1, 65535]"
+    return None
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        ipaddress.IPv6Address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> None:
@@ -27,12 +64,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             problems.append(f"{path}: {message}, got {show(value)}")
 
     c, t, w, p = spec.consumer, spec.topic, spec.workload, spec.workload.producer
-    need(
-        bool(spec.cluster.bootstrap_servers.strip()),
-        "cluster.bootstrap_servers",
-        "must be 'embedded' or host:port[,host:port…]",
-        spec.cluster.bootstrap_servers,
-    )
+    _check_cluster(spec, problems)
     prefix = spec.cluster.topic_prefix
     need(bool(prefix), "cluster.topic_prefix", "must not be empty", prefix)
     need(
@@ -101,9 +133,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     need(spec.trial.measure_s > 0, "trial.measure_s", "must be > 0", spec.trial.measure_s)
     need(spec.trial.steady_s >= 0, "trial.steady_s", "must be >= 0 (0 = none)", spec.trial.steady_s)
     _check_steady(spec, problems)
-    need(
-        0 <= spec.metrics.port <= 65535, "metrics.port", "must be in [0, 65535]", spec.metrics.port
-    )
+    _check_metrics(spec, problems)
     need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
     need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
     need(
@@ -172,6 +202,38 @@ def _check_security(spec: StudySpec, problems: list[str]) -> None:
                 f"cluster.security.ssl_cafile: no readable file {sec.ssl_cafile!r} "
                 "(the PEM file of the CA that signed the brokers' certificates)"
             )
+
+
+def _check_metrics(spec: StudySpec, problems: list[str]) -> None:
+    """Ports in range; the exporter and Locust's own cannot share one (0 picks a free one)."""
+    m = spec.metrics
+    for field, port in (("metrics.port", m.port), ("metrics.producer_port", m.producer_port)):
+        if not 0 <= port <= 65535:
+            problems.append(f"{field}: must be in [0, 65535], got {port}")
+    if m.port == m.producer_port != 0:
+        problems.append(
+            f"metrics.producer_port: must differ from metrics.port (Locust serves its own "
+            f"metrics there), got {m.producer_port}"
+        )
+
+
+def _check_cluster(spec: StudySpec, problems: list[str]) -> None:
+    """The address, and what the embedded cluster cannot do (it is one broker)."""
+    servers = spec.cluster.bootstrap_servers
+    if servers == EMBEDDED:
+        factor = spec.topic.replication_factor
+        if factor > 1:
+            problems.append(
+                "topic.replication_factor: must be 1 on the embedded cluster (one broker "
+                f"holds one replica), got {factor}"
+            )
+        return
+    wrong = bootstrap_problem(servers)
+    if wrong is not None:
+        problems.append(
+            f"cluster.bootstrap_servers: must be 'embedded' or host:port[,host:port…]; "
+            f"{wrong}, got {show(servers)}"
+        )
 
 
 STEADY_REASON = (

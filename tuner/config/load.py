@@ -14,22 +14,18 @@ import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
 from tuner.config.checks import check_spec, show
+from tuner.config.errors import ConfigError
+from tuner.config.read import read_yaml
 from tuner.config.spec import StudySpec
+from tuner.settings import SETTINGS, ParameterSpec
 
-
-class ConfigError(Exception):
-    """The config has problems; `problems` lists each as `path: message`."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("\n".join(self.problems))
+__all__ = ["ConfigError", "load_config", "parse_config"]
 
 
 def load_config(
@@ -41,20 +37,7 @@ def load_config(
 ) -> StudySpec:
     """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem
     (`rules=False`: all but the consumer settings' cross-setting rules)."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError([f"cannot read {os.fspath(path)}: {exc.strerror or exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{os.fspath(path)}: not valid YAML{where}: {problem}"]) from None
-    return parse_config(
-        {} if data is None else data, overrides=overrides, environ=environ, rules=rules
-    )
+    return parse_config(read_yaml(path), overrides=overrides, environ=environ, rules=rules)
 
 
 def parse_config(
@@ -69,15 +52,25 @@ def parse_config(
     if not isinstance(data, dict):
         raise ConfigError([f"the config must be a mapping of sections, got {show(data)}"])
     data = copy.deepcopy(data)
+    overridden = {}
     for item in overrides:
-        _apply_override(data, item, problems)
+        key = _apply_override(data, item, problems)
+        if key is not None:
+            overridden[key] = item
     _check_password_is_a_reference(data, problems)
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
     check_spec(spec, problems, rules=rules)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_origin(p, overridden) for p in problems])
     return spec
+
+
+def _origin(problem: str, overridden: Mapping[str, str]) -> str:
+    """The problem, saying which `--set` gave the value when one did."""
+    path = problem.partition(": ")[0]
+    item = overridden.get(path)
+    return problem if item is None else f"{problem} (from --set {item})"
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -116,26 +109,76 @@ def _substitute_env(
     return value
 
 
-def _apply_override(data: dict[str, Any], item: str, problems: list[str]) -> None:
+def _apply_override(data: dict[str, Any], item: str, problems: list[str]) -> str | None:
+    """Set `KEY=VALUE` in `data`; returns the key, or None after adding why it cannot be set."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
         problems.append(f"--set {item}: expected KEY=VALUE, e.g. consumer.members=2")
-        return
+        return None
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         value = raw
-    parts = key.split(".")
-    if parts[:2] == ["consumer", "settings"] and len(parts) > 2:
-        parts = [*parts[:2], ".".join(parts[2:])]  # Kafka property names contain dots
+    parts = _key_parts(key)
+    wrong = _unknown_key(parts)
+    if wrong is not None:
+        problems.append(f"--set {item}: {wrong}")
+        return None
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             problems.append(f"--set {item}: {part} is not a section")
-            return
+            return None
         node = child
     node[parts[-1]] = value
+    return key
+
+
+def _key_parts(key: str) -> list[str]:
+    """The path of a `--set` key; Kafka property names (which contain dots) stay whole."""
+    parts = key.split(".")
+    if parts[:2] == ["consumer", "settings"] and len(parts) > 2:
+        return [*parts[:2], ".".join(parts[2:])]
+    if parts[:2] == ["search", "parameters"] and len(parts) > 2:
+        fields_of_one = {f.name for f in fields(ParameterSpec)}
+        if parts[-1] in fields_of_one and len(parts) > 3:
+            return [*parts[:2], ".".join(parts[2:-1]), parts[-1]]
+        return [*parts[:2], ".".join(parts[2:])]
+    return parts
+
+
+def _unknown_key(parts: Sequence[str]) -> str | None:
+    """Why a `--set` key names no field of the config (with the key it likely meant), or None.
+
+    Checked against the spec before the value is set, so the message can say it came from
+    `--set`; a Kafka property given bare is pointed to `consumer.settings`.
+    """
+    cls: Any = StudySpec
+    for i, part in enumerate(parts):
+        path = ".".join(parts[: i + 1])
+        if not dataclasses.is_dataclass(cls):
+            if get_origin(cls) is collections.abc.Mapping:
+                return None  # property or parameter names: the loader checks them
+            return f"{'.'.join(parts[:i])} is a value, not a section"
+        known = {f.name for f in fields(cls)}
+        if part not in known:
+            rest = ".".join(parts[i:])
+            if i == 0 and rest in SETTINGS:
+                hint = f"; did you mean consumer.settings.{rest}?"
+            else:
+                close = difflib.get_close_matches(part, sorted(known), n=1)
+                where = ".".join(parts[:i])
+                hint = (
+                    f"; did you mean {_join(where, close[0])}?"
+                    if close
+                    else f"; allowed: {', '.join(sorted(known))}"
+                )
+            return f"{path}: unknown key{hint}"
+        cls = get_type_hints(cls)[part]
+        if get_origin(cls) in (types.UnionType, Union):
+            cls = next(a for a in get_args(cls) if a is not type(None))
+    return None
 
 
 def _join(path: str, key: str) -> str:

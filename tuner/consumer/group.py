@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from tuner.children import describe_exit
 from tuner.consumer.member import (
     STOP_TIMEOUT_S,
     Failed,
@@ -184,7 +185,19 @@ class ConsumerGroup:
     def _check_alive(self) -> None:
         for proc, _ in self._procs:
             if proc.exitcode is not None and not self._stop.is_set():
-                raise GroupError(f"member {proc.name} exited with code {proc.exitcode}")
+                raise GroupError(f"member {proc.name} {describe_exit(proc.exitcode)}")
+
+    def check_not_killed(self) -> None:
+        """Raise `GroupError` if a member process was killed by a signal (from outside: the
+        OOM killer, an operator): the group measured since is not the configuration's. A
+        member that failed on its own reports its error instead (see `errors`)."""
+        for proc, _ in self._procs:
+            if proc.exitcode is not None and proc.exitcode < 0 and not self._stop.is_set():
+                raise GroupError(
+                    f"member {proc.name} (pid {proc.pid}) {describe_exit(proc.exitcode)} "
+                    "mid-trial: the group lost a member, so the window did not measure "
+                    f"{len(self.members)} members"
+                )
 
     def errors(self) -> list[str]:
         """Errors reported since the last call (member crashes, consumer exceptions)."""
@@ -192,7 +205,7 @@ class ConsumerGroup:
             if proc.exitcode not in (None, 0) and not self._stop.is_set():
                 self._drain(pipe)
                 if not any(e.member == proc.name for e in self._errors):
-                    self._errors.append(Failed(proc.name, f"exited with code {proc.exitcode}"))
+                    self._errors.append(Failed(proc.name, describe_exit(proc.exitcode)))
         new = self._errors[self._reported :]
         self._reported = len(self._errors)
         return [str(e) for e in new]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
+from tuner import children
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, ProcessingSpec
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
@@ -220,6 +222,9 @@ async def run_member(
 
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     """Entry point of a spawned member: one event loop, stopped by any message on the pipe."""
+    # The forkserver that forked this member exits when the tuner does (even on SIGKILL); this
+    # member then goes too, instead of consuming for an absent parent.
+    children.die_with_parent(signal.SIGTERM)
     logging.basicConfig(level=logging.WARNING)
     # aiokafka logs every retry during joins at ERROR; real failures reach the parent as errors.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

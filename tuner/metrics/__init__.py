@@ -24,7 +24,7 @@ from tuner.metrics.java_names import (
     JAVA_NODE,
     JavaMapping,
 )
-from tuner.metrics.serve import exposed, serve
+from tuner.metrics.serve import PortInUseError, check_ports, exposed, serve
 from tuner.metrics.window import (
     GroupWindow,
     RegistrySnapshot,
@@ -36,6 +36,7 @@ __all__ = [
     "APP_INFO", "JAVA_CONSUMER", "JAVA_COORDINATOR", "JAVA_FETCH", "JAVA_MAPPINGS", "JAVA_NODE",
     "PREFIX",
     "SEND_LATENCY_BUCKETS", "ConsumerMetrics", "GroupWindow",
-    "JavaCompatibleCollector", "JavaMapping", "ProducerMetrics", "RegistrySnapshot",
-    "StudyMetrics", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
+    "JavaCompatibleCollector", "JavaMapping", "PortInUseError", "ProducerMetrics",
+    "RegistrySnapshot", "StudyMetrics",
+    "check_ports", "delta_buckets", "exposed", "histogram_quantile", "observe_many", "serve",
 ]  # fmt: skip

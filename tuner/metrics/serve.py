@@ -3,16 +3,48 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from tuner.config import MetricsSpec
 from tuner.metrics.java import JavaCompatibleCollector
 
 log = logging.getLogger(__name__)
+
+
+class PortInUseError(Exception):
+    """A metrics port of the config is taken: bad input, named by its config path."""
+
+    def __init__(self, field: str, host: str, port: int) -> None:
+        super().__init__(
+            f"{field}: {host}:{port} is already in use; set another port, or 0 for a free one"
+        )
+
+
+def check_ports(spec: MetricsSpec, *, producer: bool) -> None:
+    """Raise `PortInUseError` if a port the run will bind (`metrics.port`, and with Locust load
+    `metrics.producer_port`) is taken now, so that is said before anything starts."""
+    wanted = [("metrics.port", spec.port)]
+    if producer:
+        wanted.append(("metrics.producer_port", spec.producer_port))
+    for field, port in wanted:
+        if port == 0:
+            continue
+        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        with socket.socket(family) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+            try:
+                sock.bind((spec.host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUseError(field, spec.host, port) from None
+                raise
 
 
 def exposed(registry: CollectorRegistry, *, java_compatible: bool) -> CollectorRegistry:
@@ -30,7 +62,12 @@ def serve(registry: CollectorRegistry, *, host: str, port: int) -> Iterator[int]
     """Serve `/metrics` for the registry while the block runs; yields the bound port."""
     server: WSGIServer
     thread: threading.Thread
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError("metrics.port", host, port) from None
+        raise
     bound = int(server.server_port)
     log.info("serving metrics on http://%s:%d/metrics", host, bound)
     try:

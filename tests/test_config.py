@@ -132,22 +132,25 @@ def test_env_vars_are_substituted_and_missing_ones_named() -> None:
 
 
 def test_a_password_must_come_from_the_environment() -> None:
-    """A password written in the config or given with --set is refused, without echoing it."""
+    """A password written in the config or given with --set is refused, without echoing it,
+    also when the --set key is misspelt."""
     security = {"protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", "username": "u",
                 "password": "hunter2-literal"}  # fmt: skip
     cluster = {"bootstrap_servers": "127.0.0.1:9093", "security": security}
-    for found in (
-        problems({"cluster": cluster}),
-        problems(
-            {"cluster": {**cluster, "security": {**security, "password": "${KT_PASSWORD}"}}},
-            overrides=["cluster.security.password=hunter2-literal"],
-            environ={"KT_PASSWORD": "fine"},
-        ),
-    ):
-        assert (
-            "cluster.security.password: must name an environment variable, as ${VAR}, "
-            "not hold the password itself"
-        ) in found
+    rule = (
+        "cluster.security.password: must name an environment variable, as ${VAR}, "
+        "not hold the password itself"
+    )
+    assert rule in problems({"cluster": cluster})
+    by_set = problems(
+        {"cluster": {**cluster, "security": {**security, "password": "${KT_PASSWORD}"}}},
+        overrides=["cluster.security.password=hunter2-literal"],
+        environ={"KT_PASSWORD": "fine"},
+    )
+    assert f"{rule} (from --set cluster.security.password=***)" in by_set
+    misspelt = problems({}, overrides=["cluster.security.pasword=hunter2-literal"])
+    assert misspelt[0].startswith("--set cluster.security.pasword=***: ")
+    for found in (problems({"cluster": cluster}), by_set, misspelt):
         assert not any("hunter2" in p for p in found)
 
 

@@ -23,14 +23,15 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from tuner.cluster import ClusterError, Connection
+from tuner.cluster import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec
 
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 5.0
-"""A broker answers a handshake in milliseconds; an address that does not answer within this
-is left to the clients (and is not waited for again at the next address)."""
+"""A broker answers a handshake in milliseconds. When no address answers within this, the
+cluster is unreachable (a firewall, a wrong service), said at once rather than after each
+client's own request timeout."""
 
 
 class AccessError(ClusterError):
@@ -78,6 +79,7 @@ def check(cluster: ClusterSpec, timeout_s: float = CHECK_TIMEOUT_S) -> None:
 async def _check(conn: Connection, timeout_s: float) -> None:
     kwargs = conn.kwargs()
     del kwargs["bootstrap_servers"]
+    mute = answered = 0
     for address in conn.bootstrap_servers.split(","):
         host, _, port = address.strip().rpartition(":")
         if not port.isdigit():
@@ -88,6 +90,7 @@ async def _check(conn: Connection, timeout_s: float) -> None:
                     host, int(port), request_timeout_ms=int(timeout_s * 1000), **kwargs
                 )
             connection.close()
+            answered += 1
         except (SaslAuthenticationFailed, IllegalSaslStateError) as exc:
             sec = conn.cluster.security
             raise AuthenticationError(
@@ -118,6 +121,11 @@ async def _check(conn: Connection, timeout_s: float) -> None:
             ) from None
         except TimeoutError:
             log.debug("access check of %s: no answer in %.0f s", address, timeout_s)
-            return
+            mute += 1
         except (OSError, KafkaError) as exc:
             log.debug("access check of %s inconclusive: %r", address, exc)
+    if mute and not answered:
+        raise UnreachableError(
+            f"no answer from the cluster at {conn.bootstrap_servers} within {timeout_s:.0f} s: "
+            "check cluster.bootstrap_servers (and that the cluster is up)"
+        )

@@ -70,7 +70,15 @@ def _origin(problem: str, overridden: Mapping[str, str]) -> str:
     """The problem, saying which `--set` gave the value when one did."""
     path = problem.partition(": ")[0]
     item = overridden.get(path)
-    return problem if item is None else f"{problem} (from --set {item})"
+    return problem if item is None else f"{problem} (from --set {_shown(item)})"
+
+
+def _shown(item: str) -> str:
+    """A `--set KEY=VALUE` as an error may echo it: a value for a key naming a password (even
+    misspelt) is never repeated."""
+    key, sep, _ = item.partition("=")
+    secret = any(word in key.lower() for word in ("pass", "pasw", "pwd", "secret"))
+    return f"{key}=***" if sep and secret else item
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -113,7 +121,7 @@ def _apply_override(data: dict[str, Any], item: str, problems: list[str]) -> str
     """Set `KEY=VALUE` in `data`; returns the key, or None after adding why it cannot be set."""
     key, sep, raw = item.partition("=")
     if not sep or not key:
-        problems.append(f"--set {item}: expected KEY=VALUE, e.g. consumer.members=2")
+        problems.append(f"--set {_shown(item)}: expected KEY=VALUE, e.g. consumer.members=2")
         return None
     try:
         value = yaml.safe_load(raw) if raw else ""
@@ -122,13 +130,13 @@ def _apply_override(data: dict[str, Any], item: str, problems: list[str]) -> str
     parts = _key_parts(key)
     wrong = _unknown_key(parts)
     if wrong is not None:
-        problems.append(f"--set {item}: {wrong}")
+        problems.append(f"--set {_shown(item)}: {wrong}")
         return None
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            problems.append(f"--set {item}: {part} is not a section")
+            problems.append(f"--set {_shown(item)}: {part} is not a section")
             return None
         node = child
     node[parts[-1]] = value

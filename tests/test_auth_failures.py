@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import unique
-from tuner import cluster
+from tuner import cluster, tls
 from tuner.broker import EmbeddedBroker
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
@@ -95,6 +96,33 @@ def test_a_refused_login_counts_for_its_own_client_only(secure_broker: EmbeddedB
     assert after["bad"][TOTAL] == after["bad"][TOTAL_1X] == 1
     assert after["bad"][RATE] == pytest.approx(0.1)  # one in the 10 s since the last scrape
     assert after["good"] == {RATE: 0, TOTAL: 0, TOTAL_1X: 0}
+
+
+@pytest.mark.integration
+def test_a_failed_tls_handshake_counts_as_a_failed_authentication(
+    secure_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The broker's certificate checked against a CA that did not sign it: the handshake fails,
+    which the Java client counts as a failed authentication too (SslAuthenticationException)."""
+    listeners = secure_broker.listeners
+    assert listeners is not None
+    other = tls.make_ca(tmp_path / "other-ca", name="some other CA")
+    security = SecuritySpec(protocol="SSL", ssl_cafile=str(other.ca_file))
+    spec = ClusterSpec(bootstrap_servers=f"127.0.0.1:{listeners.ssl_port}", security=security)
+    conn = Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec)
+    registry = CollectorRegistry()
+    m = ConsumerMetrics(registry, group="g", member="m0")
+
+    async def start() -> None:
+        consumer = InstrumentedConsumer(unique("authtls"), metrics=m, **conn.kwargs())
+        try:
+            await consumer.start()
+        finally:
+            await consumer.stop()
+
+    with pytest.raises(KafkaConnectionError):
+        asyncio.run(start())
+    assert _failed(registry) == 1
 
 
 @pytest.mark.integration

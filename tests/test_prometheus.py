@@ -132,8 +132,7 @@ def test_healthy_run_fires_no_rebalance_alert(
 # jmx-monitoring-stacks, jmxexporter-prometheus-grafana/.../dashboards/kafka-consumer.json, at
 # 2081c529), as PromQL with that dashboard's variables. Written out here (the dashboard is not
 # part of this project); rows "System" (JVM) and "Consumer Lag" (Confluent Server's
-# broker-side metric) are not a Python client's to fill, and "Failed auth rate" is not served
-# (see README: aiokafka does not surface authentication failures to the client's owner).
+# broker-side metric) are not a Python client's to fill.
 _BY = 'client_id=~"$client_id", env="$env", instance=~"$instance"'
 _BY_POLL = 'client_id=~"$client_id", env="$env", instance="$instance"'  # `=`, as it has
 _FETCH = "kafka_consumer_consumer_fetch_manager_metrics_"
@@ -142,6 +141,7 @@ _CONSUMER = "kafka_consumer_consumer_metrics_"
 JAVA_DASHBOARD_PANELS = (
     ("Commit rate (stat)", f"{_COORD}commit_rate{{{_BY}}}"),
     ("Average fetch throttle time", f"{_FETCH}fetch_throttle_time_avg{{{_BY}}}"),
+    ("Failed auth rate", f"{_CONSUMER}failed_authentication_rate{{{_BY}}}"),
     (
         "Rebalance rate per hour",
         f"{_COORD}rebalance_rate_per_hour{{{_BY}}}"
@@ -229,7 +229,9 @@ def test_confluent_java_consumer_dashboard_panels_have_data(
                 expr_1x = expr_1x.replace(old, new)
             for expr in (grafana_substitute(e, variables) for e in (expr_0x, expr_1x)):
                 assert has_finite_data(prom.query_range(expr, start, end)), f"{title}: {expr}"
-        per_topic = grafana_substitute(JAVA_DASHBOARD_PANELS[6][1], variables)
+        per_topic = grafana_substitute(
+            dict(JAVA_DASHBOARD_PANELS)["Rate of records consumed per topic"], variables
+        )
         topics = [
             s["metric"]["topic"] for s in prom.query_range(per_topic, start, end)["data"]["result"]
         ]

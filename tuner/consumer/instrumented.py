@@ -5,9 +5,10 @@ Usable in your own application: build it with the same keyword arguments as
 
 Fetch metrics are taken at the FetchRequest round trip inside aiokafka, which has no hook for
 it: the consumer's client `send` (every response, per broker), the coordinator's commit and
-its join/sync round are wrapped on the instance.
-This is the only module that touches aiokafka internals; if they move, it logs a warning and
-runs without those metrics rather than failing.
+its join/sync round are wrapped on the instance; so are the client's two ways of connecting,
+whose refused logins `auth_failures` counts.
+This module and `auth_failures` are the only ones that touch aiokafka internals; if they move,
+it logs a warning and runs without those metrics rather than failing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import ConnectionGroup
 
+from tuner.consumer import auth_failures
 from tuner.metrics import ConsumerMetrics
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,7 @@ class InstrumentedConsumer:
         self._positions: dict[TopicPartition, int] = {}
         metrics.max_poll_interval.set(consumer_kwargs.get("max_poll_interval_ms", 300000) / 1000)
         metrics.fetch_max_wait.set(consumer_kwargs.get("fetch_max_wait_ms", 500) / 1000)
+        self._hook_connects()
 
     async def start(self) -> None:
         self.consumer.subscribe(topics=list(self.topics), listener=_Listener(self))
@@ -154,6 +157,18 @@ class InstrumentedConsumer:
         await self.stop()
 
     # -- hooks into aiokafka ---------------------------------------------------------------
+
+    def _hook_connects(self) -> None:
+        """Before `start`: bootstrap is the first connection, and where a wrong password fails."""
+        client = getattr(self.consumer, "_client", None)
+        if client is None or not all(hasattr(client, n) for n in ("bootstrap", "_get_conn")):
+            log.warning("aiokafka internals changed: no failed-authentication count")
+            return
+        if not auth_failures.install():
+            log.warning("logger aiokafka drops ERROR records: no failed-authentication count")
+        credit = self.metrics.failed_authentications.inc
+        client.bootstrap = auth_failures.attributed(client.bootstrap, credit)
+        client._get_conn = auth_failures.attributed(client._get_conn, credit)
 
     def _hook_internals(self) -> None:
         client = getattr(self.consumer, "_client", None)

@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from tuner import children
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, ProcessingSpec
+from tuner.consumer import auth_failures
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
@@ -185,8 +186,8 @@ async def run_member(
                 reporter.report()
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
-    await consumer.start()
     try:
+        await consumer.start()  # inside: a start the broker refuses still sends its counts
         async with asyncio.TaskGroup() as tasks:
             idle_reports = tasks.create_task(report_while_idle())
             while not stopped():
@@ -227,7 +228,7 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     children.die_with_parent(signal.SIGTERM)
     logging.basicConfig(level=logging.WARNING)
     # aiokafka logs every retry during joins at ERROR; real failures reach the parent as errors.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    auth_failures.quiet()
 
     def stopped() -> bool:  # "stop", or EOF when the parent is gone: stop either way
         return pipe.poll()

@@ -93,6 +93,11 @@ class ConsumerMetrics:
             f"{PREFIX}connections", "Open connections of the member's client to brokers.",
             GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
+        self.failed_authentications = Counter(
+            f"{PREFIX}failed_authentications",
+            "Connection attempts the broker refused at authentication (SASL or TLS handshake).",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
         self._node_responses = Counter(
             f"{PREFIX}node_responses",
             "Responses received from each broker (node_id as the Java client names it).",

@@ -48,6 +48,7 @@ _SUMMED = {
     f"{PREFIX}fetch_bytes_count": "fetch_bytes_count",
     f"{PREFIX}connections": "connections",
     f"{PREFIX}node_responses_total": "responses",
+    f"{PREFIX}failed_authentications_total": "failed_authentications",
     f"{PREFIX}poll_interval_seconds_sum": "poll_interval_sum",
     f"{PREFIX}poll_interval_seconds_count": "poll_interval_count",
     f"{PREFIX}commit_latency_seconds_sum": "commit_latency_sum",

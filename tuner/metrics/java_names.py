@@ -219,6 +219,17 @@ JAVA_MAPPINGS: tuple[JavaMapping, ...] = (
         _current("connections"),
     ),
     JavaMapping(
+        f"{JAVA_CONSUMER}failed_authentication_rate",
+        "Connections whose authentication failed, per second.",
+        _rate("failed_authentications"),
+    ),
+    JavaMapping(
+        f"{JAVA_CONSUMER}failed_authentication_total",
+        "Connections whose authentication failed since start.",
+        _current("failed_authentications"),
+        aliases=(f"{JAVA_CONSUMER}failed_authentication",),
+    ),
+    JavaMapping(
         f"{JAVA_NODE}response_rate",
         "Responses from the broker node per second.",
         _rate("responses"),

@@ -9,9 +9,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from tuner.config import NetworkSpec
+from tests.helpers import trial, unique
+from tuner import cluster
+from tuner.broker import bootstrap_for
+from tuner.cli_render import render_result
+from tuner.cluster import Connection
+from tuner.config import EMBEDDED, NetworkSpec, StudySpec, parse_config
 from tuner.netem import Direction, Link, Proxy
+from tuner.trial import TrialResult
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -145,3 +152,64 @@ def test_jittered_due_times_never_go_back() -> None:
     offsets = [d - i * 0.0001 for i, d in enumerate(dues)]
     assert min(offsets) >= 0.0
     assert max(offsets) <= 0.020 + 1e-9
+
+
+RECORDS = 8000
+
+
+def _fetch_spec(network: dict[str, float] | None) -> StudySpec:
+    """A backlog of 100-byte records at 1 ms each, read in fetches of 4 KiB a partition."""
+    cluster: dict[str, object] = {"bootstrap_servers": EMBEDDED}
+    if network is not None:
+        cluster["network"] = network
+    return parse_config({
+        "cluster": cluster,
+        "topic": {"name": unique("netem"), "partitions": 2},
+        "workload": {"message_bytes": 100, "prefill_records": RECORDS},
+        "consumer": {
+            "members": 1,
+            "processing": {"per_record_ms": 1.0},
+            "settings": {"max.partition.fetch.bytes": 4096},
+        },
+        "trial": {"warmup_s": 1, "measure_s": 3},
+        "metrics": {"port": 0, "producer_port": 0},
+    })  # fmt: skip
+
+
+def _fetch_trial(spec: StudySpec, bootstrap: str) -> TrialResult:
+    """One trial on a backlog written in 4 KiB batches: the prefill's large batches would make
+    each fetch a transfer of a megabyte (a fetch returns at least one whole batch)."""
+
+    async def fill() -> None:
+        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        await cluster.ensure_topic(conn, spec.topic)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=4096)
+        await producer.start()
+        try:
+            sent = [await producer.send(spec.topic.name, bytes(100)) for _ in range(RECORDS)]
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+
+    asyncio.run(fill())
+    return trial(spec, bootstrap)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_fetch_latency_shows_the_rtt(bootstrap_servers: str) -> None:
+    """With rtt_ms 20 the fetch latency p50 measured inside aiokafka is at least 20 ms, and
+    the result names the profile; on loopback without a profile it is under 2 ms."""
+    spec = _fetch_spec({"rtt_ms": 20})
+    with bootstrap_for(EMBEDDED, network=spec.cluster.network) as shaped_bootstrap:
+        shaped = _fetch_trial(spec, shaped_bootstrap)
+    plain = _fetch_trial(_fetch_spec(None), bootstrap_servers)
+    assert shaped.fetch.latency_ms_p50 is not None
+    assert plain.fetch.latency_ms_p50 is not None
+    assert shaped.fetch.latency_ms_p50 >= 20.0
+    assert plain.fetch.latency_ms_p50 < 2.0
+    assert shaped.fetch.requests >= 20
+    assert plain.fetch.requests >= 20
+    assert shaped.network == NetworkSpec(rtt_ms=20)
+    assert "RTT 20 ms, uncapped bandwidth, through the network proxy" in render_result(shaped)
+    assert "loopback, no network profile" in render_result(plain)

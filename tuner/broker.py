@@ -3,6 +3,8 @@
 Jars come from Maven Central (resolved once with `mvn` into the user cache dir) or from an
 Apache Kafka distribution named by `KAFKA_HOME`. `EmbeddedBroker` is a context manager for
 tests and for `tuner run`; `up`/`down`/`status` keep one detached broker for `tuner broker`.
+With a network profile, clients reach the broker through a `tuner.netem` proxy process in
+front of a second listener, which the broker advertises at the proxy's address.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
-from tuner.config import EMBEDDED
+from tuner import netem
+from tuner.config import EMBEDDED, NetworkSpec
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,15 @@ class BrokerInfo:
     pid: int
     data_dir: str
     log_path: str
+    network: NetworkSpec | None = None
+    """The profile clients reach it through (None: directly, over loopback)."""
+    proxy_pid: int | None = None
+
+    @classmethod
+    def from_json(cls, text: str) -> BrokerInfo:
+        data = json.loads(text)
+        network = data.get("network")
+        return cls(**{**data, "network": None if network is None else NetworkSpec(**network)})
 
 
 def cache_dir() -> Path:
@@ -150,16 +162,35 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def server_properties(*, port: int, controller_port: int, data_dir: Path) -> str:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShapedListener:
+    """A second listener for clients behind the proxy: the broker listens on `port` and
+    advertises `proxy_port`, so clients reconnect through the proxy, never around it."""
+
+    port: int
+    proxy_port: int
+
+
+def server_properties(
+    *, port: int, controller_port: int, data_dir: Path, shaped: ShapedListener | None = None
+) -> str:
     """The single-node KRaft config; values chosen for one machine, not for durability."""
+    listeners = f"PLAINTEXT://127.0.0.1:{port}"
+    advertised = listeners
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if shaped is not None:
+        listeners += f",SHAPED://127.0.0.1:{shaped.port}"
+        advertised += f",SHAPED://127.0.0.1:{shaped.proxy_port}"
+        protocols += ",SHAPED:PLAINTEXT"
     return f"""\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners={listeners},CONTROLLER://127.0.0.1:{controller_port}
+# A client gets the endpoints of the listener it asked on: through the proxy, the proxy's.
+advertised.listeners={advertised}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map={protocols}
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir / "kraft"}
 auto.create.topics.enable=false
@@ -216,11 +247,24 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 _ERROR_LINE = re.compile(r"\b(ERROR|FATAL)\b|Exception|Error:|already in use")
 
 
+def _terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within the deadline."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class EmbeddedBroker:
     """Format fresh storage and run a broker until `stop()`; its data is deleted on stop.
 
     `detach=True` starts it in its own session so it outlives this process (`tuner broker up`);
-    otherwise it is tied to this process and stops with the context manager.
+    otherwise it is tied to this process and stops with the context manager. With a `network`
+    profile, `port` is the proxy's: every client reaches the broker through the profile.
     """
 
     def __init__(
@@ -232,8 +276,12 @@ class EmbeddedBroker:
         detach: bool = False,
         keep_data: bool = False,
         extra_properties: str = "",
+        network: NetworkSpec | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.network = network
+        self.direct_port = free_port() if network is not None else self.port
+        """The broker's own listener (the same as `port` without a profile)."""
         self._own_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kafka-tuner-broker-"))
         self.heap = heap
@@ -241,6 +289,7 @@ class EmbeddedBroker:
         self.keep_data = keep_data
         self.extra_properties = extra_properties
         self._proc: subprocess.Popen[bytes] | None = None
+        self._proxy: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -256,11 +305,17 @@ class EmbeddedBroker:
         if port_in_use(self.port):
             raise BrokerSetupError(f"port {self.port} on 127.0.0.1 is already in use")
         controller_port = free_port()
+        shaped = (
+            None if self.network is None else ShapedListener(port=free_port(), proxy_port=self.port)
+        )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self.data_dir / "server.properties"
         props.write_text(
             server_properties(
-                port=self.port, controller_port=controller_port, data_dir=self.data_dir
+                port=self.direct_port,
+                controller_port=controller_port,
+                data_dir=self.data_dir,
+                shaped=shaped,
             )
             + self.extra_properties
         )
@@ -288,8 +343,35 @@ class EmbeddedBroker:
                 start_new_session=self.detach,
             )
         self._wait_ready(timeout_s)
+        if shaped is not None:
+            self._start_proxy(shaped, timeout_s)
         log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
         return self.info()
+
+    def _start_proxy(self, shaped: ShapedListener, timeout_s: float) -> None:
+        """The proxy process in front of the shaped listener, ready once a metadata request
+        through it gets an answer."""
+        assert self.network is not None  # noqa: S101 - only called with a profile
+        argv = netem.command(self.network, target=("127.0.0.1", shaped.port), port=self.port)
+        with (self.data_dir / "proxy.log").open("wb") as out:
+            self._proxy = subprocess.Popen(
+                [*self._launcher(), *argv],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self.detach,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proxy.poll() is not None:
+                tail = _log_tail(self.data_dir / "proxy.log", 10)
+                self.stop()
+                raise BrokerFailure(f"the network proxy exited on start:\n{tail}")
+            if port_in_use(self.port) and answers(self.bootstrap_servers, timeout_s=3.0):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise BrokerFailure(f"the network proxy did not answer within {timeout_s:.0f} s")
 
     def _launcher(self) -> list[str]:
         """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
@@ -310,6 +392,8 @@ class EmbeddedBroker:
             pid=self.pid,
             data_dir=str(self.data_dir),
             log_path=str(self.log_path),
+            network=self.network,
+            proxy_pid=None if self._proxy is None else self._proxy.pid,
         )
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -324,10 +408,10 @@ class EmbeddedBroker:
                     f"the broker exited on start (code {self._proc.returncode}); last log lines:\n"
                     f"{tail}\n{out}".rstrip()
                 )
-            if not port_in_use(self.port):
+            if not port_in_use(self.direct_port):
                 time.sleep(0.2)
                 continue
-            if answers(self.bootstrap_servers, timeout_s=3.0):
+            if answers(f"127.0.0.1:{self.direct_port}", timeout_s=3.0):
                 return
             time.sleep(0.3)
         tail = _log_tail(self.log_path)
@@ -338,13 +422,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM (Kafka's controlled shutdown), SIGKILL after the deadline, then drop the data."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        _terminate(self._proxy, 5.0)
+        _terminate(self._proc, timeout_s)
         self._cleanup()
 
     def _cleanup(self) -> None:
@@ -373,32 +452,47 @@ def _state_file() -> Path:
     return cache_dir() / "broker" / "state.json"
 
 
-def _is_our_broker(pid: int) -> bool:
-    """True if `pid` is alive and is a Kafka JVM, so `down` never signals an unrelated process."""
+def _runs(pid: int, marker: bytes) -> bool:
+    """True if `pid` is alive and its command line holds `marker`, so `down` never signals an
+    unrelated process that reused the pid."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"kafka.Kafka" in cmdline
+    return marker in cmdline
+
+
+def _is_our_broker(pid: int) -> bool:
+    return _runs(pid, b"kafka.Kafka")
+
+
+def _is_our_proxy(pid: int) -> bool:
+    return _runs(pid, b"tuner.netem")
 
 
 def status() -> BrokerInfo | None:
     """The detached broker if its process is alive (whether it answers is `answers()`)."""
     try:
-        info = BrokerInfo(**json.loads(_state_file().read_text()))
+        info = BrokerInfo.from_json(_state_file().read_text())
     except (OSError, ValueError, TypeError):
         return None
     return info if _is_our_broker(info.pid) else None
 
 
-def up(*, port: int = DEFAULT_PORT, timeout_s: float = START_TIMEOUT_S) -> tuple[BrokerInfo, bool]:
-    """Start the detached broker unless one is already up; returns (info, started_now)."""
+def up(
+    *,
+    port: int = DEFAULT_PORT,
+    timeout_s: float = START_TIMEOUT_S,
+    network: NetworkSpec | None = None,
+) -> tuple[BrokerInfo, bool]:
+    """Start the detached broker unless one is already up; returns (info, started_now). The
+    caller compares a running broker's `network` with the one it asked for."""
     running = status()
     if running is not None:
         return running, False
     data_dir = cache_dir() / "broker" / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True)
+    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True, network=network)
     info = broker.start(timeout_s)
     _state_file().write_text(json.dumps(asdict(info)))
     return info, True
@@ -409,6 +503,8 @@ def down(timeout_s: float = 30.0) -> BrokerInfo | None:
     info = status()
     state = _state_file()
     if info is not None:
+        if info.proxy_pid is not None and _is_our_proxy(info.proxy_pid):
+            os.kill(info.proxy_pid, signal.SIGTERM)
         os.kill(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while _is_our_broker(info.pid) and time.monotonic() < deadline:
@@ -421,18 +517,29 @@ def down(timeout_s: float = 30.0) -> BrokerInfo | None:
     return info
 
 
+def reusable(network: NetworkSpec | None = None) -> BrokerInfo | None:
+    """The running `tuner broker` if it answers and clients reach it through `network`."""
+    running = status()
+    if running is None or running.network != network:
+        return None
+    return running if answers(running.bootstrap_servers) else None
+
+
 @contextlib.contextmanager
-def bootstrap_for(bootstrap_servers: str, *, port: int = 0) -> Iterator[str]:
+def bootstrap_for(
+    bootstrap_servers: str, *, port: int = 0, network: NetworkSpec | None = None
+) -> Iterator[str]:
     """Yield a bootstrap address: the given cluster, the running `tuner broker`, or a new one.
 
-    For `embedded`, a broker started here lives only as long as the `with` block.
+    For `embedded`, a broker started here lives only as long as the `with` block; the running
+    one is used only if it runs the same `network` profile (its listeners fix the path).
     """
     if bootstrap_servers != EMBEDDED:
         yield bootstrap_servers
         return
-    running = status()
-    if running is not None and answers(running.bootstrap_servers):
+    running = reusable(network)
+    if running is not None:
         yield running.bootstrap_servers
         return
-    with EmbeddedBroker(port=port) as broker:
+    with EmbeddedBroker(port=port, network=network) as broker:
         yield broker.bootstrap_servers

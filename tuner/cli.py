@@ -22,7 +22,15 @@ from tuner.ablation import Ablation, Change, ablate, bench_run
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, render_result
 from tuner.cluster import ClusterError
-from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
+from tuner.config import (
+    EMBEDDED,
+    ConfigError,
+    NetworkSpec,
+    StudySpec,
+    describe_path,
+    load_config,
+)
+from tuner.config.checks import network_problems
 from tuner.confirm import confirm_on
 from tuner.objective import Constraint
 from tuner.optimize import (
@@ -71,15 +79,39 @@ def _cluster_mismatch(exc: ClusterError) -> int:
 # --- tuner broker ---------------------------------------------------------------------------
 
 
+def _network_arg(args: argparse.Namespace) -> NetworkSpec | None:
+    """The profile `--rtt-ms/--jitter-ms/--bandwidth-mbit` ask for (None: none given)."""
+    if args.rtt_ms is None and args.jitter_ms is None and args.bandwidth_mbit is None:
+        return None
+    return NetworkSpec(
+        rtt_ms=args.rtt_ms or 0.0,
+        jitter_ms=args.jitter_ms or 0.0,
+        bandwidth_mbit=args.bandwidth_mbit,
+    )
+
+
 def _broker_up(args: argparse.Namespace) -> int:
+    network = _network_arg(args)
+    problems = [] if network is None else network_problems(network, "--")
+    if problems:
+        _err("invalid network profile:\n" + "\n".join(problems))
+        return EXIT_BAD_INPUT
     try:
-        info, started = broker.up(port=args.port)
+        info, started = broker.up(port=args.port, network=network)
     except broker.BrokerError as exc:
         return _broker_failed(exc)
+    path = describe_path(info.network)
+    if not started and info.network != network:
+        _err(
+            f"already up at {info.bootstrap_servers} (pid {info.pid}) with another network "
+            f"profile ({path}); `tuner broker down` first"
+        )
+        return EXIT_BAD_INPUT
     if started:
         print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
+    print(f"network: {path}")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
     return EXIT_OK
 
@@ -92,7 +124,9 @@ def _broker_status(args: argparse.Namespace) -> int:
     if not broker.answers(info.bootstrap_servers):
         print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
         return EXIT_FAILURE
-    print(f"up at {info.bootstrap_servers} (pid {info.pid})")
+    print(
+        f"up at {info.bootstrap_servers} (pid {info.pid}); network: {describe_path(info.network)}"
+    )
     return EXIT_OK
 
 
@@ -159,10 +193,15 @@ def _run(args: argparse.Namespace) -> int:
 def _say_broker_start(spec: StudySpec, quiet: bool) -> None:
     """The embedded broker takes seconds to start (and a minute to fetch its jars the first
     time): say so rather than sit silent."""
-    if not quiet and spec.cluster.bootstrap_servers == EMBEDDED and broker.status() is None:
+    network = spec.cluster.network
+    if (
+        not quiet
+        and spec.cluster.bootstrap_servers == EMBEDDED
+        and broker.reusable(network) is None
+    ):
         print(
             f"starting Apache Kafka {broker.KAFKA_VERSION} on 127.0.0.1 for this run "
-            "(`tuner broker up` keeps one running) …",
+            f"(network: {describe_path(network)}; `tuner broker up` keeps one running) …",
             file=sys.stderr,
             flush=True,
         )
@@ -181,7 +220,9 @@ def _optimize(args: argparse.Namespace) -> int:
     try:
         # One broker for the study and the runs after it (an embedded one started here would
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
-        with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
+        with broker.bootstrap_for(
+            spec.cluster.bootstrap_servers, network=spec.cluster.network
+        ) as bootstrap:
             spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
             resume = (
                 f"tuner optimize {args.config} --storage "
@@ -263,7 +304,9 @@ def _ablate_and_confirm(
     settings = report.best_settings(best)
     ablation = None
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.bootstrap_for(
+            spec.cluster.bootstrap_servers, network=spec.cluster.network
+        ) as bootstrap,
         bench(spec, bootstrap_servers=bootstrap,
               backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0))) as runs,
     ):  # fmt: skip
@@ -368,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
     up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
+    up.add_argument("--rtt-ms", type=float, help="clients reach the broker with this round trip")
+    up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")
+    up.add_argument("--bandwidth-mbit", type=float, help="cap each direction at this bandwidth")
     up.set_defaults(handler=_broker_up)
     bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
         handler=_broker_status

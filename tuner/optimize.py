@@ -339,7 +339,9 @@ def optimize(
     study_metrics = metrics.StudyMetrics(registry, study=name)
     started = time.monotonic()
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.bootstrap_for(
+            spec.cluster.bootstrap_servers, network=spec.cluster.network
+        ) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,

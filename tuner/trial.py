@@ -211,6 +211,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         ),
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,
+        network=spec.cluster.network,
     )
 
 
@@ -393,7 +394,9 @@ def run_standalone(
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.bootstrap_for(
+            spec.cluster.bootstrap_servers, network=spec.cluster.network
+        ) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,

@@ -28,6 +28,7 @@ from tuner.config.spec import (
     TopicSpec,
     TrialSpec,
     WorkloadSpec,
+    describe_path,
 )
 from tuner.settings import ParameterSpec, SettingValue
 
@@ -36,5 +37,5 @@ __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are mad
     "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "NetworkSpec", "ObjectiveSpec",
     "ParameterSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
     "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
-    "WorkloadSpec", "load_config", "parse_config",
+    "WorkloadSpec", "describe_path", "load_config", "parse_config",
 ]  # fmt: skip

@@ -49,6 +49,13 @@ class NetworkSpec:
         return f"RTT {self.rtt_ms:g} ms{jitter}, {bandwidth}"
 
 
+def describe_path(network: NetworkSpec | None) -> str:
+    """The path between clients and broker as reports name it."""
+    if network is None:
+        return "loopback, no network profile"
+    return f"{network.describe()}, through the network proxy"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterSpec:
     bootstrap_servers: str = EMBEDDED

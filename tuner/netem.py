@@ -146,12 +146,15 @@ class Proxy:
         self.counters.connections += 1
         server_w: asyncio.StreamWriter | None = None
         try:
-            server_r, server_w = await asyncio.open_connection(*self.target)
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(_pipe(client_r, server_w, self.up, self._to_server))
-                tasks.create_task(_pipe(server_r, client_w, self.down, self._to_client))
-        except* (OSError, asyncio.IncompleteReadError):
-            pass  # a side that went away ends the connection, as it would across a network
+            try:
+                server_r, server_w = await asyncio.open_connection(*self.target)
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(_pipe(client_r, server_w, self.up, self._to_server))
+                    tasks.create_task(_pipe(server_r, client_w, self.down, self._to_client))
+            except* (OSError, asyncio.IncompleteReadError):
+                pass  # a side that went away ends the connection, as across a network
+        except asyncio.CancelledError:
+            pass  # the proxy is stopping: asyncio's server would log a cancelled handler
         finally:
             for w in (client_w, server_w):
                 if w is not None:

@@ -139,7 +139,7 @@ def test_up_with_a_network_profile(private_cache: Path, capsys: pytest.CaptureFi
     assert main(["broker", "up", "--port", str(port)]) == 2
     assert "another network profile" in capsys.readouterr().err
     assert main(["broker", "down"]) == 0
-    assert not Path(f"/proc/{proxy_pid}").exists() or not broker._is_our_proxy(proxy_pid)
+    assert not Path(f"/proc/{proxy_pid}").exists() or not broker.is_our_proxy(proxy_pid)
 
 
 async def _metadata_through(bootstrap: str) -> tuple[list[tuple[str, int]], float]:

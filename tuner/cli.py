@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 
-from tuner import __version__, broker, plots, report, space
+from tuner import __version__, broker, cli_broker, plots, report, space
 from tuner.ablation import Ablation, Change, ablate, bench_run
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, render_result
@@ -25,13 +25,14 @@ from tuner.cluster import ClusterError
 from tuner.config import (
     EMBEDDED,
     ConfigError,
-    NetworkSpec,
     StudySpec,
     describe_path,
     load_config,
 )
-from tuner.config.checks import network_problems
 from tuner.confirm import confirm_on
+from tuner.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from tuner.exits import broker_failed as _broker_failed
+from tuner.exits import err as _err
 from tuner.objective import Constraint
 from tuner.optimize import (
     BACKLOG_ATTR,
@@ -52,88 +53,13 @@ from tuner.trial import (
     run_standalone,
 )
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _err(message: str) -> None:
-    print(f"tuner: {message}", file=sys.stderr)
-
-
-def _broker_failed(exc: broker.BrokerError) -> int:
-    """A setup this machine cannot run is bad input (2); a broker that died or never answered
-    is a failure (1)."""
-    _err(str(exc))
-    return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
 
 
 def _cluster_mismatch(exc: ClusterError) -> int:
     """The cluster disagrees with the config (a topic's partition count, a missing topic)."""
     _err(f"the cluster does not match the config: {exc}")
     return EXIT_BAD_INPUT
-
-
-# --- tuner broker ---------------------------------------------------------------------------
-
-
-def _network_arg(args: argparse.Namespace) -> NetworkSpec | None:
-    """The profile `--rtt-ms/--jitter-ms/--bandwidth-mbit` ask for (None: none given)."""
-    if args.rtt_ms is None and args.jitter_ms is None and args.bandwidth_mbit is None:
-        return None
-    return NetworkSpec(
-        rtt_ms=args.rtt_ms or 0.0,
-        jitter_ms=args.jitter_ms or 0.0,
-        bandwidth_mbit=args.bandwidth_mbit,
-    )
-
-
-def _broker_up(args: argparse.Namespace) -> int:
-    network = _network_arg(args)
-    problems = [] if network is None else network_problems(network, "--")
-    if problems:
-        _err("invalid network profile:\n" + "\n".join(problems))
-        return EXIT_BAD_INPUT
-    try:
-        info, started = broker.up(port=args.port, network=network)
-    except broker.BrokerError as exc:
-        return _broker_failed(exc)
-    path = describe_path(info.network)
-    if not started and info.network != network:
-        _err(
-            f"already up at {info.bootstrap_servers} (pid {info.pid}) with another network "
-            f"profile ({path}); `tuner broker down` first"
-        )
-        return EXIT_BAD_INPUT
-    if started:
-        print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
-    else:
-        print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
-    print(f"network: {path}")
-    print(f"bootstrap_servers: {info.bootstrap_servers}")
-    return EXIT_OK
-
-
-def _broker_status(args: argparse.Namespace) -> int:
-    info = broker.status()
-    if info is None:
-        print("down")
-        return EXIT_FAILURE
-    if not broker.answers(info.bootstrap_servers):
-        print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
-        return EXIT_FAILURE
-    print(
-        f"up at {info.bootstrap_servers} (pid {info.pid}); network: {describe_path(info.network)}"
-    )
-    return EXIT_OK
-
-
-def _broker_down(args: argparse.Namespace) -> int:
-    info = broker.down()
-    print("was not running" if info is None else f"stopped the broker at {info.bootstrap_servers}")
-    return EXIT_OK
 
 
 # --- tuner run ------------------------------------------------------------------------------
@@ -220,9 +146,7 @@ def _optimize(args: argparse.Namespace) -> int:
     try:
         # One broker for the study and the runs after it (an embedded one started here would
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
-        with broker.bootstrap_for(
-            spec.cluster.bootstrap_servers, network=spec.cluster.network
-        ) as bootstrap:
+        with broker.for_cluster(spec.cluster) as bootstrap:
             spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
             resume = (
                 f"tuner optimize {args.config} --storage "
@@ -304,9 +228,7 @@ def _ablate_and_confirm(
     settings = report.best_settings(best)
     ablation = None
     with (
-        broker.bootstrap_for(
-            spec.cluster.bootstrap_servers, network=spec.cluster.network
-        ) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
         bench(spec, bootstrap_servers=bootstrap,
               backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0))) as runs,
     ):  # fmt: skip
@@ -403,24 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log everything; show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser(
-        "broker",
-        help="run a local single-node Apache Kafka (KRaft) for trials and tests",
-        description="Start, check or stop the embedded Apache Kafka broker on 127.0.0.1.",
-    )
-    bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = bsub.add_parser("up", help="start the broker and leave it running")
-    up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
-    up.add_argument("--rtt-ms", type=float, help="clients reach the broker with this round trip")
-    up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")
-    up.add_argument("--bandwidth-mbit", type=float, help="cap each direction at this bandwidth")
-    up.set_defaults(handler=_broker_up)
-    bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
-        handler=_broker_status
-    )
-    bsub.add_parser("down", help="stop the broker and delete its data").set_defaults(
-        handler=_broker_down
-    )
+    cli_broker.add_commands(sub)
     r = sub.add_parser(
         "run",
         help="run one trial with the config's consumer settings and print what it measured",

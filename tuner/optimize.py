@@ -339,9 +339,7 @@ def optimize(
     study_metrics = metrics.StudyMetrics(registry, study=name)
     started = time.monotonic()
     with (
-        broker.bootstrap_for(
-            spec.cluster.bootstrap_servers, network=spec.cluster.network
-        ) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,

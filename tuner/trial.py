@@ -394,9 +394,7 @@ def run_standalone(
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (
-        broker.bootstrap_for(
-            spec.cluster.bootstrap_servers, network=spec.cluster.network
-        ) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
         metrics.serve(
             metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
             host=spec.metrics.host,

@@ -1,30 +1,24 @@
 """The embedded Apache Kafka broker: one KRaft node (broker + controller in one JVM) on 127.0.0.1.
 
-Jars come from Maven Central (resolved once with `mvn` into the user cache dir) or from an
-Apache Kafka distribution named by `KAFKA_HOME`. `EmbeddedBroker` is a context manager for
-tests and for `tuner run`; `up`/`down`/`status` keep one detached broker for `tuner broker`.
-With a network profile, clients reach the broker through a `tuner.netem` proxy process in
-front of a second listener, which the broker advertises at the proxy's address.
+`EmbeddedBroker` is a context manager for tests and for `tuner run`. With a network profile,
+clients reach the broker through a `tuner.netem` proxy process in front of a second listener,
+which the broker advertises at the proxy's address.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -32,27 +26,15 @@ from types import TracebackType
 from aiokafka import AIOKafkaClient
 
 from tuner import netem
-from tuner.config import EMBEDDED, NetworkSpec
+from tuner.broker.errors import BrokerFailure, BrokerSetupError
+from tuner.broker.jars import KAFKA_VERSION, check_java, classpath
+from tuner.broker.properties import ShapedListener, server_properties
+from tuner.config import NetworkSpec
 
 log = logging.getLogger(__name__)
 
-KAFKA_VERSION = "4.1.1"
 HEAP = "768m"
 START_TIMEOUT_S = 90.0
-DEFAULT_PORT = 9092
-
-
-class BrokerError(Exception):
-    """The broker cannot be set up or started; the message says what to do about it."""
-
-
-class BrokerSetupError(BrokerError):
-    """This machine cannot run the broker as set up (no Java, no Maven, a bad KAFKA_HOME, a
-    busy port): bad input, fixed by the user, not by trying again."""
-
-
-class BrokerFailure(BrokerError):
-    """The broker was set up but failed: it died on start or did not answer in time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,77 +56,6 @@ class BrokerInfo:
         return cls(**{**data, "network": None if network is None else NetworkSpec(**network)})
 
 
-def cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/kafka-tuner` (default `~/.cache/kafka-tuner`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kafka-tuner"
-
-
-def check_java() -> str:
-    """Return the `java` executable, or raise if there is none or it is older than 17."""
-    java = shutil.which("java")
-    if java is None:
-        raise BrokerSetupError(
-            "no `java` on PATH: install a Java 17+ runtime (e.g. openjdk-17-jre)"
-        )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if match is None:
-        raise BrokerSetupError(
-            f"cannot tell the Java version from `java -version`: {out.strip()!r}"
-        )
-    major = int(match.group(1))
-    if major == 1 and match.group(2):  # "1.8.0" style
-        major = int(match.group(2))
-    if major < 17:
-        raise BrokerSetupError(
-            f"Kafka {KAFKA_VERSION} needs Java 17 or newer; `java` is Java {major}"
-        )
-    return java
-
-
-def classpath() -> str:
-    """The broker's classpath: `$KAFKA_HOME/libs`, else the cached Maven jars (resolved once)."""
-    kafka_home = os.environ.get("KAFKA_HOME")
-    if kafka_home:
-        libs = Path(kafka_home) / "libs"
-        if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerSetupError(
-                f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution "
-                "(no libs/kafka_2.13-*.jar)"
-            )
-        return f"{libs}/*"
-    libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
-    if not any(libs.glob("kafka_2.13-*.jar")):
-        _resolve_jars(libs)
-    return f"{libs}/*"
-
-
-def _resolve_jars(libs: Path) -> None:
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise BrokerSetupError(
-            f"no cached Kafka jars in {libs.parent}, no `mvn` to fetch them, and no KAFKA_HOME: "
-            "install Maven, or point KAFKA_HOME at an Apache Kafka distribution"
-        )
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    pom = resources.files("tuner") / "kafka" / "pom.xml"
-    with resources.as_file(pom) as pom_path:
-        log.info("resolving Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
-        done = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(pom_path), "dependency:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if done.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise BrokerFailure(f"Maven could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
-    shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)  # atomic: a crash mid-download never leaves a half classpath
-
-
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -160,54 +71,6 @@ def port_in_use(port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShapedListener:
-    """A second listener for clients behind the proxy: the broker listens on `port` and
-    advertises `proxy_port`, so clients reconnect through the proxy, never around it."""
-
-    port: int
-    proxy_port: int
-
-
-def server_properties(
-    *, port: int, controller_port: int, data_dir: Path, shaped: ShapedListener | None = None
-) -> str:
-    """The single-node KRaft config; values chosen for one machine, not for durability."""
-    listeners = f"PLAINTEXT://127.0.0.1:{port}"
-    advertised = listeners
-    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
-    if shaped is not None:
-        listeners += f",SHAPED://127.0.0.1:{shaped.port}"
-        advertised += f",SHAPED://127.0.0.1:{shaped.proxy_port}"
-        protocols += ",SHAPED:PLAINTEXT"
-    return f"""\
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners={listeners},CONTROLLER://127.0.0.1:{controller_port}
-# A client gets the endpoints of the listener it asked on: through the proxy, the proxy's.
-advertised.listeners={advertised}
-controller.listener.names=CONTROLLER
-listener.security.protocol.map={protocols}
-inter.broker.listener.name=PLAINTEXT
-log.dirs={data_dir / "kraft"}
-auto.create.topics.enable=false
-# A trial's members start together: half a second lets them all join the new
-# group in one round, where 0 made each late member a rebalance that the earlier
-# ones learn of only at their next heartbeat (3 s), and Kafka's 3 s waits too long.
-group.initial.rebalance.delay.ms=500
-# One node: internal topics cannot have more than one replica. One offsets
-# partition keeps the first group's coordinator lookup fast.
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-num.partitions=1
-"""
 
 
 def _random_cluster_id() -> str:
@@ -443,103 +306,3 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-# --- the one detached broker of `tuner broker up|down|status` -------------------------------
-
-
-def _state_file() -> Path:
-    return cache_dir() / "broker" / "state.json"
-
-
-def _runs(pid: int, marker: bytes) -> bool:
-    """True if `pid` is alive and its command line holds `marker`, so `down` never signals an
-    unrelated process that reused the pid."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return marker in cmdline
-
-
-def _is_our_broker(pid: int) -> bool:
-    return _runs(pid, b"kafka.Kafka")
-
-
-def _is_our_proxy(pid: int) -> bool:
-    return _runs(pid, b"tuner.netem")
-
-
-def status() -> BrokerInfo | None:
-    """The detached broker if its process is alive (whether it answers is `answers()`)."""
-    try:
-        info = BrokerInfo.from_json(_state_file().read_text())
-    except (OSError, ValueError, TypeError):
-        return None
-    return info if _is_our_broker(info.pid) else None
-
-
-def up(
-    *,
-    port: int = DEFAULT_PORT,
-    timeout_s: float = START_TIMEOUT_S,
-    network: NetworkSpec | None = None,
-) -> tuple[BrokerInfo, bool]:
-    """Start the detached broker unless one is already up; returns (info, started_now). The
-    caller compares a running broker's `network` with the one it asked for."""
-    running = status()
-    if running is not None:
-        return running, False
-    data_dir = cache_dir() / "broker" / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    broker = EmbeddedBroker(port=port, data_dir=data_dir, detach=True, network=network)
-    info = broker.start(timeout_s)
-    _state_file().write_text(json.dumps(asdict(info)))
-    return info, True
-
-
-def down(timeout_s: float = 30.0) -> BrokerInfo | None:
-    """Stop the detached broker and delete its data; returns what was stopped, or None."""
-    info = status()
-    state = _state_file()
-    if info is not None:
-        if info.proxy_pid is not None and _is_our_proxy(info.proxy_pid):
-            os.kill(info.proxy_pid, signal.SIGTERM)
-        os.kill(info.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _is_our_broker(info.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _is_our_broker(info.pid):
-            os.kill(info.pid, signal.SIGKILL)
-        shutil.rmtree(info.data_dir, ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
-        state.unlink()
-    return info
-
-
-def reusable(network: NetworkSpec | None = None) -> BrokerInfo | None:
-    """The running `tuner broker` if it answers and clients reach it through `network`."""
-    running = status()
-    if running is None or running.network != network:
-        return None
-    return running if answers(running.bootstrap_servers) else None
-
-
-@contextlib.contextmanager
-def bootstrap_for(
-    bootstrap_servers: str, *, port: int = 0, network: NetworkSpec | None = None
-) -> Iterator[str]:
-    """Yield a bootstrap address: the given cluster, the running `tuner broker`, or a new one.
-
-    For `embedded`, a broker started here lives only as long as the `with` block; the running
-    one is used only if it runs the same `network` profile (its listeners fix the path).
-    """
-    if bootstrap_servers != EMBEDDED:
-        yield bootstrap_servers
-        return
-    running = reusable(network)
-    if running is not None:
-        yield running.bootstrap_servers
-        return
-    with EmbeddedBroker(port=port, network=network) as broker:
-        yield broker.bootstrap_servers

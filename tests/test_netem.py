@@ -17,7 +17,7 @@ from tuner.broker import bootstrap_for
 from tuner.cli_render import render_result
 from tuner.cluster import Connection
 from tuner.config import EMBEDDED, NetworkSpec, StudySpec, parse_config
-from tuner.netem import Direction, Link, Proxy
+from tuner.netem import Counters, Direction, Link, Proxy
 from tuner.trial import TrialResult
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -32,13 +32,15 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def _through_proxy(
     network: NetworkSpec, handler: Handler, scenario: Callable[[int], Awaitable[None]]
-) -> None:
-    """Run `scenario(proxy_port)` against `handler` behind a proxy with `network`."""
+) -> Counters:
+    """Run `scenario(proxy_port)` against `handler` behind a proxy with `network`; what the
+    proxy says it moved."""
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         async with Proxy(network, target=("127.0.0.1", port), seed=7) as proxy:
             await scenario(proxy.port)
+        return proxy.counters
     finally:
         server.close()
         await server.wait_closed()
@@ -101,8 +103,9 @@ def test_jitter_spreads_delays_but_keeps_order() -> None:
         await asyncio.sleep(0.3)
         writer.close()
 
-    asyncio.run(_through_proxy(network, sink, scenario))
+    moved = asyncio.run(_through_proxy(network, sink, scenario))
     assert bytes(received) == sent
+    assert (moved.to_server_bytes, moved.to_client_bytes, moved.connections) == (len(sent), 0, 1)
 
 
 def test_bandwidth_caps_throughput() -> None:

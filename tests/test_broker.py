@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaClient
 
 from tuner import broker, cluster
 from tuner.broker_security import client_info
@@ -208,3 +209,54 @@ def test_secured_up_prints_what_a_client_needs(
     assert f"SASL_SSL         127.0.0.1:{port + 1}" in capsys.readouterr().out
     assert main(["broker", "down"]) == 0
     assert not Path(info.password_file).exists()
+
+
+def test_up_with_a_network_profile(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`up --rtt-ms` puts a proxy on the port: metadata through it names the proxy's address
+    (clients reconnect through it), a round trip takes the RTT, `status` names the profile,
+    `up` without it is refused while it runs, and `down` stops the proxy too."""
+    port = broker.free_port()
+    assert main(["broker", "up", "--port", str(port), "--rtt-ms", "30"]) == 0
+    assert "network: RTT 30 ms, uncapped bandwidth, through the network proxy" in (
+        capsys.readouterr().out
+    )
+    info = broker.status()
+    assert info is not None
+    assert info.proxy_pid is not None
+    proxy_pid = info.proxy_pid
+    brokers, took_s = asyncio.run(_metadata_through(info.bootstrap_servers))
+    assert brokers == [("127.0.0.1", port)]
+    assert took_s >= 0.030
+    assert main(["broker", "status"]) == 0
+    assert "network: RTT 30 ms" in capsys.readouterr().out
+    assert main(["broker", "up", "--port", str(port)]) == 2
+    assert "another network profile" in capsys.readouterr().err
+    assert main(["broker", "down"]) == 0
+    assert not Path(f"/proc/{proxy_pid}").exists() or not broker.is_our_proxy(proxy_pid)
+
+
+async def _metadata_through(bootstrap: str) -> tuple[list[tuple[str, int]], float]:
+    """The brokers a metadata response advertises, and how long one metadata request took."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    try:
+        await client.bootstrap()
+        started = time.perf_counter()
+        await client.fetch_all_metadata()
+        took_s = time.perf_counter() - started
+        brokers = [(b.host, b.port) for b in client.cluster.brokers()]
+    finally:
+        await client.close()
+    return brokers, took_s
+
+
+def test_bad_network_options_are_bad_input(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative RTT or a jitter above it exits 2, naming the option, and starts nothing."""
+    assert main(["broker", "up", "--rtt-ms", "-5", "--bandwidth-mbit", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--rtt-ms: must be in [0, 10000] ms, got -5.0" in err
+    assert "--bandwidth-mbit: must be > 0" in err
+    assert main(["broker", "up", "--rtt-ms", "2", "--jitter-ms", "4"]) == 2
+    assert "--jitter-ms: must be in [0, rtt_ms]" in capsys.readouterr().err
+    assert broker.status() is None

@@ -26,10 +26,11 @@ from tests.helpers import (
 )
 from tuner import broker, cluster, report
 from tuner.broker import free_port
-from tuner.cli import _broker_failed, main
+from tuner.cli import main
 from tuner.cli_render import StudyProgress, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
+from tuner.exits import broker_failed
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState
@@ -281,8 +282,8 @@ def test_broker_setup_problems_and_failures_differ(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", "")
     with pytest.raises(broker.BrokerSetupError, match="no `java` on PATH"):
         broker.check_java()
-    assert _broker_failed(broker.BrokerSetupError("no java")) == 2
-    assert _broker_failed(broker.BrokerFailure("did not answer within 90 s")) == 1
+    assert broker_failed(broker.BrokerSetupError("no java")) == 2
+    assert broker_failed(broker.BrokerFailure("did not answer within 90 s")) == 1
 
 
 @pytest.mark.integration

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner.config import ConfigError, StudySpec, load_config, parse_config
+from tuner.config import ConfigError, NetworkSpec, StudySpec, load_config, parse_config
 from tuner.space import search_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,3 +452,26 @@ def test_metrics_ports_in_range_and_not_shared() -> None:
         "there), got 9500",
     )
     assert parse_config({"metrics": {"port": 0, "producer_port": 0}}).metrics.port == 0
+
+
+def test_network_profile_lands_and_its_bad_values_are_named() -> None:
+    """`cluster.network` becomes a NetworkSpec; each bad value is named with what is allowed,
+    and a profile for a cluster other than the embedded broker is refused."""
+    spec = parse_config({"cluster": {"network": {"rtt_ms": 20, "bandwidth_mbit": 100}}})
+    assert spec.cluster.network == NetworkSpec(rtt_ms=20.0, bandwidth_mbit=100.0)
+    assert spec.cluster.network.describe() == "RTT 20 ms, 100 Mbit/s"
+    assert parse_config({}).cluster.network is None
+    with pytest.raises(ConfigError) as err:
+        parse_config({
+            "cluster": {
+                "bootstrap_servers": "kafka:9092",
+                "network": {"rtt_ms": -1, "jitter_ms": 5, "bandwidth_mbit": 0},
+            }
+        })  # fmt: skip
+    problems = "\n".join(err.value.problems)
+    assert "cluster.network: shapes the path to the embedded broker only" in problems
+    assert "cluster.network.rtt_ms: must be in [0, 10000] ms, got -1" in problems
+    assert "cluster.network.jitter_ms: must be in [0, rtt_ms]" in problems
+    assert "cluster.network.bandwidth_mbit: must be > 0" in problems
+    with pytest.raises(ConfigError, match=r"cluster\.network\.rtt: unknown key; did you mean"):
+        parse_config({"cluster": {"network": {"rtt": 3}}})

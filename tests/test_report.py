@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from tests.helpers import measured, synthetic_study
 from tuner import report, space
 from tuner.ablation import ablate
-from tuner.config import SettingValue, parse_config
+from tuner.config import NetworkSpec, SettingValue, parse_config
 from tuner.report.confirmation import Confirmation, paired_gain, t_quantile
 from tuner.trial import PollStats, TrialResult
 
@@ -269,3 +269,22 @@ def test_a_faster_baseline_that_breaks_a_constraint_is_named() -> None:
     assert "max_poll_interval_headroom in run 1, 2, 3 of 3" in text
     assert "(longest gap between polls 4,100 ms against 5000 ms)" in text
     assert "broke" not in c.verdict("java defaults")
+
+
+def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> None:
+    """The recommendation says which network profile its numbers come from, read back from the
+    stored result: loopback without one, the RTT and bandwidth with one."""
+    study = synthetic_study(8)
+    report.write(tmp_path, study, study.best_trial, None)
+    assert "Measured under: loopback, no network profile." in (tmp_path / "report.md").read_text()
+    shaped = replace(
+        TrialResult.from_dict(study.best_trial.user_attrs["result"]),
+        network=NetworkSpec(rtt_ms=40, jitter_ms=4, bandwidth_mbit=200),
+    )
+    best = study.best_trial
+    best.user_attrs["result"] = shaped.to_dict()
+    report.write(tmp_path, study, best, None)
+    assert (
+        "Measured under: RTT 40 ms ±4 ms, 200 Mbit/s, through the network proxy."
+        in (tmp_path / "report.md").read_text()
+    )

@@ -20,21 +20,23 @@ from types import FrameType
 
 import optuna
 
-from tuner import __version__, broker, cli_advise, metrics, plots, report, space
+from tuner import __version__, broker, cli_advise, cli_broker, metrics, plots, report, space
 from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
-from tuner.cli_render import (
-    StudyProgress,
-    ablation_line,
-    confirm_line,
-    render_result,
-    render_secured,
-    summary,
-)
+from tuner.cli_render import StudyProgress, ablation_line, confirm_line, render_result, summary
 from tuner.cluster import ClusterError, UnreachableError
-from tuner.config import EMBEDDED, ConfigError, StudySpec, load_config
+from tuner.config import EMBEDDED, ConfigError, StudySpec, describe_path, load_config
 from tuner.confirm import confirm_on
+from tuner.exits import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+)
+from tuner.exits import broker_failed as _broker_failed
+from tuner.exits import err as _err
 from tuner.objective import Constraint
 from tuner.optimize import (
     BACKLOG_ATTR,
@@ -54,30 +56,11 @@ from tuner.trial import (
     run_standalone,
 )
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-"""128 + SIGINT, as a shell reports Ctrl-C."""
-EXIT_TERMINATED = 143
-"""128 + SIGTERM."""
-
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _err(message: str) -> None:
-    print(f"tuner: {message}", file=sys.stderr)
 
 
 def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def _broker_failed(exc: broker.BrokerError) -> int:
-    """A setup this machine cannot run is bad input (2); a broker that died or never answered
-    is a failure (1)."""
-    _err(str(exc))
-    return EXIT_BAD_INPUT if isinstance(exc, broker.BrokerSetupError) else EXIT_FAILURE
 
 
 def _cluster_mismatch(exc: ClusterError) -> int:
@@ -101,47 +84,6 @@ def _ports_free(spec: StudySpec) -> bool:
         _err(str(exc))
         return False
     return True
-
-
-# --- tuner broker ---------------------------------------------------------------------------
-
-
-def _broker_up(args: argparse.Namespace) -> int:
-    try:
-        info, started = broker.up(port=args.port, secure=args.secure)
-    except broker.BrokerError as exc:
-        return _broker_failed(exc)
-    if started:
-        print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
-    else:
-        print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
-    print(f"bootstrap_servers: {info.bootstrap_servers}")
-    if (secured := render_secured(info)) is not None:
-        print(secured)
-    elif args.secure:
-        _err("the running broker is not secured: `tuner broker down`, then `up --secure`")
-        return EXIT_BAD_INPUT
-    return EXIT_OK
-
-
-def _broker_status(args: argparse.Namespace) -> int:
-    info = broker.status()
-    if info is None:
-        print("down")
-        return EXIT_FAILURE
-    if not broker.answers(info.bootstrap_servers):
-        print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
-        return EXIT_FAILURE
-    print(f"up at {info.bootstrap_servers} (pid {info.pid})")
-    if (secured := render_secured(info)) is not None:
-        print(secured)
-    return EXIT_OK
-
-
-def _broker_down(args: argparse.Namespace) -> int:
-    info = broker.down()
-    print("was not running" if info is None else f"stopped the broker at {info.bootstrap_servers}")
-    return EXIT_OK
 
 
 # --- tuner run ------------------------------------------------------------------------------
@@ -203,10 +145,15 @@ def _run(args: argparse.Namespace) -> int:
 def _say_broker_start(spec: StudySpec, quiet: bool) -> None:
     """The embedded broker takes seconds to start (and a minute to fetch its jars the first
     time): say so rather than sit silent."""
-    if not quiet and spec.cluster.bootstrap_servers == EMBEDDED and broker.status() is None:
+    network = spec.cluster.network
+    if (
+        not quiet
+        and spec.cluster.bootstrap_servers == EMBEDDED
+        and broker.reusable(network) is None
+    ):
         print(
             f"starting Apache Kafka {broker.KAFKA_VERSION} on 127.0.0.1 for this run "
-            "(`tuner broker up` keeps one running) …",
+            f"(network: {describe_path(network)}; `tuner broker up` keeps one running) …",
             file=sys.stderr,
             flush=True,
         )
@@ -225,7 +172,7 @@ def _optimize(args: argparse.Namespace) -> int:
     try:
         # One broker for the study and the runs after it (an embedded one started here would
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
-        with broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
+        with broker.for_cluster(spec.cluster) as bootstrap:
             spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
             resume = (
                 f"tuner optimize {args.config} --storage "
@@ -311,7 +258,7 @@ def _ablate_and_confirm(
     settings = report.best_settings(best)
     ablation = None
     with (
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
         bench(spec, bootstrap_servers=bootstrap,
               backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0))) as runs,
     ):  # fmt: skip
@@ -383,22 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="log everything; show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    b = sub.add_parser(
-        "broker",
-        help="run a local single-node Apache Kafka (KRaft) for trials and tests",
-        description="Start, check or stop the embedded Apache Kafka broker on 127.0.0.1.",
-    )
-    bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = bsub.add_parser("up", help="start the broker and leave it running")
-    up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
-    up.add_argument("--secure", action="store_true", help="also SASL_SSL on port+1, SSL on port+2")
-    up.set_defaults(handler=_broker_up)
-    bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
-        handler=_broker_status
-    )
-    bsub.add_parser("down", help="stop the broker and delete its data").set_defaults(
-        handler=_broker_down
-    )
+    cli_broker.add_commands(sub)
     r = sub.add_parser(
         "run",
         help="run one trial with the config's consumer settings and print what it measured",

@@ -12,6 +12,7 @@ from typing import TextIO
 from tuner.ablation import Change
 from tuner.broker import BrokerInfo
 from tuner.broker_security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
+from tuner.config import describe_path
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
 from tuner.trial import LatencyMs, Phase, SteadyState, TrialResult
@@ -56,6 +57,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         f"record age       {_quantiles(result.record_age_ms)} "
         "(draining a backlog: not a latency the settings cause)",
         *_steady_lines(result.steady),
+        f"network          {network_line(result)}",
         f"fetch            {fetch.requests} requests, latency p50 {ms(fetch.latency_ms_p50)} "
         f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
         f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
@@ -85,6 +87,13 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         )
     lines.extend(f"error            {e}" for e in result.errors)
     return "\n".join(lines)
+
+
+def network_line(result: TrialResult) -> str:
+    """The path the trial was measured across, with the fetch round trip it showed."""
+    p50 = result.fetch.latency_ms_p50
+    seen = "" if p50 is None else f" (fetch latency p50 {p50:,.1f} ms)"
+    return describe_path(result.network) + seen
 
 
 def _steady_lines(steady: SteadyState | None) -> list[str]:

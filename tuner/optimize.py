@@ -336,7 +336,7 @@ def optimize(
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
         # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.

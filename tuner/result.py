@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
-from tuner.config import SettingValue
+from tuner.config import NetworkSpec, SettingValue
 from tuner.load import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
 
@@ -112,6 +112,8 @@ class TrialResult:
     steady: SteadyState | None = None
     """The steady-state phase, where end-to-end latency is measured (None: the trial ran none,
     or its backlog ran out first)."""
+    network: NetworkSpec | None = None
+    """The network profile between the members and the broker (None: loopback, no profile)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

@@ -213,6 +213,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         ),
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,
+        network=spec.cluster.network,
     )
 
 
@@ -402,7 +403,7 @@ def run_standalone(
             host=spec.metrics.host,
             port=spec.metrics.port,
         ),
-        broker.bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        broker.for_cluster(spec.cluster) as bootstrap,
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
         asyncio.run(cluster.preflight(conn, spec.topic))

@@ -16,6 +16,7 @@ from tuner.config.spec import (
     ConsumerSpec,
     LocustSpec,
     MetricsSpec,
+    NetworkSpec,
     ObjectiveSpec,
     ProcessingSpec,
     ProducerSpec,
@@ -27,13 +28,14 @@ from tuner.config.spec import (
     TopicSpec,
     TrialSpec,
     WorkloadSpec,
+    describe_path,
 )
 from tuner.settings import ParameterSpec, SettingValue
 
 __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are made of them
     "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
-    "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "ObjectiveSpec",
+    "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "NetworkSpec", "ObjectiveSpec",
     "ParameterSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
     "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
-    "WorkloadSpec", "load_config", "parse_config",
+    "WorkloadSpec", "describe_path", "load_config", "parse_config",
 ]  # fmt: skip

@@ -7,7 +7,7 @@ import ipaddress
 import os
 import re
 
-from tuner.config.spec import EMBEDDED, StudySpec
+from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -181,6 +181,46 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     _check_security(spec, problems)
     for name, message in validate_settings(c.settings, rules=rules):
         problems.append(f"consumer.settings.{name}: {message}")
+    _check_network(spec, problems)
+
+
+def _check_network(spec: StudySpec, problems: list[str]) -> None:
+    network = spec.cluster.network
+    if network is None:
+        return
+    if spec.cluster.bootstrap_servers != EMBEDDED:
+        problems.append(
+            "cluster.network: shapes the path to the embedded broker only: set "
+            "cluster.bootstrap_servers to 'embedded' or remove cluster.network; got "
+            f"bootstrap_servers {spec.cluster.bootstrap_servers!r}"
+        )
+    problems.extend(network_problems(network, "cluster.network."))
+
+
+MAX_RTT_MS = 10_000.0
+
+
+def network_problems(network: NetworkSpec, prefix: str) -> list[str]:
+    """What is wrong with a network profile, each as `<prefix><field>: message`; `tuner broker
+    up --rtt-ms …` checks its options with the same rules (prefix `--`, dashes)."""
+    problems: list[str] = []
+    sep = "-" if prefix == "--" else "_"
+
+    def need(ok: bool, name: str, message: str, value: object) -> None:
+        if not ok:
+            problems.append(f"{prefix}{name.replace('_', sep)}: {message}, got {show(value)}")
+
+    rtt, jitter, bandwidth = network.rtt_ms, network.jitter_ms, network.bandwidth_mbit
+    need(0 <= rtt <= MAX_RTT_MS, "rtt_ms", f"must be in [0, {MAX_RTT_MS:g}] ms", rtt)
+    need(
+        0 <= jitter <= max(rtt, 0.0),
+        "jitter_ms",
+        f"must be in [0, rtt_ms] (rtt_ms is {rtt:g}: a delay cannot go below zero)",
+        jitter,
+    )
+    if bandwidth is not None:
+        need(bandwidth > 0, "bandwidth_mbit", "must be > 0 (leave it out for uncapped)", bandwidth)
+    return problems
 
 
 def _check_security(spec: StudySpec, problems: list[str]) -> None:

@@ -27,11 +27,43 @@ class SecuritySpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSpec:
+    """The path between the clients and the embedded broker: round trip, its spread, bandwidth.
+
+    Each direction is delayed by half of `rtt_ms`, plus up to ±`jitter_ms`/2 (never reordering
+    bytes); `bandwidth_mbit` caps each direction, shared by all connections (None: uncapped).
+    """
+
+    rtt_ms: float = 0.0
+    jitter_ms: float = 0.0
+    bandwidth_mbit: float | None = None
+
+    def describe(self) -> str:
+        """`RTT 20 ms ±2 ms, 100 Mbit/s`: how reports and `tuner run` name the profile."""
+        jitter = f" ±{self.jitter_ms:g} ms" if self.jitter_ms else ""
+        bandwidth = (
+            "uncapped bandwidth"
+            if self.bandwidth_mbit is None
+            else f"{self.bandwidth_mbit:g} Mbit/s"
+        )
+        return f"RTT {self.rtt_ms:g} ms{jitter}, {bandwidth}"
+
+
+def describe_path(network: NetworkSpec | None) -> str:
+    """The path between clients and broker as reports name it."""
+    if network is None:
+        return "loopback, no network profile"
+    return f"{network.describe()}, through the network proxy"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterSpec:
     bootstrap_servers: str = EMBEDDED
     security: SecuritySpec = field(default_factory=SecuritySpec)
     topic_prefix: str = "tuner."
     """Only topics whose name starts with this are ever created, written or deleted."""
+    network: NetworkSpec | None = None
+    """Embedded broker only: clients reach it through a proxy with this delay and bandwidth."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,10 +26,11 @@ TOPIC_LABELS = (*GROUP_LABELS, "topic")
 PARTITION_LABELS = (*TOPIC_LABELS, "partition")
 
 LATENCY_BUCKETS = (
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8,
-    1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15,
+    0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
-"""Fetch/commit latency: fine around the 500 ms `fetch.max.wait.ms` default."""
+"""Fetch/commit latency: fine around the 500 ms `fetch.max.wait.ms` default, and around the
+round trips of a zone or a region (1-80 ms), which a network profile makes a fetch pay."""
 POLL_INTERVAL_BUCKETS = (
     0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 )  # fmt: skip

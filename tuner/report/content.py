@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner import plots, space
-from tuner.config import SettingValue
+from tuner.config import SettingValue, describe_path
 from tuner.optimize import (
     FIXED_ATTR,
     is_feasible,
@@ -194,6 +194,10 @@ def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | N
         f"{len(study.trials)}): {best.values[0]:,.0f} records/s{latency}, "
         f"{0 if result is None else result.rebalances} rebalances in its window."
     ]
+    if result is not None:
+        p50 = result.fetch.latency_ms_p50
+        seen = "" if p50 is None else f" (its fetch latency p50: {p50:,.1f} ms)"
+        parts.append(f" Measured under: {describe_path(result.network)}{seen}.")
     if ranked:
         parts.append(" The settings that mattered most for throughput: ")
         for i, (name, value) in enumerate(list(ranked.items())[:3]):

@@ -1,0 +1,55 @@
+"""The broker's `server.properties`: one KRaft node, and the listener clients reach through the
+network proxy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShapedListener:
+    """A second listener for clients behind the proxy: the broker listens on `port` and
+    advertises `proxy_port`, so clients reconnect through the proxy, never around it."""
+
+    port: int
+    proxy_port: int
+
+
+def server_properties(
+    *, port: int, controller_port: int, data_dir: Path, shaped: ShapedListener | None = None
+) -> str:
+    """The single-node KRaft config; values chosen for one machine, not for durability."""
+    listeners = f"PLAINTEXT://127.0.0.1:{port}"
+    advertised = listeners
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if shaped is not None:
+        listeners += f",SHAPED://127.0.0.1:{shaped.port}"
+        advertised += f",SHAPED://127.0.0.1:{shaped.proxy_port}"
+        protocols += ",SHAPED:PLAINTEXT"
+    return f"""\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners={listeners},CONTROLLER://127.0.0.1:{controller_port}
+# A client gets the endpoints of the listener it asked on: through the proxy, the proxy's.
+advertised.listeners={advertised}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map={protocols}
+inter.broker.listener.name=PLAINTEXT
+log.dirs={data_dir / "kraft"}
+auto.create.topics.enable=false
+# A trial's members start together: half a second lets them all join the new
+# group in one round, where 0 made each late member a rebalance that the earlier
+# ones learn of only at their next heartbeat (3 s), and Kafka's 3 s waits too long.
+group.initial.rebalance.delay.ms=500
+# One node: internal topics cannot have more than one replica. One offsets
+# partition keeps the first group's coordinator lookup fast.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+num.partitions=1
+"""

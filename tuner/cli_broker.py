@@ -1,0 +1,98 @@
+"""`tuner broker up|status|down`: the one detached broker, optionally behind a network profile."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuner import broker
+from tuner.cli_render import render_secured
+from tuner.config import NetworkSpec, describe_path
+from tuner.config.checks import network_problems
+from tuner.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, broker_failed, err
+
+
+def _network_arg(args: argparse.Namespace) -> NetworkSpec | None:
+    """The profile `--rtt-ms/--jitter-ms/--bandwidth-mbit` ask for (None: none given)."""
+    if args.rtt_ms is None and args.jitter_ms is None and args.bandwidth_mbit is None:
+        return None
+    return NetworkSpec(
+        rtt_ms=args.rtt_ms or 0.0,
+        jitter_ms=args.jitter_ms or 0.0,
+        bandwidth_mbit=args.bandwidth_mbit,
+    )
+
+
+def _broker_up(args: argparse.Namespace) -> int:
+    network = _network_arg(args)
+    problems = [] if network is None else network_problems(network, "--")
+    if problems:
+        err("invalid network profile:\n" + "\n".join(problems))
+        return EXIT_BAD_INPUT
+    try:
+        info, started = broker.up(port=args.port, network=network, secure=args.secure)
+    except broker.BrokerError as exc:
+        return broker_failed(exc)
+    path = describe_path(info.network)
+    if not started and info.network != network:
+        err(
+            f"already up at {info.bootstrap_servers} (pid {info.pid}) with another network "
+            f"profile ({path}); `tuner broker down` first"
+        )
+        return EXIT_BAD_INPUT
+    if started:
+        print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
+    else:
+        print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
+    print(f"network: {path}")
+    print(f"bootstrap_servers: {info.bootstrap_servers}")
+    if (secured := render_secured(info)) is not None:
+        print(secured)
+    elif args.secure:
+        err("the running broker is not secured: `tuner broker down`, then `up --secure`")
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _broker_status(args: argparse.Namespace) -> int:
+    info = broker.status()
+    if info is None:
+        print("down")
+        return EXIT_FAILURE
+    if not broker.answers(info.bootstrap_servers):
+        print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
+        return EXIT_FAILURE
+    print(
+        f"up at {info.bootstrap_servers} (pid {info.pid}); network: {describe_path(info.network)}"
+    )
+    if (secured := render_secured(info)) is not None:
+        print(secured)
+    return EXIT_OK
+
+
+def _broker_down(args: argparse.Namespace) -> int:
+    info = broker.down()
+    print("was not running" if info is None else f"stopped the broker at {info.bootstrap_servers}")
+    return EXIT_OK
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `broker` and its actions to the `tuner` parser's subcommands."""
+    b = sub.add_parser(
+        "broker",
+        help="run a local single-node Apache Kafka (KRaft) for trials and tests",
+        description="Start, check or stop the embedded Apache Kafka broker on 127.0.0.1.",
+    )
+    bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = bsub.add_parser("up", help="start the broker and leave it running")
+    up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
+    up.add_argument("--secure", action="store_true", help="also SASL_SSL on port+1, SSL on port+2")
+    up.add_argument("--rtt-ms", type=float, help="clients reach the broker with this round trip")
+    up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")
+    up.add_argument("--bandwidth-mbit", type=float, help="cap each direction at this bandwidth")
+    up.set_defaults(handler=_broker_up)
+    bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
+        handler=_broker_status
+    )
+    bsub.add_parser("down", help="stop the broker and delete its data").set_defaults(
+        handler=_broker_down
+    )

@@ -36,15 +36,8 @@ from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
 from tuner.confirm import confirm
-from tuner.optimize import (
-    StudyExistsError,
-    _budget_left,
-    _reporter,
-    make_sampler,
-    open_storage,
-    optimize,
-    pareto_front,
-)
+from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
+from tuner.study import open_storage, pareto_front
 from tuner.trial import Phase
 
 

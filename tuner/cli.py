@@ -38,16 +38,8 @@ from tuner.exits import (
 from tuner.exits import broker_failed as _broker_failed
 from tuner.exits import err as _err
 from tuner.objective import Constraint
-from tuner.optimize import (
-    BACKLOG_ATTR,
-    StudyExistsError,
-    is_feasible,
-    open_storage,
-    optimize,
-    recommended,
-    study_url,
-    violations,
-)
+from tuner.optimize import StudyExistsError, optimize
+from tuner.study import BACKLOG_ATTR, is_feasible, open_storage, recommended, study_url, violations
 from tuner.trial import (
     Phase,
     TrialError,

@@ -19,8 +19,8 @@ from tuner.ablation import Ablation
 from tuner.advice import Finding, Severity
 from tuner.advice.serve import AdviceService, Round, serving, watch
 from tuner.config import ConfigError, StudySpec, load_config
-from tuner.optimize import stored_result
 from tuner.result import TrialResult
+from tuner.study import stored_result
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -9,7 +9,6 @@ told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in fl
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
 import uuid
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
@@ -27,12 +25,19 @@ from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
 from tuner.phases import Outcome
+from tuner.study import (
+    BACKLOG_ATTR,
+    FIXED_ATTR,
+    RESULT_ATTR,
+    open_storage,
+    recommended,
+    study_url,
+)
 from tuner.trial import (
     Measured,
     Observer,
     Phase,
     TrialError,
-    TrialResult,
     backlog_for,
     measure,
     peak_rate,
@@ -75,23 +80,6 @@ class StudyOutcome:
     best: FrozenTrial | None
     """The recommended trial (see `recommended`), or None."""
     interrupted: bool
-
-
-def default_storage(out_dir: Path) -> str:
-    return f"sqlite:///{out_dir / 'study.db'}"
-
-
-def study_url(spec: StudySpec, out_dir: Path, storage: str | None = None) -> str:
-    """Where `optimize` keeps the study: `storage`, else the config's, else under `out_dir`."""
-    return storage or spec.study.storage or default_storage(out_dir)
-
-
-def open_storage(url: str) -> str | optuna.storages.BaseStorage:
-    """An SQLAlchemy URL as is; `journal:PATH` is Optuna's journal file (for several workers)."""
-    if url.startswith("journal:"):
-        backend = JournalFileBackend(url.removeprefix("journal:"))
-        return optuna.storages.JournalStorage(backend)
-    return url
 
 
 class AskTellGridSampler(optuna.samplers.GridSampler):
@@ -159,50 +147,6 @@ def _finished(study: optuna.Study) -> int:
 def _taken(study: optuna.Study) -> int:
     """Finished plus running trials: the budget several workers share."""
     return sum(1 for t in study.trials if t.state.is_finished() or t.state == TrialState.RUNNING)
-
-
-def recommended(study: optuna.Study) -> FrozenTrial | None:
-    """The best feasible trial; in a two-objective study, the front's highest throughput.
-
-    Optuna (>= 5) picks among feasible trials only, for `best_trial` and the Pareto front alike.
-    """
-    if len(study.directions) > 1:
-        return max(study.best_trials, key=lambda t: t.values[0], default=None)
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
-
-
-def stored_result(trial: FrozenTrial) -> TrialResult | None:
-    """What the trial measured, as `optimize` stored it (None: it measured nothing)."""
-    stored = trial.user_attrs.get(RESULT_ATTR)
-    return None if stored is None else TrialResult.from_dict(stored)
-
-
-def is_feasible(trial: FrozenTrial) -> bool:
-    """A complete trial whose every constraint value is <= 0 (Optuna's convention)."""
-    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
-
-
-def violations(study: optuna.Study) -> collections.Counter[str]:
-    """Why trials were not feasible: each violated constraint, plus `failed` and `pruned`."""
-    counts: collections.Counter[str] = collections.Counter()
-    for t in study.trials:
-        if t.state == TrialState.FAIL:
-            counts["failed"] += 1
-        elif t.state == TrialState.PRUNED:
-            counts["pruned"] += 1
-        elif t.state == TrialState.COMPLETE:
-            counts.update(name for name, value in t.constraints.items() if value > 0)
-    return counts
-
-
-def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """The feasible trials no other trial beats on both objectives, fastest first."""
-    if len(study.directions) == 1:
-        return []
-    return sorted(study.best_trials, key=lambda t: -t.values[0])
 
 
 def _observers(*observers: Observer | None) -> Observer:
@@ -420,14 +364,6 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
         study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
         study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
     study.tell(trial, step.values, state=step.state)
-
-
-RESULT_ATTR = "result"
-"""Trial attribute: the trial's `TrialResult.to_dict()`."""
-FIXED_ATTR = "fixed_settings"
-"""Study attribute: the config's `consumer.settings`, which the study kept fixed."""
-BACKLOG_ATTR = "backlog_records"
-"""Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
 
 
 def _emit(  # noqa: PLR0917 - a private step of optimize, called once

@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner.optimize import is_feasible, stored_result
+from tuner.study import is_feasible, stored_result
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner import plots, space
 from tuner.config import SettingValue, describe_path
-from tuner.optimize import (
-    FIXED_ATTR,
-    is_feasible,
-    pareto_front,
-    recommended,
-    stored_result,
-    violations,
-)
 from tuner.report import advice as advisor
 from tuner.report import changes
 from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
@@ -37,6 +29,14 @@ from tuner.report.document import (
     Text,
     table,
     text,
+)
+from tuner.study import (
+    FIXED_ATTR,
+    is_feasible,
+    pareto_front,
+    recommended,
+    stored_result,
+    violations,
 )
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from optuna.trial import FrozenTrial
 
 from tuner import plots, space
 from tuner.config import SettingValue
-from tuner.optimize import is_feasible, stored_result
 from tuner.report import content, html, markdown
 from tuner.report.confirmation import BASELINES, Confirmation
+from tuner.study import is_feasible, stored_result
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation

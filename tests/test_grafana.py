@@ -24,6 +24,7 @@ from tests.helpers import (
     small_spec,
     unique,
 )
+from tuner.advice.serve import DEFAULT_PORT as ADVICE_PORT
 from tuner.broker import free_port
 from tuner.config import load_config
 from tuner.metrics import JAVA_MAPPINGS
@@ -107,6 +108,7 @@ def test_compose_file_validates() -> None:
     assert targets == [
         f"host.docker.internal:{spec.metrics.port}",
         f"host.docker.internal:{spec.metrics.producer_port}",
+        f"host.docker.internal:{ADVICE_PORT}",
     ]
     check = subprocess.run(
         ["promtool", "check", "config", "prometheus-compose.yml"],

@@ -17,7 +17,7 @@ import optuna
 from tuner import advice, report
 from tuner.ablation import Ablation
 from tuner.advice import Finding, Severity
-from tuner.advice.serve import AdviceService, Round, serving, watch
+from tuner.advice.serve import DEFAULT_PORT, AdviceService, Round, serving, watch
 from tuner.config import ConfigError, StudySpec, load_config
 from tuner.result import TrialResult
 from tuner.study import stored_result
@@ -207,7 +207,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="exit 1 when a finding at this severity or worse exists")  # fmt: skip
     a.add_argument("--every", metavar="DURATION",
                    help="keep checking this often (e.g. 60s) and serve the findings")  # fmt: skip
-    a.add_argument("--port", type=int, default=9402, help="with --every: where to serve (9402)")
+    a.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"with --every: where to serve ({DEFAULT_PORT})")  # fmt: skip
     a.add_argument("--host", default="127.0.0.1", help="with --every: address to bind")
     a.add_argument("--quiet", action="store_true", help="with --every: no line per check")
     a.set_defaults(handler=run)

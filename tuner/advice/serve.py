@@ -23,6 +23,10 @@ from tuner.advice.findings import Finding
 from tuner.advice.prometheus import PrometheusError
 from tuner.metrics.advice import AdviceMetrics
 
+DEFAULT_PORT = 9402
+"""Where `tuner advise --every` serves unless told: the `tuner-advise` job of the shipped
+Prometheus configs scrapes it there, next to the exporter (9400) and Locust (9401)."""
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[Finding, ...]]

@@ -13,7 +13,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tuner.broker import EmbeddedBroker
-from tuner.broker_security import SecureOptions
+from tuner.broker.security import SecureOptions
 
 
 @pytest.fixture(scope="session")

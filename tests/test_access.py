@@ -20,9 +20,9 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.helpers import unique
-from tuner import access, cluster, tls
+from tuner import access, cluster
 from tuner.access import redact_in_logs
-from tuner.broker import EmbeddedBroker, free_port
+from tuner.broker import EmbeddedBroker, free_port, tls
 from tuner.cli import main
 from tuner.cluster import Connection
 from tuner.config import LocustSpec, parse_config

@@ -14,8 +14,8 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import unique
-from tuner import cluster, tls
-from tuner.broker import EmbeddedBroker
+from tuner import cluster
+from tuner.broker import EmbeddedBroker, tls
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.config.spec import SecuritySpec

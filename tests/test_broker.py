@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaClient
 
 from tuner import broker, cluster
-from tuner.broker_security import client_info
+from tuner.broker.security import client_info
 from tuner.cli import main
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, SecuritySpec, TopicSpec

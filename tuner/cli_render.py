@@ -11,7 +11,7 @@ from typing import TextIO
 
 from tuner.ablation import Change
 from tuner.broker import BrokerInfo
-from tuner.broker_security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
+from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.config import describe_path
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome

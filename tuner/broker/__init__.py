@@ -2,7 +2,8 @@
 broker `tuner broker` keeps.
 
 `embedded` runs a broker (behind the network proxy when a profile asks), `jars` finds what it
-runs, `properties` writes its config, `detached` keeps one running between commands and picks
+runs, `properties` writes its config, `security` and `tls` add the SASL_SSL and SSL listeners
+of `--secure` with their certificates, `detached` keeps one running between commands and picks
 the bootstrap address a run uses.
 """
 

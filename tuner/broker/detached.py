@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tuner.broker.embedded import START_TIMEOUT_S, BrokerInfo, EmbeddedBroker, answers
 from tuner.broker.jars import cache_dir
-from tuner.broker_security import SecureOptions
+from tuner.broker.security import SecureOptions
 from tuner.config import EMBEDDED, ClusterSpec, NetworkSpec
 
 DEFAULT_PORT = 9092

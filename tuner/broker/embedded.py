@@ -25,11 +25,12 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
-from tuner import netem, tls
+from tuner import netem
+from tuner.broker import tls
 from tuner.broker.errors import BrokerFailure, BrokerSetupError
 from tuner.broker.jars import KAFKA_VERSION, check_java, classpath
 from tuner.broker.properties import ShapedListener, server_properties
-from tuner.broker_security import SecureListeners, SecureOptions, run_with_argfile, write_private
+from tuner.broker.security import SecureListeners, SecureOptions, run_with_argfile, write_private
 from tuner.config import NetworkSpec
 
 log = logging.getLogger(__name__)

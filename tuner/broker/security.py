@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from tuner import tls
-from tuner.tls import BrokerTls
+from tuner.broker import tls
+from tuner.broker.tls import BrokerTls
 
 USERNAME = "tuner"
 SCRAM_MECHANISM = "SCRAM-SHA-512"

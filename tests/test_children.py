@@ -61,3 +61,23 @@ def test_a_parent_gone_before_the_request_took_effect_is_noticed() -> None:
         timeout=10, check=False,
     )  # fmt: skip
     assert done.returncode == -signal.SIGTERM
+
+
+def test_running_tells_a_zombie_and_a_reaped_child_from_a_live_one() -> None:
+    """A member forked as the tuner dies checks the tuner with `running`: a killed process not
+    yet reaped (a zombie) counts as gone, as does one reaped."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert children.running(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while children.running(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # not waited for yet: a zombie
+        assert not children.running(child.pid)
+        assert os.waitpid(child.pid, os.WNOHANG)[0] == child.pid  # it was a zombie until now
+        child.returncode = -signal.SIGKILL
+        assert not children.running(child.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+    assert children.running(os.getpid())

@@ -337,7 +337,8 @@ def test_sigkill_mid_trial_leaves_no_member_locust_or_broker(tmp_path: Path) -> 
         assert data_dirs, "no broker JVM below the tuner"
         proc.kill()
         proc.wait()
-        assert wait_all_gone(running, timeout_s=10) == set()
+        survivors = wait_all_gone(running, timeout_s=10)
+        assert survivors == set(), [cmdline(pid)[:120] for pid, _ in survivors]
     finally:
         proc.kill()
         for pid, _ in alive(running):

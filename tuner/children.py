@@ -38,6 +38,21 @@ def die_with_parent(sig: int = signal.SIGTERM, *, parent: int | None = None) -> 
         os.kill(os.getpid(), sig)
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, killed but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: the signal test above is all there is
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def guarded(argv: Sequence[str], sig: int = signal.SIGTERM) -> list[str]:
     """`argv` started through this module, so the command gets `sig` if this process dies.
 

@@ -156,7 +156,9 @@ class LocustLoad:
     async def __aenter__(self) -> LocustLoad:
         with self._stderr.open("wb") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                *children.guarded(self.argv),  # Locust ends with us, even on SIGKILL
+                # Locust ends with us, even on SIGKILL; at once, for its graceful stop flushes
+                # the producer for up to 10 s, with nobody left to read what it says.
+                *children.guarded(self.argv, signal.SIGKILL),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=err,

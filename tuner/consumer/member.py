@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 import traceback
@@ -48,6 +49,8 @@ class MemberSpec:
     """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     seed: int | None = None
+    tuner_pid: int = field(default_factory=os.getpid)
+    """The process that made this spec: a member forked after it died stops at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +227,11 @@ async def run_member(
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     """Entry point of a spawned member: one event loop, stopped by any message on the pipe."""
     # The forkserver that forked this member exits when the tuner does (even on SIGKILL); this
-    # member then goes too, instead of consuming for an absent parent.
-    children.die_with_parent(signal.SIGTERM)
+    # member then goes at once, instead of consuming for an absent parent or leaving its group
+    # gracefully on a broker that is going too.
+    children.die_with_parent(signal.SIGKILL)
+    if not children.running(spec.tuner_pid):
+        return  # forked as the tuner died, before the request above could take effect
     logging.basicConfig(level=logging.WARNING)
     # aiokafka logs every retry during joins at ERROR; real failures reach the parent as errors.
     auth_failures.quiet()

@@ -26,9 +26,10 @@ from tests.helpers import (
     unique,
 )
 from tuner import broker, cluster, report
+from tuner.ablation import ablate
 from tuner.broker import free_port
 from tuner.cli import _ablate_and_confirm, main
-from tuner.cli_render import StudyProgress, progress_bar, render_result
+from tuner.cli_render import StudyProgress, ablation_line, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.exits import broker_failed
@@ -134,6 +135,19 @@ def test_run_prints_summary_writes_json_and_serves_metrics(
     assert result["settings"]["max.poll.records"] == 500
     assert result["settings"]["fetch.max.wait.ms"] == 500  # aiokafka default filled in
     assert scraped, "the exporter never served consumer samples during the run"
+
+
+def test_the_ablation_line_says_why_a_change_went_back() -> None:
+    """A change put back because putting it back was 13.2% faster says so, not just
+    "reverted"."""
+    (change,) = ablate(
+        {"max.poll.records": 2200}, {}, pairs=1,
+        run=lambda s: measured(1000 if "max.poll.records" in s else 1132),
+    ).changes  # fmt: skip
+    assert ablation_line(1, 1, change) == (
+        "  ablation 1/1: max.poll.records back to unlimited: +13.2% (reverted: putting it back "
+        "raised throughput by more than 3%: the change cost throughput)"
+    )
 
 
 def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:

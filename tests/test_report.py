@@ -251,13 +251,14 @@ def test_a_study_that_found_nothing_writes_files_that_change_nothing(tmp_path: P
 
 
 def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
-    """Three kept changes: Java gets all three; librdkafka only fetch.wait.max.ms, with
+    """Four kept changes: Java gets all four (auto-commit off with the note that the
+    application must commit); librdkafka fetch.wait.max.ms and auto-commit, with
     max.poll.records (no batch size: queued.min.messages) and the eager sticky assignor
     (librdkafka's is cooperative) as comments; each file says it was measured on aiokafka."""
     study = synthetic_study(24)
     best: dict[str, SettingValue] = {
         "max.poll.records": 2200, "fetch.max.wait.ms": 100,
-        "partition.assignment.strategy": "sticky",
+        "partition.assignment.strategy": "sticky", "enable.auto.commit": False,
     }  # fmt: skip
 
     def run(settings: Mapping[str, SettingValue]) -> TrialResult:
@@ -266,10 +267,13 @@ def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
     ablation = ablate(best, {}, run=run, pairs=2)
     report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
     assert set(_set_lines(tmp_path / "consumer.properties")) == {
-        "fetch.max.wait.ms=100", "max.poll.records=2200",
+        "fetch.max.wait.ms=100", "max.poll.records=2200", "enable.auto.commit=false",
         "partition.assignment.strategy=org.apache.kafka.clients.consumer.StickyAssignor",
     }  # fmt: skip
-    assert _set_lines(tmp_path / "librdkafka.properties") == ["fetch.wait.max.ms=100"]
+    assert "yours must commit itself" in (tmp_path / "consumer.properties").read_text()
+    assert set(_set_lines(tmp_path / "librdkafka.properties")) == {
+        "fetch.wait.max.ms=100", "enable.auto.commit=false",
+    }  # fmt: skip
     rd = (tmp_path / "librdkafka.properties").read_text()
     assert "#   max.poll.records=2200: librdkafka has no poll batch size" in rd
     assert "queued.min.messages" in rd
@@ -277,7 +281,7 @@ def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
     for name in ("consumer.properties", "librdkafka.properties", "consumer_snippet.py"):
         assert "Measured on aiokafka" in (tmp_path / name).read_text() or name.endswith(".py")
     assert json.loads((tmp_path / "aiokafka.json").read_text()) == {
-        "fetch_max_wait_ms": 100, "max_poll_records": 2200,
+        "enable_auto_commit": False, "fetch_max_wait_ms": 100, "max_poll_records": 2200,
         "partition_assignment_strategy": "sticky",
     }  # fmt: skip
     assert "| setting | importance |" in (tmp_path / "report.md").read_text()

@@ -131,7 +131,17 @@ def _head(r: Recommended, client: str) -> list[str]:
 
 
 def _block(values: Mapping[str, SettingValue], render: Render, title: str) -> list[str]:
-    return [f"# {title}", *(render(n, v) for n, v in values.items())] if values else []
+    if not values:
+        return []
+    lines = [f"# {title}"]
+    for name, value in values.items():
+        if name == "enable.auto.commit" and value is False:
+            lines.append(
+                "# (the measured consumer committed after each batch: with auto-commit off, "
+                "yours must commit itself)"
+            )
+        lines.append(render(name, value))
+    return lines
 
 
 def _defaults(r: Recommended, client: str) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import measured, slow_records, small_spec
 from tuner import space
-from tuner.ablation import Ablation, ablate, bench_run
+from tuner.ablation import Ablation, Verdict, ablate, bench_run
 from tuner.bench import bench
 from tuner.config import SettingValue
 from tuner.trial import TrialError, TrialResult
@@ -49,6 +49,8 @@ def test_a_setting_that_matters_is_kept_and_one_that_does_not_is_reverted() -> N
     assert reverting is not None
     assert reverting.estimate == pytest.approx(1 / 1.2 - 1)
     assert changes["max.poll.records"].reason == "putting it back costs more than 3% throughput"
+    assert changes["max.poll.records"].verdict is Verdict.COSTS
+    assert result.helped
     assert not changes["fetch.max.wait.ms"].kept
     assert changes["fetch.max.wait.ms"].best == 450
     assert changes["fetch.max.wait.ms"].baseline == 500
@@ -100,18 +102,37 @@ def test_coupled_fetch_sizes_revert_together() -> None:
     assert space.validate_settings(result.settings) == []
 
 
-def test_among_equals_the_shorter_timeout_is_kept() -> None:
-    """A 7 s session timeout is as fast as 10 s and fails over sooner: it stays (its heartbeat
-    with it, which cannot go back alone); a 600 s max.poll.interval.ms goes back to 300 s."""
+def test_among_equals_the_baseline_wins_a_shorter_timeout_too() -> None:
+    """A 7 s session timeout the search drew is as fast as 10 s: "shorter is safer" is no
+    measured reason, so it goes back (its heartbeat with it), as does a 600 s
+    max.poll.interval.ms; each says it changed throughput by less than the tolerance."""
     best: dict[str, SettingValue] = {
         "session.timeout.ms": 7000, "heartbeat.interval.ms": 2000, "max.poll.interval.ms": 600000,
     }  # fmt: skip
     result = ablate(best, {}, run=Model(), pairs=2)
-    assert dict(result.settings) == {"session.timeout.ms": 7000, "heartbeat.interval.ms": 2000}
-    changes = {c.name: c for c in result.changes}
-    assert "shorter timeout" in changes["session.timeout.ms"].reason
-    assert changes["heartbeat.interval.ms"].reason.startswith("cannot go back alone")
-    assert not changes["max.poll.interval.ms"].kept
+    assert dict(result.settings) == {}
+    assert {c.verdict for c in result.changes} == {Verdict.NO_EFFECT}
+    assert all("by less than 3%" in c.reason for c in result.changes)
+    assert not result.helped
+
+
+def test_a_change_that_cost_throughput_is_put_back_and_said_so() -> None:
+    """Putting max.poll.records back to unlimited is 13% faster: it goes back, and the words
+    say the change cost throughput, not that it had no effect."""
+
+    def run(settings: Mapping[str, SettingValue]) -> TrialResult:
+        return measured(1000 if "max.poll.records" in settings else 1132)
+
+    result = ablate({"max.poll.records": 2200}, {}, run=run, pairs=2)
+    (change,) = result.changes
+    assert not change.kept
+    assert change.verdict is Verdict.HURT
+    assert change.reverting is not None
+    assert change.reverting.estimate == pytest.approx(0.132)
+    assert change.reason == (
+        "putting it back raised throughput by more than 3%: the change cost throughput"
+    )
+    assert not result.helped
 
 
 def test_settings_that_break_a_rule_are_refused() -> None:

@@ -20,14 +20,16 @@ from tests.helpers import (
     alive,
     descendants,
     measured,
+    small_spec,
     synthetic_study,
     topic_exists,
     unique,
 )
 from tuner import broker, cluster, report
+from tuner.ablation import ablate
 from tuner.broker import free_port
-from tuner.cli import main
-from tuner.cli_render import StudyProgress, progress_bar, render_result
+from tuner.cli import _ablate_and_confirm, main
+from tuner.cli_render import StudyProgress, ablation_line, progress_bar, render_result
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.exits import broker_failed
@@ -133,6 +135,19 @@ def test_run_prints_summary_writes_json_and_serves_metrics(
     assert result["settings"]["max.poll.records"] == 500
     assert result["settings"]["fetch.max.wait.ms"] == 500  # aiokafka default filled in
     assert scraped, "the exporter never served consumer samples during the run"
+
+
+def test_the_ablation_line_says_why_a_change_went_back() -> None:
+    """A change put back because putting it back was 13.2% faster says so, not just
+    "reverted"."""
+    (change,) = ablate(
+        {"max.poll.records": 2200}, {}, pairs=1,
+        run=lambda s: measured(1000 if "max.poll.records" in s else 1132),
+    ).changes  # fmt: skip
+    assert ablation_line(1, 1, change) == (
+        "  ablation 1/1: max.poll.records back to unlimited: +13.2% (reverted: putting it back "
+        "raised throughput by more than 3%: the change cost throughput)"
+    )
 
 
 def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
@@ -472,3 +487,34 @@ def test_an_unreachable_bootstrap_address_fails_clearly_in_seconds(
             assert "check cluster.bootstrap_servers" in err
             assert "Traceback" not in err
             assert took < 15, took
+
+
+@pytest.mark.integration
+def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A best trial that drew max.poll.records=2211 is ablated and confirmed as 2200: every run
+    of the recommendation used 2200 (or aiokafka's default, once put back), never 2211, and the
+    report names the rounding."""
+    spec = small_spec(
+        "rounded",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        confirm={"repeats": 1, "ablation_pairs": 1},
+    )
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.set_user_attr("settings", {"max.poll.records": 2211})
+    trial.set_user_attr("result", measured(1000).to_dict())
+    trial.set_constraint("rebalances", 0.0)
+    study.tell(trial, 1000.0)
+    ablation, confirmation = _ablate_and_confirm(spec, study, study.best_trial, quiet=True)
+    assert ablation is not None
+    (change,) = ablation.changes
+    assert change.best == 2200
+    assert confirmation.settings == dict(ablation.settings)
+    ran = {r.settings["max.poll.records"] for r in confirmation.runs["best"]}
+    assert ran == {2200 if change.kept else None}
+    report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
+    md = (tmp_path / "report.md").read_text()
+    assert "`max.poll.records=2200` (drawn: 2211)" in md
+    assert "2211" not in (tmp_path / "consumer.properties").read_text()

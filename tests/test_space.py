@@ -12,6 +12,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from tuner import space
 from tuner.config import ParameterSpec, SettingValue
+from tuner.settings import java_property, librdkafka_gap, librdkafka_property
 
 
 def test_table_defaults_match_aiokafka() -> None:
@@ -92,15 +93,40 @@ def test_types_and_ranges() -> None:
     ]
 
 
-def test_property_files_render_each_client_dialect() -> None:
-    """Java and librdkafka files use their own names for the same settings."""
-    values = {"max.poll.records": 300, "fetch.max.wait.ms": 200, "enable.auto.commit": False}
-    java = space.to_java_properties(values)
-    assert "max.poll.records=300\n" in java
-    assert "enable.auto.commit=false\n" in java
-    rdkafka = space.to_librdkafka_properties(values)
-    assert "fetch.wait.max.ms=200\n" in rdkafka
-    assert "# max.poll.records=300 has no librdkafka equivalent" in rdkafka
+def test_each_client_dialect_names_what_means_the_same() -> None:
+    """Java and librdkafka lines use their own names; what librdkafka cannot mean the same
+    (a poll batch size, an eager sticky assignor) has a reason instead of a line."""
+    assert java_property("enable.auto.commit", False) == "enable.auto.commit=false"
+    assert java_property("partition.assignment.strategy", "sticky") == (
+        "partition.assignment.strategy=org.apache.kafka.clients.consumer.StickyAssignor"
+    )
+    assert librdkafka_property("fetch.max.wait.ms", 200) == "fetch.wait.max.ms=200"
+    assert librdkafka_gap("fetch.max.wait.ms", 200) is None
+    assert "queued.min.messages" in str(librdkafka_gap("max.poll.records", 300))
+    assert "cooperative-sticky" in str(librdkafka_gap("partition.assignment.strategy", "sticky"))
+    assert librdkafka_gap("partition.assignment.strategy", "range") is None
+
+
+def test_rounded_values_are_ones_a_person_would_write() -> None:
+    """Two significant figures (2211 -> 2200, 195231 -> 200000); fixed settings and defaults
+    stay; a heartbeat rounded up to a third of the rounded session goes down below it."""
+    drawn: dict[str, SettingValue] = {
+        "max.poll.records": 2211, "max.poll.interval.ms": 195231, "fetch.max.wait.ms": 455,
+        "session.timeout.ms": 6049, "heartbeat.interval.ms": 1996, "fetch.min.bytes": 1,
+        "max.partition.fetch.bytes": 1048576, "auto.commit.interval.ms": 4321,
+    }  # fmt: skip
+    out = space.rounded(drawn, keep={"auto.commit.interval.ms"})
+    assert out == {
+        "max.poll.records": 2200, "max.poll.interval.ms": 200000, "fetch.max.wait.ms": 460,
+        "session.timeout.ms": 6000, "heartbeat.interval.ms": 1900, "fetch.min.bytes": 1,
+        "max.partition.fetch.bytes": 1048576, "auto.commit.interval.ms": 4321,
+    }  # fmt: skip
+    assert space.validate_settings(out) == []
+    fetch = {"fetch.max.bytes": 1_149_000, "max.partition.fetch.bytes": 1_151_000}
+    assert space.rounded(fetch) == {
+        "fetch.max.bytes": 1_200_000, "max.partition.fetch.bytes": 1_200_000,
+    }  # fmt: skip
+    assert space.rounded({"session.timeout.ms": 9049}) == {"session.timeout.ms": 9049}
 
 
 def _sampler(kind: str) -> optuna.samplers.BaseSampler:

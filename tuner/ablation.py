@@ -3,14 +3,17 @@
 The best trial sets every searched setting, most of them to values with no measurable effect,
 and each carries risk (a 57 s session timeout stalls a dead member's partitions for 57 s).
 Following Fawcett & Hoos (J. Heuristics 2016), each setting that differs from the baseline
-is put back in turn and kept only if putting it back costs measurably or brings back trouble.
+is put back in turn and kept only if putting it back costs measurably or brings back trouble
+(a rebalance, an error, a broken constraint of the config). Among equals the baseline wins:
+a value the search happened to draw is no reason to change a setting, a shorter timeout
+included (a failover time the team needs is a goal to state, not a side effect of a draw).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 
 from tuner import space
@@ -49,9 +52,6 @@ PARTNERS: Mapping[str, tuple[str, ...]] = {
 }
 """Settings bound by a rule of `space.check_rules`: reverted together when one alone breaks it."""
 
-SAFER_SHORTER = frozenset({"session.timeout.ms", "max.poll.interval.ms"})
-"""Timeouts where the shorter value is the safer one: a dead or stuck member is found sooner."""
-
 PARAM_SETTING = {
     "heartbeat.fraction": "heartbeat.interval.ms",
     "fetch.max.bytes.ratio": "fetch.max.bytes",
@@ -83,6 +83,30 @@ WHY: Mapping[str, str] = {
 }
 
 
+class Verdict(StrEnum):
+    """What the runs said about one change, and so whether it stays."""
+
+    COSTS = "costs"
+    """Kept: putting it back cost more than the tolerance in throughput."""
+    TROUBLE = "trouble"
+    """Kept: putting it back brought back a rebalance, an error or a broken constraint."""
+    UNMEASURED = "unmeasured"
+    """Kept: no comparison could be made (a run failed, or it cannot go back alone)."""
+    NO_EFFECT = "no effect"
+    """Put back: throughput within the tolerance either way."""
+    HURT = "hurt"
+    """Put back: putting it back raised throughput by more than the tolerance."""
+
+    @property
+    def kept(self) -> bool:
+        return self in (Verdict.COSTS, Verdict.TROUBLE, Verdict.UNMEASURED)
+
+    @property
+    def measured(self) -> bool:
+        """Whether runs decided it (every verdict but UNMEASURED)."""
+        return self is not Verdict.UNMEASURED
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
     """One setting where the best trial differs from the baseline, and what became of it."""
@@ -91,7 +115,7 @@ class Change:
     best: SettingValue | None
     baseline: SettingValue | None
     """Effective values (None = aiokafka's unlimited)."""
-    kept: bool
+    verdict: Verdict
     reverting: Gain | None
     """Throughput with the setting put back over the recommendation at that step (candidate /
     current - 1, geometric mean over the pairs); None when no comparison could be made."""
@@ -99,6 +123,10 @@ class Change:
     """Why it was kept or put back, in words (the numbers are in `reverting`)."""
     together: tuple[str, ...] = ()
     """Partners put back with it (a rule of `space.check_rules` binds them)."""
+
+    @property
+    def kept(self) -> bool:
+        return self.verdict.kept
 
     @property
     def why(self) -> str:
@@ -125,6 +153,11 @@ class Ablation:
     def reverted(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if not c.kept)
 
+    @property
+    def helped(self) -> bool:
+        """Whether some change measurably paid (kept for its throughput or against trouble)."""
+        return any(c.kept and c.verdict.measured for c in self.changes)
+
 
 def ablate(
     best: Mapping[str, SettingValue],
@@ -144,9 +177,8 @@ def ablate(
     The candidate replaces the current when it is clean in every run (no rebalance, no error,
     capacity-bound, records processed, and feasible under `objective`'s constraints) and the
     geometric mean of candidate/current is >= 1 - `tolerance`; otherwise the change is kept
-    (also when a run raises `TrialError`: there is then nothing to compare).
-    Among equals the safer value wins: a shorter session.timeout.ms or max.poll.interval.ms of
-    `best` is kept when the current was clean too (its runs show it keeps the headroom).
+    (also when a run raises `TrialError`: there is then nothing to compare). Among equals the
+    baseline wins, whatever the setting: only measured throughput or trouble keeps a change.
     `on_change(done, total, change)` hears each decided setting. Raises `ValueError` if the
     best settings over the baseline break a rule (`space.validate_settings`) or `pairs` < 1.
     """
@@ -166,25 +198,24 @@ def ablate(
         group = _group(current, baseline, name, decided)
         if group is None:
             broken = space.validate_settings(_reverted(current, baseline, (name,)))
-            step = [_change(current, baseline, name, kept=True, reverting=None,
+            step = [_change(current, baseline, name, verdict=Verdict.UNMEASURED, reverting=None,
                             reason=f"cannot go back alone: {broken[0][1]}")]  # fmt: skip
         else:
             candidate = _reverted(current, baseline, group)
             ours, theirs, failed = _pairs(run, current, candidate, pairs)
             runs += len(ours) + len(theirs) + (failed is not None)
             if failed is None:
-                revert, reverting, reason = _judge(
-                    ours, theirs, group=group, current=current, baseline=baseline,
-                    objective=objective, tolerance=tolerance,
-                )  # fmt: skip
+                verdict, reverting, reason = _judge(
+                    ours, theirs, group=group, objective=objective, tolerance=tolerance
+                )
             else:
-                revert, reverting, reason = False, None, failed
+                verdict, reverting, reason = Verdict.UNMEASURED, None, failed
             step = [
-                _change(current, baseline, n, kept=not revert, reverting=reverting,
+                _change(current, baseline, n, verdict=verdict, reverting=reverting,
                         reason=reason, together=tuple(m for m in group if m != n))
                 for n in group
             ]  # fmt: skip
-            if revert:
+            if not verdict.kept:
                 current = candidate
         for change in step:
             changes.append(change)
@@ -287,12 +318,10 @@ def _judge(
     theirs: Sequence[TrialResult],
     *,
     group: Sequence[str],
-    current: Mapping[str, SettingValue],
-    baseline: Mapping[str, SettingValue],
     objective: ObjectiveSpec | None,
     tolerance: float,
-) -> tuple[bool, Gain | None, str]:
-    """(revert?, candidate/current, the reason in words); see `ablate` for the rule."""
+) -> tuple[Verdict, Gain | None, str]:
+    """(the verdict, candidate/current, the reason in words); see `ablate` for the rule."""
     back = "putting it back" if len(group) == 1 else f"putting back {' and '.join(group)}"
     troubles = [t for r in theirs if (t := _trouble(r, objective)) is not None]
     rebalances = sum(r.rebalances for r in theirs)
@@ -305,27 +334,26 @@ def _judge(
         )
     if troubles:
         what = f"{rebalances} rebalances" if rebalances else troubles[0]
-        return False, reverting, f"{back} brings back trouble: {what} in {len(theirs)} runs"
+        return (
+            Verdict.TROUBLE,
+            reverting,
+            f"{back} brings back trouble: {what} in {len(theirs)} runs",
+        )
     mine = [t for r in ours if (t := _trouble(r, objective)) is not None]
     if reverting is None or any(r.backlog_emptied for r in ours):
-        return False, reverting, f"no comparison: the recommendation's own run: {mine[0]}"
+        return (
+            Verdict.UNMEASURED,
+            reverting,
+            f"no comparison: the recommendation's own run: {mine[0]}",
+        )
     if reverting.estimate < -tolerance:
-        return False, reverting, f"{back} costs more than {tolerance:.0%} throughput"
-    if not mine and _safer(group, current, baseline):
-        why = "as fast either way, and the shorter timeout finds a dead or stuck member sooner"
-        return False, reverting, why
-    return True, reverting, f"{back} costs nothing measurable"
-
-
-def _safer(
-    group: Sequence[str], current: Mapping[str, SettingValue], baseline: Mapping[str, SettingValue]
-) -> bool:
-    """Whether the current values of `group` are the safer ones: some timeout is shorter."""
-    now, base = space.effective_settings(current), space.effective_settings(baseline)
-    return any(
-        name in SAFER_SHORTER and float(now[name] or math.inf) < float(base[name] or math.inf)
-        for name in group
-    )
+        return Verdict.COSTS, reverting, f"{back} costs more than {tolerance:.0%} throughput"
+    if reverting.estimate > tolerance:
+        return (
+            Verdict.HURT, reverting,
+            f"{back} raised throughput by more than {tolerance:.0%}: the change cost throughput",
+        )  # fmt: skip
+    return Verdict.NO_EFFECT, reverting, f"{back} changes throughput by less than {tolerance:.0%}"
 
 
 def _change(
@@ -333,13 +361,13 @@ def _change(
     baseline: Mapping[str, SettingValue],
     name: str,
     *,
-    kept: bool,
+    verdict: Verdict,
     reverting: Gain | None,
     reason: str,
     together: tuple[str, ...] = (),
 ) -> Change:
     now, base = space.effective_settings(current), space.effective_settings(baseline)
     return Change(
-        name=name, best=now[name], baseline=base[name], kept=kept, reverting=reverting,
+        name=name, best=now[name], baseline=base[name], verdict=verdict, reverting=reverting,
         reason=reason, together=together,
     )  # fmt: skip

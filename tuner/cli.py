@@ -245,9 +245,12 @@ def _recommend(
 def _ablate_and_confirm(
     spec: StudySpec, study: optuna.Study, best: optuna.trial.FrozenTrial, *, quiet: bool
 ) -> tuple[Ablation | None, report.Confirmation]:
-    """On one bench: cut the best trial back to the changes that pay (unless
-    `confirm.ablation_pairs` is 0), then confirm that against the defaults."""
-    settings = report.best_settings(best)
+    """On one bench: round the best trial's values as a person would write them, cut them back
+    to the changes that pay (unless `confirm.ablation_pairs` is 0), then confirm that against
+    the defaults: the rounded values are the ones measured. The config's fixed settings and
+    values from the user's own `choices` are written already and stay as they are."""
+    chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
+    settings = space.rounded(report.best_settings(best), keep={*spec.consumer.settings, *chosen})
     ablation = None
     with (
         broker.for_cluster(spec.cluster) as bootstrap,

@@ -173,7 +173,7 @@ def study_advice_of(
 ) -> advice.StudyAdvice:
     """The advisor on the defaults and on the recommendation, with the runs measured of each
     (the confirmation's, else the best trial's own)."""
-    settings = dict(ablation.settings) if ablation is not None else report.best_settings(best)
+    settings = report.recommended_settings(best, ablation, confirmation)
     runs = confirmation.runs if confirmation is not None else {}
     best_run = stored_result(best)
     return advice.study_advice(

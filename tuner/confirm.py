@@ -47,4 +47,8 @@ def confirm_on(
             runs[name].append(result)
             if on_run is not None:
                 on_run(sum(map(len, runs.values())), total, name, result)
-    return Confirmation(runs={k: tuple(v) for k, v in runs.items()}, objective=bench.spec.objective)
+    return Confirmation(
+        runs={k: tuple(v) for k, v in runs.items()},
+        objective=bench.spec.objective,
+        settings=dict(best),
+    )

@@ -123,10 +123,21 @@ def charts(
 
 
 def draw(
-    study: optuna.Study, out_dir: Path, *, ranked: Mapping[str, float] | None = None
+    study: optuna.Study,
+    out_dir: Path,
+    *,
+    ranked: Mapping[str, float] | None = None,
+    importances: bool = True,
 ) -> dict[str, Picture]:
-    """Write every picture; one that fails is logged and reported missing, never raised."""
-    return {name: _save(name, chart, out_dir) for name, chart in charts(study, ranked).items()}
+    """Write every picture (importances.png only if `importances`: not for a study whose
+    differences between trials were noise); one that fails is logged and reported missing,
+    never raised."""
+    drawn = {
+        name: chart
+        for name, chart in charts(study, ranked).items()
+        if importances or name != "importances.png"
+    }
+    return {name: _save(name, chart, out_dir) for name, chart in drawn.items()}
 
 
 def _relabelled(drawer: Callable[[], Any]) -> Callable[[], Any]:

@@ -8,7 +8,8 @@ keyword arguments (which need its assignor classes) are built in `tuner.space`.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 SettingValue = int | bool | str
@@ -229,38 +230,105 @@ def aiokafka_defaults() -> dict[str, SettingValue | None]:
     return {name: s.aiokafka_default for name, s in SETTINGS.items()}
 
 
-def to_java_properties(values: Mapping[str, SettingValue | None]) -> str:
-    """`consumer.properties` lines for a Java consumer."""
-    lines = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name == "partition.assignment.strategy":
-            lines.append(f"{name}={_JAVA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
-        else:
-            lines.append(f"{name}={_property_value(value)}")
-    return "\n".join(lines) + "\n"
+def java_property(name: str, value: SettingValue) -> str:
+    """`name=value` as the Java consumer reads it (an assignor by its class name)."""
+    if name == "partition.assignment.strategy":
+        return f"{name}={_JAVA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}"
+    return f"{name}={_property_value(value)}"
 
 
-def to_librdkafka_properties(values: Mapping[str, SettingValue | None]) -> str:
-    """The same settings under librdkafka's names (settings it lacks become comments)."""
-    lines = []
-    for name, value in values.items():
-        rd = SETTINGS[name].librdkafka_name
-        if value is None:
-            continue
-        if rd is None:
-            lines.append(f"# {name}={value} has no librdkafka equivalent (poll batch size)")
-            continue
-        if name == "partition.assignment.strategy":
-            lines.append(f"{rd}={_RDKAFKA_ASSIGNORS[ASSIGNOR_NAMES[str(value)]]}")
-        else:
-            lines.append(f"{rd}={_property_value(value)}")
-    return "\n".join(lines) + "\n"
+def librdkafka_gap(name: str, value: SettingValue) -> str | None:
+    """Why librdkafka has no setting that means what `name=value` meant to aiokafka, or None
+    when it has one (`librdkafka_property`)."""
+    if SETTINGS[name].librdkafka_name is None:
+        return (
+            "librdkafka has no poll batch size: it prefetches into a local queue up to "
+            "queued.min.messages (and queued.max.messages.kbytes) and hands out what is queued"
+        )
+    if name == "partition.assignment.strategy" and ASSIGNOR_NAMES[str(value)] == "sticky":
+        return (
+            "librdkafka's only sticky assignor is cooperative-sticky, an incremental "
+            "rebalance protocol, not the eager sticky assignor that was measured"
+        )
+    return None
+
+
+def librdkafka_property(name: str, value: SettingValue) -> str:
+    """`name=value` under librdkafka's name; only where `librdkafka_gap` is None."""
+    rd = SETTINGS[name].librdkafka_name
+    if rd is None:
+        raise ValueError(f"{name} has no librdkafka equivalent")
+    if name == "partition.assignment.strategy":
+        return f"{rd}={ASSIGNOR_NAMES[str(value)]}"
+    return f"{rd}={_property_value(value)}"
 
 
 def _property_value(value: SettingValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def rounded(
+    values: Mapping[str, SettingValue], *, keep: Collection[str] = ()
+) -> dict[str, SettingValue]:
+    """Every integer setting to two significant figures, as a person would write it (2211 ->
+    2200, 195231 -> 200000); names in `keep` (the user's fixed settings) and values equal to a
+    default stay as they are.
+
+    The rules of `check_rules` hold afterwards if they held before: a heartbeat that would
+    reach a third of the rounded session is rounded down below it, a fetch.max.bytes below the
+    rounded max.partition.fetch.bytes is rounded up to it; a pair that still breaks a rule
+    keeps its given values. The broker's session bounds are two-figure numbers, so rounding to
+    the nearest never crosses them.
+    """
+    out = dict(values)
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        if (
+            setting is None or setting.kind is not int or name in keep
+            or isinstance(value, bool) or not isinstance(value, int)
+            or value in (setting.java_default, setting.aiokafka_default)
+        ):  # fmt: skip
+            continue
+        out[name] = _two_figures(value, _nearest)
+    eff = effective_settings(out)
+    heartbeat, session = "heartbeat.interval.ms", "session.timeout.ms"
+    if (
+        heartbeat in out
+        and heartbeat not in keep
+        and heartbeat_too_slow(
+            session_ms=int(eff[session] or 0), heartbeat_ms=int(eff[heartbeat] or 0)
+        )
+    ):
+        out[heartbeat] = _two_figures((int(eff[session] or 0) - 1) // 3, math.floor)
+    fetch_max, partition = "fetch.max.bytes", "max.partition.fetch.bytes"
+    if (
+        fetch_max in out
+        and fetch_max not in keep
+        and fetch_max_too_small(int(eff[fetch_max] or 0), int(eff[partition] or 0))
+    ):
+        out[fetch_max] = _two_figures(int(eff[partition] or 0), math.ceil)
+    broken = {n for n, _ in validate_settings(out)} - {n for n, _ in validate_settings(values)}
+    for rule in broken:
+        for name in RULE_INPUTS.get(rule, frozenset({rule})):
+            if name in values:
+                out[name] = values[name]
+    return out
+
+
+def _step(value: int) -> int:
+    """The distance between two-figure numbers around `value` (100 for 2211)."""
+    return int(10 ** max(0, len(str(abs(value))) - 2))
+
+
+def _nearest(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def _two_figures(value: int, direction: Callable[[float], int]) -> int:
+    """`value` to two significant figures, down (`math.floor`), up (`math.ceil`) or to the
+    nearest; at least 1."""
+    step = _step(value)
+    return max(1, direction(value / step) * step)
 
 
 def check_parameters(params: Mapping[str, ParameterSpec]) -> list[tuple[str, str]]:

@@ -30,8 +30,7 @@ from tuner.settings import (
     check_rules,
     effective_settings,
     java_defaults,
-    to_java_properties,
-    to_librdkafka_properties,
+    rounded,
     validate_settings,
 )
 
@@ -49,11 +48,10 @@ __all__ = [
     "check_rules",
     "effective_settings",
     "java_defaults",
+    "rounded",
     "search_space",
     "suggest",
     "to_aiokafka_kwargs",
-    "to_java_properties",
-    "to_librdkafka_properties",
     "validate_settings",
 ]
 

@@ -7,7 +7,15 @@
 from __future__ import annotations
 
 from tuner.report.confirmation import BASELINES, Confirmation, Gain, candidates
-from tuner.report.content import best_settings
+from tuner.report.content import best_settings, recommended_settings
 from tuner.report.files import write
 
-__all__ = ["BASELINES", "Confirmation", "Gain", "best_settings", "candidates", "write"]
+__all__ = [
+    "BASELINES",
+    "Confirmation",
+    "Gain",
+    "best_settings",
+    "candidates",
+    "recommended_settings",
+    "write",
+]

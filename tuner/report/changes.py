@@ -18,8 +18,14 @@ if TYPE_CHECKING:
     from tuner.ablation import Ablation, Change
 
 
-def section(settings: Mapping[str, SettingValue], ablation: Ablation | None) -> Section:
-    """The kept and reverted changes (or why there are none) and the timeouts table."""
+def section(
+    settings: Mapping[str, SettingValue],
+    ablation: Ablation | None,
+    *,
+    trial: Mapping[str, SettingValue] | None = None,
+) -> Section:
+    """The kept and reverted changes (or why there are none) and the timeouts table; `trial`
+    (the best trial's own settings) names the values the ablation started from rounded."""
     blocks: list[Block] = []
     if ablation is None:
         blocks.append(
@@ -36,33 +42,59 @@ def section(settings: Mapping[str, SettingValue], ablation: Ablation | None) -> 
             )
         )
     else:
-        blocks += _ablation(ablation)
+        blocks += _ablation(ablation, trial or {})
     blocks.append(Paragraph(text=text("What a dead or stuck member costs with these settings:")))
     blocks.append(timeouts(settings))
     return Section(title=text("Why each change (ablation)"), blocks=tuple(blocks), lead=True)
 
 
-def _ablation(a: Ablation) -> list[Block]:
+def _ablation(a: Ablation, trial: Mapping[str, SettingValue]) -> list[Block]:
     runs = f"{a.pairs} interleaved pair{'s' if a.pairs != 1 else ''}"
     intro = text(
         "Starting from the best trial, each setting that differs from the baseline (aiokafka's "
         "defaults plus the config's ",
         Code("consumer.settings"),
         f") was put back in turn and measured against the recommendation so far in {runs} "
-        f"({a.runs} runs in all). It went back unless that cost more than "
-        f"{a.tolerance:.0%} throughput (geometric mean) or brought back a rebalance, an error "
-        "or a run out of backlog; among equals the shorter timeout stays.",
+        f"({a.runs} runs in all). It stayed only if putting it back cost more than "
+        f"{a.tolerance:.0%} throughput (geometric mean) or brought back a rebalance, an error, "
+        "a broken constraint or a run out of backlog; among equals the baseline wins.",
     )
     blocks: list[Block] = [Paragraph(text=intro)]
+    rounding = _rounding(a, trial)
+    if rounding:
+        blocks.append(Paragraph(text=rounding))
     if a.kept:
         blocks.append(Paragraph(text=text("Kept:")))
         blocks.append(Bullets(items=tuple(_kept(c) for c in a.kept)))
     else:
         blocks.append(Paragraph(text=text("Nothing kept: the baseline is as good as the best.")))
-    if a.reverted:
-        blocks.append(Paragraph(text=text("Put back (no measurable effect):")))
-        blocks.append(Bullets(items=tuple(_reverted(c) for c in a.reverted)))
+    from tuner.ablation import Verdict  # noqa: PLC0415 - tuner.ablation imports this package
+
+    titles = {
+        Verdict.NO_EFFECT: "Put back (no measurable effect):",
+        Verdict.HURT: "Put back (the change cost throughput):",
+    }
+    for verdict, title in titles.items():
+        items = tuple(_reverted(c) for c in a.reverted if c.verdict is verdict)
+        if items:
+            blocks += [Paragraph(text=text(title)), Bullets(items=items)]
     return blocks
+
+
+def _rounding(a: Ablation, trial: Mapping[str, SettingValue]) -> Text:
+    """Which of the best trial's values the ablation started from rounded, or nothing."""
+    pairs = [
+        (c.name, trial[c.name], c.best)
+        for c in a.changes
+        if c.name in trial and c.best is not None and trial[c.name] != c.best
+    ]
+    if not pairs:
+        return ()
+    parts: list[str | Code] = ["Rounded to two significant figures before the ablation: "]
+    for i, (name, drawn, value) in enumerate(pairs):
+        parts += [", " if i else "", Code(f"{name}={value}"), f" (drawn: {drawn})"]
+    parts.append("; the rounded values are what was measured and confirmed.")
+    return tuple(parts)
 
 
 def _kept(c: Change) -> Text:
@@ -76,7 +108,7 @@ def _kept(c: Change) -> Text:
 def _reverted(c: Change) -> Text:
     return (
         Code(f"{c.name}={_value(c.baseline)}"),
-        f" (best trial: {_value(c.best)}): {_effect(c)}",
+        f" (best trial: {_value(c.best)}): {_effect(c)}; {c.reason}.",
     )
 
 

@@ -83,6 +83,8 @@ class Confirmation:
     runs: Mapping[str, tuple[TrialResult, ...]]
     objective: ObjectiveSpec | None = None
     """The study's constraints, to say which a configuration broke (None: rebalances only)."""
+    settings: Mapping[str, SettingValue] | None = None
+    """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
 
     def broken(self, name: str) -> dict[str, list[int]]:
         """Constraint → the runs (1-based) of `name` that broke it."""

@@ -90,10 +90,12 @@ def build(
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
     front = pareto_front(study)
-    settings = recommended_settings(best, ablation)
+    settings = recommended_settings(best, ablation, confirmation)
+    noise = helped(ablation, confirmation) is False
+    ranked = None if noise else ranked
     sections = [
         _recommendation(study, best, settings, confirmation, ranked),
-        changes.section(settings, ablation),
+        changes.section(settings, ablation, trial=best_settings(best)),
     ]
     if advice is not None:
         sections.append(advisor.section(advice))
@@ -102,26 +104,59 @@ def build(
     sections.append(_settings(settings))
     if front:
         sections.append(_front(front, best, figure("pareto.png")))
-    sections.append(_importances(ranked, figure("importances.png")))
+    sections.append(_importances(ranked, figure("importances.png"), noise=noise))
     sections.append(_trials(study, figure("history.png"), figure("throughput_vs_rebalances.png")))
-    sections.append(_shape(study, ranked, figure("slice.png"), figure("contour.png")))
+    sections.append(_shape(study, ranked, figure("slice.png"), figure("contour.png"), noise=noise))
     return Document(
         title=text("kafka-tuner recommendation: study ", Code(study.study_name)),
         sections=tuple(sections),
     )
 
 
-def recommended_settings(best: FrozenTrial, ablation: Ablation | None) -> dict[str, SettingValue]:
-    """What the report recommends: the ablated settings when there are some, else the best's."""
-    return dict(ablation.settings) if ablation is not None else best_settings(best)
+def recommended_settings(
+    best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None = None
+) -> dict[str, SettingValue]:
+    """What the report recommends: the ablated settings when there are some, else what the
+    confirmation ran (rounded), else the best trial's as it ran them."""
+    if ablation is not None:
+        return dict(ablation.settings)
+    if confirmation is not None and confirmation.settings is not None:
+        return dict(confirmation.settings)
+    return best_settings(best)
+
+
+def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None) -> str:
+    """How the recommendation was chosen, in a few words for the settings files."""
+    if ablation is not None:
+        how = "each kept only if putting it back cost throughput or brought back trouble"
+        return f"the changes of trial #{best.number} that paid in the ablation ({how})"
+    if confirmation is not None and confirmation.settings is not None:
+        return f"trial #{best.number} as confirmed; no ablation ran"
+    return f"trial #{best.number} as it ran; no ablation or confirmation ran"
+
+
+def helped(ablation: Ablation | None, confirmation: Confirmation | None) -> bool | None:
+    """Whether some setting measurably helped: a change the ablation kept on its runs' evidence,
+    else a confirmed gain over aiokafka's defaults whose interval lies above zero; None when
+    neither ran (nothing to tell noise from a difference)."""
+    if ablation is not None:
+        return ablation.helped
+    if confirmation is None:
+        return None
+    aio = BASELINES[2]
+    if confirmation.unusable("best") or confirmation.unusable(aio):
+        return None
+    interval = confirmation.gain(aio).interval
+    return None if interval is None else interval[0] > 0
+
+
+def fixed_settings(study: optuna.Study) -> dict[str, SettingValue]:
+    """The config's `consumer.settings`, as the study stored them."""
+    return dict(study.user_attrs.get(FIXED_ATTR, {}))
 
 
 def _value(value: object) -> str:
     return "unlimited" if value is None else str(value)
-
-
-def _fixed(study: optuna.Study) -> dict[str, SettingValue]:
-    return dict(study.user_attrs.get(FIXED_ATTR, {}))
 
 
 def _changed(
@@ -139,7 +174,7 @@ def _recommendation(
     confirmation: Confirmation | None,
     ranked: Mapping[str, float] | None,
 ) -> Section:
-    fixed = _fixed(study)
+    fixed = fixed_settings(study)
     changed = _changed(settings, fixed)
     java, aio = space.java_defaults(), space.aiokafka_defaults()
     blocks: list[Block] = []
@@ -273,9 +308,18 @@ def _front(front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure) -
     )
 
 
-def _importances(ranked: Mapping[str, float] | None, picture: Figure) -> Section:
-    """Optuna's default (PED-ANOVA) importances: which settings mattered for high throughput."""
+def _importances(
+    ranked: Mapping[str, float] | None, picture: Figure, *, noise: bool = False
+) -> Section:
+    """Optuna's default (PED-ANOVA) importances: which settings mattered for high throughput;
+    none when no setting measurably helped (`noise`): they would rank noise."""
     title = text("Which settings mattered (PED-ANOVA importances)")
+    if noise:
+        note = (
+            "None: no setting measurably helped, so the differences between trials were "
+            "noise, and importances computed from them would rank noise."
+        )
+        return Section(title=title, blocks=(Paragraph(text=text(note)),))
     if not ranked:
         note = "Not enough completed trials to tell which settings mattered."
         return Section(title=title, blocks=(Paragraph(text=text(note)), picture))
@@ -307,10 +351,16 @@ def _trials(study: optuna.Study, history: Figure, rebalances: Figure) -> Section
 
 
 def _shape(
-    study: optuna.Study, ranked: Mapping[str, float] | None, slice_: Figure, contour: Figure
+    study: optuna.Study,
+    ranked: Mapping[str, float] | None,
+    slice_: Figure,
+    contour: Figure,
+    *,
+    noise: bool = False,
 ) -> Section:
     top = plots.leading(study, ranked)
-    how = "most important" if ranked else "first (alphabetically; importances unknown)"
+    unknown = "no setting measurably helped" if noise else "importances unknown"
+    how = "most important" if ranked else f"first (alphabetically; {unknown})"
     parts: list[str | Code] = [f"Drawn for the {how} settings: "]
     for i, name in enumerate(top):
         parts += [" and " if i else "", Code(plots.label(name))]

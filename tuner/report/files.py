@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner import plots, space
+from tuner import plots
 from tuner.config import SettingValue
-from tuner.report import content, html, markdown
+from tuner.report import content, html, markdown, settings_files
 from tuner.report.confirmation import BASELINES, Confirmation
 from tuner.study import is_feasible, stored_result
 
@@ -32,24 +32,22 @@ def write(
     advice: StudyAdvice | None = None,
 ) -> list[Path]:
     """Write every output file; returns their paths (a picture that failed is not among them,
-    and the report says why it is missing). The settings files hold the ablated settings
-    when an `ablation` is given, else the best trial's."""
+    and the report says why it is missing). The settings files hold what the recommendation
+    changes (see `content.recommended_settings`) and the study's fixed settings, nothing else."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = content.recommended_settings(best, ablation)
-    eff = space.effective_settings(settings)
-    files = {
-        "consumer.properties": space.to_java_properties(eff),
-        "librdkafka.properties": space.to_librdkafka_properties(eff),
-        "aiokafka.json": json.dumps(_aiokafka_json(settings), indent=2) + "\n",
-        "consumer_snippet.py": _snippet(settings),
-    }
+    settings = content.recommended_settings(best, ablation, confirmation)
+    chosen = settings_files.recommended(
+        settings, content.fixed_settings(study), study=study.study_name,
+        origin=content.origin(best, ablation, confirmation),
+    )  # fmt: skip
     written = []
-    for name, text in files.items():
+    for name, text in settings_files.files(chosen).items():
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     written.append(_trials_csv(out_dir / "trials.csv", study))
-    ranked = plots.importances(study)
-    pictures = plots.draw(study, out_dir, ranked=ranked)
+    noise = content.helped(ablation, confirmation) is False
+    ranked = None if noise else plots.importances(study)
+    pictures = plots.draw(study, out_dir, ranked=ranked, importances=not noise)
     written += [p.path for p in pictures.values() if p.path is not None]
     doc = content.build(
         study,
@@ -61,7 +59,7 @@ def write(
         advice=advice,
     )
     (out_dir / "summary.json").write_text(
-        json.dumps(summary(study, settings, confirmation), indent=2) + "\n"
+        json.dumps(summary(study, chosen.settings, confirmation), indent=2) + "\n"
     )
     written.append(out_dir / "summary.json")
     (out_dir / "report.md").write_text(markdown.render(doc))
@@ -95,20 +93,6 @@ def summary(
         "best_rebalances": None if confirmation is None else confirmation.rebalances("best"),
         "against": gains,
     }
-
-
-def _aiokafka_json(settings: Mapping[str, SettingValue]) -> dict[str, object]:
-    kwargs = space.to_aiokafka_kwargs(settings)
-    return {k: (v[0].name if isinstance(v, tuple) else v) for k, v in kwargs.items()}
-
-
-def _snippet(settings: Mapping[str, SettingValue]) -> str:
-    args = "".join(f"    {k}={v!r},\n" for k, v in _aiokafka_json(settings).items())
-    return (
-        "from aiokafka import AIOKafkaConsumer\n\n"
-        'consumer = AIOKafkaConsumer(\n    "your-topic",\n    bootstrap_servers="...",\n'
-        f'    group_id="your-group",\n{args})\n'
-    )
 
 
 def _trials_csv(path: Path, study: optuna.Study) -> Path:

@@ -88,6 +88,8 @@ def test_a_refused_login_counts_for_its_own_client_only(secure_broker: EmbeddedB
     refused = asyncio.run(consume())
     assert isinstance(refused, KafkaConnectionError)
     clock[0] += 10
+    for view in java.values():
+        view.sample()
     after = {k: _java(j) for k, j in java.items()}
     assert _failed(registries["bad"]) == 1
     assert _failed(registries["good"]) == 0

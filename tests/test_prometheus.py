@@ -271,7 +271,8 @@ def test_a_late_prometheus_has_every_java_rate_from_its_first_scrape(
     server, a restarted one) gets, at its first scrape of each member, every Java rate of
     the member and data in each Confluent dashboard panel that reads the client's values
     directly (the five that wrap a total in PromQL's rate() need two scrapes of any
-    exporter): the exporter keeps its rates on its own clock, not between scrapes."""
+    exporter, and have data from its second): the exporter keeps its rates on its own
+    clock, not between scrapes."""
     spec = small_spec(
         "javafirst",
         cluster={"bootstrap_servers": bootstrap_servers},
@@ -279,7 +280,7 @@ def test_a_late_prometheus_has_every_java_rate_from_its_first_scrape(
             **JAVA_RUN_CONSUMER,  # and commits every second, so some precede the first scrape
             "settings": {"max.poll.records": 100, "auto.commit.interval.ms": 1000},
         },
-        trial={"warmup_s": 1, "measure_s": 7},
+        trial={"warmup_s": 1, "measure_s": 12},  # Prometheus starts mid-way: time to scrape
     )
     registry = CollectorRegistry()
     with contextlib.ExitStack() as stack:
@@ -289,13 +290,13 @@ def test_a_late_prometheus_has_every_java_rate_from_its_first_scrape(
         started: list[Prometheus] = []
 
         async def scrape_late() -> None:
-            await asyncio.sleep(4)  # the members have joined, fetched and committed
+            while not _all_committed(registry, members=2):  # noqa: ASYNC110 - counts in a registry; no event to await
+                await asyncio.sleep(0.2)
             server = running_prometheus(tmp_path, {"tuner": port})
             started.append(await asyncio.to_thread(stack.enter_context, server))
 
         start = time.time()
         result = trial(spec, bootstrap_servers, registry, alongside=scrape_late)
-        time.sleep(2)  # a few scrapes after the run, while the exporter still serves
         end = time.time()
         assert result.records_consumed > 0
         (prom,) = started
@@ -307,14 +308,30 @@ def test_a_late_prometheus_has_every_java_rate_from_its_first_scrape(
         rates = [m.name for m in metrics.JAVA_MAPPINGS if "_rate" in m.name]
         for client_id in client_ids:
             raw = prom.query(f'{APP_INFO[0]}{{client_id="{client_id}"}}[5m]')
-            first = min(float(t) for s in raw["data"]["result"] for t, _ in s["values"])
+            times = sorted(float(t) for s in raw["data"]["result"] for t, _ in s["values"])
+            assert len(times) >= 2, f"{client_id}: scraped {len(times)} time(s) during the run"
+            first, second = times[:2]
             one = {**variables, "client_id": grafana_value([client_id])}
             for title, expr in direct:
                 answer = prom.query_range(grafana_substitute(expr, one), first, first)
                 assert has_finite_data(answer), f"{client_id} first scrape: {title}: {expr}"
+            for title, expr in JAVA_DASHBOARD_PANELS:
+                answer = prom.query_range(grafana_substitute(expr, one), second, second)
+                assert has_finite_data(answer), f"{client_id} second scrape: {title}: {expr}"
             for name in rates:
                 answer = prom.query_range(f'{name}{{client_id="{client_id}"}}', first, first)
                 assert has_finite_data(answer), f"{client_id} first scrape: no {name}"
+
+
+def _all_committed(registry: CollectorRegistry, *, members: int) -> bool:
+    """Every member has fetched, consumed and committed: each average has something to say."""
+    commits = [
+        s.value
+        for f in registry.collect()
+        for s in f.samples
+        if s.name == "tuner_consumer_commit_latency_seconds_count"
+    ]
+    return len(commits) == members and min(commits) > 0
 
 
 def _series(prom: Prometheus, expr: str, start: float, end: float) -> dict[float, float]:

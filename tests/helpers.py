@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import math
 import re
@@ -22,6 +23,7 @@ import optuna
 import yaml
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from prometheus_client import CollectorRegistry
 
 from tuner import space
@@ -314,3 +316,20 @@ def cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def gp_constraint_check(study: optuna.Study) -> tuple[Any, Any]:
+    """Optuna's own check of a study's constraints that GPSampler (`search.sampler: gp`) runs
+    before it fits, importable without PyTorch: (values, feasible) per trial, or ValueError
+    unless every trial was told the same constraint names. Optuna 5.1 dropped its `study`."""
+    check: Any = _get_constraint_vals_and_feasibility
+    if "study" in inspect.signature(check).parameters:
+        return check(study, study.trials)  # type: ignore[no-any-return]
+    return check(study.trials)  # type: ignore[no-any-return]
+
+
+def gp_search_space(trials: list[optuna.trial.FrozenTrial]) -> set[str]:
+    """The parameters GPSampler models (its intersection search space, pruned trials
+    included, one-valued ones left out); any other is drawn at random, outside the model."""
+    found = optuna.search_space.intersection_search_space(trials, include_pruned=True)
+    return {name for name, distribution in found.items() if not distribution.single()}

@@ -476,8 +476,8 @@ def test_rebalancing_run_found_from_the_run_and_from_prometheus(
     registry = CollectorRegistry()
     advice_port = free_port()
     with (
-        metrics.serve(metrics.exposed(registry, java_compatible=True), host="127.0.0.1",
-                      port=0) as exporter_port,
+        metrics.serve(registry, host="127.0.0.1", port=0,
+                      java_compatible=True) as exporter_port,
         running_prometheus(tmp_path, {"tuner": exporter_port, "advice": advice_port}) as prom,
     ):  # fmt: skip
         result = trial(spec, bootstrap_servers, registry)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import socket
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -74,6 +75,22 @@ def test_a_p99_constraint_without_live_load_exits_2(
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert "objective.constraints.p99_latency_ms: latency is measured in a steady state" in err
+
+
+def test_gp_without_pytorch_exits_2_naming_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`search.sampler: gp` where PyTorch is not installed (it is an optional extra; here
+    hidden, so this holds whether it is installed or not): exit 2 naming `search.sampler` and
+    the extra to install, no traceback, no study stored."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # what importlib finds for a missing module
+    path = _write(tmp_path, "search: {sampler: gp}\n")
+    assert main(["optimize", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "search.sampler: 'gp' needs PyTorch, which is not installed" in err
+    assert "pip install 'kafka-tuner[gp]'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out" / "study.db").exists()
 
 
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -76,11 +76,11 @@ def test_throttle_latency_max_connections_and_node_responses_are_the_brokers(
         )  # fmt: skip
         try:
             async with consumer, asyncio.timeout(30):
-                list(java.collect())  # the window's start
                 while registry.get_sample_value(
                     "tuner_consumer_fetch_throttle_seconds_sum", {"group": "g", "member": "m0"}
                 ) in (None, 0.0):
                     await consumer.getmany(timeout_ms=200)
+                java.sample()
                 value.update(
                     ((s.name, s.labels.get("node_id", "")), s.value)
                     for f in java.collect()

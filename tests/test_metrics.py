@@ -20,6 +20,7 @@ from tuner.metrics import (
     JAVA_CONSUMER,
     JAVA_COORDINATOR,
     JAVA_FETCH,
+    JAVA_MAPPINGS,
     JAVA_NODE,
     ConsumerMetrics,
     GroupWindow,
@@ -142,8 +143,9 @@ def _values(collector: JavaCompatibleCollector) -> dict[tuple[str, str], float]:
 
 
 def test_window_averages_rates_and_gauges_in_java_units() -> None:
-    """Averages and rates cover the window since the previous scrape, times are in ms, the
-    label is the aiokafka client id, and 'seconds ago' is -1 before anything happened."""
+    """Averages and rates cover the member's sample windows up to the view's last tick, times
+    are in ms, the label is the aiokafka client id, and 'seconds ago' is -1 before anything
+    happened."""
     registry = CollectorRegistry()
     m = ConsumerMetrics(registry, group="g", member="m0")
     clock = [100.0]
@@ -153,38 +155,125 @@ def test_window_averages_rates_and_gauges_in_java_units() -> None:
     m.fetch_records.observe(40)
     m.last_poll.set(time.time() - 2)
     m.consumed("t", 5, 50)
+    clock[0] += 5
+    java.sample()
     first = _values(java)
     assert first[(f"{JAVA_FETCH}fetch_latency_avg", "g.m0")] == pytest.approx(200.0)
     assert first[(f"{JAVA_FETCH}records_per_request_avg", "g.m0")] == 40
     assert first[(f"{JAVA_COORDINATOR}last_rebalance_seconds_ago", "g.m0")] == -1
     assert first[(f"{JAVA_CONSUMER}last_poll_seconds_ago", "g.m0")] == pytest.approx(2, abs=0.5)
     assert first[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == 0  # nothing fetched yet: zero
-    assert (f"{JAVA_FETCH}records_consumed_rate", "g.m0") not in first  # needs two scrapes
+    assert first[(f"{JAVA_FETCH}records_consumed_rate", "g.m0")] == pytest.approx(1.0)
 
-    clock[0] += 10
+    clock[0] += 15
     m.fetch_requests.inc(10)
     m.fetch_latency.observe(0.5)
     m.fetch_latency.observe(0.5)
-    m.consumed("t", 2000, 512_000)
+    m.consumed("t", 3995, 512_000)
     m.rebalances.inc()
     m.last_rebalance.set(time.time() - 5)
     m.lag("t", 0, 5)
     m.lag("t", 1, 9)
     m.poll_interval_max.set(1.5)
+    java.sample()
     second = _values(java)
-    assert second[(f"{JAVA_FETCH}fetch_latency_avg", "g.m0")] == pytest.approx(500.0)
-    assert second[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == pytest.approx(1.0)
+    assert second[(f"{JAVA_FETCH}fetch_latency_avg", "g.m0")] == pytest.approx(350.0)
+    assert second[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == pytest.approx(0.5)
     assert second[(f"{JAVA_FETCH}records_consumed_rate", "g.m0")] == pytest.approx(200.0)
     assert second[(f"{JAVA_FETCH}bytes_consumed_total", "g.m0")] == 512_050
     assert second[(f"{JAVA_FETCH}records_lag_max", "g.m0")] == 9
-    assert second[(f"{JAVA_COORDINATOR}rebalance_rate_per_hour", "g.m0")] == pytest.approx(360.0)
+    assert second[(f"{JAVA_COORDINATOR}rebalance_rate_per_hour", "g.m0")] == pytest.approx(180.0)
     assert second[(f"{JAVA_COORDINATOR}last_rebalance_seconds_ago", "g.m0")] == pytest.approx(
         5, abs=0.5
     )
     assert second[(f"{JAVA_CONSUMER}time_between_poll_max", "g.m0")] == 1500
 
-    clock[0] += 60  # nothing new for a whole window: the rates fall to zero
+    clock[0] += 60  # nothing new for two whole windows: the rates fall to zero
+    java.sample()
     assert _values(java)[(f"{JAVA_FETCH}fetch_rate", "g.m0")] == 0
+
+
+def test_rates_cover_two_sample_windows_of_30_s() -> None:
+    """As the Java client's `metrics.num.samples` 2 x `metrics.sample.window.ms` 30000: a new
+    sample starts every 30 s and a rate covers the two kept, so a burst counts for 30 to 60 s
+    and then leaves the rate."""
+    registry = CollectorRegistry()
+    m = ConsumerMetrics(registry, group="g", member="m0")
+    clock = [0.0]
+    java = JavaCompatibleCollector(registry, clock=lambda: clock[0])
+    m.fetch_requests.inc(60)
+
+    def rate_at(t: float) -> float:
+        clock[0] = t
+        java.sample()
+        return _values(java)[(f"{JAVA_FETCH}fetch_rate", "g.m0")]
+
+    assert rate_at(30) == pytest.approx(60 / 30)  # the first sample is full: a second begins
+    assert rate_at(59) == pytest.approx(60 / 59)  # both samples, 0 s to 59 s
+    assert rate_at(60) == 0  # the burst's sample (0 s to 30 s) is dropped; 30 s to 60 s is empty
+
+
+def test_every_rate_is_served_from_the_first_scrape() -> None:
+    """A scraper whose first scrape comes after the member fetched, committed, rebalanced and
+    heard from brokers gets every Java rate of the member, its topics and its nodes, each over
+    the time since the view last sampled without it."""
+    registry = CollectorRegistry()
+    clock = [0.0]
+    java = JavaCompatibleCollector(registry, clock=lambda: clock[0])  # the exporter starts first
+    m = ConsumerMetrics(registry, group="g", member="m0")
+    m.fetch_requests.inc(8)
+    m.consumed("orders.eu", 40, 4000)
+    m.commit_latency.observe(0.01)
+    m.commit_latency.observe(0.03)
+    m.rebalances.inc()
+    for _ in range(6):
+        m.responded("node-1")
+    clock[0] = 2.0
+    samples = [s for f in java.collect() for s in f.samples]
+    by = {(s.name, s.labels.get("topic", s.labels.get("node_id", ""))): s.value for s in samples}
+    rates = [m for m in JAVA_MAPPINGS if "_rate" in m.name]
+    assert len(rates) == 8
+    for mapping in rates:
+        labels = {"client": [""], "topic": ["orders_eu"], "node": ["node-1"]}
+        for scope in mapping.scopes:
+            for label in labels[scope]:
+                assert (mapping.name, label) in by, (mapping.name, label)
+    assert by[(f"{JAVA_COORDINATOR}commit_rate", "")] == pytest.approx(1.0)
+    assert by[(f"{JAVA_NODE}response_rate", "node-1")] == pytest.approx(3.0)
+    assert by[(f"{JAVA_FETCH}records_consumed_rate", "orders_eu")] == pytest.approx(20.0)
+    assert by[(f"{JAVA_COORDINATOR}rebalance_rate_per_hour", "")] == pytest.approx(1800.0)
+
+
+def test_two_scrapers_see_the_same_rates() -> None:
+    """Rates change on the view's own clock, not with scrapes: two scrapers asking at
+    different moments between two ticks read the same values, and a view scraped often serves
+    what one never scraped before serves."""
+    registry = CollectorRegistry()
+    m = ConsumerMetrics(registry, group="g", member="m0")
+    clock = [0.0]
+    often = JavaCompatibleCollector(registry, clock=lambda: clock[0])
+    once = JavaCompatibleCollector(registry, clock=lambda: clock[0])
+
+    def windowed(java: JavaCompatibleCollector) -> dict[tuple[str, str], float]:
+        return {k: v for k, v in _values(java).items() if k[0].endswith(("_rate", "_avg"))}
+
+    readings = []
+    for t in range(1, 20):
+        m.fetch_requests.inc(t)
+        m.consumed("t", 10 * t, 1000 * t)
+        m.fetch_latency.observe(t / 100)
+        clock[0] = t
+        for java in (often, once):
+            java.sample()
+        clock[0] = t + 0.2
+        first = windowed(often)
+        m.fetch_requests.inc(100)  # between two scrapes of the same tick
+        clock[0] = t + 0.9
+        readings.append((first, windowed(often)))
+    for a, b in readings:
+        assert a == b
+    assert windowed(once) == readings[-1][1]
+    assert windowed(once)[(f"{JAVA_FETCH}fetch_rate", "g.m0")] > 0
 
 
 def test_zero_valued_series_exist_from_the_first_scrape() -> None:
@@ -212,7 +301,6 @@ def test_java_series_labels_app_info_topics_nodes_and_exporter_1x_names() -> Non
     java = JavaCompatibleCollector(registry, clock=lambda: clock[0])
     m.consumed("orders.eu", 40, 4000)
     m.responded("node-1")
-    list(java.collect())  # the window's start
     clock[0] += 10
     m.fetched("orders.eu", 10, 1000)
     m.fetched("orders.eu", 30, 3000)
@@ -222,6 +310,7 @@ def test_java_series_labels_app_info_topics_nodes_and_exporter_1x_names() -> Non
     for _ in range(30):
         m.responded("node-1")
     m.responded("node-2147483646")
+    java.sample()
     samples = [s for f in java.collect() for s in f.samples]
     assert samples
     assert all(s.labels["client_type"] == "consumer" for s in samples)
@@ -233,8 +322,8 @@ def test_java_series_labels_app_info_topics_nodes_and_exporter_1x_names() -> Non
     assert by[(f"{JAVA_FETCH}fetch_size_avg", "orders_eu")].value == 2000
     assert by[(f"{JAVA_FETCH}fetch_size_avg", "audit")].value == 100
     assert by[(f"{JAVA_FETCH}records_per_request_avg", "orders_eu")].value == 20
-    assert by[(f"{JAVA_FETCH}records_consumed_rate", "orders_eu")].value == pytest.approx(2.0)
-    assert by[(f"{JAVA_FETCH}records_consumed_rate", "")].value == pytest.approx(2.2)
+    assert by[(f"{JAVA_FETCH}records_consumed_rate", "orders_eu")].value == pytest.approx(6.0)
+    assert by[(f"{JAVA_FETCH}records_consumed_rate", "")].value == pytest.approx(6.2)
     for total in ("records_consumed", "bytes_consumed"):
         for topic in ("orders_eu", "audit", ""):
             assert (
@@ -242,7 +331,7 @@ def test_java_series_labels_app_info_topics_nodes_and_exporter_1x_names() -> Non
                 == by[(f"{JAVA_FETCH}{total}_total", topic)].value
             )
     assert by[(f"{JAVA_FETCH}records_consumed_total", "orders_eu")].value == 60
-    assert by[(f"{JAVA_NODE}response_rate", "node-1")].value == pytest.approx(3.0)
+    assert by[(f"{JAVA_NODE}response_rate", "node-1")].value == pytest.approx(3.1)
     assert by[(f"{JAVA_NODE}response_total", "node-2147483646")].value == 1
 
 
@@ -257,10 +346,13 @@ def test_window_max_keeps_the_largest_value_of_the_window() -> None:
 
 
 def test_exposed_serves_both_names_only_when_asked() -> None:
+    """The Java-named view is served beside the registry only with `java_compatible`."""
     registry = CollectorRegistry()
-    ConsumerMetrics(registry, group="g", member="m1").fetch_latency.observe(0.2)
-    plain = generate_latest(exposed(registry, java_compatible=False)).decode()
-    both = generate_latest(exposed(registry, java_compatible=True)).decode()
+    with exposed(registry, java_compatible=True) as served:
+        ConsumerMetrics(registry, group="g", member="m1").fetch_latency.observe(0.2)
+        both = generate_latest(served).decode()
+    with exposed(registry, java_compatible=False) as served:
+        plain = generate_latest(served).decode()
     assert "tuner_consumer_fetch_latency_seconds_count" in plain
     assert "kafka_consumer_" not in plain
     assert "tuner_consumer_fetch_latency_seconds_count" in both

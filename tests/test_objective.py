@@ -6,8 +6,8 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import optuna
-from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 
+from tests.helpers import gp_constraint_check
 from tuner.cli import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
 from tuner.objective import Constraint, score
@@ -99,7 +99,7 @@ def test_gp_sampler_accepts_a_study_of_mixed_trials() -> None:
         for key, value in s.constraints.items():
             trial.set_constraint(key, value)
         study.tell(trial, list(s.values))
-    values, feasible = _get_constraint_vals_and_feasibility(study, study.trials)
+    values, feasible = gp_constraint_check(study)
     assert values.shape == (3, len(Constraint))
     assert feasible.tolist() == [True, False, False]
 

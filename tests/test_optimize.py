@@ -27,6 +27,8 @@ from tests.helpers import (
     alive,
     cmdline,
     descendants,
+    gp_constraint_check,
+    gp_search_space,
     small_spec,
     unique,
     wait_all_gone,
@@ -519,12 +521,14 @@ def test_grid_search_ends_when_the_grid_is_covered() -> None:
 
 
 @pytest.mark.integration
-def test_gp_study_finishes_every_trial(bootstrap_servers: str, tmp_path: Path) -> None:
-    """`search.sampler: gp` past its startup trials: all 4 trials complete, each told the same
-    constraint names (GPSampler fails a trial whose number of constraints differs)."""
+def test_a_study_meets_what_the_gp_sampler_needs(bootstrap_servers: str, tmp_path: Path) -> None:
+    """A real study with a constraint, run by TPE (GPSampler needs PyTorch, an optional
+    extra): all 4 trials complete and pass what GPSampler (`search.sampler: gp`) checks of a
+    study — Optuna's own check that every trial was told the same constraint names (it fails
+    a trial otherwise) — and share one search space, the one it would model."""
     spec = _spec(
-        bootstrap_servers, "gp",
-        search={"sampler": "gp", "n_startup_trials": 2, "trials": 4, "pruner": "none"},
+        bootstrap_servers, "gpcontract",
+        search={"sampler": "tpe", "n_startup_trials": 2, "trials": 4, "pruner": "none"},
         trial={"warmup_s": 1, "measure_s": 3},
         objective={"constraints": {"max_poll_interval_headroom": 0.5}},
     )  # fmt: skip
@@ -533,4 +537,7 @@ def test_gp_study_finishes_every_trial(bootstrap_servers: str, tmp_path: Path) -
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4, [
         t.user_attrs.get("fail_reason") for t in study.trials
     ]
-    assert len({tuple(t.constraints) for t in study.trials}) == 1
+    values, _ = gp_constraint_check(study)
+    assert values.shape == (4, len(study.trials[0].constraints))
+    assert "max_poll_interval_headroom" in study.trials[0].constraints
+    assert gp_search_space(study.trials) == {"max.poll.records"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -183,6 +184,12 @@ JAVA_DASHBOARD_PANELS = (
     ("Current connection count", f"{_CONSUMER}connection_count{{{_BY}}}"),
     ("Node response rate", f"kafka_consumer_consumer_node_metrics_response_rate{{{_BY}}}"),
 )
+JAVA_RUN_CONSUMER = {
+    "members": 2,
+    "processing": {"per_record_ms": 1},
+    "settings": {"max.poll.records": 100},
+}
+"""The group the Java-dashboard tests run: two members, 1 ms records, 100 per poll."""
 EXPORTER_1X_NAMES = {  # JMX exporter 1.x drops `_total` from gauges and `_info` from app-info
     f"{_FETCH}bytes_consumed_total{{": f"{_FETCH}bytes_consumed{{",
     f"{_FETCH}records_consumed_total{{": f"{_FETCH}records_consumed{{",
@@ -204,11 +211,7 @@ def test_confluent_java_consumer_dashboard_panels_have_data(
     spec = small_spec(
         "javadash",
         cluster={"bootstrap_servers": bootstrap_servers},
-        consumer={
-            "members": 2,
-            "processing": {"per_record_ms": 1},
-            "settings": {"max.poll.records": 100},
-        },
+        consumer=JAVA_RUN_CONSUMER,
         trial={"warmup_s": 1, "measure_s": 7},
         metrics={"port": port, "java_compatible": True},
     )
@@ -223,12 +226,7 @@ def test_confluent_java_consumer_dashboard_panels_have_data(
             assert {s["metric"]["client_id"] for s in by_client["data"]["result"]} == set(
                 client_ids
             )
-        variables = {
-            "env": grafana_value(prom.label_values("env", '{env!=""}', start, end)),
-            "client_id": grafana_value(client_ids),
-            "instance": grafana_value(prom.label_values("instance", APP_INFO[0], start, end)),
-            "topic": grafana_value(prom.label_values("topic", '{topic!=""}', start, end)),
-        }
+        variables = _dashboard_variables(prom, client_ids, start, end)
         for title, expr_0x in JAVA_DASHBOARD_PANELS:
             expr_1x = expr_0x
             for old, new in EXPORTER_1X_NAMES.items():
@@ -250,6 +248,90 @@ def test_confluent_java_consumer_dashboard_panels_have_data(
         # credited pro rata, so they differ by less than one batch (100 records) per member.
         assert abs(java[last] - tuner[last]) < 2 * 100
         assert tuner[last] > 0
+
+
+def _dashboard_variables(
+    prom: Prometheus, client_ids: list[str], start: float, end: float
+) -> dict[str, str]:
+    """The dashboard's variables, resolved as Grafana resolves them ("All" selected)."""
+    return {
+        "env": grafana_value(prom.label_values("env", '{env!=""}', start, end)),
+        "client_id": grafana_value(client_ids),
+        "instance": grafana_value(prom.label_values("instance", APP_INFO[0], start, end)),
+        "topic": grafana_value(prom.label_values("topic", '{topic!=""}', start, end)),
+    }
+
+
+@pytest.mark.e2e
+@pytest.mark.integration
+def test_a_late_prometheus_has_every_java_rate_from_its_first_scrape(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A Prometheus that starts scraping a `java_compatible` run mid-way (an HA pair's second
+    server, a restarted one) gets, at its first scrape of each member, every Java rate of
+    the member and data in each Confluent dashboard panel that reads the client's values
+    directly (the five that wrap a total in PromQL's rate() need two scrapes of any
+    exporter, and have data from its second): the exporter keeps its rates on its own
+    clock, not between scrapes."""
+    spec = small_spec(
+        "javafirst",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={
+            **JAVA_RUN_CONSUMER,  # and commits every second, so some precede the first scrape
+            "settings": {"max.poll.records": 100, "auto.commit.interval.ms": 1000},
+        },
+        trial={"warmup_s": 1, "measure_s": 12},  # Prometheus starts mid-way: time to scrape
+    )
+    registry = CollectorRegistry()
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(
+            metrics.serve(registry, host="127.0.0.1", port=0, java_compatible=True)
+        )
+        started: list[Prometheus] = []
+
+        async def scrape_late() -> None:
+            while not _all_committed(registry, members=2):  # noqa: ASYNC110 - counts in a registry; no event to await
+                await asyncio.sleep(0.2)
+            server = running_prometheus(tmp_path, {"tuner": port})
+            started.append(await asyncio.to_thread(stack.enter_context, server))
+
+        start = time.time()
+        result = trial(spec, bootstrap_servers, registry, alongside=scrape_late)
+        end = time.time()
+        assert result.records_consumed > 0
+        (prom,) = started
+        client_ids = prom.label_values("client_id", APP_INFO[0], start, end)
+        assert len(client_ids) == 2, client_ids
+        variables = _dashboard_variables(prom, client_ids, start, end)
+        direct = [(t, e) for t, e in JAVA_DASHBOARD_PANELS if "rate(" not in e]
+        assert len(direct) == 15
+        rates = [m.name for m in metrics.JAVA_MAPPINGS if "_rate" in m.name]
+        for client_id in client_ids:
+            raw = prom.query(f'{APP_INFO[0]}{{client_id="{client_id}"}}[5m]')
+            times = sorted(float(t) for s in raw["data"]["result"] for t, _ in s["values"])
+            assert len(times) >= 2, f"{client_id}: scraped {len(times)} time(s) during the run"
+            first, second = times[:2]
+            one = {**variables, "client_id": grafana_value([client_id])}
+            for title, expr in direct:
+                answer = prom.query_range(grafana_substitute(expr, one), first, first)
+                assert has_finite_data(answer), f"{client_id} first scrape: {title}: {expr}"
+            for title, expr in JAVA_DASHBOARD_PANELS:
+                answer = prom.query_range(grafana_substitute(expr, one), second, second)
+                assert has_finite_data(answer), f"{client_id} second scrape: {title}: {expr}"
+            for name in rates:
+                answer = prom.query_range(f'{name}{{client_id="{client_id}"}}', first, first)
+                assert has_finite_data(answer), f"{client_id} first scrape: no {name}"
+
+
+def _all_committed(registry: CollectorRegistry, *, members: int) -> bool:
+    """Every member has fetched, consumed and committed: each average has something to say."""
+    commits = [
+        s.value
+        for f in registry.collect()
+        for s in f.samples
+        if s.name == "tuner_consumer_commit_latency_seconds_count"
+    ]
+    return len(commits) == members and min(commits) > 0
 
 
 def _series(prom: Prometheus, expr: str, start: float, end: float) -> dict[float, float]:

@@ -276,9 +276,10 @@ def optimize(
     started = time.monotonic()
     with (
         metrics.serve(
-            metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            registry,
             host=spec.metrics.host,
             port=spec.metrics.port,
+            java_compatible=spec.metrics.java_compatible,
         ),
         broker.for_cluster(spec.cluster) as bootstrap,
     ):

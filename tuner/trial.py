@@ -399,9 +399,10 @@ def run_standalone(
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
     with (
         metrics.serve(
-            metrics.exposed(registry, java_compatible=spec.metrics.java_compatible),
+            registry,
             host=spec.metrics.host,
             port=spec.metrics.port,
+            java_compatible=spec.metrics.java_compatible,
         ),
         broker.for_cluster(spec.cluster) as bootstrap,
     ):

@@ -156,7 +156,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     if spec.search.sampler == "gp" and importlib.util.find_spec("torch") is None:
         problems.append(
             "search.sampler: 'gp' needs PyTorch, which is not installed "
-            "(pip install torch), or use 'tpe'"
+            "(pip install 'kafka-tuner[gp]'), or use 'tpe'"
         )
     sec = spec.cluster.security
     if sec.protocol.startswith("SASL"):

@@ -2,14 +2,21 @@
 
 So dashboards and alerts written for Java consumers work on these aiokafka consumers: a
 `client_id` label (the member's aiokafka client id) and the Java client's meanings — averages
-and rates over a recent window (30 s, as `metrics.sample.window.ms`), times in ms. Computed at
-scrape time from the `tuner_consumer_*` families; nothing extra runs per record.
+and rates over its sample windows (2 of 30 s), times in ms. Computed from the
+`tuner_consumer_*` families; nothing extra runs per record.
+
+The Java client keeps its rates on its own clock, so every reader sees the same value whoever
+else reads; rates computed between scrapes would have none on the first scrape (or for a
+reader that asks once) and differ between two Prometheus servers. So the view samples the
+members on its own clock (`ticking`), and a scrape serves what the last tick computed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
+import logging
 import threading
 import time
 from collections import deque
@@ -25,11 +32,16 @@ from tuner.metrics.java_names import (
     APP_INFO,
     CLIENT_TYPE,
     JAVA_MAPPINGS,
+    JAVA_SAMPLES,
+    JAVA_TICK_S,
     JAVA_WINDOW_S,
-    JavaMapping,
+    Live,
     Scope,
     Totals,
+    Windowed,
 )
+
+log = logging.getLogger(__name__)
 
 _SUMMED = {
     f"{PREFIX}records_consumed_total": "records",
@@ -120,31 +132,102 @@ def member_totals(families: Iterable[Metric]) -> dict[str, MemberTotals]:
     return out
 
 
+Published = dict[tuple[str, Scope, str], float]
+"""(name, scope, label value) → a windowed value of one member, as the last tick computed it."""
+
+
+@dataclass(slots=True)
+class _Member:
+    """One member's sample windows, as the Java client's `SampledStat` keeps them."""
+
+    starts: deque[tuple[float, MemberTotals]]
+    """When each sample kept began, and the member's totals then; oldest first."""
+    published: Published = field(default_factory=dict)
+
+
 class JavaCompatibleCollector(Collector):
     """Collects `source` and yields the Java client's metric names computed from it, each
-    series labelled `client_type="consumer"` and `client_id` (plus `topic` or `node_id`)."""
+    series labelled `client_type="consumer"` and `client_id` (plus `topic` or `node_id`).
+
+    Averages and rates change only when the view samples (`sample`, every `JAVA_TICK_S` while
+    `ticking`): each member's sample windows start on that clock, `samples` of `window_s`, and
+    a value covers the windows kept, as the Java client's do. A member first seen at a tick
+    started from zero after the tick before; one already there when the view was made starts
+    its window then. Counts, gauges and times are read at the scrape.
+    """
 
     def __init__(
         self,
         source: Collector,
         *,
         window_s: float = JAVA_WINDOW_S,
+        samples: int = JAVA_SAMPLES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.window_s = window_s
+        self.samples = samples
         self.clock = clock
-        self._history: dict[str, deque[tuple[float, MemberTotals]]] = {}
+        self._members: dict[str, _Member] = {}
+        self._ticked_at: float | None = None
         self._lock = threading.Lock()  # the exporter serves each scrape on its own thread
+        self.sample()
+
+    def sample(self) -> None:
+        """One tick of the view's clock: start new sample windows where one is full, and
+        compute every average and rate that scrapes serve until the next tick."""
+        with self._lock:
+            self._sample(member_totals(self.source.collect()))
+
+    @contextlib.contextmanager
+    def ticking(self, every_s: float = JAVA_TICK_S) -> Iterator[None]:
+        """Sample every `every_s` on a thread of its own while the block runs."""
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(every_s):
+                try:
+                    self.sample()
+                except Exception:
+                    log.exception("sampling the Java-compatible view failed")
+
+        thread = threading.Thread(target=run, name="java-metrics-clock", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             families = self._families()
         yield from (f for f in families if f.samples)
 
-    def _families(self) -> list[Metric]:
+    def _sample(self, members: dict[str, MemberTotals]) -> None:
         now = self.clock()
+        for client_id, totals in members.items():
+            state = self._members.get(client_id)
+            if state is None:
+                first = (
+                    (now, totals) if self._ticked_at is None else (self._ticked_at, MemberTotals())
+                )
+                state = self._members[client_id] = _Member(deque([first]))
+            elif now - state.starts[-1][0] >= self.window_s:
+                state.starts.append((now, totals))
+                obsolete = now - self.samples * self.window_s  # as the Java client purges
+                while len(state.starts) > self.samples or state.starts[0][0] <= obsolete:
+                    state.starts.popleft()
+            began, before = state.starts[0]
+            state.published = _windowed(totals, before, now - began)
+        for client_id in set(self._members) - set(members):
+            del self._members[client_id]
+        self._ticked_at = now
+
+    def _families(self) -> list[Metric]:
         members = member_totals(self.source.collect())
+        if any(_unpublished(members[c], self._members.get(c)) for c in members):
+            self._sample(members)  # a new member, topic or node: its tick now, not after it
         families: dict[str, Metric] = {}
         for m in JAVA_MAPPINGS:  # a client and a per-topic mapping share a name: one family
             for name in m.names:
@@ -155,48 +238,50 @@ class JavaCompatibleCollector(Collector):
         ]
         version = _aiokafka_version()
         for client_id, totals in sorted(members.items()):
-            history = self._history.setdefault(client_id, deque())
-            while len(history) > 1 and history[1][0] <= now - self.window_s:
-                history.popleft()  # keep one sample at or before the window's start
-            old_at, old = history[0] if history else (now, None)
-            history.append((now, totals))
+            published = self._members[client_id].published
             client = {"client_type": CLIENT_TYPE, "client_id": client_id}
             for family in app_info:
                 family.add_sample(family.name, {**client, "version": version}, 1.0)
             for m in JAVA_MAPPINGS:
                 for scope in m.scopes:
-                    self._add(
-                        families,
-                        m,
-                        scope=scope,
-                        client=client,
-                        totals=totals,
-                        old=old,
-                        dt=now - old_at,
-                    )
-        for client_id in set(self._history) - set(members):
-            del self._history[client_id]
+                    for label, current in sorted(totals.scoped(scope).items()):
+                        if isinstance(m.value, Live):
+                            value = m.value.of(current)
+                        else:
+                            value = published.get((m.name, scope, label))
+                        if value is None:
+                            continue
+                        labels = (
+                            client if scope == "client" else {**client, _SCOPE_LABEL[scope]: label}
+                        )
+                        for name in m.names:
+                            families[name].add_sample(name, labels, value)
         return [*app_info, *families.values()]
 
-    @staticmethod
-    def _add(
-        families: dict[str, Metric],
-        m: JavaMapping,
-        *,
-        scope: Scope,
-        client: dict[str, str],
-        totals: MemberTotals,
-        old: MemberTotals | None,
-        dt: float,
-    ) -> None:
-        before = old.scoped(scope) if old is not None else {}
-        for label, current in sorted(totals.scoped(scope).items()):
-            value = m.value(current, before.get(label), dt)
-            if value is None:
-                continue
-            labels = client if scope == "client" else {**client, _SCOPE_LABEL[scope]: label}
-            for name in m.names:
-                families[name].add_sample(name, labels, value)
+
+def _windowed(totals: MemberTotals, before: MemberTotals, dt: float) -> Published:
+    """Every windowed value of one member: from `before` to `totals`, `dt` seconds apart."""
+    out: Published = {}
+    for m in JAVA_MAPPINGS:
+        if not isinstance(m.value, Windowed):
+            continue
+        for scope in m.scopes:
+            start = before.scoped(scope)
+            for label, current in totals.scoped(scope).items():
+                value = m.value.of(current, start.get(label, {}), dt)
+                if value is not None:
+                    out[(m.name, scope, label)] = value
+    return out
+
+
+def _unpublished(totals: MemberTotals, state: _Member | None) -> bool:
+    """Whether the member, or one of its topics or nodes, came after the last tick."""
+    if state is None:
+        return True
+    seen = {(scope, label) for _, scope, label in state.published}
+    return any(
+        (scope, label) not in seen for scope in ("topic", "node") for label in totals.scoped(scope)
+    )
 
 
 @functools.cache

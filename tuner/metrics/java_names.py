@@ -1,5 +1,6 @@
 """The Java client's consumer metric names, as the JMX exporter serves them, and how each is
-computed from a member's totals over the window (30 s, as `metrics.sample.window.ms`)."""
+computed from a member's totals: averages and rates over its sample windows (2 of 30 s, as
+`metrics.num.samples` and `metrics.sample.window.ms`), the rest as they are at the scrape."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 JAVA_WINDOW_S = 30.0
+"""One sample window, as the Java client's `metrics.sample.window.ms` (30000)."""
+JAVA_SAMPLES = 2
+"""Sample windows kept, as `metrics.num.samples` (2): a rate covers 30 to 60 s."""
+JAVA_TICK_S = 1.0
+"""How often the view samples the members on its own clock: how stale a served rate may be."""
 JAVA_FETCH = "kafka_consumer_consumer_fetch_manager_metrics_"
 JAVA_COORDINATOR = "kafka_consumer_consumer_coordinator_metrics_"
 JAVA_CONSUMER = "kafka_consumer_consumer_metrics_"
@@ -26,13 +32,28 @@ Scope = Literal["client", "topic", "node"]
 
 
 @dataclass(frozen=True, slots=True)
+class Windowed:
+    """A value over the member's sample windows, computed on the view's clock: (totals at the
+    tick, totals at the start of the oldest sample kept, seconds between them) → value, None
+    for no sample."""
+
+    of: Callable[[Totals, Totals, float], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A value read from the member's totals at the scrape (a count, a gauge, a time)."""
+
+    of: Callable[[Totals], float | None]
+
+
+@dataclass(frozen=True, slots=True)
 class JavaMapping:
-    """One Java-named metric: how it is computed from a member's window."""
+    """One Java-named metric: how it is computed from a member's totals."""
 
     name: str
     help: str
-    value: Callable[[Totals, Totals | None, float], float | None]
-    """(now, the window's oldest totals or None, window seconds) → value, None = no sample."""
+    value: Windowed | Live
     scopes: tuple[Scope, ...] = ("client",)
     aliases: tuple[str, ...] = ()
     """The same series under other names: JMX exporter 1.x drops `_total` from gauges."""
@@ -42,44 +63,45 @@ class JavaMapping:
         return (self.name, *self.aliases)
 
 
-def _avg(key: str, scale: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
-    def value(now: Totals, old: Totals | None, _dt: float) -> float | None:
-        base = old or {}
-        count = now.get(f"{key}_count", 0.0) - base.get(f"{key}_count", 0.0)
+_MIN_ELAPSED_S = 0.001
+"""The Java client's floor on a rate's window (1 ms), so a window just begun is not 0 s."""
+
+
+def _avg(key: str, scale: float = 1.0) -> Windowed:
+    def value(now: Totals, start: Totals, _dt: float) -> float | None:
+        count = now.get(f"{key}_count", 0.0) - start.get(f"{key}_count", 0.0)
         if count <= 0:
             return None
-        return (now.get(f"{key}_sum", 0.0) - base.get(f"{key}_sum", 0.0)) / count * scale
+        return (now.get(f"{key}_sum", 0.0) - start.get(f"{key}_sum", 0.0)) / count * scale
 
-    return value
-
-
-def _rate(key: str, per: float = 1.0) -> Callable[[Totals, Totals | None, float], float | None]:
-    """Events per second over the window; 0 from the first scrape while none happened, as the
-    Java client reports (dashboards add rates, and an absent series empties the sum)."""
-
-    def value(now: Totals, old: Totals | None, dt: float) -> float | None:
-        if old is None or dt <= 0:
-            return 0.0 if now.get(key, 0.0) == 0 else None
-        return (now.get(key, 0.0) - old.get(key, 0.0)) / dt * per
-
-    return value
+    return Windowed(value)
 
 
-def _current(
-    key: str, scale: float = 1.0
-) -> Callable[[Totals, Totals | None, float], float | None]:
-    return lambda now, _old, _dt: now[key] * scale if key in now else None
+def _rate(key: str, per: float = 1.0) -> Windowed:
+    """Events per second over the sample windows kept. Always a value, 0 while none happened,
+    as the Java client reports (dashboards add rates, and an absent series empties the sum).
+    The Java client pads a young window to (samples - 1) x 30 s, which under-reports a
+    client's first 30 s; trials are often shorter, so the time the samples cover is used."""
+
+    def value(now: Totals, start: Totals, dt: float) -> float:
+        return (now.get(key, 0.0) - start.get(key, 0.0)) / max(dt, _MIN_ELAPSED_S) * per
+
+    return Windowed(value)
 
 
-def _ago(key: str) -> Callable[[Totals, Totals | None, float], float | None]:
+def _current(key: str, scale: float = 1.0) -> Live:
+    return Live(lambda now: now[key] * scale if key in now else None)
+
+
+def _ago(key: str) -> Live:
     """Seconds since a Unix timestamp; -1 when it never happened, as the Java client says."""
 
-    def value(now: Totals, _old: Totals | None, _dt: float) -> float | None:
+    def value(now: Totals) -> float | None:
         if key not in now:
             return None
         return -1.0 if now[key] <= 0 else max(time.time() - now[key], 0.0)
 
-    return value
+    return Live(value)
 
 
 JAVA_MAPPINGS: tuple[JavaMapping, ...] = (

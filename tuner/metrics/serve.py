@@ -47,32 +47,41 @@ def check_ports(spec: MetricsSpec, *, producer: bool) -> None:
                 raise
 
 
-def exposed(registry: CollectorRegistry, *, java_compatible: bool) -> CollectorRegistry:
-    """What to serve: the registry, plus the Java-named view of it when asked for."""
+@contextlib.contextmanager
+def exposed(registry: CollectorRegistry, *, java_compatible: bool) -> Iterator[CollectorRegistry]:
+    """What to serve: the registry, plus the Java-named view of it when asked for, sampling
+    on its own clock while the block runs."""
     if not java_compatible:
-        return registry
+        yield registry
+        return
+    java = JavaCompatibleCollector(registry)
     served = CollectorRegistry(auto_describe=False)
     served.register(registry)
-    served.register(JavaCompatibleCollector(registry))
-    return served
+    served.register(java)
+    with java.ticking():
+        yield served
 
 
 @contextlib.contextmanager
-def serve(registry: CollectorRegistry, *, host: str, port: int) -> Iterator[int]:
-    """Serve `/metrics` for the registry while the block runs; yields the bound port."""
+def serve(
+    registry: CollectorRegistry, *, host: str, port: int, java_compatible: bool = False
+) -> Iterator[int]:
+    """Serve `/metrics` for the registry (and its Java-named view when `java_compatible`)
+    while the block runs; yields the bound port."""
     server: WSGIServer
     thread: threading.Thread
-    try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError("metrics.port", host, port) from None
-        raise
-    bound = int(server.server_port)
-    log.info("serving metrics on http://%s:%d/metrics", host, bound)
-    try:
-        yield bound
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with exposed(registry, java_compatible=java_compatible) as served:
+        try:
+            server, thread = start_http_server(port, addr=host, registry=served)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError("metrics.port", host, port) from None
+            raise
+        bound = int(server.server_port)
+        log.info("serving metrics on http://%s:%d/metrics", host, bound)
+        try:
+            yield bound
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)

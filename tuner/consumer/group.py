@@ -24,6 +24,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from tuner.children import describe_exit
+from tuner.config import handler as refs
 from tuner.consumer.member import (
     STOP_TIMEOUT_S,
     Failed,
@@ -107,6 +108,7 @@ class ConsumerGroup:
         self._procs: list[tuple[Any, Pipe]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._hung: set[str] = set()
 
     def _receive(self, message: Message) -> None:
         if isinstance(message, Snapshot):
@@ -173,7 +175,7 @@ class ConsumerGroup:
             async with asyncio.timeout(timeout_s):
                 while len(self._joined) < len(self.members) or min(self._joined.values()) < 1:
                     if self._errors:
-                        raise GroupError("; ".join(map(str, self._errors)))
+                        raise GroupError("; ".join(e.explained() for e in self._errors))
                     self._check_alive()
                     await asyncio.sleep(0.1)
         except TimeoutError:
@@ -198,6 +200,32 @@ class ConsumerGroup:
                     "mid-trial: the group lost a member, so the window did not measure "
                     f"{len(self.members)} members"
                 )
+
+    def check_handlers(self, since: float | None = None) -> None:
+        """Raise `GroupError` if the user's handler raised in some member (with its traceback),
+        or, given `since` (the window's start, `time.monotonic()`), if some member's handler
+        has not returned since then: it hangs, and the window measured nothing of that member.
+        A hung member is stopped at once when the group ends, not after `STOP_TIMEOUT_S`."""
+        for failed in self._errors:
+            if failed.handler:
+                raise GroupError(failed.explained())
+        if since is None:
+            return
+        now, hung = time.monotonic(), []
+        for spec in self.members:
+            progress = self.collector.progress.get(spec.member)
+            if spec.handler is None or progress is None or progress.at >= since:
+                continue
+            self._hung.add(spec.member)
+            records = sum(r for r, _ in progress.batch.values())
+            batch = f" on a batch of {records} records" if records else ""
+            hung.append(
+                f"member {spec.member}: the handler {refs.short(spec.handler.function)} has "
+                f"not returned for {now - progress.at:.1f} s{batch}, since before the window "
+                "began: it hangs, or one batch takes longer than trial.measure_s"
+            )
+        if hung:
+            raise GroupError("; ".join(hung))
 
     def errors(self) -> list[str]:
         """Errors reported since the last call (member crashes, consumer exceptions)."""
@@ -226,7 +254,8 @@ class ConsumerGroup:
                 pipe.send("stop")
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for proc, _ in self._procs:
-            while proc.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event for a process exit
+            # A hung handler never reads the stop message: waiting for it would only delay.
+            while proc.is_alive() and time.monotonic() < deadline and proc.name not in self._hung:  # noqa: ASYNC110 - no event for a process exit
                 await asyncio.sleep(0.05)
             if proc.is_alive():
                 log.warning("member %s did not stop in time; terminating it", proc.name)
@@ -242,7 +271,8 @@ class ConsumerGroup:
                 loop.remove_reader(pipe.fileno())
                 pipe.close()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            wait_s = 1.0 if self._hung else STOP_TIMEOUT_S
+            _, pending = await asyncio.wait(self._tasks, timeout=wait_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

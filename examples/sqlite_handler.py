@@ -2,7 +2,9 @@
 
 Each member process writes its own database file (`<member>.sqlite`, e.g. `m0.sqlite`) in the
 directory `SQLITE_HANDLER_DIR` (default: `kafka-tuner-sqlite` in the system's temp directory),
-one transaction per polled batch, as a service that stores what it consumes would. A value
+one transaction per polled batch, as a service that stores what it consumes would. Each member
+starts on an empty file, so every trial writes under the same conditions (and the files hold
+only the last trial's rows). A value
 that is not JSON (the producer writes random bytes unless the workload gives payloads) is
 stored as it is, in the `raw` column.
 
@@ -33,7 +35,9 @@ def open_db() -> None:
     global _db  # noqa: PLW0603 - one connection per member process, by design
     folder = database_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    _db = sqlite3.connect(folder / f"{os.environ.get('TUNER_MEMBER', 'member')}.sqlite")
+    path = folder / f"{os.environ.get('TUNER_MEMBER', 'member')}.sqlite"
+    path.unlink(missing_ok=True)
+    _db = sqlite3.connect(path)
     _db.execute(
         "CREATE TABLE IF NOT EXISTS records (grp TEXT, topic TEXT, part INTEGER, "
         "off INTEGER, key BLOB, doc TEXT, raw BLOB)"

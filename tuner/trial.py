@@ -257,7 +257,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         errors.extend(group.errors())
         if load:
             load.check()
-    group.check_handlers(since=start.at)
+    await group.check_handlers_return(since=previous.at, within_s=measure_s)
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
     members_after = await cluster.describe_group(conn, group_id)

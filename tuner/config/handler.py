@@ -65,15 +65,16 @@ def load(ref: str) -> Callable[..., Any]:
         raise HandlerImportError(
             f"expected file.py:function or package.module:function, got {ref!r}"
         )
+    shown = short(ref)
     module = _import_file(module_name) if is_file_reference(ref) else _import_module(module_name)
     target: object = module
     for part in name.split("."):
         if not hasattr(target, part):
-            raise HandlerImportError(f"{module_name} has no attribute {part!r} ({ref!r})")
+            raise HandlerImportError(f"{shown!r}: the module has no attribute {part!r}")
         target = getattr(target, part)
     if not callable(target):
         raise HandlerImportError(
-            f"{ref!r} is not callable: it is a {type(target).__name__}, "
+            f"{shown!r} is not callable: it is a {type(target).__name__}, "
             "expected a function taking the list of records"
         )
     return target
@@ -111,14 +112,14 @@ def _import_file(path: str) -> ModuleType:
     if key in _FILE_MODULES:
         return _FILE_MODULES[key]
     if not file.is_file():
-        raise HandlerImportError(f"no file {path!r}")
+        raise HandlerImportError(f"no file {file.name!r} in {str(file.parent)!r}")
     name = file.stem
     taken = sys.modules.get(name)
     if taken is not None and getattr(taken, "__file__", None) != key:
         name = f"tuner_handler_{abs(hash(key)):x}_{file.stem}"
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
-        raise HandlerImportError(f"{path!r} cannot be imported as a Python module")
+        raise HandlerImportError(f"{file.name!r} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     if str(file.parent) not in sys.path:
         sys.path.insert(0, str(file.parent))
@@ -127,7 +128,7 @@ def _import_file(path: str) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise HandlerImportError(f"importing {path!r} failed: {_one_line(exc)}") from exc
+        raise HandlerImportError(f"importing {file.name!r} failed: {_one_line(exc)}") from exc
     _FILE_MODULES[key] = module
     return module
 

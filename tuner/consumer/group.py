@@ -201,28 +201,45 @@ class ConsumerGroup:
                     f"{len(self.members)} members"
                 )
 
-    def check_handlers(self, since: float | None = None) -> None:
-        """Raise `GroupError` if the user's handler raised in some member (with its traceback),
-        or, given `since` (the window's start, `time.monotonic()`), if some member's handler
-        has not returned since then: it hangs, and the window measured nothing of that member.
-        A hung member is stopped at once when the group ends, not after `STOP_TIMEOUT_S`."""
+    def check_handlers(self) -> None:
+        """Raise `GroupError` if the user's handler (or its setup) raised in some member: the
+        trial fails with the handler's traceback."""
         for failed in self._errors:
             if failed.handler:
                 raise GroupError(failed.explained())
-        if since is None:
-            return
+
+    async def check_handlers_return(self, since: float, within_s: float) -> None:
+        """Wait up to `within_s` for every member running the user's handler to have done
+        something (returned from a batch, or polled) after `since` (the window's end, as
+        `time.monotonic()`); raise `GroupError` naming those that have not: their handler
+        hangs, and the window did not measure them. Those members are stopped at once when
+        the group ends, instead of after `STOP_TIMEOUT_S`."""
+        deadline = time.monotonic() + within_s
+
+        def stuck() -> list[str]:
+            return [
+                spec.member
+                for spec in self.members
+                if spec.handler is not None
+                and (progress := self.collector.progress.get(spec.member)) is not None
+                and progress.at < since
+            ]
+
+        while stuck() and time.monotonic() < deadline:
+            self.check_handlers()
+            await asyncio.sleep(0.05)
         now, hung = time.monotonic(), []
-        for spec in self.members:
-            progress = self.collector.progress.get(spec.member)
-            if spec.handler is None or progress is None or progress.at >= since:
-                continue
-            self._hung.add(spec.member)
+        for member in stuck():
+            self._hung.add(member)
+            progress = self.collector.progress[member]
+            spec = next(s for s in self.members if s.member == member)
+            function = refs.short(spec.handler.function) if spec.handler else "?"
             records = sum(r for r, _ in progress.batch.values())
             batch = f" on a batch of {records} records" if records else ""
             hung.append(
-                f"member {spec.member}: the handler {refs.short(spec.handler.function)} has "
-                f"not returned for {now - progress.at:.1f} s{batch}, since before the window "
-                "began: it hangs, or one batch takes longer than trial.measure_s"
+                f"member {member}: the handler {function} has not returned for "
+                f"{now - progress.at:.1f} s{batch}, at the window's end and {within_s:g} s "
+                "after it: it hangs, or one batch takes longer than trial.measure_s"
             )
         if hung:
             raise GroupError("; ".join(hung))

@@ -52,6 +52,9 @@ class MemberSpec:
     handler: HandlerSpec | None = None
     """The user's handler, imported in the member; None runs the processing model."""
     seed: int | None = None
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    """The tuner's environment when the trial began, which the user's handler sees (the
+    process that forks members may have started long before)."""
     tuner_pid: int = field(default_factory=os.getpid)
     """The process that made this spec: a member forked after it died stops at once."""
 
@@ -272,6 +275,7 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     def stopped() -> bool:  # "stop", or EOF when the parent is gone: stop either way
         return pipe.poll()
 
+    os.environ.update(spec.environ)
     # The user's handler may name its per-member resources (a file per member) after these.
     os.environ["TUNER_MEMBER"], os.environ["TUNER_GROUP"] = spec.member, spec.group_id
     try:

@@ -170,6 +170,7 @@ def test_handler_exception_fails_that_trial_with_its_traceback_and_the_study_goe
         tmp_path,
         "flaky.py",
         f"""\
+        import asyncio
         from pathlib import Path
 
         MARK = Path({str(tmp_path / "raised")!r})
@@ -181,6 +182,7 @@ def test_handler_exception_fails_that_trial_with_its_traceback_and_the_study_goe
             if not MARK.exists():
                 MARK.touch()
                 parse(records[0])
+            await asyncio.sleep(0.001 * len(records))  # the backlog outlasts the window
         """,
     )
     spec = small_spec(
@@ -197,7 +199,7 @@ def test_handler_exception_fails_that_trial_with_its_traceback_and_the_study_goe
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
     reason = str(study.trials[0].user_attrs["fail_reason"])
     assert "member m0: the handler flaky.py:handle raised ValueError: cannot parse offset" in reason
-    assert "(at flaky.py:6)" in reason
+    assert "(at flaky.py:7)" in reason
     assert 'File "' in reason
     assert "in parse" in reason
     out = tmp_path / "report"

@@ -67,6 +67,18 @@ def test_handler_and_processing_together_are_refused() -> None:
     assert "consumer.processing" in problem
 
 
+def test_a_config_with_a_model_takes_a_handler_from_set_without_its_processing() -> None:
+    """`--set consumer.handler=… --set consumer.processing=null` turns a model's config into a
+    handler's."""
+    spec = parse_config(
+        {"consumer": {"processing": {"per_record_ms": 1}}},
+        overrides=["consumer.handler=json:loads", "consumer.processing=null"],
+    )
+    assert spec.consumer.handler is not None
+    assert spec.consumer.handler.function == "json:loads"
+    assert spec.consumer.processing.per_record_ms == 0
+
+
 def test_handler_that_cannot_be_imported_exits_2_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

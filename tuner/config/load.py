@@ -91,7 +91,7 @@ def _handler_shorthand(data: Mapping[str, object], problems: list[str]) -> None:
         return
     if isinstance(consumer["handler"], str):
         consumer["handler"] = {"function": consumer["handler"]}
-    if "processing" in consumer:
+    if consumer.get("processing") is not None:  # `--set consumer.processing=null` drops it
         problems.append(
             "consumer.handler: consumer.handler and consumer.processing are alternatives (your "
             "code, or the simulated model of it): remove one of them"

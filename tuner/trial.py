@@ -70,6 +70,7 @@ def _member_specs(
             member=f"m{i}",
             consumer_kwargs=kwargs,
             processing=spec.consumer.processing,
+            handler=spec.consumer.handler,
             seed=i,
         )
         for i in range(spec.consumer.members)
@@ -252,9 +253,11 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
         group.check_not_killed()
+        group.check_handlers()
         errors.extend(group.errors())
         if load:
             load.check()
+    await group.check_handlers_return(since=previous.at, within_s=measure_s)
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
     members_after = await cluster.describe_group(conn, group_id)

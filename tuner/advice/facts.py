@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tuner.config import StudySpec
+from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
 from tuner.result import TrialResult
 from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
@@ -80,14 +81,16 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
     """The workload and the consumer settings of a config (aiokafka's defaults filling gaps)."""
     proc, producer = spec.consumer.processing, spec.workload.producer
     paced = producer.users > 0 and producer.rate_per_user > 0
+    handler = spec.consumer.handler
     workload = Workload(
         message_bytes=spec.workload.message_bytes,
         partitions=spec.topic.partitions,
         members=spec.consumer.members,
-        per_record_ms=proc.per_record_ms,
-        record_p99_ms=record_p99_ms(proc),
-        per_batch_ms=proc.per_batch_ms,
-        mode=proc.mode,
+        # The user's handler has no cost in the config: what a run observed stands for it.
+        per_record_ms=0.0 if handler else proc.per_record_ms,
+        record_p99_ms=0.0 if handler else record_p99_ms(proc),
+        per_batch_ms=0.0 if handler else proc.per_batch_ms,
+        mode=proc.mode if handler is None else _handler_mode(handler.function),
         records_per_s=producer.users * producer.rate_per_user if paced else None,
     )
     return Facts(
@@ -96,6 +99,15 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         given=frozenset(spec.consumer.settings),
         workload=workload,
     )
+
+
+def _handler_mode(ref: str) -> Literal["async", "cpu"]:
+    """A plain `def` handler runs on the event loop and holds it, as `mode: cpu` does (one
+    that cannot be imported here is assumed to, the cautious side)."""
+    try:
+        return "async" if refs.is_async(refs.load(ref)) else "cpu"
+    except refs.HandlerImportError:
+        return "cpu"
 
 
 def from_run(result: TrialResult) -> Facts:

@@ -14,6 +14,7 @@ from tuner.config.spec import (
     ConfirmSpec,
     ConstraintsSpec,
     ConsumerSpec,
+    HandlerSpec,
     LocustSpec,
     MetricsSpec,
     NetworkSpec,
@@ -34,8 +35,8 @@ from tuner.settings import ParameterSpec, SettingValue
 
 __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are made of them
     "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
-    "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "NetworkSpec", "ObjectiveSpec",
-    "ParameterSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
-    "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
-    "WorkloadSpec", "describe_path", "load_config", "parse_config",
+    "ConstraintsSpec", "ConsumerSpec", "HandlerSpec", "LocustSpec", "MetricsSpec",
+    "NetworkSpec", "ObjectiveSpec", "ParameterSpec", "ProcessingSpec", "ProducerSpec",
+    "SearchSpec", "SecuritySpec", "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec",
+    "TopicSpec", "TrialSpec", "WorkloadSpec", "describe_path", "load_config", "parse_config",
 ]  # fmt: skip

@@ -13,16 +13,18 @@ import os
 import re
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
+from tuner.config import handler
 from tuner.config.checks import check_spec, show
 from tuner.config.errors import ConfigError
 from tuner.config.read import read_yaml
-from tuner.config.spec import StudySpec
+from tuner.config.spec import HandlerSpec, StudySpec
 from tuner.settings import SETTINGS, ParameterSpec
 
 __all__ = ["ConfigError", "load_config", "parse_config"]
@@ -36,8 +38,15 @@ def load_config(
     rules: bool = True,
 ) -> StudySpec:
     """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem
-    (`rules=False`: all but the consumer settings' cross-setting rules)."""
-    return parse_config(read_yaml(path), overrides=overrides, environ=environ, rules=rules)
+    (`rules=False`: all but the consumer settings' cross-setting rules). A handler file is
+    relative to the config file's directory."""
+    return parse_config(
+        read_yaml(path),
+        overrides=overrides,
+        environ=environ,
+        rules=rules,
+        base_dir=Path(path).parent,
+    )
 
 
 def parse_config(
@@ -46,8 +55,13 @@ def parse_config(
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     rules: bool = True,
+    base_dir: Path | None = None,
 ) -> StudySpec:
-    """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`."""
+    """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`.
+
+    `consumer.handler` is imported here (files relative to `base_dir`, default the current
+    directory), so a handler that cannot run is refused before anything starts.
+    """
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"the config must be a mapping of sections, got {show(data)}"])
@@ -58,12 +72,42 @@ def parse_config(
         if key is not None:
             overridden[key] = item
     _check_password_is_a_reference(data, problems)
+    _handler_shorthand(data, problems)
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
     check_spec(spec, problems, rules=rules)
+    if spec.consumer.handler is not None:
+        spec = _with_handler(spec, spec.consumer.handler, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError([_origin(p, overridden) for p in problems])
     return spec
+
+
+def _handler_shorthand(data: Mapping[str, object], problems: list[str]) -> None:
+    """`handler: handlers.py:handle` is short for `handler: {function: handlers.py:handle}`;
+    the handler replaces the processing model, so giving both is a mistake."""
+    consumer = data.get("consumer")
+    if not isinstance(consumer, dict) or consumer.get("handler") is None:
+        return
+    if isinstance(consumer["handler"], str):
+        consumer["handler"] = {"function": consumer["handler"]}
+    if consumer.get("processing") is not None:  # `--set consumer.processing=null` drops it
+        problems.append(
+            "consumer.handler: consumer.handler and consumer.processing are alternatives (your "
+            "code, or the simulated model of it): remove one of them"
+        )
+
+
+def _with_handler(
+    spec: StudySpec, given: HandlerSpec, base_dir: Path, problems: list[str]
+) -> StudySpec:
+    """`spec` with its handler's files made absolute, after importing every reference."""
+    if not given.function:
+        problems.append("consumer.handler.function: is required (file.py:function)")
+        return spec
+    resolved = handler.resolve_spec(given, base_dir)
+    problems.extend(handler.check(resolved))
+    return replace(spec, consumer=replace(spec.consumer, handler=resolved))
 
 
 def _origin(problem: str, overridden: Mapping[str, str]) -> str:

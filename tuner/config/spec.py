@@ -133,10 +133,26 @@ class ProcessingSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HandlerSpec:
+    """The user's batch handler, instead of the processing model: `file.py:function` (a file
+    relative to the config file) or `package.module:function`.
+
+    `setup` and `teardown` run once per member process, before it joins the group and after
+    it has left; a bare name refers to the function's module. Any of the three may be `async`.
+    """
+
+    function: str = ""
+    setup: str | None = None
+    teardown: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSpec:
     members: int = 3
     isolation: Literal["process", "task"] = "process"
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
+    handler: HandlerSpec | None = None
+    """The user's own code processes each batch (then `processing` must not be given)."""
     settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))
     """Kafka (Java) property names → values; what a plain `tuner run` uses."""
 

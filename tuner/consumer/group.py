@@ -24,6 +24,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from tuner.children import describe_exit
+from tuner.config import handler as refs
 from tuner.consumer.member import (
     STOP_TIMEOUT_S,
     Failed,
@@ -107,6 +108,7 @@ class ConsumerGroup:
         self._procs: list[tuple[Any, Pipe]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._hung: set[str] = set()
 
     def _receive(self, message: Message) -> None:
         if isinstance(message, Snapshot):
@@ -173,7 +175,7 @@ class ConsumerGroup:
             async with asyncio.timeout(timeout_s):
                 while len(self._joined) < len(self.members) or min(self._joined.values()) < 1:
                     if self._errors:
-                        raise GroupError("; ".join(map(str, self._errors)))
+                        raise GroupError("; ".join(e.explained() for e in self._errors))
                     self._check_alive()
                     await asyncio.sleep(0.1)
         except TimeoutError:
@@ -198,6 +200,49 @@ class ConsumerGroup:
                     "mid-trial: the group lost a member, so the window did not measure "
                     f"{len(self.members)} members"
                 )
+
+    def check_handlers(self) -> None:
+        """Raise `GroupError` if the user's handler (or its setup) raised in some member: the
+        trial fails with the handler's traceback."""
+        for failed in self._errors:
+            if failed.handler:
+                raise GroupError(failed.explained())
+
+    async def check_handlers_return(self, since: float, within_s: float) -> None:
+        """Wait up to `within_s` for every member running the user's handler to have done
+        something (returned from a batch, or polled) after `since` (the window's end, as
+        `time.monotonic()`); raise `GroupError` naming those that have not: their handler
+        hangs, and the window did not measure them. Those members are stopped at once when
+        the group ends, instead of after `STOP_TIMEOUT_S`."""
+        deadline = time.monotonic() + within_s
+
+        def stuck() -> list[str]:
+            return [
+                spec.member
+                for spec in self.members
+                if spec.handler is not None
+                and (progress := self.collector.progress.get(spec.member)) is not None
+                and progress.at < since
+            ]
+
+        while stuck() and time.monotonic() < deadline:
+            self.check_handlers()
+            await asyncio.sleep(0.05)
+        now, hung = time.monotonic(), []
+        for member in stuck():
+            self._hung.add(member)
+            progress = self.collector.progress[member]
+            spec = next(s for s in self.members if s.member == member)
+            function = refs.short(spec.handler.function) if spec.handler else "?"
+            records = sum(r for r, _ in progress.batch.values())
+            batch = f" on a batch of {records} records" if records else ""
+            hung.append(
+                f"member {member}: the handler {function} has not returned for "
+                f"{now - progress.at:.1f} s{batch}, at the window's end and {within_s:g} s "
+                "after it: it hangs, or one batch takes longer than trial.measure_s"
+            )
+        if hung:
+            raise GroupError("; ".join(hung))
 
     def errors(self) -> list[str]:
         """Errors reported since the last call (member crashes, consumer exceptions)."""
@@ -226,7 +271,8 @@ class ConsumerGroup:
                 pipe.send("stop")
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for proc, _ in self._procs:
-            while proc.is_alive() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event for a process exit
+            # A hung handler never reads the stop message: waiting for it would only delay.
+            while proc.is_alive() and time.monotonic() < deadline and proc.name not in self._hung:  # noqa: ASYNC110 - no event for a process exit
                 await asyncio.sleep(0.05)
             if proc.is_alive():
                 log.warning("member %s did not stop in time; terminating it", proc.name)
@@ -242,7 +288,8 @@ class ConsumerGroup:
                 loop.remove_reader(pipe.fileno())
                 pipe.close()
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            wait_s = 1.0 if self._hung else STOP_TIMEOUT_S
+            _, pending = await asyncio.wait(self._tasks, timeout=wait_s)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

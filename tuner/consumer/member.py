@@ -23,8 +23,9 @@ from prometheus_client.metrics_core import Metric
 
 from tuner import children
 from tuner.cluster import Connection
-from tuner.config import ClusterSpec, ProcessingSpec
+from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
+from tuner.consumer.handler import HandlerFailed, UserHandler
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
@@ -48,7 +49,12 @@ class MemberSpec:
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
     """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
+    handler: HandlerSpec | None = None
+    """The user's handler, imported in the member; None runs the processing model."""
     seed: int | None = None
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    """The tuner's environment when the trial began, which the user's handler sees (the
+    process that forks members may have started long before)."""
     tuner_pid: int = field(default_factory=os.getpid)
     """The process that made this spec: a member forked after it died stops at once."""
 
@@ -107,10 +113,17 @@ class Failed:
     error: str
     """One line for the trial's errors: the exception and where it was raised."""
     traceback: str = ""
-    """The full formatted traceback, for the parent's log (empty if there was no exception)."""
+    """The full formatted traceback, for the parent's log (empty if there was no exception);
+    for the user's handler, its traceback from the user's code down."""
+    handler: bool = False
+    """The user's handler (or its setup or teardown) raised: the trial fails with it."""
 
     def __str__(self) -> str:
         return f"member {self.member}: {self.error}"
+
+    def explained(self) -> str:
+        """The one line, and for the user's handler its traceback below it."""
+        return f"{self}\n{self.traceback.rstrip()}" if self.handler else str(self)
 
 
 Message = Snapshot | Progressed | Failed
@@ -172,12 +185,8 @@ async def run_member(
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
     metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
     model = ProcessingModel(spec.processing, seed=spec.seed)
-    kwargs = {
-        **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
-        "group_id": spec.group_id,
-        "client_id": f"{spec.group_id}.{spec.member}",
-        **spec.consumer_kwargs,
-    }
+    app = UserHandler(spec.handler) if spec.handler is not None else None
+    kwargs = _consumer_kwargs(spec)
     manual_commit = not kwargs.get("enable_auto_commit", True)
     consumer = InstrumentedConsumer(spec.topic, metrics=metrics, **kwargs)
     reporter = _Reporter(spec.member, registry, send)
@@ -190,6 +199,8 @@ async def run_member(
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
     try:
+        if app is not None:
+            await app.setup()  # before joining: the group does not wait on it
         await consumer.start()  # inside: a start the broker refuses still sends its counts
         async with asyncio.TaskGroup() as tasks:
             idle_reports = tasks.create_task(report_while_idle())
@@ -197,10 +208,10 @@ async def run_member(
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                 totals = batch_totals(batch)
                 count = sum(r for r, _ in totals.values())
-                work_s = model.draw_s(count)
+                work_s = model.draw_s(count) if app is None else app.expected_s(count)
                 reporter.batch_started(totals, work_s)
                 started = time.monotonic()
-                await model.spend(work_s, stopped)
+                await _process(batch, count, work_s, app or model, stopped)
                 consumer.processed(batch, time.monotonic() - started, totals)
                 reporter.batch_done(totals)
                 if manual_commit and count:
@@ -222,6 +233,31 @@ async def run_member(
             )
         finally:
             reporter.report()
+            if app is not None:
+                await app.teardown()
+
+
+async def _process(
+    batch: dict[Any, list[Any]],
+    count: int,
+    work_s: float,
+    work: UserHandler | ProcessingModel,
+    stopped: Callable[[], bool],
+) -> None:
+    """The user's handler on a non-empty batch, or the model's time for it."""
+    if isinstance(work, ProcessingModel):
+        await work.spend(work_s, stopped)
+    elif count:
+        await work.handle(batch)
+
+
+def _consumer_kwargs(spec: MemberSpec) -> dict[str, Any]:
+    return {
+        **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
+        "group_id": spec.group_id,
+        "client_id": f"{spec.group_id}.{spec.member}",
+        **spec.consumer_kwargs,
+    }
 
 
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:
@@ -239,6 +275,9 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     def stopped() -> bool:  # "stop", or EOF when the parent is gone: stop either way
         return pipe.poll()
 
+    os.environ.update(spec.environ)
+    # The user's handler may name its per-member resources (a file per member) after these.
+    os.environ["TUNER_MEMBER"], os.environ["TUNER_GROUP"] = spec.member, spec.group_id
     try:
         asyncio.run(run_member(spec, pipe.send, stopped))
     except BaseException as exc:  # everything, even Ctrl-C, is reported to the parent
@@ -248,7 +287,22 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
 
 
 def failure(member: str, exc: BaseException) -> Failed:
+    raised = _handler_failed(exc)
+    if raised is not None:
+        return Failed(member, raised.summary, raised.user_traceback, handler=True)
     return Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
+
+
+def _handler_failed(exc: BaseException) -> HandlerFailed | None:
+    """The user's handler's failure in `exc` (perhaps inside the task group's exception)."""
+    if isinstance(exc, HandlerFailed):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _handler_failed(inner)
+            if found is not None:
+                return found
+    return None
 
 
 def _describe(exc: BaseException) -> str:

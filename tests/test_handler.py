@@ -1,0 +1,282 @@
+"""`consumer.handler`: the user's own code in each member, on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import multiprocessing
+import sqlite3
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from prometheus_client import CollectorRegistry
+
+from tests.helpers import Process, alive, small_spec, trial, unique, wait_all_gone
+from tuner.advice import from_config
+from tuner.cli import main
+from tuner.config import ConfigError, load_config, parse_config
+from tuner.metrics import PREFIX
+from tuner.optimize import optimize
+from tuner.trial import Phase, TrialError, run_trial
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def _module(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def _config(folder: Path, handler: object, **consumer: Any) -> Path:
+    path = folder / "study.yaml"
+    path.write_text(
+        "cluster: {bootstrap_servers: '127.0.0.1:1'}\n"
+        f"consumer: {{handler: {handler}, {', '.join(f'{k}: {v}' for k, v in consumer.items())}}}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+    )
+    return path
+
+
+def test_handler_file_is_relative_to_the_config_and_hooks_default_to_its_module(
+    tmp_path: Path,
+) -> None:
+    """`handler: {function: h.py:handle, setup: start}` loads h.py beside the config file; a
+    bare `setup` name is a function of the same module."""
+    _module(tmp_path, "h.py", "def handle(records): pass\ndef start(): pass\n")
+    spec = load_config(_config(tmp_path, "{function: h.py:handle, setup: start}"))
+    assert spec.consumer.handler is not None
+    assert spec.consumer.handler.function == f"{tmp_path / 'h.py'}:handle"
+    assert spec.consumer.handler.setup == f"{tmp_path / 'h.py'}:start"
+    assert spec.consumer.handler.teardown is None
+
+
+def test_handler_and_processing_together_are_refused() -> None:
+    """Both `consumer.handler` and `consumer.processing`: one problem naming both paths."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config({
+            "consumer": {"handler": "json:loads", "processing": {"per_record_ms": 1}}
+        })  # fmt: skip
+    (problem,) = caught.value.problems
+    assert problem.startswith("consumer.handler: ")
+    assert "consumer.processing" in problem
+
+
+def test_a_config_with_a_model_takes_a_handler_from_set_without_its_processing() -> None:
+    """`--set consumer.handler=… --set consumer.processing=null` turns a model's config into a
+    handler's."""
+    spec = parse_config(
+        {"consumer": {"processing": {"per_record_ms": 1}}},
+        overrides=["consumer.handler=json:loads", "consumer.processing=null"],
+    )
+    assert spec.consumer.handler is not None
+    assert spec.consumer.handler.function == "json:loads"
+    assert spec.consumer.processing.per_record_ms == 0
+
+
+def test_handler_that_cannot_be_imported_exits_2_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A handler module whose import fails: exit 2, `consumer.handler` and the import error's
+    message (nothing reaches the unreachable cluster in the config)."""
+    _module(tmp_path, "h.py", "import not_a_module_anywhere\ndef handle(records): pass\n")
+    assert main(["run", str(_config(tmp_path, "h.py:handle"))]) == 2
+    err = capsys.readouterr().err
+    assert "consumer.handler: importing" in err
+    assert "ModuleNotFoundError: No module named 'not_a_module_anywhere' (h.py:1)" in err
+
+
+def test_handler_missing_file_or_package_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A handler file that does not exist, and a package that does not: exit 2 for each."""
+    assert main(["run", str(_config(tmp_path, "nowhere.py:handle"))]) == 2
+    assert "consumer.handler: no file" in capsys.readouterr().err
+    assert main(["run", str(_config(tmp_path, "no_such_pkg.mod:handle"))]) == 2
+    assert "No module named 'no_such_pkg'" in capsys.readouterr().err
+
+
+def test_handler_that_is_not_callable_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A name that is not callable (or absent, for teardown): exit 2, one problem each."""
+    _module(tmp_path, "h.py", "handle = 42\n")
+    path = _config(tmp_path, "{function: h.py:handle, teardown: close}")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "consumer.handler: 'h.py:handle' is not callable: it is a int" in err
+    assert "consumer.handler.teardown: " in err
+    assert "'h.py:close': the module has no attribute 'close'" in err
+
+
+def test_a_plain_def_handler_is_a_cpu_workload_for_the_advisor(tmp_path: Path) -> None:
+    """A plain `def` handler holds the event loop: the advisor's workload mode is `cpu`; an
+    `async def` one is `async`."""
+    _module(tmp_path, "h.py", "def handle(records): pass\nasync def ahandle(records): pass\n")
+    modes = []
+    for name in ("handle", "ahandle"):
+        spec = load_config(_config(tmp_path, f"h.py:{name}"))
+        workload = from_config(spec).workload
+        assert workload is not None
+        modes.append(workload.mode)
+    assert modes == ["cpu", "async"]
+
+
+@pytest.mark.integration
+def test_example_sqlite_handler_writes_every_consumed_record(
+    bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped SQLite handler in one member: the rows it wrote for the trial's group equal
+    the records the group consumed and committed, and processing time is the handler's."""
+    monkeypatch.setenv("SQLITE_HANDLER_DIR", str(tmp_path))
+    spec = small_spec(
+        "sqlite",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={
+            "members": 1,
+            "handler": {
+                "function": f"{EXAMPLES / 'sqlite_handler.py'}:handle",
+                "setup": "open_db",
+                "teardown": "close_db",
+            },
+            "settings": {"max.poll.records": 500},
+        },
+    )
+    registry = CollectorRegistry()
+    processing_s: list[float] = []
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            processing_s.append(sum(
+                sample.value
+                for family in registry.collect()
+                for sample in family.samples
+                if sample.name == f"{PREFIX}processing_seconds_sum"
+            ))  # fmt: skip
+
+    result = trial(spec, bootstrap_servers, registry, alongside=watch)
+    with sqlite3.connect(tmp_path / "m0.sqlite") as db:
+        (rows,) = db.execute(
+            "SELECT count(*) FROM records WHERE grp = ? AND topic = ?",
+            (result.group_id, spec.topic.name),
+        ).fetchone()
+    assert result.errors == ()
+    assert result.rebalances == 0
+    assert rows == result.offsets.consumed_total == result.offsets.committed_total > 0
+    assert max(processing_s) > 0  # the handler's real time, served as the model's would be
+
+
+@pytest.mark.integration
+def test_handler_exception_fails_that_trial_with_its_traceback_and_the_study_goes_on(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A handler that raises in trial 0 only: trial 0 fails with the handler's traceback (in
+    the study and trials.csv), trial 1 completes."""
+    handler = _module(
+        tmp_path,
+        "flaky.py",
+        f"""\
+        import asyncio
+        from pathlib import Path
+
+        MARK = Path({str(tmp_path / "raised")!r})
+
+        def parse(record):
+            raise ValueError(f"cannot parse offset {{record.offset}}")
+
+        async def handle(records):
+            if not MARK.exists():
+                MARK.touch()
+                parse(records[0])
+            await asyncio.sleep(0.001 * len(records))  # the backlog outlasts the window
+        """,
+    )
+    spec = small_spec(
+        "flaky",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={"members": 1, "handler": f"{handler}:handle"},
+        search={"trials": 2, "seed": 3, "sampler": "random",
+                "parameters": {"max.poll.records": {"low": 100, "high": 1000}}},
+        confirm={"repeats": 1, "ablation_pairs": 0},
+        study={"name": unique("flaky")},
+    )  # fmt: skip
+    outcome = optimize(spec, out_dir=tmp_path / "out")
+    study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    reason = str(study.trials[0].user_attrs["fail_reason"])
+    assert "member m0: the handler flaky.py:handle raised ValueError: cannot parse offset" in reason
+    assert "(at flaky.py:7)" in reason
+    assert 'File "' in reason
+    assert "in parse" in reason
+    out = tmp_path / "report"
+    assert main(["report", "--storage", outcome.storage, "--study", spec.study.name,
+                 "--out", str(out)]) == 0  # fmt: skip
+    with (out / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert "in parse" in rows[0]["fail_reason"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["def", "async def"])
+def test_hanging_handler_is_named_and_no_member_outlives_the_trial(
+    bootstrap_servers: str, tmp_path: Path, kind: str
+) -> None:
+    """A handler that stops returning mid-trial (blocking the loop, or awaiting for ever):
+    the trial fails naming the member and the handler, well before the 30 s a member is
+    given to stop, and no member process is left."""
+    sleep = "time.sleep({})" if kind == "def" else "await asyncio.sleep({})"
+    handler = _module(
+        tmp_path,
+        "stuck.py",
+        f"""\
+        import asyncio
+        import time
+
+        first = None
+
+        {kind} handle(records):
+            global first
+            first = first or time.monotonic()
+            {sleep.format(0.01)}  # 2,000 records/s: the backlog lasts the whole trial
+            if time.monotonic() - first > 2.5:
+                {sleep.format(3600)}
+        """,
+    )
+    spec = small_spec(
+        "hang",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={"handler": f"{handler}:handle", "settings": {"max.poll.records": 20}},
+    )
+    members: set[Process] = set()
+
+    def observe(phase: Phase, value: float | None) -> None:
+        if phase is Phase.WARMUP and not members:
+            for proc in multiprocessing.active_children():
+                if proc.name in {"m0", "m1"} and proc.pid is not None:
+                    stat = Path(f"/proc/{proc.pid}/stat").read_text()
+                    members.add((proc.pid, int(stat[stat.rindex(")") + 2 :].split()[19])))
+
+    started = time.monotonic()
+    with pytest.raises(TrialError) as caught:
+        asyncio.run(
+            run_trial(
+                spec,
+                bootstrap_servers=bootstrap_servers,
+                settings=spec.consumer.settings,
+                group_id=unique("hang"),
+                registry=CollectorRegistry(),
+                observer=observe,
+            )
+        )
+    took = time.monotonic() - started
+    assert "the handler stuck.py:handle has not returned for" in str(caught.value)
+    assert "it hangs" in str(caught.value)
+    assert len(members) == 2
+    assert alive(members) == set() or wait_all_gone(members, 1.0) == set()
+    assert took < 25, f"the trial took {took:.1f} s"

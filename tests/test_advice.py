@@ -51,10 +51,11 @@ from tuner.config import load_config, parse_config
 from tuner.settings import SettingValue, effective_settings
 
 WORK = Workload(
-    message_bytes=256, partitions=4, members=2, per_record_ms=2.0, record_p99_ms=10.0,
-    per_batch_ms=0.0, mode="async",
+    message_bytes=256, partitions=4, members=2, per_record_ms=10.0, record_p99_ms=10.0,
+    per_batch_ms=0.0, mode="async", distribution="constant",
 )  # fmt: skip
-"""rebalance-demo's workload: 2 partitions per member, 10 ms per record at p99."""
+"""rebalance-demo's shape (2 partitions per member), a constant 10 ms per record: a batch of N
+records takes exactly N x 10 ms."""
 
 
 def facts(
@@ -107,8 +108,8 @@ def test_poll_work_warning_and_quiet() -> None:
 
 def test_per_batch_cost_counts_in_the_poll_work() -> None:
     """quickstart: 4,096 records x 1 ms + 100 ms per batch = 4,196 ms of 5,000: a warning."""
-    work = replace(WORK, message_bytes=512, partitions=6, members=3, record_p99_ms=1.0,
-                   per_batch_ms=100.0)  # fmt: skip
+    work = replace(WORK, message_bytes=512, partitions=6, members=3, per_record_ms=1.0,
+                   record_p99_ms=1.0, per_batch_ms=100.0)  # fmt: skip
     f = r.poll_work_over_interval(facts({"max.poll.interval.ms": 5000}, workload=work))
     assert f is not None
     assert f.severity is Severity.WARNING
@@ -536,7 +537,7 @@ def test_rebalancing_run_found_from_the_run_and_from_prometheus(
 
 
 def test_study_advice_explains_the_recommendation() -> None:
-    """rebalance-demo: the defaults' unlimited polls (81.9 s at p99) are a risk, and their run's
+    """rebalance-demo: the defaults' unlimited polls (16.8 s at p99) are a risk, and their run's
     rebalances too; 400 records per poll (4 s of 10 s) clear both."""
     spec = load_config(CONFIGS / "rebalance-demo.yaml")
     found = study_advice(
@@ -560,7 +561,7 @@ def test_report_carries_the_advisor_section(
     assert main([*argv, "--config", str(CONFIGS / "rebalance-demo.yaml")]) == 0
     md = (out / "report.md").read_text()
     assert "## What the advisor says" in md
-    assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 1.4 min" in md
+    assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 16.8 s" in md
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     assert "What the advisor says" not in (tmp_path / "plain" / "report.md").read_text()
 

@@ -26,6 +26,8 @@ class Workload:
     members: int
     per_record_ms: float
     record_p99_ms: float
+    distribution: Literal["constant", "exponential", "lognormal"]
+    """Of one record's time: with `per_record_ms` and `record_p99_ms`, it fixes a batch's."""
     per_batch_ms: float
     mode: Literal["async", "cpu"]
     records_per_s: float | None = None
@@ -86,6 +88,7 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         members=spec.consumer.members,
         per_record_ms=proc.per_record_ms,
         record_p99_ms=record_p99_ms(proc),
+        distribution=proc.distribution,
         per_batch_ms=proc.per_batch_ms,
         mode=proc.mode,
         records_per_s=producer.users * producer.rate_per_user if paced else None,

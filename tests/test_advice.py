@@ -117,16 +117,25 @@ def test_per_batch_cost_counts_in_the_poll_work() -> None:
 
 
 def test_cpu_handler_blocking_past_session_timeout() -> None:
-    """mode cpu: 1,500 records x 10 ms = 15 s holds the loop past a 10 s session: a risk;
-    async handlers or small batches say nothing."""
+    """mode cpu, a commit after each batch: 1,500 records x 10 ms = 15 s holds the loop past a
+    10 s session: a risk; async handlers or small batches say nothing. With auto-commit nothing
+    waits between polls: the loop is held for the whole fetch (8,192 x 10 ms), however small
+    max.poll.records is."""
     cpu = replace(WORK, mode="cpu")
-    f = r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=cpu))
+    manual: dict[str, SettingValue] = {"enable.auto.commit": False}
+    f = r.loop_blocked_past_session(facts({**manual, "max.poll.records": 1500}, workload=cpu))
     assert f is not None
     assert f.code == "KT102"
     assert f.severity is Severity.RISK
     assert (f.value, f.limit) == (15000, 10000)
     assert r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=WORK)) is None
-    assert r.loop_blocked_past_session(facts({"max.poll.records": 100}, workload=cpu)) is None
+    small = facts({**manual, "max.poll.records": 100}, workload=cpu)
+    assert r.loop_blocked_past_session(small) is None
+    auto = r.loop_blocked_past_session(facts({"max.poll.records": 100}, workload=cpu))
+    assert auto is not None
+    assert auto.value == 8192 * 10
+    assert "one fetch's 8,192 records are processed (82 polls of ≤ 100)" in auto.arithmetic
+    assert "await between polls" in auto.change
 
 
 def test_observed_gap_past_session_timeout_when_the_mode_is_unknown() -> None:

@@ -9,10 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import measured
-from tuner.advice import Severity, Workload, from_config, from_run, study_advice
+from tests.helpers import measured, small_spec, trial
+from tuner.advice import Severity, Workload, from_config, from_run, merge, study_advice
 from tuner.advice import rules as r
 from tuner.advice.batch import batch_time, records_within
+from tuner.advice.blocked import loop_hold
 from tuner.advice.facts import Facts
 from tuner.config import ProcessingSpec, parse_config
 from tuner.consumer.processing import ProcessingModel, record_p99_ms
@@ -158,4 +159,41 @@ def test_the_recommendation_raises_no_finding_its_runs_contradict() -> None:
     kt102 = {f.code: f for f in found.defaults}["KT102"]
     assert kt102.value == 6973
     assert "longest gap between polls 6,973 ms (run)" in kt102.arithmetic
-    assert "predicted: the p99 of a batch of 6,990 records" in kt102.arithmetic
+    assert "the p99 of a batch of 6,990 records: 7,3" in kt102.arithmetic
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["cpu", "async"])
+def test_a_run_measures_the_blocked_loop_the_advisor_predicts(
+    bootstrap_servers: str, mode: str
+) -> None:
+    """100 records of a constant 8 ms per poll, a commit after each: in cpu mode a run measures
+    the event loop held for about the 800 ms the advisor predicts, and KT102 goes by that
+    measurement; in async mode the loop stays free (well under a poll's work)."""
+    spec = small_spec(
+        f"advloop{mode}",
+        consumer={"members": 1, "processing": {"per_record_ms": 8, "mode": mode},
+                  "settings": {"max.poll.records": 100, "enable.auto.commit": False}},
+        trial={"warmup_s": 1, "measure_s": 4},
+    )  # fmt: skip
+    result = trial(spec, bootstrap_servers)
+    blocked = result.poll.loop_blocked_ms_max
+    assert blocked is not None
+    config = from_config(spec)
+    predicted = loop_hold(config, _must(config.workload)).time
+    assert predicted.at_quantile_ms == 800
+    if mode == "async":
+        assert blocked < 0.25 * predicted.at_quantile_ms
+        return
+    assert blocked == pytest.approx(predicted.at_quantile_ms, rel=0.2)
+    facts = merge(from_config(spec), from_run(result))
+    short = replace(facts, settings={**facts.settings, "session.timeout.ms": 1000})
+    f = r.loop_blocked_past_session(short)
+    assert f is not None
+    assert f.value == blocked
+    assert f"the event loop was held up to {blocked:,.0f} ms (run" in f.arithmetic
+
+
+def _must(w: Workload | None) -> Workload:
+    assert w is not None
+    return w

@@ -11,6 +11,7 @@ exact mean and variance (Fenton-Wilkinson), exact at N = 1 and normal-like as N 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -38,25 +39,40 @@ class BatchTime:
     at_quantile_ms: float
     per_batch_ms: float
     method: str
+    batches: int = 1
+    """Polls the records came in, each paying `per_batch_ms`."""
 
     @property
     def label(self) -> str:
-        """`p99 of a batch of 6,990 records`."""
+        """`p99 of a batch of 6,990 records`, or `p99 of 6,990 records in 70 polls`."""
         record = "record" if self.records == 1 else "records"
+        if self.batches > 1:
+            return (
+                f"p{self.quantile * 100:g} of {number(self.records)} {record} in "
+                f"{number(self.batches)} polls"
+            )
         return f"p{self.quantile * 100:g} of a batch of {number(self.records)} {record}"
 
     @property
     def text(self) -> str:
         """The number with what it is and how it was computed."""
-        cost = f", {number(self.per_batch_ms)} ms per batch included" if self.per_batch_ms else ""
+        each = "" if self.batches == 1 else f" x {number(self.batches)}"
+        cost = (
+            f", {number(self.per_batch_ms)} ms per batch{each} included"
+            if self.per_batch_ms
+            else ""
+        )
         return (
             f"{self.label}: {number(self.at_quantile_ms)} ms (mean {number(self.mean_ms)} ms; "
             f"{self.method}{cost})"
         )
 
 
-def batch_time(w: Workload, records: int, quantile: float = BATCH_QUANTILE) -> BatchTime:
-    """The time of a batch of `records` records under `w`'s processing model."""
+def batch_time(
+    w: Workload, records: int, quantile: float = BATCH_QUANTILE, *, batches: int = 1
+) -> BatchTime:
+    """The time of `records` records under `w`'s processing model, handed out in `batches`
+    polls (each paying the per-batch cost)."""
     n = max(records, 0)
     mean = w.per_record_ms
     sum_mean = n * mean
@@ -71,22 +87,30 @@ def batch_time(w: Workload, records: int, quantile: float = BATCH_QUANTILE) -> B
         spread = math.log1p(math.expm1(sigma * sigma) / n)  # σ² of the fitted sum
         z = NormalDist().inv_cdf(quantile)
         at = sum_mean * math.exp(z * math.sqrt(spread) - spread / 2)
+    fixed = w.per_batch_ms * batches
     return BatchTime(
-        records=n, quantile=quantile, mean_ms=sum_mean + w.per_batch_ms,
-        at_quantile_ms=at + w.per_batch_ms, per_batch_ms=w.per_batch_ms,
-        method=METHODS[w.distribution],
+        records=n, quantile=quantile, mean_ms=sum_mean + fixed, at_quantile_ms=at + fixed,
+        per_batch_ms=w.per_batch_ms, method=METHODS[w.distribution], batches=batches,
     )  # fmt: skip
 
 
 def records_within(w: Workload, budget_ms: float, quantile: float = BATCH_QUANTILE) -> int:
     """The largest batch whose time at `quantile` fits `budget_ms`; 0 when the batch size
     cannot bring it there (one record is already too slow, or the cost is all per batch)."""
-    if batch_time(w, 1, quantile).at_quantile_ms > budget_ms or w.per_record_ms <= 0:
+    if w.per_record_ms <= 0:
+        return 0
+    return largest_within(lambda n: batch_time(w, n, quantile).at_quantile_ms, budget_ms, w)
+
+
+def largest_within(time_ms: Callable[[int], float], budget_ms: float, w: Workload) -> int:
+    """The largest record count whose `time_ms` (growing with the count, never below the mean
+    of `w`'s records) fits `budget_ms`; 0 when not even one record does."""
+    if time_ms(1) > budget_ms:
         return 0
     low, high = 1, max(int(budget_ms / w.per_record_ms) + 1, 2)
     while high - low > 1:
         mid = (low + high) // 2
-        if batch_time(w, mid, quantile).at_quantile_ms <= budget_ms * (1 + 1e-12):
+        if time_ms(mid) <= budget_ms * (1 + 1e-12):
             low = mid
         else:
             high = mid

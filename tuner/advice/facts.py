@@ -46,6 +46,8 @@ class Observed:
     source: str
     window_s: float | None = None
     poll_interval_max_ms: float | None = None
+    loop_blocked_max_ms: float | None = None
+    """The longest a member's event loop was held, as a timer on it measured."""
     records_per_poll: float | None = None
     records_per_fetch: float | None = None
     fetch_latency_ms: float | None = None
@@ -112,6 +114,7 @@ def from_run(result: TrialResult) -> Facts:
         source="run",
         window_s=result.window_s,
         poll_interval_max_ms=result.poll.interval_ms_max,
+        loop_blocked_max_ms=result.poll.loop_blocked_ms_max,
         records_per_poll=result.poll.records_per_poll_avg,
         records_per_fetch=result.fetch.records_per_fetch_avg if result.fetch.requests else None,
         fetch_latency_ms=result.fetch.latency_ms_p50,

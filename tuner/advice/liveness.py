@@ -25,6 +25,8 @@ class PollWork:
     records: int
     records_text: str
     batch: BatchTime
+    fetched: int
+    """The records one fetch brings this member (what aiokafka buffers at a time)."""
 
 
 def poll_work(facts: Facts, w: Workload) -> PollWork:
@@ -46,7 +48,9 @@ def poll_work(facts: Facts, w: Workload) -> PollWork:
         records_text = (
             f"min({setting(facts, 'max.poll.records')}, {records_text}) = {number(records)}"
         )
-    return PollWork(records=records, records_text=records_text, batch=batch_time(w, records))
+    return PollWork(
+        records=records, records_text=records_text, batch=batch_time(w, records), fetched=by_fetch
+    )
 
 
 def measured_gap(facts: Facts) -> tuple[float, str] | None:
@@ -119,73 +123,6 @@ def poll_work_over_interval(facts: Facts) -> Finding | None:
         semantics=f"{LEAVES_GROUP} and its partitions move (a rebalance); aiokafka's default "
         "max.poll.records is unlimited, so a poll hands out everything prefetched.",
         change=change, value=judged, limit=float(interval),
-    )  # fmt: skip
-
-
-def _off_the_loop(facts: Facts, w: Workload, blocked_ms: float) -> str:
-    """What stops a cpu handler from holding the loop past the session timeout."""
-    session = facts.ms("session.timeout.ms")
-    off = (
-        "run CPU work off the loop (asyncio.to_thread or a process pool; here: "
-        "consumer.processing.mode async)"
-    )
-    fits = records_within(w, HEADROOM * session)
-    if fits > 0:
-        return f"{off}, or poll max.poll.records ≤ {number(fits)} (its p99 within half the session)"
-    needed, most = 2 * blocked_ms, facts.limits.group_max_session_timeout_ms
-    longer = (
-        f"raise session.timeout.ms to at least {number(needed)} (heartbeat.interval.ms below a "
-        "third of it)"
-        if needed <= most
-        else f"a session of {number(needed)} ms is past the broker's "
-        f"group.max.session.timeout.ms {number(most)}"
-    )
-    return f"{no_batch_size_helps(w)}: {off}, or {longer}"
-
-
-def loop_blocked_past_session(facts: Facts) -> Finding | None:
-    """KT102: a handler holding the event loop longer than session.timeout.ms; judged on the
-    longest gap between polls where a run measured it."""
-    w, session = facts.workload, facts.ms("session.timeout.ms")
-    if w is not None and w.mode == "async":
-        return None
-    work, gap = (None if w is None else poll_work(facts, w)), measured_gap(facts)
-    certain = w is not None and w.mode == "cpu"
-    if gap is not None:
-        blocked_ms = gap[0]
-        arithmetic = f"longest gap between polls {number(blocked_ms)} ms ({gap[1]})"
-        if work is not None:
-            arithmetic += f"; predicted: the {work.batch.text}"
-        quiet = blocked_ms < (HEADROOM * session if certain else session)
-    elif work is not None:
-        blocked_ms = work.batch.at_quantile_ms
-        arithmetic = f"mode cpu: the loop is held for a whole batch, the {work.batch.text}"
-        quiet = blocked_ms < HEADROOM * session
-    else:
-        return None
-    if quiet:
-        return None
-    change = (
-        _off_the_loop(facts, w, blocked_ms)
-        if w is not None
-        else "run CPU work off the loop (asyncio.to_thread or a process pool), or poll smaller "
-        "batches (max.poll.records)"
-    )
-    severity = Severity.RISK if blocked_ms >= session and certain else Severity.WARNING
-    return Finding(
-        code="KT102", rule="loop-blocked-past-session",
-        group=facts.group, severity=severity,
-        title=f"the handler blocks the event loop for {seconds(blocked_ms)}, against the "
-        "session timeout"
-        if certain
-        else f"polls came {seconds(blocked_ms)} apart: too long for the session timeout if the "
-        "handler blocks the event loop",
-        arithmetic=f"{arithmetic} against {setting(facts, 'session.timeout.ms', 'ms')} "
-        f"({blocked_ms / session:.0%})",
-        semantics="aiokafka heartbeats from a task on the consumer's own event loop (Java has a "
-        "heartbeat thread): a handler that holds the loop past session.timeout.ms sends no "
-        "heartbeat meanwhile, and the coordinator evicts the member.",
-        change=change, value=blocked_ms, limit=float(session),
     )  # fmt: skip
 
 

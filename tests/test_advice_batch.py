@@ -5,12 +5,14 @@ when no batch size helps, and findings judged on the gap a run measured."""
 from __future__ import annotations
 
 import math
+import urllib.parse
 from dataclasses import replace
 
 import pytest
 
 from tests.helpers import measured, small_spec, trial
 from tuner.advice import Severity, Workload, from_config, from_run, merge, study_advice
+from tuner.advice import prometheus as prom
 from tuner.advice import rules as r
 from tuner.advice.batch import batch_time, records_within
 from tuner.advice.blocked import loop_hold
@@ -197,3 +199,21 @@ def test_a_run_measures_the_blocked_loop_the_advisor_predicts(
 def _must(w: Workload | None) -> Workload:
     assert w is not None
     return w
+
+
+def test_prometheus_gives_the_measured_loop_hold() -> None:
+    """Our names carry the longest loop hold: 12 s against aiokafka's 10 s session is a KT102
+    risk from Prometheus alone, with the measured number."""
+
+    def get(url: str) -> object:
+        expr = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["query"][0]
+        known = {"event_loop_blocked_max_seconds": "12000", "assigned_partitions": "2"}
+        value = next((v for k, v in known.items() if k in expr), None)
+        result = [] if value is None else [{"metric": {"group": "g"}, "value": [0, value]}]
+        return {"status": "success", "data": {"result": result}}
+
+    (facts,) = prom.read("http://p", names="tuner", window_s=60, get=get)
+    f = r.loop_blocked_past_session(facts)
+    assert f is not None
+    assert (f.value, f.severity) == (12000, Severity.RISK)
+    assert "the event loop was held up to 12,000 ms (Prometheus, tuner names" in f.arithmetic

@@ -51,10 +51,11 @@ from tuner.config import load_config, parse_config
 from tuner.settings import SettingValue, effective_settings
 
 WORK = Workload(
-    message_bytes=256, partitions=4, members=2, per_record_ms=2.0, record_p99_ms=10.0,
-    per_batch_ms=0.0, mode="async",
+    message_bytes=256, partitions=4, members=2, per_record_ms=10.0, record_p99_ms=10.0,
+    per_batch_ms=0.0, mode="async", distribution="constant",
 )  # fmt: skip
-"""rebalance-demo's workload: 2 partitions per member, 10 ms per record at p99."""
+"""rebalance-demo's shape (2 partitions per member), a constant 10 ms per record: a batch of N
+records takes exactly N x 10 ms."""
 
 
 def facts(
@@ -107,8 +108,8 @@ def test_poll_work_warning_and_quiet() -> None:
 
 def test_per_batch_cost_counts_in_the_poll_work() -> None:
     """quickstart: 4,096 records x 1 ms + 100 ms per batch = 4,196 ms of 5,000: a warning."""
-    work = replace(WORK, message_bytes=512, partitions=6, members=3, record_p99_ms=1.0,
-                   per_batch_ms=100.0)  # fmt: skip
+    work = replace(WORK, message_bytes=512, partitions=6, members=3, per_record_ms=1.0,
+                   record_p99_ms=1.0, per_batch_ms=100.0)  # fmt: skip
     f = r.poll_work_over_interval(facts({"max.poll.interval.ms": 5000}, workload=work))
     assert f is not None
     assert f.severity is Severity.WARNING
@@ -116,16 +117,25 @@ def test_per_batch_cost_counts_in_the_poll_work() -> None:
 
 
 def test_cpu_handler_blocking_past_session_timeout() -> None:
-    """mode cpu: 1,500 records x 10 ms = 15 s holds the loop past a 10 s session: a risk;
-    async handlers or small batches say nothing."""
+    """mode cpu, a commit after each batch: 1,500 records x 10 ms = 15 s holds the loop past a
+    10 s session: a risk; async handlers or small batches say nothing. With auto-commit nothing
+    waits between polls: the loop is held for the whole fetch (8,192 x 10 ms), however small
+    max.poll.records is."""
     cpu = replace(WORK, mode="cpu")
-    f = r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=cpu))
+    manual: dict[str, SettingValue] = {"enable.auto.commit": False}
+    f = r.loop_blocked_past_session(facts({**manual, "max.poll.records": 1500}, workload=cpu))
     assert f is not None
     assert f.code == "KT102"
     assert f.severity is Severity.RISK
     assert (f.value, f.limit) == (15000, 10000)
     assert r.loop_blocked_past_session(facts({"max.poll.records": 1500}, workload=WORK)) is None
-    assert r.loop_blocked_past_session(facts({"max.poll.records": 100}, workload=cpu)) is None
+    small = facts({**manual, "max.poll.records": 100}, workload=cpu)
+    assert r.loop_blocked_past_session(small) is None
+    auto = r.loop_blocked_past_session(facts({"max.poll.records": 100}, workload=cpu))
+    assert auto is not None
+    assert auto.value == 8192 * 10
+    assert "one fetch's 8,192 records are processed (82 polls of ≤ 100)" in auto.arithmetic
+    assert "await between polls" in auto.change
 
 
 def test_observed_gap_past_session_timeout_when_the_mode_is_unknown() -> None:
@@ -536,7 +546,7 @@ def test_rebalancing_run_found_from_the_run_and_from_prometheus(
 
 
 def test_study_advice_explains_the_recommendation() -> None:
-    """rebalance-demo: the defaults' unlimited polls (81.9 s at p99) are a risk, and their run's
+    """rebalance-demo: the defaults' unlimited polls (16.8 s at p99) are a risk, and their run's
     rebalances too; 400 records per poll (4 s of 10 s) clear both."""
     spec = load_config(CONFIGS / "rebalance-demo.yaml")
     found = study_advice(
@@ -560,7 +570,7 @@ def test_report_carries_the_advisor_section(
     assert main([*argv, "--config", str(CONFIGS / "rebalance-demo.yaml")]) == 0
     md = (out / "report.md").read_text()
     assert "## What the advisor says" in md
-    assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 1.4 min" in md
+    assert "| `KT101` | poll-work-over-interval | risk: a full poll takes 16.8 s" in md
     assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
     assert "What the advisor says" not in (tmp_path / "plain" / "report.md").read_text()
 

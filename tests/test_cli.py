@@ -36,6 +36,7 @@ from tuner.config import ClusterSpec, TopicSpec
 from tuner.exits import broker_failed
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
+from tuner.result import PollStats
 from tuner.trial import LatencyMs, Phase, SteadyState
 
 
@@ -220,6 +221,13 @@ def test_a_capacity_trial_shows_record_age_not_latency() -> None:
     assert latency in text
     behind = render_result(replace(capacity, steady=replace(steady, kept_up=False)))
     assert "FELL BEHIND: no steady state, its latency counts as infinite" in behind
+
+
+def test_a_run_shows_how_long_the_event_loop_was_held() -> None:
+    """The poll line names the longest hold of the event loop, what session.timeout.ms bounds."""
+    poll = PollStats(interval_ms_max=2100.0, idle_ratio=0.1, loop_blocked_ms_max=8672.0)
+    text = render_result(replace(measured(1000.0), poll=poll))
+    assert "max interval 2,100.0 ms, idle ratio 0.10, event loop held up to 8,672.0 ms" in text
 
 
 def test_no_feasible_trial_exits_1_naming_the_commonest_reason(

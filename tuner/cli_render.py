@@ -67,6 +67,11 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             ""
             if poll.records_per_poll_avg is None
             else f", {poll.records_per_poll_avg:,.0f} records per poll"
+        )
+        + (
+            ""
+            if poll.loop_blocked_ms_max is None
+            else f", event loop held up to {ms(poll.loop_blocked_ms_max)}"
         ),
         f"lag (end)        {result.lag_max:,} records max per partition",
         f"offsets          consumed {result.offsets.consumed_total:,}, committed "

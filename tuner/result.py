@@ -72,6 +72,9 @@ class PollStats:
     idle_ratio: float | None
     records_per_poll_avg: float | None = None
     """None in results stored before it was measured."""
+    loop_blocked_ms_max: float | None = None
+    """The longest a member's event loop was held (its heartbeats with it); None in results
+    stored before it was measured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

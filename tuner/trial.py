@@ -203,6 +203,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             interval_ms_max=_ms(end.maximum(f"{PREFIX}poll_interval_max_seconds")),
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
             records_per_poll_avg=window.records_per_poll or None,
+            loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
         ),
         lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
         backlog_emptied=measured.backlog_emptied,

@@ -27,6 +27,8 @@ class Workload:
     members: int
     per_record_ms: float
     record_p99_ms: float
+    distribution: Literal["constant", "exponential", "lognormal"]
+    """Of one record's time: with `per_record_ms` and `record_p99_ms`, it fixes a batch's."""
     per_batch_ms: float
     mode: Literal["async", "cpu"]
     records_per_s: float | None = None
@@ -45,6 +47,8 @@ class Observed:
     source: str
     window_s: float | None = None
     poll_interval_max_ms: float | None = None
+    loop_blocked_max_ms: float | None = None
+    """The longest a member's event loop was held, as a timer on it measured."""
     records_per_poll: float | None = None
     records_per_fetch: float | None = None
     fetch_latency_ms: float | None = None
@@ -89,6 +93,7 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         # The user's handler has no cost in the config: what a run observed stands for it.
         per_record_ms=0.0 if handler else proc.per_record_ms,
         record_p99_ms=0.0 if handler else record_p99_ms(proc),
+        distribution="constant" if handler else proc.distribution,
         per_batch_ms=0.0 if handler else proc.per_batch_ms,
         mode=proc.mode if handler is None else _handler_mode(handler.function),
         records_per_s=producer.users * producer.rate_per_user if paced else None,
@@ -121,6 +126,7 @@ def from_run(result: TrialResult) -> Facts:
         source="run",
         window_s=result.window_s,
         poll_interval_max_ms=result.poll.interval_ms_max,
+        loop_blocked_max_ms=result.poll.loop_blocked_ms_max,
         records_per_poll=result.poll.records_per_poll_avg,
         records_per_fetch=result.fetch.records_per_fetch_avg if result.fetch.requests else None,
         fetch_latency_ms=result.fetch.latency_ms_p50,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tuner.advice.batch import BatchTime, batch_time, records_within
 from tuner.advice.facts import Facts, Workload
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number, seconds, setting
@@ -19,12 +20,13 @@ LONG_POLL_INTERVAL_MS = 60_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PollWork:
-    """The most records one poll can hand out, and the time to process them at p99."""
+    """The most records one poll can hand out, and the time to process them."""
 
     records: int
     records_text: str
-    work_ms: float
-    work_text: str
+    batch: BatchTime
+    fetched: int
+    """The records one fetch brings this member (what aiokafka buffers at a time)."""
 
 
 def poll_work(facts: Facts, w: Workload) -> PollWork:
@@ -46,85 +48,81 @@ def poll_work(facts: Facts, w: Workload) -> PollWork:
         records_text = (
             f"min({setting(facts, 'max.poll.records')}, {records_text}) = {number(records)}"
         )
-    work_ms = w.per_batch_ms + records * w.record_p99_ms
-    work_text = (
-        f"{number(records)} records x {w.record_p99_ms:,.1f} ms (p99 per record) + "
-        f"{w.per_batch_ms:,.0f} ms per batch = {number(work_ms)} ms"
-    )
     return PollWork(
-        records=records, records_text=records_text, work_ms=work_ms, work_text=work_text
+        records=records, records_text=records_text, batch=batch_time(w, records), fetched=by_fetch
     )
 
 
-def _records_within(budget_ms: float, w: Workload) -> int:
-    """The largest batch whose p99 processing fits `budget_ms`."""
-    if w.record_p99_ms <= 0:
-        return 0
-    return max(int((budget_ms - w.per_batch_ms) / w.record_p99_ms + 1e-9), 1)  # 1e-9: a p99
-    # computed as 10.000000000000002 ms must still fit 500 records in 5,000 ms
+def measured_gap(facts: Facts) -> tuple[float, str] | None:
+    """The longest gap between polls a run or Prometheus measured, and where it came from."""
+    o = facts.observed
+    if o is None or o.poll_interval_max_ms is None:
+        return None
+    return o.poll_interval_max_ms, o.source
+
+
+def _measured_text(gap: tuple[float, str] | None, limit: float) -> str:
+    if gap is None:
+        return ""
+    return (
+        f"; measured: longest gap between polls {number(gap[0])} ms ({gap[1]}), "
+        f"{gap[0] / limit:.0%}, and the finding goes by it"
+    )
+
+
+def no_batch_size_helps(w: Workload) -> str:
+    """Why the batch size cannot bring a batch's time under a limit."""
+    one = batch_time(w, 1)
+    if w.per_record_ms <= 0:
+        return f"no max.poll.records helps: the cost is all per batch ({number(w.per_batch_ms)} ms)"
+    return (
+        f"no max.poll.records helps: a batch of one record already takes "
+        f"{seconds(one.at_quantile_ms)} at p99 ({number(w.per_batch_ms)} ms of it per batch)"
+    )
 
 
 def poll_work_over_interval(facts: Facts) -> Finding | None:
-    """KT101: a full poll's processing time against max.poll.interval.ms."""
+    """KT101: a full poll's processing time against max.poll.interval.ms, judged on the
+    longest gap between polls where a run measured it."""
     w = facts.workload
-    if w is None or (w.record_p99_ms <= 0 and w.per_batch_ms <= 0):
+    if w is None or (w.per_record_ms <= 0 and w.per_batch_ms <= 0):
         return None
     work, interval = poll_work(facts, w), facts.ms("max.poll.interval.ms")
-    if work.work_ms < HEADROOM * interval:
+    predicted, gap = work.batch.at_quantile_ms, measured_gap(facts)
+    judged = predicted if gap is None else gap[0]
+    if judged < HEADROOM * interval:
         return None
-    severity = Severity.RISK if work.work_ms >= interval else Severity.WARNING
-    fits = _records_within(HEADROOM * interval, w)
+    severity = Severity.RISK if judged >= interval else Severity.WARNING
+    fits = records_within(w, HEADROOM * interval)
+    raise_it = f"raise max.poll.interval.ms to at least {number(2 * judged)}"
+    if fits == 0:
+        change = f"{no_batch_size_helps(w)}: {raise_it}, or make each batch cheaper"
+    elif fits >= work.records:
+        change = (
+            f"the batch's own time fits; the gap comes from elsewhere (fetch waits, "
+            f"commits, a stalled host): {raise_it}"
+        )
+    else:
+        change = (
+            f"set max.poll.records to at most {number(fits)} (its p99 within half of "
+            f"max.poll.interval.ms), or {raise_it}"
+        )
+    title = (
+        f"a full poll takes {seconds(predicted)} to process ({work.batch.label})"
+        if gap is None
+        else f"polls came {seconds(gap[0])} apart (measured; a full poll predicts "
+        f"{seconds(predicted)} at p99)"
+    )
     return Finding(
         code="KT101", rule="poll-work-over-interval",
         group=facts.group, severity=severity,
-        title=f"a full poll takes {seconds(work.work_ms)} to process, "
-        f"{work.work_ms / interval:.0%} of max.poll.interval.ms",
-        arithmetic=f"records per poll ≤ {work.records_text}; {work.work_text} against "
-        f"{setting(facts, 'max.poll.interval.ms', 'ms')} ({work.work_ms / interval:.0%})",
+        title=f"{title}, {judged / interval:.0%} of max.poll.interval.ms",
+        arithmetic=f"records per poll ≤ {work.records_text}; {work.batch.text} against "
+        f"{setting(facts, 'max.poll.interval.ms', 'ms')} ({predicted / interval:.0%})"
+        f"{_measured_text(gap, interval)}",
         semantics=f"{LEAVES_GROUP} and its partitions move (a rebalance); aiokafka's default "
         "max.poll.records is unlimited, so a poll hands out everything prefetched.",
-        change=f"set max.poll.records to at most {number(fits)} (half of max.poll.interval.ms at "
-        f"p99), or raise max.poll.interval.ms to at least {number(2 * work.work_ms)}",
-        value=work.work_ms, limit=float(interval),
-    )  # fmt: skip
-
-
-def loop_blocked_past_session(facts: Facts) -> Finding | None:
-    """KT102: a handler holding the event loop longer than session.timeout.ms."""
-    w, o, session = facts.workload, facts.observed, facts.ms("session.timeout.ms")
-    if w is not None and w.mode == "async":
-        return None
-    if w is not None and o is None:
-        blocked, how = poll_work(facts, w), "config"
-        blocked_ms = blocked.work_ms
-        arithmetic = f"mode cpu: the loop is held for a whole batch, {blocked.work_text}"
-        fits = f"max.poll.records ≤ {number(_records_within(HEADROOM * session, w))}"
-    elif o is not None and o.poll_interval_max_ms is not None:
-        blocked_ms, how = o.poll_interval_max_ms, "observed"
-        arithmetic = f"longest gap between polls {number(blocked_ms)} ms (observed)"
-        fits = "smaller batches (max.poll.records)"
-    else:
-        return None
-    if blocked_ms < HEADROOM * session or (how == "observed" and blocked_ms < session):
-        return None
-    certain = w is not None and w.mode == "cpu"
-    severity = Severity.RISK if blocked_ms >= session and certain else Severity.WARNING
-    return Finding(
-        code="KT102", rule="loop-blocked-past-session",
-        group=facts.group, severity=severity,
-        title=f"the handler blocks the event loop for {seconds(blocked_ms)}, against the "
-        "session timeout"
-        if certain
-        else f"polls came {seconds(blocked_ms)} apart: too long for the session timeout if the "
-        "handler blocks the event loop",
-        arithmetic=f"{arithmetic} against {setting(facts, 'session.timeout.ms', 'ms')} "
-        f"({blocked_ms / session:.0%})",
-        semantics="aiokafka heartbeats from a task on the consumer's own event loop (Java has a "
-        "heartbeat thread): a handler that holds the loop past session.timeout.ms sends no "
-        "heartbeat meanwhile, and the coordinator evicts the member.",
-        change=f"run CPU work off the loop (asyncio.to_thread or a process pool), or poll "
-        f"{fits}",
-        value=blocked_ms, limit=float(session),
+        change=change, value=judged, limit=float(interval),
     )  # fmt: skip
 
 

@@ -3,9 +3,10 @@ and idle time (KT201-KT205)."""
 
 from __future__ import annotations
 
+from tuner.advice.batch import records_within
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
-from tuner.advice.liveness import HEADROOM, LEAVES_GROUP
+from tuner.advice.liveness import HEADROOM, LEAVES_GROUP, no_batch_size_helps
 from tuner.advice.numbers import count, number, setting
 
 STARVED_SHARE = 0.8
@@ -23,12 +24,21 @@ def poll_gap_near_limit(facts: Facts) -> Finding | None:
     if gap < HEADROOM * interval:
         return None
     severity = Severity.RISK if gap >= interval else Severity.WARNING
-    per_poll = (
-        f"set max.poll.records to about {number(o.records_per_poll * HEADROOM * interval / gap)} "
-        f"(now {number(o.records_per_poll)} per poll), or "
-        if o.records_per_poll
-        else "narrow max.poll.records, or "
-    )
+    w = facts.workload
+    fits = 0 if w is None else records_within(w, HEADROOM * interval)
+    if fits:
+        per_poll = f"set max.poll.records to at most {number(fits)} (its p99 batch within half "
+        per_poll += "of max.poll.interval.ms), or "
+    elif w is not None:
+        per_poll = f"{no_batch_size_helps(w)}; "
+    elif o.records_per_poll:
+        per_poll = (
+            f"set max.poll.records to about "
+            f"{number(o.records_per_poll * HEADROOM * interval / gap)} "
+            f"(now {number(o.records_per_poll)} per poll), or "
+        )
+    else:
+        per_poll = "narrow max.poll.records, or "
     return Finding(
         code="KT201", rule="poll-gap-near-limit",
         group=facts.group, severity=severity,

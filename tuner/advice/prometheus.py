@@ -81,6 +81,7 @@ def _queries(names: Names, group: str | None, window_s: float) -> dict[str, str]
             "members": over("last", "count", f"{p}assigned_partitions"),
             "idle_members": over("last", "count", f"{p}assigned_partitions", " == 0"),
             "gap_ms": over("max", "max", f"{p}poll_interval_max_seconds") + " * 1000",
+            "loop_ms": over("max", "max", f"{p}event_loop_blocked_max_seconds") + " * 1000",
             "max.poll.interval.ms": over("last", "max", f"{p}max_poll_interval_seconds")
             + " * 1000",
             "fetch.max.wait.ms": over("last", "max", f"{p}fetch_max_wait_seconds") + " * 1000",
@@ -155,6 +156,7 @@ def _facts(names: Names, group: str, v: Mapping[str, float | None], window_s: fl
         source=source,
         window_s=window_s,
         poll_interval_max_ms=v.get("gap_ms"),
+        loop_blocked_max_ms=v.get("loop_ms"),
         records_per_poll=v.get("records_per_poll"),
         records_per_fetch=v.get("records_per_fetch"),
         fetch_latency_ms=v.get("fetch_latency_ms"),

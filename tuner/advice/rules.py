@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tuner.advice.blocked import loop_blocked_past_session
 from tuner.advice.facts import Facts
 from tuner.advice.fetching import (
     auto_commit_async,
@@ -19,7 +20,6 @@ from tuner.advice.liveness import (
     HEADROOM,
     heartbeat_vs_session,
     long_failover,
-    loop_blocked_past_session,
     poll_work,
     poll_work_over_interval,
     session_outside_bounds,

@@ -127,6 +127,8 @@ class InstrumentedConsumer:
         self._last_return: float | None = None
         self._poll_max = WindowMax()
         self._fetch_max = WindowMax()
+        self._loop_max = WindowMax()
+        self._loop_due: float | None = None
         self._idle = 0.0
         self._busy = 0.0
         self._lag_at = 0.0
@@ -281,6 +283,7 @@ class InstrumentedConsumer:
     ) -> dict[TopicPartition, list[Any]]:
         """`AIOKafkaConsumer.getmany`, timing the gap since the last poll and the wait inside."""
         m = self.metrics
+        self.check_loop()
         called = time.perf_counter()
         if self._last_poll is not None:
             interval = called - self._last_poll
@@ -309,6 +312,19 @@ class InstrumentedConsumer:
             self._lag_at = returned
             await self._update_lag()
         return batch
+
+    def expect_loop(self, due: float) -> None:
+        """A timer on the member's event loop is set to fire at `due` (`time.perf_counter()`)."""
+        self._loop_due = due
+
+    def check_loop(self) -> None:
+        """Record how late that timer is: the loop has been held that long, and aiokafka's
+        heartbeat task (on the same loop) with it. Called by the timer when it fires and
+        inline at each poll, so a hold still going on shows too."""
+        if self._loop_due is not None:
+            now = time.perf_counter()
+            held = self._loop_max.add(now, max(now - self._loop_due, 0.0))
+            self.metrics.loop_blocked_max.set(held)
 
     def processed(
         self,

@@ -34,6 +34,9 @@ SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
 """A batch start is told to the parent at least this often (bounds the edge error of a window)."""
 POLL_TIMEOUT_MS = 200
+LOOP_PROBE_S = 0.05
+"""How often a timer checks that the event loop is free: a blocked loop shows, to within this,
+as the timer's lateness."""
 STOP_TIMEOUT_S = 30.0
 
 
@@ -172,6 +175,14 @@ class _Reporter:
         self.progress = Progress(at=time.monotonic(), done=dict(self.done), batch={})
 
 
+async def _probe_loop(consumer: InstrumentedConsumer) -> None:
+    """Time a timer on the loop, forever: its lateness is how long the loop was held."""
+    while True:
+        consumer.expect_loop(time.perf_counter() + LOOP_PROBE_S)
+        await asyncio.sleep(LOOP_PROBE_S)
+        consumer.check_loop()
+
+
 async def run_member(
     spec: MemberSpec, send: Callable[[Message], None], stopped: Callable[[], bool]
 ) -> None:
@@ -204,6 +215,7 @@ async def run_member(
         await consumer.start()  # inside: a start the broker refuses still sends its counts
         async with asyncio.TaskGroup() as tasks:
             idle_reports = tasks.create_task(report_while_idle())
+            probe = tasks.create_task(_probe_loop(consumer))
             while not stopped():
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                 totals = batch_totals(batch)
@@ -219,22 +231,35 @@ async def run_member(
                 if reporter.due():
                     reporter.report()
             idle_reports.cancel()
+            probe.cancel()
     finally:
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT_S / 2):
-                await consumer.stop()
-        except TimeoutError:
-            send(
-                Failed(
-                    spec.member,
-                    "the consumer did not leave the group within "
-                    f"{STOP_TIMEOUT_S / 2:.0f} s (its final commit may be lost)",
-                )
+        await _leave(consumer, spec.member, send, reporter, app)
+
+
+async def _leave(
+    consumer: InstrumentedConsumer,
+    member: str,
+    send: Callable[[Message], None],
+    reporter: _Reporter,
+    app: UserHandler | None,
+) -> None:
+    """Leave the group (bounded: a dying broker must not hold the member), send the last
+    counts, then the user's teardown."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S / 2):
+            await consumer.stop()
+    except TimeoutError:
+        send(
+            Failed(
+                member,
+                "the consumer did not leave the group within "
+                f"{STOP_TIMEOUT_S / 2:.0f} s (its final commit may be lost)",
             )
-        finally:
-            reporter.report()
-            if app is not None:
-                await app.teardown()
+        )
+    finally:
+        reporter.report()
+        if app is not None:
+            await app.teardown()
 
 
 async def _process(

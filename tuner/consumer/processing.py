@@ -33,7 +33,7 @@ class ProcessingModel:
         self.spec = spec
         self._rng = random.Random(seed)  # noqa: S311 - simulated work times, not secrets
         self._mean_s = spec.per_record_ms / 1000.0
-        self._mu, self._sigma = _lognormal_params(spec.per_record_ms, spec.p99_ms)
+        self._mu, self._sigma = lognormal_params(spec.per_record_ms, spec.p99_ms)
         self._overslept_s = 0.0
 
     def draw_s(self, records: int) -> float:
@@ -91,12 +91,13 @@ def record_p99_ms(spec: ProcessingSpec) -> float:
         return max(mean, 0.0)
     if spec.distribution == "exponential":
         return mean * math.log(100.0)
-    mu, sigma = _lognormal_params(mean, spec.p99_ms)
+    mu, sigma = lognormal_params(mean, spec.p99_ms)
     return math.exp(mu + Z99 * sigma)
 
 
-def _lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:
-    """(mu, sigma) of a lognormal (in ms) with the given mean and 99th percentile.
+def lognormal_params(mean_ms: float, p99_ms: float | None) -> tuple[float, float]:
+    """(mu, sigma) of a lognormal (in ms) with the given mean and 99th percentile; given the
+    p99 `record_p99_ms` computed, it returns the same sigma (the cap is already in that p99).
 
     mean = exp(mu + sigma²/2) and p99 = exp(mu + z99·sigma) give
     sigma²/2 - z99·sigma + ln(p99/mean) = 0; the smaller root keeps the tail sane. A p99 too

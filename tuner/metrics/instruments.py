@@ -113,6 +113,11 @@ class ConsumerMetrics:
             f"{PREFIX}poll_interval_max_seconds",
             "Longest time between polls in the last 30 s.", GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
+        self.loop_blocked_max = Gauge(
+            f"{PREFIX}event_loop_blocked_max_seconds",
+            "Longest time the member's event loop was held (a timer fired this late) in the last "
+            "30 s: heartbeats waited as long.", GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
         self.poll_records = Histogram(
             f"{PREFIX}poll_records", "Records returned per poll.", GROUP_LABELS,
             buckets=COUNT_BUCKETS, registry=r,

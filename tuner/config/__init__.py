@@ -18,11 +18,13 @@ from tuner.config.spec import (
     MetricsSpec,
     NetworkSpec,
     ObjectiveSpec,
+    PayloadsSpec,
     ProcessingSpec,
     ProducerSpec,
     SearchSpec,
     SecuritySpec,
     ShapeSpec,
+    SizeSpec,
     StudyMetaSpec,
     StudySpec,
     TopicSpec,
@@ -35,7 +37,7 @@ from tuner.settings import ParameterSpec, SettingValue
 __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are made of them
     "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
     "ConstraintsSpec", "ConsumerSpec", "LocustSpec", "MetricsSpec", "NetworkSpec", "ObjectiveSpec",
-    "ParameterSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
-    "SettingValue", "ShapeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
+    "ParameterSpec", "PayloadsSpec", "ProcessingSpec", "ProducerSpec", "SearchSpec", "SecuritySpec",
+    "SettingValue", "ShapeSpec", "SizeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec",
     "WorkloadSpec", "describe_path", "load_config", "parse_config",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, Union, cast, get_args, get_origin, get_type_hints
 
@@ -21,6 +22,7 @@ import yaml
 
 from tuner.config.checks import check_spec, show
 from tuner.config.errors import ConfigError
+from tuner.config.payloads import with_payloads
 from tuner.config.read import read_yaml
 from tuner.config.spec import StudySpec
 from tuner.settings import SETTINGS, ParameterSpec
@@ -37,7 +39,13 @@ def load_config(
 ) -> StudySpec:
     """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem
     (`rules=False`: all but the consumer settings' cross-setting rules)."""
-    return parse_config(read_yaml(path), overrides=overrides, environ=environ, rules=rules)
+    return parse_config(
+        read_yaml(path),
+        overrides=overrides,
+        environ=environ,
+        rules=rules,
+        base_dir=Path(path).resolve().parent,
+    )
 
 
 def parse_config(
@@ -46,8 +54,11 @@ def parse_config(
     overrides: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     rules: bool = True,
+    base_dir: Path | None = None,
 ) -> StudySpec:
-    """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`."""
+    """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`; a payload
+    file's relative path is resolved against `base_dir` (the config's directory; default:
+    the working directory)."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise ConfigError([f"the config must be a mapping of sections, got {show(data)}"])
@@ -61,6 +72,8 @@ def parse_config(
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
     check_spec(spec, problems, rules=rules)
+    if not problems:
+        spec = with_payloads(spec, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError([_origin(p, overridden) for p in problems])
     return spec
@@ -185,8 +198,14 @@ def _unknown_key(parts: Sequence[str]) -> str | None:
             return f"{path}: unknown key{hint}"
         cls = get_type_hints(cls)[part]
         if get_origin(cls) in (types.UnionType, Union):
-            cls = next(a for a in get_args(cls) if a is not type(None))
+            options = [a for a in get_args(cls) if a is not type(None)]
+            deeper = i + 1 < len(parts)
+            cls = next((a for a in options if dataclasses.is_dataclass(a) == deeper), options[0])
     return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _join(path: str, key: str) -> str:
@@ -237,6 +256,12 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
             return None
         inner = [a for a in args if a is not type(None)]
         if inner == [int, bool, str] or set(inner) == {int, bool, str}:  # SettingValue
+            return value
+        section = next((a for a in inner if dataclasses.is_dataclass(a)), None)
+        if section is not None and (isinstance(value, dict) or len(inner) == 1):
+            return _build(cast(type[Any], section), value, path, problems)
+        if section is not None and inner[0] is int and not _is_int(value):
+            problems.append(f"{path}: must be an integer or a mapping, got {show(value)}")
             return value
         return _convert(inner[0], value, path, problems)
     if origin is collections.abc.Mapping and dataclasses.is_dataclass(args[1]):

@@ -76,7 +76,10 @@ def _add_options(parser: Any) -> None:
         default="constant", help="value sizes around --message-bytes (without --payloads)",
     )  # fmt: skip
     group.add_argument(
-        "--size-p99", type=float, default=0.0, help="lognormal value sizes: the 99th percentile"
+        "--size-tail",
+        type=float,
+        default=0.0,
+        help="lognormal value sizes: their 99th percentile (p99) in bytes",
     )
     group.add_argument(
         "--key-distribution", choices=["uniform", "zipf", "none"], default="uniform",
@@ -294,7 +297,7 @@ def _pool(opts: Any) -> Pool:
     distribution = None if opts.size_distribution == "constant" else opts.size_distribution
     return build_pool(
         message_bytes=opts.message_bytes, distribution=distribution,
-        p99=opts.size_p99 or None, file=opts.payloads or None, fmt=opts.payloads_format,
+        p99=opts.size_tail or None, file=opts.payloads or None, fmt=opts.payloads_format,
         order=opts.payloads_order, seed=opts.payloads_seed,
     )  # fmt: skip
 

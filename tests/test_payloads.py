@@ -313,3 +313,49 @@ def test_run_with_a_missing_payload_file_exits_2_with_its_path(
     err = capsys.readouterr().err
     assert f"workload.payloads.file: cannot read {tmp_path / 'samples.jsonl'}" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.integration
+def test_run_says_what_the_payloads_were(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner run` on a payload file prints and stores its source, count, size p50/p99 and the
+    gzip ratio (equal to what `summarize` computes on its own)."""
+    lines = [
+        json.dumps({"order": i, "status": "shipped", "pad": "p" * (i % 90)}) for i in range(400)
+    ]
+    (tmp_path / "orders.jsonl").write_text("\n".join(lines) + "\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {unique('run-payloads')}, partitions: 2}}\n"
+        "workload:\n  prefill_records: 20000\n  payloads: {file: orders.jsonl}\n"
+        "  producer: {compression: gzip}\n"
+        "consumer: {members: 1}\n"
+        "trial: {warmup_s: 1, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+    )
+    out_json = tmp_path / "r.json"
+    assert main(["run", str(path), "--quiet", "--json", str(out_json)]) in {0, 1}
+    out = capsys.readouterr().out
+    sizes = sorted(len(line) for line in lines)
+    stored = json.loads(out_json.read_text())["payloads"]
+    assert stored["source"] == f"file {tmp_path / 'orders.jsonl'} (values)"
+    assert stored["count"] == 400
+    assert (stored["p50_bytes"], stored["p99_bytes"]) == (sizes[199], sizes[395])
+    spec = parse_config(
+        {
+            "workload": {
+                "payloads": {"file": str(tmp_path / "orders.jsonl")},
+                "producer": {"compression": "gzip"},
+            }
+        }
+    )
+    ratio = summarize(spec.workload).compression_ratio
+    assert ratio is not None
+    assert stored["compression_ratio"] == pytest.approx(ratio)
+    assert (
+        f"records          file {tmp_path / 'orders.jsonl'} (values): 400 records, value size "
+        f"p50 {sizes[199]} B, p99 {sizes[395]} B" in out
+    )
+    assert f"gzip compression ratio {ratio:.2f}x" in out

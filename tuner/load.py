@@ -108,7 +108,7 @@ def locust_args(
         "--metrics-port", str(metrics_port), "--metrics-host", metrics_host,
     ]  # fmt: skip
     if not isinstance(size, int):
-        args += ["--size-distribution", size.distribution, "--size-p99", str(size.p99 or 0)]
+        args += ["--size-distribution", size.distribution, "--size-tail", str(size.p99 or 0)]
     payloads = workload.payloads
     if payloads is not None and payloads.file is not None:
         args += ["--payloads", payloads.file, "--payloads-format", payloads.file_format,

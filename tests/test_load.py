@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import unique
@@ -248,7 +249,8 @@ def test_locust_writes_the_users_records_and_counts_their_bytes(
     bootstrap_servers: str, tmp_path: Path
 ) -> None:
     """With `workload.payloads` Locust produces exactly the file's records (keys, headers,
-    values), and its bytes counter adds up their real sizes, not one fixed size."""
+    values), each key on the partition the prefill gives it, and its bytes counter adds up
+    their real sizes, not one fixed size."""
     path = tmp_path / "records.jsonl"
     rows: list[dict[str, Any]] = [
         {"key": f"c{i % 4}", "value": "x" * (10 + 37 * i), "headers": {"i": str(i)}}
@@ -277,7 +279,9 @@ def test_locust_writes_the_users_records_and_counts_their_bytes(
             for r in rows}  # fmt: skip
     got = _records(bootstrap_servers, topic)
     assert len(got) == sum(asyncio.run(cluster.end_offsets(conn, topic)).values()) > 100
-    assert {(k, v, h) for k, v, h in got} == want
+    assert {(k, v, h) for _, k, v, h in got} == want
+    choose = DefaultPartitioner()  # the prefill's partition per key: Locust's must agree
+    assert all(p == choose(k, [0, 1, 2], None) for p, k, _, _ in got)
     families = {f.name: f for f in text_string_to_metric_families(scraped[0])}
     sent = sum(s.value for s in families["tuner_producer_records_sent"].samples
                if s.name.endswith("_total"))  # fmt: skip
@@ -288,22 +292,22 @@ def test_locust_writes_the_users_records_and_counts_their_bytes(
     assert sent_bytes / sent == pytest.approx(mean, rel=0.1)
 
 
-def _records(bootstrap_servers: str, topic: str) -> list[tuple[bytes, bytes, tuple[Any, ...]]]:
-    """(key, value, headers) of every record in the topic, read without a group."""
+def _records(bootstrap_servers: str, topic: str) -> list[tuple[int, bytes, bytes, tuple[Any, ...]]]:
+    """(partition, key, value, headers) of every record in the topic, read without a group."""
 
-    async def read() -> list[tuple[bytes, bytes, tuple[Any, ...]]]:
+    async def read() -> list[tuple[int, bytes, bytes, tuple[Any, ...]]]:
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap_servers, group_id=None,
             auto_offset_reset="earliest",
         )  # fmt: skip
         await consumer.start()
-        out: list[tuple[bytes, bytes, tuple[Any, ...]]] = []
+        out: list[tuple[int, bytes, bytes, tuple[Any, ...]]] = []
         try:
             ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(3)])
             async with asyncio.timeout(30):
                 while len(out) < sum(ends.values()):
                     for batch in (await consumer.getmany(timeout_ms=500)).values():
-                        out.extend((m.key, m.value, tuple(m.headers)) for m in batch)
+                        out.extend((m.partition, m.key, m.value, tuple(m.headers)) for m in batch)
         finally:
             await consumer.stop()
         return out

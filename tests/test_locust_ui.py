@@ -171,8 +171,9 @@ def test_secured_cluster_from_the_web_ui_shows_no_password(
 def test_the_form_shows_the_cluster_as_host_and_takes_a_payload_file(
     bootstrap_servers: str, browser: WebDriver, tmp_path: Path
 ) -> None:
-    """Host shows the cluster (no missing-host warning); a payload file set under Custom
-    parameters is what lands on the topic, value for value."""
+    """Host shows the cluster (`--kafka-bootstrap`, no missing-host warning), and the cluster
+    typed into it is used; a payload file set under Custom parameters is what lands on the
+    topic, value for value."""
     conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
     topic = unique("ui-payloads")
     asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
@@ -182,13 +183,14 @@ def test_the_form_shows_the_cluster_as_host_and_takes_a_payload_file(
     port = free_port()
     locust = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
-         "--web-port", str(port), "--kafka-bootstrap", bootstrap_servers],
+         "--web-port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         _until(lambda: _get(browser, f"http://127.0.0.1:{port}/"), 30, "the Locust UI")
-        assert browser.find_element(By.NAME, "host").get_attribute("value") == bootstrap_servers
+        assert browser.find_element(By.NAME, "host").get_attribute("value") == "127.0.0.1:9092"
         assert "no host attribute" not in browser.page_source
+        _set(browser, "host", bootstrap_servers)  # the default's broker is not this test's
         _set(browser, "userCount", "1")
         _set(browser, "spawnRate", "1")
         browser.find_elements(By.CSS_SELECTOR, "button.MuiAccordionSummary-root")[-1].click()

@@ -18,9 +18,10 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from tests.helpers import topic_exists, unique
 from tuner import cluster
+from tuner.broker import EmbeddedBroker
 from tuner.cli import main
 from tuner.cluster import Connection
-from tuner.config import ClusterSpec, StudySpec, TopicSpec, parse_config
+from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
 from tuner.payloads import PayloadError, Record, read_records, record_line
 from tuner.payloads.sample import PayloadTopicError, sample_topic, with_topic_sample
 from tuner.payloads.sizes import percentile, quantile, sized_values
@@ -359,3 +360,28 @@ def test_run_says_what_the_payloads_were(
         f"p50 {sizes[199]} B, p99 {sizes[395]} B" in out
     )
     assert f"gzip compression ratio {ratio:.2f}x" in out
+
+
+@pytest.mark.integration
+def test_a_topic_on_a_secured_cluster_is_sampled_with_the_configs_credentials(
+    secure_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """Over SASL_SSL/SCRAM the sample reads with the config's user; a topic that user cannot
+    see is named by field (the test broker has no ACLs, so the topic the user cannot see here
+    is a missing one)."""
+    listeners = secure_broker.listeners
+    assert listeners is not None
+    scram = SecuritySpec(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                         username=listeners.username, password=listeners.password,
+                         ssl_cafile=str(listeners.tls.ca_file))  # fmt: skip
+    conn = Connection(
+        bootstrap_servers=f"127.0.0.1:{listeners.sasl_ssl_port}",
+        cluster=ClusterSpec(security=scram),
+    )
+    topic = unique("secured-orders")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1)))
+    asyncio.run(cluster.fill_to(conn, topic, parse_config({}).workload, records=50))
+    assert asyncio.run(sample_topic(conn, topic, 20, tmp_path / "s.jsonl")) == 20
+    assert len(read_records(tmp_path / "s.jsonl", "records")) == 20
+    with pytest.raises(PayloadTopicError, match="may not describe it"):
+        asyncio.run(sample_topic(conn, f"{topic}.missing", 20, tmp_path / "t.jsonl"))

@@ -385,3 +385,43 @@ def test_a_topic_on_a_secured_cluster_is_sampled_with_the_configs_credentials(
     assert len(read_records(tmp_path / "s.jsonl", "records")) == 20
     with pytest.raises(PayloadTopicError, match="may not describe it"):
         asyncio.run(sample_topic(conn, f"{topic}.missing", 20, tmp_path / "t.jsonl"))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_study_samples_a_topic_once_into_its_output_and_reports_it(
+    tmp_path: Path, bootstrap_servers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner optimize` with a payload topic: the sample lies in the output directory, the
+    topic keeps its offsets, and the report names the source and the sample's count."""
+    source = unique("users-orders")
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=source, partitions=2)))
+    asyncio.run(cluster.fill_to(conn, source, parse_config({}).workload, records=300))
+    ends = asyncio.run(cluster.end_offsets(conn, source))
+    trial_topic = unique("study-payloads")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {trial_topic}, partitions: 2}}\n"
+        "workload: {prefill_records: 20000, "
+        f"payloads: {{topic: {source}, sample_records: 100}}}}\n"
+        "consumer: {members: 1, processing: {per_record_ms: 0.5}}\n"
+        "trial: {warmup_s: 0.5, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        "search: {trials: 1, sampler: random, parameters: "
+        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
+        "confirm: {repeats: 1, ablation_pairs: 1}\n"
+        f"study: {{name: {unique('payloads')}}}\n"
+    )
+    out_dir = tmp_path / "o"
+    assert main(["optimize", str(config), "--out", str(out_dir), "--quiet"]) == 0
+    capsys.readouterr()
+    samples = list(out_dir.glob("payloads-*.jsonl"))
+    assert len(samples) == 1
+    assert len(read_records(samples[0], "records")) == 100
+    assert asyncio.run(cluster.end_offsets(conn, source)) == ends
+    assert (
+        f"Records: topic {source!r} (a read-only sample of 100 records): 100 records"
+        in (out_dir / "report.md").read_text()
+    )

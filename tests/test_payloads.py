@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.helpers import topic_exists, unique
+from tests.helpers import one_trial_study, topic_exists, unique
 from tuner import cluster
 from tuner.broker import EmbeddedBroker
 from tuner.cli import main
@@ -399,20 +399,13 @@ def test_a_study_samples_a_topic_once_into_its_output_and_reports_it(
     asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=source, partitions=2)))
     asyncio.run(cluster.fill_to(conn, source, parse_config({}).workload, records=300))
     ends = asyncio.run(cluster.end_offsets(conn, source))
-    trial_topic = unique("study-payloads")
     config = tmp_path / "c.yaml"
     config.write_text(
-        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
-        f"topic: {{name: {trial_topic}, partitions: 2}}\n"
-        "workload: {prefill_records: 20000, "
-        f"payloads: {{topic: {source}, sample_records: 100}}}}\n"
-        "consumer: {members: 1, processing: {per_record_ms: 0.5}}\n"
-        "trial: {warmup_s: 0.5, measure_s: 2}\n"
-        "metrics: {port: 0, producer_port: 0}\n"
-        "search: {trials: 1, sampler: random, parameters: "
-        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
-        "confirm: {repeats: 1, ablation_pairs: 1}\n"
-        f"study: {{name: {unique('payloads')}}}\n"
+        one_trial_study(
+            bootstrap_servers,
+            unique("study-payloads"),
+            f"{{prefill_records: 20000, payloads: {{topic: {source}, sample_records: 100}}}}",
+        )
     )
     out_dir = tmp_path / "o"
     assert main(["optimize", str(config), "--out", str(out_dir), "--quiet"]) == 0

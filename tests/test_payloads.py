@@ -23,7 +23,12 @@ from tuner.cli import main
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
 from tuner.payloads import PayloadError, Record, read_records, record_line
-from tuner.payloads.sample import PayloadTopicError, sample_topic, with_topic_sample
+from tuner.payloads.sample import (
+    PayloadTopicError,
+    sample_path,
+    sample_topic,
+    with_topic_sample,
+)
 from tuner.payloads.sizes import percentile, quantile, sized_values
 from tuner.payloads.workload import summarize
 
@@ -418,3 +423,12 @@ def test_a_study_samples_a_topic_once_into_its_output_and_reports_it(
         f"Records: topic {source!r} (a read-only sample of 100 records): 100 records"
         in (out_dir / "report.md").read_text()
     )
+
+
+def test_a_kept_sample_that_cannot_be_read_says_to_delete_it(tmp_path: Path) -> None:
+    """A damaged sample file from an earlier run is named, with how to sample again."""
+    conn = Connection(bootstrap_servers="127.0.0.1:1", cluster=ClusterSpec())
+    sample_path(tmp_path, conn, "orders", 10).write_text("not json\n")
+    spec = parse_config({"workload": {"payloads": {"topic": "orders", "sample_records": 10}}})
+    with pytest.raises(PayloadTopicError, match=r"the kept sample cannot be used .* delete it"):
+        with_topic_sample(spec, conn, tmp_path)

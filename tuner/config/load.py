@@ -72,8 +72,7 @@ def parse_config(
     data = _substitute_env(data, "", os.environ if environ is None else environ, problems)
     spec = cast(StudySpec, _build(StudySpec, data, "", problems))
     check_spec(spec, problems, rules=rules)
-    if not problems:
-        spec = with_payloads(spec, base_dir or Path.cwd(), problems)
+    spec = with_payloads(spec, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError([_origin(p, overridden) for p in problems])
     return spec

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 
 from tuner.cluster import ClusterError, Connection
 from tuner.config import StudySpec
-from tuner.payloads.records import Record, read_records, record_line
+from tuner.payloads.records import PayloadError, Record, read_records, record_line
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,13 @@ def with_topic_sample(spec: StudySpec, conn: Connection, directory: Path) -> Stu
     path = sample_path(directory, conn, p.topic, p.sample_records)
     if not path.is_file():
         asyncio.run(sample_topic(conn, p.topic, p.sample_records, path))
-    records = read_records(path, "records")
+    try:
+        records = read_records(path, "records")
+    except PayloadError as exc:
+        raise PayloadTopicError(
+            f"workload.payloads.topic: the kept sample cannot be used ({exc}); delete it to "
+            "sample the topic again"
+        ) from None
     mean = sum(len(r.value) for r in records) / len(records)
     workload = replace(
         spec.workload, payloads=replace(p, file=str(path)), message_bytes=max(1, round(mean))
@@ -88,8 +94,14 @@ async def sample_topic(conn: Connection, topic: str, records: int, path: Path) -
         taken = await _read(consumer, {tp: ends[tp] for tp in tps if shares[tp]}, wanted)
     except KafkaError as exc:
         raise PayloadTopicError(f"{where} cannot be read: {type(exc).__name__}: {exc}") from None
+    except TimeoutError:
+        raise PayloadTopicError(
+            f"{where}: the sample was not read within {READ_TIMEOUT_S:.0f} s"
+        ) from None
     finally:
         await consumer.stop()
+    if not taken:
+        raise PayloadTopicError(f"{where} holds no values to sample (only tombstones)")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     partial.write_text("".join(record_line(r) + "\n" for r in taken))

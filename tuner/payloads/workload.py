@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from tuner.config import WorkloadSpec
 from tuner.payloads.pool import Pool, build_pool
@@ -59,13 +58,6 @@ class PayloadSummary:
             )
             text += f", {self.compression} compression ratio {ratio}"
         return text
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PayloadSummary:
-        return cls(**data)
 
 
 @functools.lru_cache(maxsize=8)

@@ -26,6 +26,7 @@ from tuner.config import (
     LocustSpec,
     PayloadsSpec,
     ProducerSpec,
+    SizeSpec,
     TopicSpec,
     WorkloadSpec,
 )
@@ -313,3 +314,25 @@ def _records(bootstrap_servers: str, topic: str) -> list[tuple[int, bytes, bytes
         return out
 
     return asyncio.run(read())
+
+
+def test_locust_writes_values_of_the_asked_size_distribution(bootstrap_servers: str) -> None:
+    """`message_bytes: {distribution: lognormal, mean: 800, p99: 8000}` under live load: the
+    values on the topic have about that mean and p99."""
+    workload = WorkloadSpec(
+        prefill_records=0,
+        message_bytes=SizeSpec(distribution="lognormal", mean=800, p99=8000),
+        producer=ProducerSpec(users=1, spawn_rate=10, rate_per_user=1500),
+    )
+
+    async def main() -> str:
+        _, topic = await _topic(bootstrap_servers)
+        async with LocustLoad(workload, bootstrap_servers=bootstrap_servers, topic=topic):
+            await asyncio.sleep(3)
+        return topic
+
+    topic = asyncio.run(main())
+    sizes = sorted(len(value) for _, _, value, _ in _records(bootstrap_servers, topic))
+    assert len(sizes) > 2000
+    assert sum(sizes) / len(sizes) == pytest.approx(800, rel=0.15)
+    assert sizes[int(0.99 * len(sizes))] == pytest.approx(8000, rel=0.2)

@@ -44,19 +44,21 @@ def test_a_values_file_is_one_value_per_line_as_it_is(tmp_path: Path) -> None:
 
 
 def test_records_format_reads_keys_values_headers_and_base64(tmp_path: Path) -> None:
-    """`format: records`: string values as UTF-8, objects as compact JSON, base64 for binary,
-    a null key as no key; a record line written back reads the same."""
+    """`format: records`: string values as UTF-8, objects as compact JSON, base64 for binary
+    (and for headers that repeat a name), a null key as no key; a record line written back
+    reads the same."""
     path = tmp_path / "r.jsonl"
     path.write_text(
         '{"key": "a", "value": "héllo", "headers": {"h": "1"}}\n'
         '{"key": null, "value": {"n": [1, 2]}}\n'
-        '{"key_base64": "AAE=", "value_base64": "/wA="}\n'
+        '{"key_base64": "AAE=", "value_base64": "/wA=", '
+        '"headers_base64": [["h", "/w=="], ["h", "AA=="]]}\n'
     )
     records = read_records(path, "records")
     assert records == (
         Record(key=b"a", value="héllo".encode(), headers=(("h", b"1"),)),
         Record(key=None, value=b'{"n":[1,2]}'),
-        Record(key=b"\x00\x01", value=b"\xff\x00"),
+        Record(key=b"\x00\x01", value=b"\xff\x00", headers=(("h", b"\xff"), ("h", b"\x00"))),
     )
     again = tmp_path / "again.jsonl"
     again.write_text("".join(record_line(r) + "\n" for r in records))

@@ -104,21 +104,42 @@ def _parse_record(line: bytes, where: str) -> Record:
         raise PayloadError(f"{where}: not a JSON object ({exc})") from None
     if not isinstance(obj, dict):
         raise PayloadError(f"{where}: must be a JSON object with value, key, headers")
-    unknown = set(obj) - {"key", "value", "headers", "key_base64", "value_base64"}
+    unknown = set(obj) - set(_FIELDS)
     if unknown:
         raise PayloadError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; allowed: "
-                           "key, value, headers, key_base64, value_base64")  # fmt: skip
+                           f"{', '.join(_FIELDS)}")  # fmt: skip
     if "value" not in obj and "value_base64" not in obj:
         raise PayloadError(f"{where}: no value (or value_base64)")
     value = _bytes(obj, "value", where)
-    headers = obj.get("headers") or {}
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise PayloadError(f"{where}: headers must be an object of strings")
     return Record(
         key=_bytes(obj, "key", where),
         value=value if value is not None else b"",
-        headers=tuple((str(k), v.encode()) for k, v in headers.items()),
+        headers=_headers(obj, where),
     )
+
+
+_FIELDS = ("key", "value", "headers", "key_base64", "value_base64", "headers_base64")
+
+
+def _headers(obj: dict[str, object], where: str) -> tuple[tuple[str, bytes], ...]:
+    """`headers`: an object of strings; `headers_base64`: `[[name, base64], …]`, for binary
+    values or a name that repeats (Kafka allows both)."""
+    headers = obj.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise PayloadError(f"{where}: headers must be an object of strings")
+    pairs = [(str(k), v.encode()) for k, v in headers.items()]
+    encoded = obj.get("headers_base64") or []
+    if not isinstance(encoded, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in encoded
+    ):
+        raise PayloadError(f"{where}: headers_base64 must be a list of [name, base64] pairs")
+    try:
+        pairs += [(name, base64.b64decode(data, validate=True)) for name, data in encoded]
+    except binascii.Error as exc:
+        raise PayloadError(
+            f"{where}: headers_base64 holds a value that is not base64 ({exc})"
+        ) from None
+    return tuple(pairs)
 
 
 def _bytes(obj: dict[str, object], name: str, where: str) -> bytes | None:
@@ -142,12 +163,22 @@ def record_line(record: Record) -> str:
     """One line of `format: records` that reads back as `record` (binary kept as base64)."""
     out: dict[str, object] = {}
     for name, data in (("key", record.key), ("value", record.value)):
-        if data is None:
-            continue
-        try:
+        if data is not None and _is_text(data):
             out[name] = data.decode()
-        except UnicodeDecodeError:
+        elif data is not None:
             out[f"{name}_base64"] = base64.b64encode(data).decode()
-    if record.headers:
-        out["headers"] = {k: v.decode(errors="replace") for k, v in record.headers}
+    names = [k for k, _ in record.headers]
+    plain = len(set(names)) == len(names) and all(_is_text(v) for _, v in record.headers)
+    if record.headers and plain:
+        out["headers"] = {k: v.decode() for k, v in record.headers}
+    elif record.headers:
+        out["headers_base64"] = [[k, base64.b64encode(v).decode()] for k, v in record.headers]
     return json.dumps(out, separators=(",", ":"))
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True

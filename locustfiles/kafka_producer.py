@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from tuner.load import SASL_PASSWORD_ENV
 from tuner.locust_stats import StatsLine
 from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
+from tuner.payloads.pool import Pool, build_pool
 
 BURST = 200
 """Records one unpaced task produces before yielding, so Locust's per-task cost is amortised."""
@@ -55,7 +56,31 @@ def _add_options(parser: Any) -> None:
     group = parser  # Locust reads include_in_web_ui only on the parser itself
     group.add_argument("--kafka-bootstrap", default="127.0.0.1:9092", help="bootstrap servers")
     group.add_argument("--kafka-topic", default="tuner.quickstart", help="topic to produce to")
-    group.add_argument("--message-bytes", type=int, default=512, help="record value size")
+    group.add_argument(
+        "--payloads", default="",
+        help="payload source: a file (one value per line, or records with --payloads-format "
+        "records) or a directory (one value per file); empty: random values of --message-bytes",
+    )  # fmt: skip
+    group.add_argument(
+        "--payloads-format", choices=["values", "records"], default="values",
+        help='records: one {"key": …, "value": …, "headers": {…}} object per line',
+    )  # fmt: skip
+    group.add_argument(
+        "--payloads-order", choices=["round_robin", "random"], default="round_robin",
+        help="the order payloads are written in (random: seeded by --payloads-seed)",
+    )  # fmt: skip
+    group.add_argument("--payloads-seed", type=int, default=0, help="seed of a random order")
+    group.add_argument("--message-bytes", type=int, default=512, help="record value size (mean)")
+    group.add_argument(
+        "--size-distribution", choices=["constant", "lognormal", "exponential"],
+        default="constant", help="value sizes around --message-bytes (without --payloads)",
+    )  # fmt: skip
+    group.add_argument(
+        "--size-tail",
+        type=float,
+        default=0.0,
+        help="lognormal value sizes: their 99th percentile (p99) in bytes",
+    )
     group.add_argument(
         "--key-distribution", choices=["uniform", "zipf", "none"], default="uniform",
         help="record keys: uniform over 10,000 keys, zipf (hot keys), or none",
@@ -120,14 +145,15 @@ class _Kafka:
         opts = _options(environment)
         self.environment = environment
         self.topic: str = opts.kafka_topic
-        self.value = random.Random(0).randbytes(opts.message_bytes)
+        self.pool = _pool(opts)
+        self.next_record = self.pool.writer()
         self.keys = _key_source(opts.key_distribution)
         # librdkafka's threads inherit this mask: with SIGTERM blocked in them, the kernel
         # delivers it to the main thread, where Locust's handler stops the run cleanly;
         # otherwise a librdkafka thread may take it and the process dies with no final stats.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         try:
-            self.producer = self._producer(opts)
+            self.producer = self._producer(opts, bootstrap_of(environment))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if self.topic not in _metrics:
@@ -138,13 +164,15 @@ class _Kafka:
         self.last_error = ""
         self._latencies: list[float] = []
         """Seconds from produce() to acknowledgement, of deliveries not yet reported."""
+        self._bytes = 0
+        """Value bytes of those deliveries."""
         self._errors: list[tuple[float, str]] = []
         self._poller = gevent.spawn(self._poll_forever)
 
     @staticmethod
-    def _producer(opts: Any) -> Producer:
+    def _producer(opts: Any, bootstrap: str) -> Producer:
         return Producer({
-            "bootstrap.servers": opts.kafka_bootstrap,
+            "bootstrap.servers": bootstrap,
             "acks": opts.acks,
             "linger.ms": opts.linger_ms,
             "compression.type": opts.compression,
@@ -152,6 +180,7 @@ class _Kafka:
             "queue.buffering.max.messages": 500_000,
             "message.timeout.ms": 10_000,
             "client.id": "tuner-locust",
+            "partitioner": "murmur2_random",  # Java's (and the prefill's) partition per key
             **security_config(opts, os.environ),
         })  # fmt: skip
 
@@ -169,6 +198,7 @@ class _Kafka:
         latency = msg.latency() or 0.0  # produce() → acknowledgement, timed by librdkafka
         if err is None:
             self._latencies.append(latency)
+            self._bytes += len(msg)
         else:
             self._errors.append((latency, str(err)))
 
@@ -176,10 +206,11 @@ class _Kafka:
         """Write the deliveries since the last call to Locust's statistics and Prometheus."""
         latencies, self._latencies = self._latencies, []
         errors, self._errors = self._errors, []
-        size = len(self.value)
+        delivered, self._bytes = self._bytes, 0
+        size = round(delivered / len(latencies)) if latencies else 0
         if latencies:
             self.sent += len(latencies)
-            self.metrics.delivered(latencies, size)
+            self.metrics.delivered(latencies, size, total_bytes=delivered)
             stats = self.environment.stats
             entry = stats.entries[(self.topic, "produce")]  # created on first use
             log_requests(entry, stats.total, [lat * 1000 for lat in latencies], size)
@@ -193,11 +224,14 @@ class _Kafka:
             )  # fmt: skip
 
     def produce(self) -> None:
+        record = self.next_record()
+        key = record.key if self.pool.own_keys else self.keys()
+        headers: list[tuple[str, str | bytes | None]] | None = list(record.headers) or None
         while True:
             try:
                 self.producer.produce(
-                    self.topic, self.value, key=self.keys(), on_delivery=self._delivered,
-                    timestamp=int(time.time() * 1000),
+                    self.topic, record.value, key=key, headers=headers,
+                    on_delivery=self._delivered, timestamp=int(time.time() * 1000),
                 )  # fmt: skip
                 return
             except BufferError:  # librdkafka's queue is full: let deliveries drain first
@@ -258,6 +292,16 @@ def log_requests(
             e.response_times[bucket] += count
 
 
+def _pool(opts: Any) -> Pool:
+    """The records to write, from the `--payloads*`/size options (as the prefill builds them)."""
+    distribution = None if opts.size_distribution == "constant" else opts.size_distribution
+    return build_pool(
+        message_bytes=opts.message_bytes, distribution=distribution,
+        p99=opts.size_tail or None, file=opts.payloads or None, fmt=opts.payloads_format,
+        order=opts.payloads_order, seed=opts.payloads_seed,
+    )  # fmt: skip
+
+
 def _key_source(kind: str) -> Any:
     rng = random.Random(1)
     if kind == "none":
@@ -282,6 +326,27 @@ def _start(environment: Environment, **_: Any) -> None:
     opts = _options(environment)
     if opts.stats_file:
         gevent.spawn(_write_stats, opts.stats_file, _kafka)
+
+
+@events.init.add_listener
+def _show_cluster_as_host(environment: Environment, **_: Any) -> None:
+    """The web UI's Host field shows the cluster (Locust warns of a missing host otherwise)."""
+    global _shown_host  # noqa: PLW0603 - what the form showed, to tell whether it was edited
+    opts = environment.parsed_options
+    if opts is not None and not environment.host:
+        environment.host = _shown_host = opts.kafka_bootstrap
+
+
+def bootstrap_of(environment: Environment) -> str:
+    """The cluster to produce to: `--kafka-bootstrap`, or the Host field if only it was edited."""
+    opts = _options(environment)
+    host = (environment.host or "").strip()
+    if host and host != _shown_host and opts.kafka_bootstrap == _shown_host:
+        return host
+    return str(opts.kafka_bootstrap)
+
+
+_shown_host = ""
 
 
 @events.init.add_listener

@@ -44,6 +44,23 @@ def unique(prefix: str) -> str:
     return f"tuner.{prefix}.{uuid.uuid4().hex[:8]}"
 
 
+def one_trial_study(bootstrap_servers: str, topic: str, workload: str) -> str:
+    """The YAML of the quickest whole study: one trial of one member, one ablation pair, one
+    confirmation run; `workload` is the section's flow mapping."""
+    return (
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {topic}, partitions: 2}}\n"
+        f"workload: {workload}\n"
+        "consumer: {members: 1, processing: {per_record_ms: 0.5}}\n"
+        "trial: {warmup_s: 0.5, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        "search: {trials: 1, sampler: random, parameters: "
+        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
+        "confirm: {repeats: 1, ablation_pairs: 1}\n"
+        f"study: {{name: {unique('study')}}}\n"
+    )
+
+
 def small_spec(name: str, **sections: Any) -> StudySpec:
     """A quick trial: its own topic, 2 members, a small backlog, short windows."""
     data: dict[str, Any] = {

@@ -632,3 +632,18 @@ def test_cli_service_keeps_serving_through_failed_checks_and_stops_on_ctrl_c() -
     assert proc.returncode == 0, err
     assert f"serving findings on http://127.0.0.1:{port}/metrics" in out
     assert "check failed (the last findings stay served): no answer from Prometheus" in err
+
+
+def test_a_size_distribution_and_payloads_advise_on_their_mean_size(tmp_path: Path) -> None:
+    """The advisor's record size is a distribution's mean, or the payload file's mean value."""
+    spread = parse_config(
+        {"workload": {"message_bytes": {"distribution": "lognormal", "mean": 800, "p99": 8000}}}
+    )
+    plain = from_config(parse_config({})).workload
+    assert plain is not None
+    assert from_config(spread).workload == replace(plain, message_bytes=800)
+    (tmp_path / "v.txt").write_text("a" * 100 + "\n" + "b" * 300 + "\n")
+    given = parse_config({"workload": {"payloads": {"file": str(tmp_path / "v.txt")}}})
+    workload = from_config(given).workload
+    assert workload is not None
+    assert workload.message_bytes == 200

@@ -21,6 +21,7 @@ from tests.helpers import (
     alive,
     descendants,
     measured,
+    one_trial_study,
     small_spec,
     synthetic_study,
     topic_exists,
@@ -262,16 +263,9 @@ def test_quiet_optimize_prints_no_progress_lines(
     stderr, but still the final summary on stdout."""
     config = _write(
         tmp_path,
-        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
-        f"topic: {{name: {unique('quiet')}, partitions: 2}}\n"
-        "workload: {prefill_records: 20000, message_bytes: 100}\n"
-        "consumer: {members: 1, processing: {per_record_ms: 0.5}}\n"
-        "trial: {warmup_s: 0.5, measure_s: 2}\n"
-        "metrics: {port: 0, producer_port: 0}\n"
-        "search: {trials: 1, sampler: random, parameters: "
-        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
-        "confirm: {repeats: 1, ablation_pairs: 1}\n"
-        f"study: {{name: {unique('quiet')}}}\n",
+        one_trial_study(
+            bootstrap_servers, unique("quiet"), "{prefill_records: 20000, message_bytes: 100}"
+        ),
     )
     assert main(["optimize", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     out, err = capsys.readouterr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -475,3 +476,97 @@ def test_network_profile_lands_and_its_bad_values_are_named() -> None:
     assert "cluster.network.bandwidth_mbit: must be > 0" in problems
     with pytest.raises(ConfigError, match=r"cluster\.network\.rtt: unknown key; did you mean"):
         parse_config({"cluster": {"network": {"rtt": 3}}})
+
+
+def test_a_payload_file_is_found_beside_the_config(tmp_path: Path) -> None:
+    """`workload.payloads.file` is relative to the config file, not the working directory; its
+    mean value size becomes `message_bytes`."""
+    (tmp_path / "samples.jsonl").write_text("ab\nabcdef\n")
+    config = tmp_path / "c.yaml"
+    config.write_text("workload: {payloads: {file: samples.jsonl}}\n")
+    spec = load_config(config)
+    assert spec.workload.payloads is not None
+    assert spec.workload.payloads.file == str(tmp_path / "samples.jsonl")
+    assert spec.workload.message_bytes == 4
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("missing", "workload.payloads.file: cannot read {path}: No such file or directory"),
+        ("empty", "workload.payloads.file: {path}: the file is empty"),
+        ("unreadable", "workload.payloads.file: cannot read {path}: Permission denied"),
+        ("not-records", "workload.payloads.file: {path}, line 1: not a JSON object"),
+        ("empty-dir", "workload.payloads.file: {path}: the directory holds no files"),
+    ],
+)
+def test_an_unusable_payload_file_is_named_with_its_path(
+    setup: str, expected: str, tmp_path: Path
+) -> None:
+    """Missing, empty, unreadable or malformed payloads: one problem naming field and file."""
+    path = tmp_path / "samples"
+    fmt = "values"
+    if setup == "empty":
+        path.write_bytes(b"")
+    elif setup == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads a file whatever its mode")
+        path.write_text("x\n")
+        path.chmod(0)
+    elif setup == "not-records":
+        path.write_text("plain text\n")
+        fmt = "records"
+    elif setup == "empty-dir":
+        path.mkdir()
+    found = problems({"workload": {"payloads": {"file": str(path), "format": fmt}}})
+    assert len(found) == 1
+    assert found[0].startswith(expected.format(path=path)), found
+
+
+def test_payload_and_size_fields_that_cannot_work_are_refused() -> None:
+    """A lognormal without p99 or with one no lognormal has, a p99 on an exponential, sizes
+    beside payloads, both or neither of file and topic: each named by its path."""
+    found = problems({"workload": {"message_bytes": {"distribution": "lognormal", "mean": 800}}})
+    assert found == ("workload.message_bytes.p99: required for distribution: lognormal",)
+    found = problems({"workload": {"message_bytes": {"mean": 800, "p99": 20000}}})
+    assert found == (
+        "workload.message_bytes.p99: must be in [mean, 14.97 x mean] = [800, 11,975] (no "
+        "lognormal with mean 800 has a p99 outside it), got 20000",
+    )
+    found = problems({"workload": {"message_bytes": {"distribution": "exponential", "mean": 9,
+                                                     "p99": 50}}})  # fmt: skip
+    assert found[0].startswith(
+        "workload.message_bytes.p99: only applies to distribution: lognormal"
+    )
+    found = problems({"workload": {"message_bytes": "big"}})
+    assert found == ("workload.message_bytes: must be an integer or a mapping, got 'big'",)
+    found = problems({"workload": {"message_bytes": {"mean": 0, "p99": 1, "distrbution": "x"}}})
+    assert "workload.message_bytes.distrbution: unknown key; did you mean 'distribution'?" in found
+    found = problems({"workload": {"payloads": {"topic": "orders", "file": "x"}}})
+    assert "workload.payloads: set exactly one of file or topic" in found
+    found = problems({"workload": {
+        "payloads": {"topic": "a b", "sample_records": 0},
+        "message_bytes": {"distribution": "exponential", "mean": 10}}})  # fmt: skip
+    assert set(found) == {
+        "workload.message_bytes: a size distribution applies only without workload.payloads "
+        "(the payloads' own sizes are used), got a distribution",
+        "workload.payloads.topic: must be a topic name, got 'a b'",
+        "workload.payloads.sample_records: must be in [1, 1,000,000], got 0",
+    }
+
+
+def test_a_size_distribution_can_be_set_from_the_command_line() -> None:
+    """`--set workload.message_bytes.mean=…` reaches the distribution's fields."""
+    spec = parse_config(
+        {"workload": {"message_bytes": {"distribution": "lognormal", "mean": 800, "p99": 8000}}},
+        overrides=["workload.message_bytes.mean=1000"],
+    )
+    assert spec.workload.mean_message_bytes == 1000
+
+
+def test_a_bad_payload_file_is_named_beside_the_other_problems(tmp_path: Path) -> None:
+    """The payload file is checked even when other fields are wrong: every problem at once."""
+    found = problems({"consumer": {"members": 0},
+                      "workload": {"payloads": {"file": str(tmp_path / "none")}}})  # fmt: skip
+    assert found[0] == "consumer.members: must be an integer in [1, 64], got 0"
+    assert found[1].startswith(f"workload.payloads.file: cannot read {tmp_path / 'none'}")

@@ -10,15 +10,26 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import unique
 from tuner import cluster
 from tuner.broker import free_port
 from tuner.cluster import Connection
-from tuner.config import ClusterSpec, LocustSpec, ProducerSpec, TopicSpec, WorkloadSpec
+from tuner.config import (
+    ClusterSpec,
+    LocustSpec,
+    PayloadsSpec,
+    ProducerSpec,
+    SizeSpec,
+    TopicSpec,
+    WorkloadSpec,
+)
 from tuner.load import LoadError, LocustLoad, ProducerStats, locustfile
 
 pytestmark = pytest.mark.integration
@@ -233,3 +244,95 @@ def test_bulk_statistics_equal_one_log_per_request() -> None:
     assert one["num_requests"] == 7
     assert bulk == one
     assert bulk_total == one_total
+
+
+def test_locust_writes_the_users_records_and_counts_their_bytes(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """With `workload.payloads` Locust produces exactly the file's records (keys, headers,
+    values), each key on the partition the prefill gives it, and its bytes counter adds up
+    their real sizes, not one fixed size."""
+    path = tmp_path / "records.jsonl"
+    rows: list[dict[str, Any]] = [
+        {"key": f"c{i % 4}", "value": "x" * (10 + 37 * i), "headers": {"i": str(i)}}
+        for i in range(20)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    metrics_port = free_port()
+    workload = WorkloadSpec(
+        prefill_records=0,
+        payloads=PayloadsSpec(file=str(path), format="records"),
+        producer=ProducerSpec(users=1, spawn_rate=10, rate_per_user=400),
+    )
+    scraped: list[str] = []
+
+    async def main() -> tuple[Connection, str]:
+        conn, topic = await _topic(bootstrap_servers)
+        async with LocustLoad(
+            workload, bootstrap_servers=bootstrap_servers, topic=topic, metrics_port=metrics_port
+        ):
+            await asyncio.sleep(3)
+            scraped.append(await asyncio.to_thread(_scrape, metrics_port))
+        return conn, topic
+
+    conn, topic = asyncio.run(main())
+    want = {(r["key"].encode(), r["value"].encode(), (("i", r["headers"]["i"].encode()),))
+            for r in rows}  # fmt: skip
+    got = _records(bootstrap_servers, topic)
+    assert len(got) == sum(asyncio.run(cluster.end_offsets(conn, topic)).values()) > 100
+    assert {(k, v, h) for _, k, v, h in got} == want
+    choose = DefaultPartitioner()  # the prefill's partition per key: Locust's must agree
+    assert all(p == choose(k, [0, 1, 2], None) for p, k, _, _ in got)
+    families = {f.name: f for f in text_string_to_metric_families(scraped[0])}
+    sent = sum(s.value for s in families["tuner_producer_records_sent"].samples
+               if s.name.endswith("_total"))  # fmt: skip
+    sent_bytes = sum(s.value for s in families["tuner_producer_bytes_sent"].samples
+                     if s.name.endswith("_total"))  # fmt: skip
+    mean = sum(len(r["value"]) for r in rows) / len(rows)
+    assert sent > 0
+    assert sent_bytes / sent == pytest.approx(mean, rel=0.1)
+
+
+def _records(bootstrap_servers: str, topic: str) -> list[tuple[int, bytes, bytes, tuple[Any, ...]]]:
+    """(partition, key, value, headers) of every record in the topic, read without a group."""
+
+    async def read() -> list[tuple[int, bytes, bytes, tuple[Any, ...]]]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap_servers, group_id=None,
+            auto_offset_reset="earliest",
+        )  # fmt: skip
+        await consumer.start()
+        out: list[tuple[int, bytes, bytes, tuple[Any, ...]]] = []
+        try:
+            ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(3)])
+            async with asyncio.timeout(30):
+                while len(out) < sum(ends.values()):
+                    for batch in (await consumer.getmany(timeout_ms=500)).values():
+                        out.extend((m.partition, m.key, m.value, tuple(m.headers)) for m in batch)
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(read())
+
+
+def test_locust_writes_values_of_the_asked_size_distribution(bootstrap_servers: str) -> None:
+    """`message_bytes: {distribution: lognormal, mean: 800, p99: 8000}` under live load: the
+    values on the topic have about that mean and p99."""
+    workload = WorkloadSpec(
+        prefill_records=0,
+        message_bytes=SizeSpec(distribution="lognormal", mean=800, p99=8000),
+        producer=ProducerSpec(users=1, spawn_rate=10, rate_per_user=1500),
+    )
+
+    async def main() -> str:
+        _, topic = await _topic(bootstrap_servers)
+        async with LocustLoad(workload, bootstrap_servers=bootstrap_servers, topic=topic):
+            await asyncio.sleep(3)
+        return topic
+
+    topic = asyncio.run(main())
+    sizes = sorted(len(value) for _, _, value, _ in _records(bootstrap_servers, topic))
+    assert len(sizes) > 2000
+    assert sum(sizes) / len(sizes) == pytest.approx(800, rel=0.15)
+    assert sizes[int(0.99 * len(sizes))] == pytest.approx(8000, rel=0.2)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -165,3 +166,68 @@ def test_secured_cluster_from_the_web_ui_shows_no_password(
         locust.wait(timeout=30)
     assert sum(asyncio.run(cluster.end_offsets(conn, topic)).values()) > 0
     assert not any(listeners.password in page for page in pages)
+
+
+def test_the_form_shows_the_cluster_as_host_and_takes_a_payload_file(
+    bootstrap_servers: str, browser: WebDriver, tmp_path: Path
+) -> None:
+    """Host shows the cluster (`--kafka-bootstrap`, no missing-host warning), and the cluster
+    typed into it is used; a payload file set under Custom parameters is what lands on the
+    topic, value for value."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    topic = unique("ui-payloads")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
+    samples = tmp_path / "samples.jsonl"
+    values = {f'{{"order": {i}, "note": "{"n" * i}"}}' for i in range(25)}
+    samples.write_text("\n".join(sorted(values)) + "\n")
+    port = free_port()
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
+         "--web-port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _until(lambda: _get(browser, f"http://127.0.0.1:{port}/"), 30, "the Locust UI")
+        assert browser.find_element(By.NAME, "host").get_attribute("value") == "127.0.0.1:9092"
+        assert "no host attribute" not in browser.page_source
+        _set(browser, "host", bootstrap_servers)  # the default's broker is not this test's
+        _set(browser, "userCount", "1")
+        _set(browser, "spawnRate", "1")
+        browser.find_elements(By.CSS_SELECTOR, "button.MuiAccordionSummary-root")[-1].click()
+        _until(lambda: browser.find_element(By.NAME, "payloads").is_displayed(), 10, "form")
+        _set(browser, "kafkaTopic", topic)
+        _set(browser, "payloads", str(samples))
+        _set(browser, "ratePerUser", "100")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "locust-ui-payloads.png"))
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+        def counted() -> int | None:
+            row = _produce_row(browser)
+            n = int(row[2].replace(",", "")) if row and row[1] == topic else 0
+            return n if n >= 2 * len(values) else None
+
+        _until(counted, 60, "two passes over the payloads")
+    finally:
+        locust.terminate()
+        locust.wait(timeout=30)
+    written = asyncio.run(_values(bootstrap_servers, topic))
+    assert len(written) >= 2 * len(values)
+    assert {v.decode() for v in written} == values
+
+
+async def _values(bootstrap_servers: str, topic: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    out: list[bytes] = []
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(2)])
+        async with asyncio.timeout(30):
+            while len(out) < sum(ends.values()):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    out.extend(m.value for m in batch if m.value is not None)
+    finally:
+        await consumer.stop()
+    return out

@@ -18,6 +18,7 @@ from tests.helpers import measured, synthetic_study
 from tuner import report, space
 from tuner.ablation import ablate
 from tuner.config import NetworkSpec, SettingValue, parse_config
+from tuner.payloads.workload import PayloadSummary
 from tuner.report.confirmation import Confirmation, paired_gain, t_quantile
 from tuner.study import FIXED_ATTR
 from tuner.trial import PollStats, TrialResult
@@ -378,3 +379,22 @@ def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> N
         "Measured under: RTT 40 ms ±4 ms, 200 Mbit/s, through the network proxy."
         in (tmp_path / "report.md").read_text()
     )
+
+
+def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
+    """The payloads of the best trial (source, count, sizes, compression ratio) are named in
+    the report, read back from the stored result."""
+    study = synthetic_study(8)
+    summary = PayloadSummary(
+        source="topic 'orders' (a read-only sample of 10,000 records)", count=9876, p50_bytes=640,
+        p99_bytes=7200, mean_bytes=810.4, compression="zstd", compression_ratio=3.14,
+    )  # fmt: skip
+    best = study.best_trial
+    stored = TrialResult.from_dict(best.user_attrs["result"])
+    best.user_attrs["result"] = replace(stored, payloads=summary).to_dict()
+    assert TrialResult.from_dict(best.user_attrs["result"]).payloads == summary
+    report.write(tmp_path, study, best, None)
+    assert (
+        "Records: topic 'orders' (a read-only sample of 10,000 records): 9,876 records, value "
+        "size p50 640 B, p99 7,200 B, mean 810 B, zstd compression ratio 3.14x."
+    ) in (tmp_path / "report.md").read_text()

@@ -25,7 +25,7 @@ from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, ablation_line, confirm_line, render_result, summary
-from tuner.cluster import ClusterError, UnreachableError
+from tuner.cluster import ClusterError, Connection, UnreachableError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, describe_path, load_config
 from tuner.confirm import confirm_on
 from tuner.exits import (
@@ -39,6 +39,7 @@ from tuner.exits import broker_failed as _broker_failed
 from tuner.exits import err as _err
 from tuner.objective import Constraint
 from tuner.optimize import StudyExistsError, optimize
+from tuner.payloads.sample import with_topic_sample
 from tuner.study import BACKLOG_ATTR, is_feasible, open_storage, recommended, study_url, violations
 from tuner.trial import (
     Phase,
@@ -166,6 +167,8 @@ def _optimize(args: argparse.Namespace) -> int:
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
         with broker.for_cluster(spec.cluster) as bootstrap:
             spec = replace(spec, cluster=replace(spec.cluster, bootstrap_servers=bootstrap))
+            conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+            spec = with_topic_sample(spec, conn, out_dir)  # sampled once, kept for a resume
             resume = (
                 f"tuner optimize {args.config} --storage "
                 f"'{study_url(spec, out_dir, args.storage)}' --resume"

@@ -58,6 +58,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         "(draining a backlog: not a latency the settings cause)",
         *_steady_lines(result.steady),
         f"network          {network_line(result)}",
+        *([] if result.payloads is None else [f"records          {result.payloads.line()}"]),
         f"fetch            {fetch.requests} requests, latency p50 {ms(fetch.latency_ms_p50)} "
         f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
         f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",

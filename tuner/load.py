@@ -93,11 +93,11 @@ def locust_args(
 ) -> list[str]:
     """Command-line arguments that hand the YAML `workload` section to the locustfile, and
     how to reach the cluster (all but the password: see `SASL_PASSWORD_ENV`)."""
-    p, shape = workload.producer, workload.shape
+    p, shape, size = workload.producer, workload.shape, workload.message_bytes
     args = [
         "--headless", "--users", str(p.users), "--spawn-rate", str(p.spawn_rate),
         "--kafka-bootstrap", bootstrap_servers, "--kafka-topic", topic,
-        "--message-bytes", str(workload.message_bytes),
+        "--message-bytes", str(workload.mean_message_bytes),
         "--key-distribution", workload.key_distribution, "--acks", p.acks,
         "--linger-ms", str(p.linger_ms), "--compression", p.compression,
         "--batch-bytes", str(p.batch_bytes), "--rate-per-user", str(p.rate_per_user),
@@ -107,6 +107,13 @@ def locust_args(
         "--stats-file", str(stats_file), "--only-summary", "--loglevel", "WARNING",
         "--metrics-port", str(metrics_port), "--metrics-host", metrics_host,
     ]  # fmt: skip
+    if not isinstance(size, int):
+        args += ["--size-distribution", size.distribution, "--size-tail", str(size.p99 or 0)]
+    payloads = workload.payloads
+    if payloads is not None and payloads.file is not None:
+        args += ["--payloads", payloads.file, "--payloads-format", payloads.file_format,
+                 "--payloads-order", payloads.order,
+                 "--payloads-seed", str(payloads.seed)]  # fmt: skip
     sec = security or SecuritySpec()
     args += ["--kafka-security-protocol", sec.protocol]
     if sec.sasl_mechanism and sec.username:

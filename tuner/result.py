@@ -14,6 +14,7 @@ from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 from tuner.config import NetworkSpec, SettingValue
 from tuner.load import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
+from tuner.payloads.workload import PayloadSummary
 
 E2E = f"{PREFIX}e2e_latency_seconds"
 
@@ -117,6 +118,8 @@ class TrialResult:
     or its backlog ran out first)."""
     network: NetworkSpec | None = None
     """The network profile between the members and the broker (None: loopback, no profile)."""
+    payloads: PayloadSummary | None = None
+    """What the producers wrote: the source of the records, their sizes, compressibility."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

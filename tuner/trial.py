@@ -26,6 +26,8 @@ from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
 from tuner.load import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
+from tuner.payloads.sample import with_topic_sample
+from tuner.payloads.workload import summarize
 from tuner.phases import Observer, Phase
 from tuner.result import (
     FetchStats,
@@ -331,7 +333,7 @@ def peak_rate(result: TrialResult) -> float:
 
 def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
     """The next backlog after `result` ran dry on `records`: at least double, capped in bytes."""
-    cap = max(MAX_BACKLOG_BYTES // spec.workload.message_bytes, records)
+    cap = max(MAX_BACKLOG_BYTES // spec.workload.mean_message_bytes, records)
     return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)
 
 
@@ -365,6 +367,7 @@ def measure(
     The caller must refuse to rank a result that is still not capacity-bound.
     """
     records = backlog_records
+    payloads = summarize(spec.workload)
     for attempt in range(MAX_ATTEMPTS):
         result = asyncio.run(
             run_trial(
@@ -384,7 +387,9 @@ def measure(
         if grown <= records:
             break
         records = grown
-    return Measured(result=result, backlog_records=records, attempts=attempt + 1)
+    return Measured(
+        result=replace(result, payloads=payloads), backlog_records=records, attempts=attempt + 1
+    )
 
 
 def run_standalone(
@@ -412,6 +417,7 @@ def run_standalone(
     ):
         conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
         asyncio.run(cluster.preflight(conn, spec.topic))
+        spec = with_topic_sample(spec, conn, broker.cache_dir() / "samples")
         return measure(
             spec,
             bootstrap_servers=bootstrap,

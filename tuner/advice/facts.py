@@ -87,7 +87,7 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
     paced = producer.users > 0 and producer.rate_per_user > 0
     handler = spec.consumer.handler
     workload = Workload(
-        message_bytes=spec.workload.message_bytes,
+        message_bytes=spec.workload.mean_message_bytes,
         partitions=spec.topic.partitions,
         members=spec.consumer.members,
         # The user's handler has no cost in the config: what a run observed stands for it.

@@ -7,6 +7,7 @@ import ipaddress
 import os
 import re
 
+from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.settings import check_parameters, validate_settings
 
@@ -83,12 +84,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     need(
         t.replication_factor >= 1, "topic.replication_factor", "must be >= 1", t.replication_factor
     )
-    need(
-        1 <= w.message_bytes <= 10 << 20,
-        "workload.message_bytes",
-        "must be in [1, 10485760]",
-        w.message_bytes,
-    )
+    problems.extend(payload_problems(w))
     need(w.prefill_records >= 0, "workload.prefill_records", "must be >= 0", w.prefill_records)
     for name in ("users", "linger_ms", "batch_bytes", "expect_workers"):
         section = w.locust if name == "expect_workers" else p

@@ -23,6 +23,7 @@ import yaml
 from tuner.config import handler
 from tuner.config.checks import check_spec, show
 from tuner.config.errors import ConfigError
+from tuner.config.payloads import with_payloads
 from tuner.config.read import read_yaml
 from tuner.config.spec import HandlerSpec, StudySpec
 from tuner.settings import SETTINGS, ParameterSpec
@@ -38,14 +39,14 @@ def load_config(
     rules: bool = True,
 ) -> StudySpec:
     """Read a YAML config into a `StudySpec`, or raise one `ConfigError` with every problem
-    (`rules=False`: all but the consumer settings' cross-setting rules). A handler file is
-    relative to the config file's directory."""
+    (`rules=False`: all but the consumer settings' cross-setting rules). A handler file and a
+    payload file are relative to the config file's directory."""
     return parse_config(
         read_yaml(path),
         overrides=overrides,
         environ=environ,
         rules=rules,
-        base_dir=Path(path).parent,
+        base_dir=Path(path).resolve().parent,
     )
 
 
@@ -59,8 +60,9 @@ def parse_config(
 ) -> StudySpec:
     """Validate already-parsed YAML (plus `KEY=VALUE` overrides) into a `StudySpec`.
 
-    `consumer.handler` is imported here (files relative to `base_dir`, default the current
-    directory), so a handler that cannot run is refused before anything starts.
+    `consumer.handler` is imported here and a payload file read (relative paths against
+    `base_dir`, the config's directory; default the working directory), so a handler or
+    payloads that cannot be used are refused before anything starts.
     """
     problems: list[str] = []
     if not isinstance(data, dict):
@@ -78,6 +80,7 @@ def parse_config(
     check_spec(spec, problems, rules=rules)
     if spec.consumer.handler is not None:
         spec = _with_handler(spec, spec.consumer.handler, base_dir or Path.cwd(), problems)
+    spec = with_payloads(spec, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError([_origin(p, overridden) for p in problems])
     return spec
@@ -229,8 +232,14 @@ def _unknown_key(parts: Sequence[str]) -> str | None:
             return f"{path}: unknown key{hint}"
         cls = get_type_hints(cls)[part]
         if get_origin(cls) in (types.UnionType, Union):
-            cls = next(a for a in get_args(cls) if a is not type(None))
+            options = [a for a in get_args(cls) if a is not type(None)]
+            deeper = i + 1 < len(parts)
+            cls = next((a for a in options if dataclasses.is_dataclass(a) == deeper), options[0])
     return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _join(path: str, key: str) -> str:
@@ -281,6 +290,12 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
             return None
         inner = [a for a in args if a is not type(None)]
         if inner == [int, bool, str] or set(inner) == {int, bool, str}:  # SettingValue
+            return value
+        section = next((a for a in inner if dataclasses.is_dataclass(a)), None)
+        if section is not None and (isinstance(value, dict) or len(inner) == 1):
+            return _build(cast(type[Any], section), value, path, problems)
+        if section is not None and inner[0] is int and not _is_int(value):
+            problems.append(f"{path}: must be an integer or a mapping, got {show(value)}")
             return value
         return _convert(inner[0], value, path, problems)
     if origin is collections.abc.Mapping and dataclasses.is_dataclass(args[1]):

@@ -110,13 +110,62 @@ class LocustSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SizeSpec:
+    """Record value sizes drawn from a distribution (`message_bytes: {distribution: …}`)."""
+
+    distribution: Literal["lognormal", "exponential"] = "lognormal"
+    mean: float = 512.0
+    p99: float | None = None
+    """Lognormal only (and required there): the 99th percentile, which sets the spread."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PayloadsSpec:
+    """The user's records: a file or directory (`file`), or a read-only sample of a topic.
+
+    The loader resolves `file` against the config file's directory. After a topic is sampled,
+    `file` names the local sample and `topic` still says where it came from.
+    """
+
+    file: str | None = None
+    format: Literal["values", "records"] = "values"
+    """`values`: each line (or each file of a directory) is one value, as it is; `records`:
+    each line is `{"key": …, "value": …, "headers": {…}}`."""
+    topic: str | None = None
+    sample_records: int = 10_000
+    order: Literal["round_robin", "random"] = "round_robin"
+    seed: int = 0
+    """The seed of `order: random`."""
+
+    @property
+    def file_format(self) -> Literal["values", "records"]:
+        """How `file` reads: a topic's sample keeps keys and headers, as `records`."""
+        return "records" if self.topic is not None else self.format
+
+    def describe(self) -> str:
+        """`file samples.jsonl (values)` or `topic orders (a sample of 10,000 records)`."""
+        if self.topic is not None:
+            return f"topic {self.topic!r} (a read-only sample of {self.sample_records:,} records)"
+        return f"file {self.file} ({self.format})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkloadSpec:
-    message_bytes: int = 512
+    message_bytes: int | SizeSpec = 512
+    """A fixed value size, or a distribution of sizes; unused with `payloads`."""
+    payloads: PayloadsSpec | None = None
     prefill_records: int = 200_000
     key_distribution: Literal["uniform", "zipf", "none"] = "uniform"
     producer: ProducerSpec = field(default_factory=ProducerSpec)
     shape: ShapeSpec = field(default_factory=ShapeSpec)
     locust: LocustSpec = field(default_factory=LocustSpec)
+
+    @property
+    def mean_message_bytes(self) -> int:
+        """The mean value size: what sizes a backlog in bytes and what advisor facts use (the
+        loader sets it to the payloads' mean when there are payloads)."""
+        size = self.message_bytes
+        return size if isinstance(size, int) else max(1, round(size.mean))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -317,13 +317,16 @@ class ProducerMetrics:
             registry=registry,
         ).labels(topic)  # fmt: skip
 
-    def delivered(self, latencies_s: Sequence[float], value_bytes: int) -> None:
+    def delivered(
+        self, latencies_s: Sequence[float], value_bytes: int, *, total_bytes: int | None = None
+    ) -> None:
         """Many acknowledged records at once: one increment per counter and histogram bucket,
-        not per record (a per-record `observe` cost more than producing the record)."""
+        not per record (a per-record `observe` cost more than producing the record). Records
+        of different sizes give `total_bytes`, the sum of their values' sizes."""
         if not latencies_s:
             return
         self.sent.inc(len(latencies_s))
-        self.bytes_sent.inc(len(latencies_s) * value_bytes)
+        self.bytes_sent.inc(len(latencies_s) * value_bytes if total_bytes is None else total_bytes)
         observe_many(self.send_latency, latencies_s)
 
 

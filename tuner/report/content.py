@@ -233,6 +233,8 @@ def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | N
         p50 = result.fetch.latency_ms_p50
         seen = "" if p50 is None else f" (its fetch latency p50: {p50:,.1f} ms)"
         parts.append(f" Measured under: {describe_path(result.network)}{seen}.")
+        if result.payloads is not None:
+            parts.append(f" Records: {result.payloads.line()}.")
     if ranked:
         parts.append(" The settings that mattered most for throughput: ")
         for i, (name, value) in enumerate(list(ranked.items())[:3]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -495,7 +494,7 @@ def test_a_payload_file_is_found_beside_the_config(tmp_path: Path) -> None:
     [
         ("missing", "workload.payloads.file: cannot read {path}: No such file or directory"),
         ("empty", "workload.payloads.file: {path}: the file is empty"),
-        ("unreadable", "workload.payloads.file: cannot read {path}: Permission denied"),
+        ("under-a-file", "workload.payloads.file: cannot read {path}: Not a directory"),
         ("not-records", "workload.payloads.file: {path}, line 1: not a JSON object"),
         ("empty-dir", "workload.payloads.file: {path}: the directory holds no files"),
     ],
@@ -503,16 +502,15 @@ def test_a_payload_file_is_found_beside_the_config(tmp_path: Path) -> None:
 def test_an_unusable_payload_file_is_named_with_its_path(
     setup: str, expected: str, tmp_path: Path
 ) -> None:
-    """Missing, empty, unreadable or malformed payloads: one problem naming field and file."""
+    """Missing, empty, unreadable (a path under a file) or malformed payloads: one problem
+    naming field and file."""
     path = tmp_path / "samples"
     fmt = "values"
     if setup == "empty":
         path.write_bytes(b"")
-    elif setup == "unreadable":
-        if os.geteuid() == 0:
-            pytest.skip("root reads a file whatever its mode")
-        path.write_text("x\n")
-        path.chmod(0)
+    elif setup == "under-a-file":  # an OSError also as root, whom file modes do not stop
+        (tmp_path / "a-file").write_text("x\n")
+        path = tmp_path / "a-file" / "samples"
     elif setup == "not-records":
         path.write_text("plain text\n")
         fmt = "records"

@@ -57,12 +57,14 @@ def test_a_busy_member_near_the_end_of_its_backlog_is_capacity_bound() -> None:
 def test_a_group_that_consumed_what_was_produced_kept_up_with_the_producer() -> None:
     """With every member within one fetch of the end and the group's rate that of the producer,
     the window measured the producer even when no member is mostly idle; without live load,
-    the same second is no evidence."""
+    the same second is no evidence, and a group slower than the producer falls behind it."""
     kept_up = _second(2050, m0=_member(40, 0.3), m1=_member(20, 0.35))
     why = _judge(kept_up)
     assert why is not None
     assert "consumed 2,050 records/s, what the producer wrote (2,000/s)" in why
     assert _judge(kept_up, produced=None) is None
+    falling_behind = _second(100, m0=_member(5000, 0.01, partitions=4))
+    assert _judge(falling_behind, produced=500) is None
     assert _judge(_second(2050, m0=_member(40000, 0.3), m1=_member(20, 0.35))) is None
 
 

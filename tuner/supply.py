@@ -9,9 +9,10 @@ the verdict from `TrialResult.backlog_emptied`, which the trial sets from `waite
 Under live load the signs a drained backlog leaves without it do not show: polls are never empty
 (a few fresh records arrive each time) and lag is rarely exactly 0. What shows in either case is
 a member whose next fetch would bring all there is (its lag is less than one fetch carries) and
-which sits in poll waiting for it, or a group that consumed no more than the producer wrote
-while every member was within one fetch of the end. A capacity-bound member is busy, or has
-more records waiting than one fetch carries.
+which sits in poll waiting for it, or a group that consumed what the producer wrote (within
+10%) while every member was within one fetch of the end. A capacity-bound member is busy, or has
+more records waiting than one fetch carries; a capacity-bound group slower than its producer
+falls behind it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 IDLE_WAITING = 0.5
 """A member that spends at least this share of its loop inside poll waits on its fetches; with
 its lag under one fetch, what it waits for is records that do not exist yet."""
-KEEPING_UP = 1.1
-"""A second in which the group consumed at most this multiple of the producer's rate, every
-member within one fetch of the end, kept up with the producer: it consumed what arrived."""
+KEEPING_UP = (0.9, 1.1)
+"""A second in which the group consumed within these multiples of the producer's rate, every
+member within one fetch of the end, kept up with the producer: it consumed what arrived. A group
+slower than the producer falls behind it, which is its capacity showing."""
 PARTITION_FETCH_DEFAULT = 1 << 20
 FETCH_MAX_DEFAULT = 50 << 20
 
@@ -123,7 +125,7 @@ def _waiting(
         produced_per_s
         and second.members
         and near_end
-        and second.records_per_s <= produced_per_s * KEEPING_UP
+        and KEEPING_UP[0] <= second.records_per_s / produced_per_s <= KEEPING_UP[1]
     ):
         return (
             f"the group consumed {second.records_per_s:,.0f} records/s, what the producer wrote "

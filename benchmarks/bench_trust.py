@@ -6,6 +6,7 @@ fixed settings only) are measured again with plain `tuner run`, interleaved, in 
 re-measured gain is a 95% t-interval on the log of the paired ratios; the claim holds when
 the report's gain over aiokafka's defaults lies inside it. Every re-run must be capacity-bound.
 Run:  python benchmarks/bench_trust.py [--pairs 5] [--bootstrap HOST:PORT] [--only NAME]
+(`--only` re-measures one workload and keeps the other rows of benchmarks/results/trust.json.)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ WORKLOADS = {
     "quickstart": ("rebalance-prone (quickstart)", ROOT / "configs" / "quickstart.yaml"),
     "healthy": ("healthy, live load", HERE / "trust" / "healthy-live.yaml"),
     "large": ("large messages", HERE / "trust" / "large-messages.yaml"),
+    "live-small": ("live load, small prefill", HERE / "trust" / "live-small-prefill.yaml"),
 }
 """Slug → (what the table calls it, its config)."""
 BASELINE = "aiokafka defaults"
@@ -136,6 +138,21 @@ def bench(slug: str, bootstrap: str, pairs: int, tmp: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def merged(rows: list[dict[str, Any]], pairs: int) -> list[dict[str, Any]]:
+    """`rows` in place of the same workloads' rows of the stored results, the others kept (in
+    `WORKLOADS` order), so `--only` re-measures one workload without dropping the rest; stored
+    rows of another number of pairs are dropped rather than shown under this one's."""
+    stored = RESULTS / "trust.json"
+    old = json.loads(stored.read_text()) if stored.exists() else {}
+    kept = old.get("rows", []) if old.get("pairs") == pairs else []
+    by_name = {r["workload"]: r for r in kept} | {r["workload"]: r for r in rows}
+    order = [name for name, _ in WORKLOADS.values()]
+    return sorted(
+        by_name.values(),
+        key=lambda r: order.index(r["workload"]) if r["workload"] in order else len(order),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
@@ -148,6 +165,8 @@ def main() -> None:
             if args.only in (None, slug):
                 rows.append(bench(slug, bootstrap, args.pairs, Path(tmp)))
     RESULTS.mkdir(exist_ok=True)
+    if args.only is not None:
+        rows = merged(rows, args.pairs)
     (RESULTS / "trust.json").write_text(json.dumps({
         "machine": f"{platform.machine()}, {platform.python_version()}", "pairs": args.pairs,
         "rows": rows,

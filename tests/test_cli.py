@@ -231,6 +231,19 @@ def test_a_run_shows_how_long_the_event_loop_was_held() -> None:
     assert "max interval 2,100.0 ms, idle ratio 0.10, event loop held up to 8,672.0 ms" in text
 
 
+def test_a_run_that_waited_on_the_supply_is_not_shown_as_capacity() -> None:
+    """A result that measured the supply says so beside its number, with the evidence and the
+    prefill that would do."""
+    why = "in second 3 of 8, member m0 waited in poll 88% of the time with 3 records left"
+    supplied = replace(measured(2001.0), backlog_emptied=True, supply=why)
+    text = render_result(supplied, backlog_needed=720000)
+    assert (
+        f"NOT CAPACITY     this run measured the supply of records, not the consumers: {why}"
+        in text
+    )
+    assert "set workload.prefill_records to 720,000" in text
+
+
 def test_no_feasible_trial_exits_1_naming_the_commonest_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

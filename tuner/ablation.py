@@ -303,7 +303,7 @@ def _trouble(result: TrialResult, objective: ObjectiveSpec | None) -> str | None
     if result.errors:
         return "errors"
     if result.backlog_emptied:
-        return "its backlog ran out"
+        return "it waited on the supply (backlog ran out or caught up with live load)"
     if result.records_consumed <= 0 or result.throughput_records_per_s <= 0:
         return "no records processed"
     if objective is not None:

@@ -125,10 +125,17 @@ def _run(args: argparse.Namespace) -> int:
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
-    print(render_result(result, backlog_needed=backlog_for(spec, peak_rate(result))))
+    needed = backlog_for(spec, peak_rate(result))
+    print(render_result(result, backlog_needed=needed))
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         print(f"wrote {args.json}")
+    if result.backlog_emptied:
+        _err(
+            f"the run measured the supply, not the group's capacity ({result.supply}); "
+            f"set workload.prefill_records to {needed:,}"
+        )
+        return EXIT_FAILURE
     return EXIT_OK if not result.errors else EXIT_FAILURE
 
 

@@ -87,8 +87,10 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         )
     if result.backlog_emptied:
         lines.append(
-            "note             the backlog ran out even after it was grown: this measured the "
-            "supply of records, not the consumers; set workload.prefill_records to "
+            "NOT CAPACITY     this run measured the supply of records, not the consumers: "
+            + (f"{result.supply}; " if result.supply else "")
+            + "it still did on a grown backlog, so the throughput above is how fast records "
+            "arrived, not what the group can do; set workload.prefill_records to "
             + (f"{backlog_needed:,}" if backlog_needed else "a larger value")
         )
     lines.extend(f"error            {e}" for e in result.errors)

@@ -231,8 +231,9 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
             outcome=Outcome.FAILED,
             measured=measured,
             reason=(
-                f"not capacity-bound: the backlog ran out in {measured.attempts} runs (the last "
-                f"on {measured.backlog_records:,} records), so it measured the supply; raise "
+                f"not capacity-bound: it waited on the supply in {measured.attempts} runs (the "
+                f"last on {measured.backlog_records:,} records: {result.supply}), so it measured "
+                "the supply; raise "
                 f"workload.prefill_records to {backlog_for(spec, peak_rate(result)):,}"
             ),
         )

@@ -107,7 +107,8 @@ class TrialResult:
     poll: PollStats
     lag_max: int
     backlog_emptied: bool
-    """True if the group caught up during the window: then it measured the supply, not the group."""
+    """True if some member waited on the supply in the window (its backlog ran out, or it caught
+    up with live load): then it measured the supply, not the group (`tuner.supply`)."""
     errors: tuple[str, ...]
     offsets: OffsetCheck
     producer: ProducerStats | None = None
@@ -120,6 +121,9 @@ class TrialResult:
     """The network profile between the members and the broker (None: loopback, no profile)."""
     payloads: PayloadSummary | None = None
     """What the producers wrote: the source of the records, their sizes, compressibility."""
+    supply: str | None = None
+    """Why the window measured the supply, naming the second and member that show it (None:
+    capacity-bound, or a result stored before it was recorded)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

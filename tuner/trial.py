@@ -20,7 +20,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, metrics, space
+from tuner import access, broker, cluster, metrics, space, supply
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -185,9 +185,18 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
+    effective = space.effective_settings(settings)
+    waited = supply.waited_on_supply(
+        measured.seconds,
+        settings=effective,
+        record_bytes=window.bytes_per_s / window.records_per_s
+        if window.records > 0
+        else spec.workload.mean_message_bytes,
+        produced_per_s=measured.producer.records_per_s if measured.producer else None,
+    )
     return TrialResult(
         group_id=group_id,
-        settings=MappingProxyType(space.effective_settings(settings)),
+        settings=MappingProxyType(effective),
         window_s=window.seconds,
         records_consumed=int(window.records),
         throughput_records_per_s=window.records_per_s,
@@ -208,7 +217,8 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
         ),
         lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
-        backlog_emptied=measured.backlog_emptied,
+        backlog_emptied=waited is not None,
+        supply=waited,
         errors=tuple(errors),
         offsets=OffsetCheck(
             end_offsets_total=sum(ends.values()),
@@ -226,7 +236,7 @@ class _Measured:
     start: RegistrySnapshot
     end: RegistrySnapshot
     intervals: tuple[float, ...]
-    backlog_emptied: bool
+    seconds: tuple[supply.Second, ...]
     members_changed: bool
     producer: ProducerStats | None
     errors: tuple[str, ...]
@@ -246,13 +256,13 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     load_start = load.snapshot() if load else None
     members_before = await cluster.describe_group(conn, group_id)
     intervals: list[float] = []
+    seconds: list[supply.Second] = []
     errors: list[str] = []
-    emptied = False
     while (elapsed := previous.at - start.at) < measure_s:
         await asyncio.sleep(min(1.0, measure_s - elapsed))
         now = _snapshot(registry, group_id)
         intervals.append(GroupWindow(previous, now).records_per_s)
-        emptied = emptied or _ran_dry(previous, now)
+        seconds.append(supply.Second.between(previous, now))
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
         group.check_not_killed()
@@ -268,7 +278,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         start=start,
         end=previous,
         intervals=tuple(intervals),
-        backlog_emptied=emptied,
+        seconds=tuple(seconds),
         members_changed=members_after != members_before,
         producer=producer,
         errors=tuple(errors),
@@ -294,25 +304,12 @@ def _lost_records(
     return None
 
 
-def _ran_dry(before: RegistrySnapshot, now: RegistrySnapshot) -> bool:
-    """Whether some member sat idle with nothing left to fetch: it waited on the supply.
-
-    Judged per member, not on the group's total: a member whose partitions ran dry idles
-    while the others still have work, and the group's rate falls with it. An empty poll
-    alone is not enough (a consumer waiting on a slow fetch is what fetch settings decide),
-    nor is zero lag alone (the last records may still be in the member's hands).
-    """
-    lags = now.per_member(f"{PREFIX}lag_records")
-    empty = GroupWindow(before, now).per_member_delta(f"{PREFIX}empty_polls_total")
-    return any(lag <= 0 and empty.get(member, 0) > 0 for member, lag in lags.items())
-
-
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
 
 MAX_ATTEMPTS = 3
-"""A trial whose backlog ran out is run again on a grown backlog at most this often in all."""
+"""A trial that waited on the supply is run again on a grown backlog at most this often in all."""
 BACKLOG_MARGIN = 2.0
 JOIN_ALLOWANCE_S = 5.0
 """Records consumed while the group joins, on top of warm-up and window, when sizing a backlog."""
@@ -332,7 +329,8 @@ def peak_rate(result: TrialResult) -> float:
 
 
 def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
-    """The next backlog after `result` ran dry on `records`: at least double, capped in bytes."""
+    """The next backlog after `result` waited on the supply with `records`: at least double,
+    capped in bytes."""
     cap = max(MAX_BACKLOG_BYTES // spec.workload.mean_message_bytes, records)
     return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)
 
@@ -360,8 +358,9 @@ def measure(
     backlog_records: int,
     observer: Observer | None = None,
 ) -> Measured:
-    """Run a trial until it is capacity-bound: a run whose backlog ran out measured the
-    supply, not the group, so the topic is topped up and the trial runs again with a fresh
+    """Run a trial until it is capacity-bound: a run in which some member waited on the supply
+    (`tuner.supply`: its backlog ran out, or it caught up with live load) measured the supply,
+    not the group, so the topic is topped up and the trial runs again with a fresh
     group (`<group_id>.r<n>`), at most `MAX_ATTEMPTS` times in all.
 
     The caller must refuse to rank a result that is still not capacity-bound.
@@ -383,7 +382,7 @@ def measure(
         if not result.backlog_emptied or attempt == MAX_ATTEMPTS - 1:
             break
         grown = grown_backlog(spec, result, records)
-        log.info("backlog of %d records ran out; again on %d", records, grown)
+        log.info("on a backlog of %d records %s; again on %d", records, result.supply, grown)
         if grown <= records:
             break
         records = grown
@@ -401,7 +400,9 @@ def run_standalone(
     """`tuner run`: one trial with the config's settings, its metrics served while it runs.
 
     With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
-    the duration of the trial. A run whose backlog ran out is run again on a larger one.
+    the duration of the trial. A run that waited on the supply is run again on a larger
+    backlog; one that still does is returned as it is (`backlog_emptied`): the caller must not
+    present its number as the group's capacity.
     """
     access.check(spec.cluster)
     registry = CollectorRegistry()

@@ -34,6 +34,7 @@ from tuner.result import (
     PollStats,
     SteadyState,
     TrialResult,
+    WorkIntervals,
 )
 from tuner.steady import run_steady
 
@@ -214,6 +215,9 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,
         network=spec.cluster.network,
+        work=WorkIntervals.of(
+            measured.windows, members=spec.consumer.members, partitions=spec.topic.partitions
+        ),
     )
 
 
@@ -222,6 +226,7 @@ class _Measured:
     start: RegistrySnapshot
     end: RegistrySnapshot
     intervals: tuple[float, ...]
+    windows: tuple[GroupWindow, ...]
     backlog_emptied: bool
     members_changed: bool
     producer: ProducerStats | None
@@ -241,13 +246,13 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     start = previous = _snapshot(registry, group_id)
     load_start = load.snapshot() if load else None
     members_before = await cluster.describe_group(conn, group_id)
-    intervals: list[float] = []
+    windows: list[GroupWindow] = []
     errors: list[str] = []
     emptied = False
     while (elapsed := previous.at - start.at) < measure_s:
         await asyncio.sleep(min(1.0, measure_s - elapsed))
         now = _snapshot(registry, group_id)
-        intervals.append(GroupWindow(previous, now).records_per_s)
+        windows.append(GroupWindow(previous, now))
         emptied = emptied or _ran_dry(previous, now)
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
@@ -261,7 +266,8 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     return _Measured(
         start=start,
         end=previous,
-        intervals=tuple(intervals),
+        intervals=tuple(w.records_per_s for w in windows),
+        windows=tuple(windows),
         backlog_emptied=emptied,
         members_changed=members_after != members_before,
         producer=producer,

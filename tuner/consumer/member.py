@@ -189,6 +189,7 @@ async def run_member(
                 reporter.report()
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
+    loop = asyncio.get_running_loop()
     try:
         await consumer.start()  # inside: a start the broker refuses still sends its counts
         async with asyncio.TaskGroup() as tasks:
@@ -199,9 +200,13 @@ async def run_member(
                 count = sum(r for r, _ in totals.values())
                 work_s = model.draw_s(count)
                 reporter.batch_started(totals, work_s)
-                started = time.monotonic()
+                started, loop_ran = time.monotonic(), list[float]()
+                probe = loop.call_soon(_stamp, loop_ran)
                 await model.spend(work_s, stopped)
-                consumer.processed(batch, time.monotonic() - started, totals)
+                ended = time.monotonic()
+                probe.cancel()
+                blocked_s = (loop_ran[0] if loop_ran else ended) - started
+                consumer.processed(batch, ended - started, totals, blocked_s)
                 reporter.batch_done(totals)
                 if manual_commit and count:
                     await consumer.commit()
@@ -222,6 +227,11 @@ async def run_member(
             )
         finally:
             reporter.report()
+
+
+def _stamp(into: list[float]) -> None:
+    """When the event loop next ran a callback: until then, processing blocked it."""
+    into.append(time.monotonic())
 
 
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:

@@ -6,7 +6,13 @@ once at 400 records per poll (batches of two sizes are what separate the two cos
 `tuner run` results are profiled as `tuner profile --run a.json --run b.json` would, and the
 recovered per-record and per-batch cost and mode are set against the model's, and each run's
 measured time per batch against what its model asked for.
-Run:  python benchmarks/bench_profile.py [--bootstrap HOST:PORT] [--measure-s 4]
+
+Then (unless --no-study) the study check: two `tuner run`s of configs/quickstart.yaml at 100 and
+1000 records per poll are profiled; `tuner optimize` runs on the original config and on the
+profiled one (the same search, objective and the original's fixed policy settings); each
+recommendation and aiokafka's defaults are then measured on the ORIGINAL workload, interleaved,
+so the profiled study's recommendation is judged against the original study's confirmation.
+Run:  python benchmarks/bench_profile.py [--bootstrap HOST:PORT] [--measure-s 4] [--no-study]
 """
 
 from __future__ import annotations
@@ -14,14 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import yaml
+from bench_trust import BASELINE, ROOT, describe, rerun, settings_args, tuner
+
 from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
+from tuner.report.confirmation import Gain, paired_gain
 from tuner.trial import TrialResult, run_standalone
 
 HERE = Path(__file__).parent
@@ -69,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=EMBEDDED)
     parser.add_argument("--measure-s", type=float, default=4.0)
+    parser.add_argument("--no-study", action="store_true", help="only the recovery table")
+    parser.add_argument("--pairs", type=int, default=3, help="re-measurements of each arm")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -99,11 +112,16 @@ def main() -> None:
             rows.append(row)
             print(f"  {_name(model)}: per record {row['per_record_ms']:.3f} ms, per batch "
                   f"{row['per_batch_ms']:.2f} ms, {row['mode']}", flush=True)  # fmt: skip
-    wall_s = time.monotonic() - started
+        table_s = time.monotonic() - started
+        study = None
+        if not args.no_study:
+            with tempfile.TemporaryDirectory() as tmp:
+                study = study_check(bootstrap, Path(tmp), args.pairs)
+    wall_s = table_s
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "profile.json").write_text(json.dumps({
         "machine": f"{platform.machine()}, {platform.python_version()}", "sizes": SIZES,
-        "measure_s": args.measure_s, "wall_s": wall_s, "rows": rows,
+        "measure_s": args.measure_s, "wall_s": wall_s, "rows": rows, "study": study,
     }, indent=2) + "\n")  # fmt: skip
     lines = [
         f"Profile recovery (2 members, 4 partitions, 200 B records; two `tuner run`s per model at "
@@ -126,6 +144,8 @@ def main() -> None:
             f"| {' / '.join(f'{x:.2f}' for x in r['batch_overrun'])} "
             f"| {'yes' if r['ok'] else 'NO'} |"
         )
+    if study is not None:
+        lines += ["", *study_lines(study)]
     (RESULTS / "profile.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -140,6 +160,114 @@ def _overrun(result: TrialResult, model: dict[str, Any]) -> float:
     size = sum(work.records) / sum(work.batches)
     want_ms: float = model["per_batch_ms"] + size * model["per_record_ms"]
     return sum(work.processing_s) * 1000 / sum(work.batches) / want_ms
+
+
+ORIGINAL = ROOT / "configs" / "quickstart.yaml"
+PROFILE_SIZES = (100, 1000)
+
+
+def study_check(bootstrap: str, tmp: Path, pairs: int) -> dict[str, Any]:
+    """Profile the original workload from two runs, study both configs, and measure both
+    recommendations and the defaults on the original workload, interleaved."""
+    common = ["--set", f"cluster.bootstrap_servers={bootstrap}", "--set", "metrics.port=0",
+              "--set", "metrics.producer_port=0"]  # fmt: skip
+    runs = []
+    for n in PROFILE_SIZES:
+        out = tmp / f"profile-run-{n}.json"
+        rerun(ORIGINAL, [*common, "--set", f"consumer.settings.max.poll.records={n}"], out)
+        runs += ["--run", str(out)]
+    profiled = tmp / "profiled.yaml"
+    done = tuner("profile", *runs, "--out", str(profiled))
+    if done.returncode != 0:
+        raise RuntimeError(f"tuner profile exited {done.returncode}:\n{done.stderr}")
+    original = yaml.safe_load(ORIGINAL.read_text())
+    found = yaml.safe_load(profiled.read_text())
+    merged = {
+        **original,
+        "topic": {**found["topic"], "name": f"{original['topic']['name']}.profiled"},
+        "workload": found["workload"],
+        "consumer": {**found["consumer"], "settings": {
+            **found["consumer"]["settings"], **original["consumer"]["settings"]}},
+    }  # fmt: skip
+    study_config = tmp / "profiled-study.yaml"
+    study_config.write_text(yaml.safe_dump(merged, sort_keys=False))
+    studies: dict[str, dict[str, Any]] = {}
+    for label, config in (("original", ORIGINAL), ("profiled", study_config)):
+        started = time.monotonic()
+        out = tmp / f"study-{label}"
+        done = tuner("optimize", str(config), "--out", str(out), "--quiet", *common,
+                     "--set", f"study.name=bench-profile-{label}-{int(time.time())}")  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"{label} study exited {done.returncode}:\n{done.stderr[-3000:]}")
+        summary = json.loads((out / "summary.json").read_text())
+        studies[label] = {
+            "settings": dict(summary["settings"]), "claimed": summary["against"][BASELINE],
+            "optimize_s": time.monotonic() - started,
+        }  # fmt: skip
+        print(f"{label} study: {studies[label]['settings']} ({studies[label]['claimed']})",
+              flush=True)  # fmt: skip
+    arms = {"original": studies["original"]["settings"],
+            "profiled": studies["profiled"]["settings"], BASELINE: {}}  # fmt: skip
+    measured: dict[str, list[float]] = {arm: [] for arm in arms}
+    for i in range(pairs):
+        for arm, settings in arms.items():
+            run = rerun(ORIGINAL, [*common, *settings_args(settings)], tmp / f"re-{arm}{i}.json")
+            measured[arm].append(run.records_per_s if run.capacity_bound else float("nan"))
+            print(f"  re-run {i + 1}/{pairs} {arm}: {run.records_per_s:,.0f} records/s", flush=True)
+    gains = {
+        arm: paired_gain(measured[arm], measured[BASELINE]) for arm in ("original", "profiled")
+    }
+    claimed = studies["original"]["claimed"]
+    low_high = claimed["interval"]
+    inside = bool(low_high) and low_high[0] <= gains["profiled"].estimate <= low_high[1]
+    return {
+        "profiled_config": profiled.read_text(), "studies": studies, "runs": measured,
+        "gains": {k: {"estimate": g.estimate, "interval": g.interval, "pairs": g.pairs}
+                  for k, g in gains.items()},
+        "profiled_vs_original": _gain_dict(paired_gain(measured["profiled"], measured["original"])),
+        "profiled_inside_original_confirmation": inside,
+    }  # fmt: skip
+
+
+def _gain_dict(gain: Gain) -> dict[str, Any]:
+    return {"estimate": gain.estimate, "interval": gain.interval, "pairs": gain.pairs}
+
+
+def _changes(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "none"
+
+
+def study_lines(study: dict[str, Any]) -> list[str]:
+    def gain(d: dict[str, Any]) -> str:
+        interval = d["interval"]
+        return describe(Gain(pairs=d["pairs"], estimate=d["estimate"],
+                             interval=tuple(interval) if interval else None))  # fmt: skip
+
+    s = study["studies"]
+    claimed = s["original"]["claimed"]
+    claim = (
+        f"refused: {claimed['refused']}"
+        if claimed["gain"] is None
+        else gain({"estimate": claimed["gain"], "interval": claimed["interval"],
+                   "pairs": claimed["pairs"]})
+    )  # fmt: skip
+    return [
+        "Study on the profiled config vs on the original (configs/quickstart.yaml), each "
+        f"recommendation re-measured on the ORIGINAL workload against {BASELINE}:",
+        "",
+        "| study | recommends | its own confirmed gain | re-measured on the original | wall time |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {label} | {_changes(s[label]['settings'])}"
+            f" | {claim if label == 'original' else '(on its profiled workload)'} "
+            f"| {gain(study['gains'][label])} | {s[label]['optimize_s'] / 60:.1f} min |"
+            for label in ("original", "profiled")
+        ),
+        "",
+        f"Profiled recommendation over the original's, on the original workload: "
+        f"{gain(study['profiled_vs_original'])}; inside the original study's confirmation "
+        f"interval: {'yes' if study['profiled_inside_original_confirmation'] else 'NO'}.",
+    ]
 
 
 def _name(model: dict[str, Any]) -> str:

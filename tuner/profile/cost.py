@@ -19,6 +19,9 @@ from tuner.consumer.processing import Z99
 MIN_SIZE_RATIO = 1.5
 """Largest over smallest records per batch among the samples below which the two costs are
 not told apart (a 1.5x spread of sizes keeps a split's standard error near the noise)."""
+SPLIT_NOISE = 0.1
+"""Largest standard error of the per-batch cost, as a share of the mean batch time, for the
+split to be written (beyond it, the sizes varied too little for the noise)."""
 CONSTANT_CV = 0.25
 """Per-record coefficient of variation under which the cost is written as constant."""
 BLOCKED_SHARE = 0.5
@@ -72,7 +75,8 @@ def fit(samples: Sequence[WorkSample], *, source: str) -> CostFit:
     separated = size_ratio >= MIN_SIZE_RATIO and n >= 3
     if separated:
         a, b, se_a, se_b = _least_squares(rows)
-        if b < 0 or a < 0:
+        # A split whose per-batch uncertainty is a sizeable part of a batch's time is noise.
+        if b < 0 or a < 0 or se_b > SPLIT_NOISE * total_s / total_batches:
             separated = False
     if not separated:
         a, b = total_s / total_records, 0.0
@@ -93,9 +97,9 @@ def fit(samples: Sequence[WorkSample], *, source: str) -> CostFit:
         record = Estimate(
             value=a * 1000,
             source=f"total processing time / records ({span})",
-            sure="per-record and per-batch cost NOT separated: all batches had about the same "
-            f"size (largest/smallest {size_ratio:.2f} < {MIN_SIZE_RATIO}); this is their sum per "
-            "record at this batch size. Profile a period (or runs) with other batch sizes",
+            sure="per-record and per-batch cost NOT separated: batch sizes varied too little "
+            f"(largest/smallest {size_ratio:.2f}) for the noise; this is their sum per record "
+            "at this batch size. Profile a period (or runs) with other batch sizes",
         )
         batch = Estimate(
             value=0.0, source="not identifiable from these samples", sure="unknown; assumed 0"

@@ -1,6 +1,8 @@
 """A profile from a live Prometheus: per-member work at each step of a range, by our names or
-the Java client's (which export no processing time: it is the time between polls not spent
-waiting in poll, `time-between-poll-avg · (1 - poll-idle-ratio-avg)`, and no CPU time)."""
+the Java client's. Those export no processing time: it is the time between polls not spent
+waiting in poll, `time-between-poll-avg · (1 - poll-idle-ratio-avg)`, averages over the
+client's 30 s sample window, so a window of minutes or more is needed; nor whether processing
+blocks the loop (`--mode` says it)."""
 
 from __future__ import annotations
 
@@ -38,10 +40,14 @@ def _range(
 
 
 def _selector(names: Names, group: str, extra: str = "") -> str:
-    text = group.replace("\\", "\\\\").replace('"', '\\"')
+    """The group's series: our `group` label, or Java client ids containing the group's name."""
+
+    def quoted(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+
     if names == "tuner":
-        return f'{{group="{text}"{extra}}}'
-    return f'{{client_id=~".*{re.escape(text)}.*"{extra}}}'.replace("\\", "\\\\", 0)
+        return f'{{group="{quoted(group)}"{extra}}}'
+    return f'{{client_id=~".*{quoted(re.escape(group))}.*"{extra}}}'
 
 
 def _work_queries(names: Names, group: str, step_s: float) -> dict[str, str]:
@@ -62,7 +68,7 @@ def _work_queries(names: Names, group: str, step_s: float) -> dict[str, str]:
     client = _selector(names, group, ', topic=""')
     between = f"avg_over_time({JAVA_CONSUMER}time_between_poll_avg{s}{r}) / 1000"
     return {
-        "records": f"avg_over_time({JAVA_FETCH}records_consumed_rate{client}{r}) * {step_s:g}",
+        "records": f"rate({JAVA_FETCH}records_consumed_total{client}{r}) * {step_s:g}",
         "batches": f"{step_s:g} / ({between})",
         "seconds": f"(1 - avg_over_time({JAVA_CONSUMER}poll_idle_ratio_avg{s}{r})) * {step_s:g}",
     }

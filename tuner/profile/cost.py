@@ -75,8 +75,10 @@ def fit(samples: Sequence[WorkSample], *, source: str) -> CostFit:
     separated = size_ratio >= MIN_SIZE_RATIO and n >= 3
     if separated:
         a, b, se_a, se_b = _least_squares(rows)
+        if -2 * se_b <= b < 0:  # no per-batch cost, measured as such: refit without one
+            b, a = 0.0, sum(s.records * s.seconds for s in rows) / sum(s.records**2 for s in rows)
         # A split whose per-batch uncertainty is a sizeable part of a batch's time is noise.
-        if b < 0 or a < 0 or se_b > SPLIT_NOISE * total_s / total_batches:
+        if b < 0 or a <= 0 or se_b > SPLIT_NOISE * total_s / total_batches:
             separated = False
     if not separated:
         a, b = total_s / total_records, 0.0
@@ -161,7 +163,7 @@ def _sure(value: float, se: float) -> str:
         return f"±{se * 1000:.3g} ms (indistinguishable from 0)"
     rel = se / value
     word = "sure" if rel < 0.05 else "fair" if rel < 0.2 else "unsure"
-    return f"{word}: ±{rel:.0%} (one standard error)"
+    return f"{word}: ±{rel:.1%} (one standard error)"
 
 
 def _per_record_cv(rows: Sequence[WorkSample], a: float, b: float) -> float | None:

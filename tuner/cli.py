@@ -20,7 +20,17 @@ from types import FrameType
 
 import optuna
 
-from tuner import __version__, broker, cli_advise, cli_broker, metrics, plots, report, space
+from tuner import (
+    __version__,
+    broker,
+    cli_advise,
+    cli_broker,
+    cli_profile,
+    metrics,
+    plots,
+    report,
+    space,
+)
 from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
@@ -387,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(handler=_report)
 
     cli_advise.add_parser(sub)
+    cli_profile.add_parser(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ the steady state's give a latency the settings cause (`SteadyState.latency_ms`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
@@ -89,6 +89,43 @@ class OffsetCheck:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkIntervals:
+    """Each member's work in each interval of the capacity window, one entry per (interval,
+    member) with a batch: what `tuner profile` regresses to tell per-record from per-batch cost.
+
+    Batches count in the interval they finished in, with their records and processing time, so
+    each entry holds whole batches.
+    """
+
+    members: int
+    partitions: int
+    records: tuple[int, ...]
+    batches: tuple[int, ...]
+    processing_s: tuple[float, ...]
+    processing_blocked_s: tuple[float, ...]
+    """Of that, the time the event loop ran nothing else (`processing_blocked_seconds`)."""
+
+    @classmethod
+    def of(cls, windows: Sequence[GroupWindow], *, members: int, partitions: int) -> WorkIntervals:
+        rows: list[tuple[int, int, float, float]] = []
+        for w in windows:
+            records = w.per_member_delta(f"{PREFIX}processing_records_total")
+            batches = w.per_member_delta(f"{PREFIX}processing_seconds_count")
+            seconds = w.per_member_delta(f"{PREFIX}processing_seconds_sum")
+            blocked = w.per_member_delta(f"{PREFIX}processing_blocked_seconds_total")
+            rows += [
+                (int(records.get(m, 0)), int(n), seconds.get(m, 0.0), blocked.get(m, 0.0))
+                for m, n in sorted(batches.items())
+                if n > 0
+            ]
+        columns = tuple(zip(*rows, strict=True)) if rows else ((), (), (), ())
+        return cls(
+            members=members, partitions=partitions, records=columns[0], batches=columns[1],
+            processing_s=columns[2], processing_blocked_s=columns[3],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TrialResult:
     group_id: str
     settings: Mapping[str, SettingValue | None]
@@ -124,6 +161,8 @@ class TrialResult:
     supply: str | None = None
     """Why the window measured the supply, naming the second and member that show it (None:
     capacity-bound, or a result stored before it was recorded)."""
+    work: WorkIntervals | None = None
+    """Per-member, per-second work in the capacity window (None in results stored before)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

@@ -36,6 +36,7 @@ from tuner.result import (
     PollStats,
     SteadyState,
     TrialResult,
+    WorkIntervals,
 )
 from tuner.steady import run_steady
 
@@ -228,6 +229,9 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,
         network=spec.cluster.network,
+        work=WorkIntervals.of(
+            measured.windows, members=spec.consumer.members, partitions=spec.topic.partitions
+        ),
     )
 
 
@@ -237,6 +241,7 @@ class _Measured:
     end: RegistrySnapshot
     intervals: tuple[float, ...]
     seconds: tuple[supply.Second, ...]
+    windows: tuple[GroupWindow, ...]
     members_changed: bool
     producer: ProducerStats | None
     errors: tuple[str, ...]
@@ -255,13 +260,13 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     start = previous = _snapshot(registry, group_id)
     load_start = load.snapshot() if load else None
     members_before = await cluster.describe_group(conn, group_id)
-    intervals: list[float] = []
     seconds: list[supply.Second] = []
+    windows: list[GroupWindow] = []
     errors: list[str] = []
     while (elapsed := previous.at - start.at) < measure_s:
         await asyncio.sleep(min(1.0, measure_s - elapsed))
         now = _snapshot(registry, group_id)
-        intervals.append(GroupWindow(previous, now).records_per_s)
+        windows.append(GroupWindow(previous, now))
         seconds.append(supply.Second.between(previous, now))
         previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
@@ -277,8 +282,9 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     return _Measured(
         start=start,
         end=previous,
-        intervals=tuple(intervals),
+        intervals=tuple(w.records_per_s for w in windows),
         seconds=tuple(seconds),
+        windows=tuple(windows),
         members_changed=members_after != members_before,
         producer=producer,
         errors=tuple(errors),

@@ -107,9 +107,9 @@ def _queries(names: Names, group: str | None, window_s: float) -> dict[str, str]
     }
 
 
-def query(url: str, expr: str, *, get: Get = _get_json) -> dict[str, float]:
-    """An instant query's vector as group label → value (`""` when there is no such label)."""
-    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+def ask(url: str, expr: str, target: str, *, get: Get = _get_json) -> list[Any]:
+    """The `result` of Prometheus' answer at `target` (an API URL asking `expr`), or a
+    PrometheusError that says whether Prometheus was unreachable or refused the query."""
     try:
         answer = get(target)
     except urllib.error.HTTPError as exc:
@@ -118,8 +118,15 @@ def query(url: str, expr: str, *, get: Get = _get_json) -> dict[str, float]:
         raise PrometheusError(f"no answer from Prometheus at {url}: {exc}") from None
     if answer.get("status") != "success":
         raise PrometheusError(f"{url} refused {expr!r}: {answer.get('error')}")
+    result: list[Any] = answer["data"]["result"]
+    return result
+
+
+def query(url: str, expr: str, *, get: Get = _get_json) -> dict[str, float]:
+    """An instant query's vector as group label → value (`""` when there is no such label)."""
+    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
     out: dict[str, float] = {}
-    for item in answer["data"]["result"]:
+    for item in ask(url, expr, target, get=get):
         value = float(item["value"][1])
         if not math.isnan(value):  # NaN: a rate over a range without two samples
             out[item["metric"].get("group", "")] = value

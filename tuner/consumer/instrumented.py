@@ -331,16 +331,20 @@ class InstrumentedConsumer:
         batch: dict[TopicPartition, list[Any]],
         seconds: float,
         totals: dict[str, tuple[int, int]] | None = None,
+        blocked_s: float = 0.0,
     ) -> None:
-        """Record that `batch` took `seconds` to process: it counts as consumed only now.
+        """Record that `batch` took `seconds` to process (the first `blocked_s` of them without
+        the event loop running anything else): it counts as consumed only now.
 
         Counting at poll time would credit a 10,000-record batch to the instant it was handed
         out, while the application is still working through it for seconds.
         """
         m = self.metrics
         m.processing.observe(seconds)
+        m.processing_blocked.inc(max(blocked_s, 0.0))
         for topic, (count, nbytes) in (batch_totals(batch) if totals is None else totals).items():
             m.consumed(topic, count, nbytes)
+            m.processing_records.inc(count)
         now_ms = time.time() * 1000.0
         for records in batch.values():
             if records:

@@ -209,6 +209,7 @@ async def run_member(
                 reporter.report()
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
+    loop = asyncio.get_running_loop()
     try:
         if app is not None:
             await app.setup()  # before joining: the group does not wait on it
@@ -222,9 +223,13 @@ async def run_member(
                 count = sum(r for r, _ in totals.values())
                 work_s = model.draw_s(count) if app is None else app.expected_s(count)
                 reporter.batch_started(totals, work_s)
-                started = time.monotonic()
+                started, loop_ran = time.monotonic(), list[float]()
+                stamp = loop.call_soon(_stamp, loop_ran)
                 await _process(batch, count, work_s, app or model, stopped)
-                consumer.processed(batch, time.monotonic() - started, totals)
+                ended = time.monotonic()
+                stamp.cancel()
+                blocked_s = (loop_ran[0] if loop_ran else ended) - started
+                consumer.processed(batch, ended - started, totals, blocked_s)
                 reporter.batch_done(totals)
                 if manual_commit and count:
                     await consumer.commit()
@@ -283,6 +288,11 @@ def _consumer_kwargs(spec: MemberSpec) -> dict[str, Any]:
         "client_id": f"{spec.group_id}.{spec.member}",
         **spec.consumer_kwargs,
     }
+
+
+def _stamp(into: list[float]) -> None:
+    """When the event loop next ran a callback: until then, processing blocked it."""
+    into.append(time.monotonic())
 
 
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:

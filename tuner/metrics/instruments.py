@@ -135,6 +135,17 @@ class ConsumerMetrics:
             f"{PREFIX}processing_seconds", "Application processing time per polled batch.",
             GROUP_LABELS, buckets=POLL_INTERVAL_BUCKETS, registry=r,
         ).labels(group, member)  # fmt: skip
+        self.processing_blocked = Counter(
+            f"{PREFIX}processing_blocked_seconds",
+            "Time from each batch's start until the event loop next ran another task: near "
+            "processing_seconds, the handler blocks the loop (heartbeats wait); near 0, it "
+            "awaits.", GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.processing_records = Counter(
+            f"{PREFIX}processing_records",
+            "Records of the batches counted in processing_seconds, at each batch's end (never "
+            "credited pro rata, unlike records_consumed).", GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
         self.rebalances = Counter(
             f"{PREFIX}rebalances", "Rebalances the member took part in after its first assignment.",
             GROUP_LABELS, registry=r,

@@ -9,14 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 
 import optuna
 
@@ -35,6 +32,7 @@ from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
 from tuner.cli_render import StudyProgress, ablation_line, confirm_line, render_result, summary
+from tuner.cli_signals import SigtermAsCtrlC
 from tuner.cluster import ClusterError, Connection, UnreachableError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, describe_path, load_config
 from tuner.confirm import confirm_on
@@ -401,34 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _SigtermAsCtrlC:
-    """`with` it, SIGTERM (what `timeout`, systemd and Kubernetes send) does what Ctrl-C does:
-    the SIGINT handler in force is called (asyncio's cancels the trial's task, Python's raises
-    KeyboardInterrupt), so consumers, Locust and an embedded broker stop, and the study is
-    left resumable. `received` tells the exit code apart (143, not 130)."""
-
-    def __init__(self) -> None:
-        self.received = False
-        self._previous: signal.Handlers | Callable[..., object] | int | None = None
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self.received = True
-        on_sigint = signal.getsignal(signal.SIGINT)
-        if callable(on_sigint):
-            on_sigint(signal.SIGINT, frame)
-        else:  # SIGINT ignored (started in the background by a shell): interrupt all the same
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> _SigtermAsCtrlC:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -438,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
     handler: Handler = args.handler
-    sigterm = _SigtermAsCtrlC()
+    sigterm = SigtermAsCtrlC()
     try:
         with sigterm:
             code = handler(args)

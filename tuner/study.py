@@ -10,6 +10,8 @@ from pathlib import Path
 import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tuner.config import StudySpec
 from tuner.result import TrialResult
@@ -31,12 +33,48 @@ def study_url(spec: StudySpec, out_dir: Path, storage: str | None = None) -> str
     return storage or spec.study.storage or default_storage(out_dir)
 
 
+class StorageError(Exception):
+    """The storage URL is malformed or names a database whose driver is not installed."""
+
+
+POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
+
+
+def _database_url(url: str) -> str:
+    """`postgresql://` with the driver the `postgres` extra installs (psycopg 3), whichever
+    default the installed SQLAlchemy picks (psycopg2 before 2.1); an explicit driver stays."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def check_storage(url: str) -> None:
+    """Raise StorageError unless this install can open `url`: without it Optuna fails later
+    with "Failed to import DB access module", after a broker and a topic were set up."""
+    if url.startswith("journal:"):
+        return
+    try:
+        dialect = make_url(_database_url(url)).get_dialect()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(f"storage {url!r} is not a database URL Optuna can open: {exc}") from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = f"{dialect.name}+{dialect.driver}"
+        fix = POSTGRES_EXTRA if dialect.name == "postgresql" else f"install its driver ({exc.name})"
+        raise StorageError(
+            f"storage {url!r} needs the {driver} driver, which is not installed: {fix}"
+        ) from exc
+
+
 def open_storage(url: str) -> str | optuna.storages.BaseStorage:
-    """An SQLAlchemy URL as is; `journal:PATH` is Optuna's journal file (for several workers)."""
+    """An SQLAlchemy URL (`postgresql://` through psycopg 3); `journal:PATH` is Optuna's journal
+    file (for several workers on one machine). Raises StorageError as `check_storage` does."""
     if url.startswith("journal:"):
         backend = JournalFileBackend(url.removeprefix("journal:"))
         return optuna.storages.JournalStorage(backend)
-    return url
+    check_storage(url)
+    return _database_url(url)
 
 
 def recommended(study: optuna.Study) -> FrozenTrial | None:

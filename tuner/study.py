@@ -5,13 +5,14 @@ and the one it recommends. Read by the loop, the report, the plots and the advis
 from __future__ import annotations
 
 import collections
+import time
 from pathlib import Path
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
 
 from tuner.config import StudySpec
 from tuner.result import TrialResult
@@ -40,7 +41,7 @@ class StorageError(Exception):
 POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
 
 
-def _database_url(url: str) -> str:
+def database_url(url: str) -> str:
     """`postgresql://` with the driver the `postgres` extra installs (psycopg 3), whichever
     default the installed SQLAlchemy picks (psycopg2 before 2.1); an explicit driver stays."""
     if url.startswith(("postgresql://", "postgres://")):
@@ -54,7 +55,7 @@ def check_storage(url: str) -> None:
     if url.startswith("journal:"):
         return
     try:
-        dialect = make_url(_database_url(url)).get_dialect()
+        dialect = make_url(database_url(url)).get_dialect()
     except (ArgumentError, NoSuchModuleError) as exc:
         raise StorageError(f"storage {url!r} is not a database URL Optuna can open: {exc}") from exc
     try:
@@ -74,7 +75,17 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
         backend = JournalFileBackend(url.removeprefix("journal:"))
         return optuna.storages.JournalStorage(backend)
     check_storage(url)
-    return _database_url(url)
+    db = database_url(url)
+    if db.startswith("sqlite"):
+        return db
+    for _ in range(2):
+        try:
+            return optuna.storages.RDBStorage(db)
+        except (IntegrityError, ProgrammingError):
+            # Workers starting together on a fresh database race to create Optuna's schema;
+            # the loser sees the winner's types or tables half made, and finds them done later.
+            time.sleep(1.0)
+    return optuna.storages.RDBStorage(db)
 
 
 def recommended(study: optuna.Study) -> FrozenTrial | None:

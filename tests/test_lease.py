@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from tests.helpers import study_config, unique
+from tests.helpers import study_config, topic_exists, unique
+from tuner import clean
 from tuner.broker import EmbeddedBroker
 from tuner.config import load_config
 from tuner.lease import Coordinator
@@ -172,3 +174,48 @@ def test_a_journal_keeps_its_leases_beside_it(tmp_path: Path) -> None:
     assert c.claim(budget=1, taken=0) is True
     c.close()
     assert (tmp_path / "j.log.leases.db").exists()
+
+
+def _trial_states(storage: str, name: str) -> list[TrialState]:
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    except KeyError:
+        return []
+    return [t.state for t in study.trials]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_a_failed_trial_the_other_takes_over(
+    bootstrap_servers: str, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A is SIGKILLed inside trial 0; `clean` deletes the study topic it left; worker B
+    on the same cluster waits for A's lease to expire, takes it over, marks trial 0 failed
+    naming the cluster, and spends the rest of the 2-trial budget: trial 1 completes."""
+    config = study_config(tmp_path / "c.yaml", bootstrap_servers, "killed", trials=2)
+    config.write_text(config.read_text().replace("measure_s: 2", "measure_s: 20"))
+    name = load_config(config).study.name
+    a = _worker(config, postgres_url, bootstrap_servers, tmp_path / "a")
+    try:
+        deadline = time.monotonic() + 90
+        while _trial_states(postgres_url, name) != [TrialState.RUNNING]:
+            assert time.monotonic() < deadline, "trial 0 never started"
+            time.sleep(0.2)
+        time.sleep(2)
+        a.kill()
+        a.wait(10)
+    finally:
+        a.kill()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no other temp dir is looked at
+    left = [t for t in clean.clean().topics if t.startswith(load_config(config).topic.name)]
+    assert len(left) == 1, left
+    assert not topic_exists(bootstrap_servers, left[0].split(" at ")[0])
+    config.write_text(config.read_text().replace("measure_s: 20", "measure_s: 2"))
+    b = _worker(config, postgres_url, bootstrap_servers, tmp_path / "b")
+    _, err = b.communicate(timeout=200)
+    assert b.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name=name, storage=open_storage(postgres_url))
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    reason = study.trials[0].user_attrs["fail_reason"]
+    assert f"stopped renewing the lease on {bootstrap_servers} mid-trial" in reason
+    assert study.trials[1].user_attrs["cluster"] == bootstrap_servers

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuner import broker
+from tuner import broker, cli_clean
 from tuner.cli_render import render_secured
 from tuner.config import NetworkSpec, describe_path
 from tuner.config.checks import network_problems
@@ -85,7 +85,8 @@ def _broker_down(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `broker` and its actions to the `tuner` parser's subcommands."""
+    """Add `broker` and its actions, and `clean` (what killed runs left), to the `tuner`
+    parser's subcommands."""
     b = sub.add_parser(
         "broker",
         help="run local single-node Apache Kafka (KRaft) brokers for trials and tests",
@@ -105,3 +106,4 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     down = bsub.add_parser("down", help="stop the broker and delete its data")
     down.add_argument("--port", type=int, help="only the broker on this port (default: all)")
     down.set_defaults(handler=_broker_down)
+    cli_clean.add_commands(sub)

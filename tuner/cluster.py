@@ -25,6 +25,7 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 
+from tuner import owned
 from tuner.config import ClusterSpec, StudySpec, TopicSpec, WorkloadSpec
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,10 @@ def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[Stud
     Ctrl-C or a failure), so nothing the tuner made is left behind in the cluster."""
     topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
     try:
-        yield replace(spec, topic=topic)
+        with owned.registered(
+            owned.owned_here(topic.name, spec.cluster.topic_prefix, conn.bootstrap_servers)
+        ):
+            yield replace(spec, topic=topic)
     finally:
         with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
             asyncio.run(delete_topic(conn, topic.name))

@@ -51,7 +51,7 @@ POLL_S = 0.5
 """How often a worker waiting for a cluster asks again."""
 
 _META = MetaData()
-_LEASES = Table(
+LEASES = Table(
     "tuner_cluster_leases",
     _META,
     Column("cluster", String(1024), primary_key=True),
@@ -138,12 +138,12 @@ class Coordinator:
     def _try_acquire(self, cluster: str) -> tuple[bool, TakenOver | None]:
         now = time.time()
         expires = now + self.lease_s
-        c = _LEASES.c
+        c = LEASES.c
         with self._engine.begin() as db:
             try:
                 with db.begin_nested():
                     db.execute(
-                        insert(_LEASES).values(
+                        insert(LEASES).values(
                             cluster=cluster,
                             holder=self.holder,
                             study=self.study,
@@ -154,13 +154,13 @@ class Coordinator:
                 return True, None
             except IntegrityError:
                 pass
-            held = db.execute(select(_LEASES).where(c.cluster == cluster)).one()
+            held = db.execute(select(LEASES).where(c.cluster == cluster)).one()
             free = held.holder is None or held.holder == self.holder
             if not free and held.expires_at > now:
                 return False, None
             # Compare-and-set on what was read: of two workers taking the same lease, one wins.
             taken = db.execute(
-                update(_LEASES)
+                update(LEASES)
                 .where(
                     c.cluster == cluster,
                     c.expires_at == held.expires_at,
@@ -181,8 +181,8 @@ class Coordinator:
             values["trial_number"] = trial_number
         with self._engine.begin() as db:
             renewed = db.execute(
-                update(_LEASES)
-                .where(_LEASES.c.cluster == cluster, _LEASES.c.holder == self.holder)
+                update(LEASES)
+                .where(LEASES.c.cluster == cluster, LEASES.c.holder == self.holder)
                 .values(**values)
             )
         return renewed.rowcount == 1
@@ -190,8 +190,8 @@ class Coordinator:
     def _release(self, cluster: str) -> None:
         with self._engine.begin() as db:
             db.execute(
-                update(_LEASES)
-                .where(_LEASES.c.cluster == cluster, _LEASES.c.holder == self.holder)
+                update(LEASES)
+                .where(LEASES.c.cluster == cluster, LEASES.c.holder == self.holder)
                 .values(holder=None, trial_number=None, expires_at=0.0)
             )
 

@@ -65,9 +65,9 @@ def test_three_workers_on_two_clusters_share_one_postgres_budget(
     bootstrap_servers: str, second_broker: EmbeddedBroker, postgres_url: str, tmp_path: Path
 ) -> None:
     """Two workers on one broker and a third on its own broker, one PostgreSQL study of 6
-    trials: exactly 6 trials, all complete, unique numbers, each naming its cluster; the two
-    workers on one cluster take turns (no two windows there overlap) while the other cluster
-    measures at the same time."""
+    trials: exactly 6 trials, all complete, unique numbers, each naming its cluster and worker;
+    the two workers on one cluster take turns (each gets trials, no two windows there overlap)
+    while the other cluster measures at the same time."""
     config = study_config(tmp_path / "c.yaml", bootstrap_servers, "shared", trials=6)
     study_name = load_config(config).study.name
     clusters = [bootstrap_servers, bootstrap_servers, second_broker.bootstrap_servers]
@@ -82,6 +82,7 @@ def test_three_workers_on_two_clusters_share_one_postgres_budget(
     assert all(t.state == TrialState.COMPLETE for t in trials), [t.state for t in trials]
     assert {t.user_attrs["cluster"] for t in trials} <= set(clusters)
     assert {t.user_attrs["cluster"] for t in trials} == set(clusters), "a cluster did nothing"
+    assert len({t.user_attrs["worker"] for t in trials}) == 3, "a worker got no turn"
     assert _overlaps(trials) == []
     crossed = [
         (a.number, b.number)
@@ -142,13 +143,14 @@ def test_a_killed_holders_lease_is_taken_over_and_its_trial_failed(
 
 def test_a_held_lease_makes_the_next_worker_wait(postgres_url: str) -> None:
     """While one worker holds a cluster's lease (renewed), another cannot take it; after the
-    release it gets it at once, with nothing taken over."""
+    release the waiting worker gets it before the one that released it, nothing taken over."""
     cluster = f"127.0.0.1:{uuid.uuid4().int % 60000}"
     first = Coordinator(postgres_url, study="s", lease_s=1.0)
     second = Coordinator(postgres_url, study="s", lease_s=1.0)
     with first.turn(cluster):
         time.sleep(2.5)  # past the lease's length: only renewal keeps it
         assert second._try_acquire(cluster) == (False, None)
+    assert first._try_acquire(cluster) == (False, None), "the waiter's turn comes first"
     assert second._try_acquire(cluster) == (True, None)
     first.close()
     second.close()

@@ -59,6 +59,8 @@ LEASES = Table(
     Column("study", String(512), nullable=True),
     Column("trial_number", Integer, nullable=True),
     Column("expires_at", Float, nullable=False),
+    Column("waiter", String(256), nullable=True),
+    Column("waiting_at", Float, nullable=True),
 )
 _BUDGETS = Table(
     "tuner_trial_budgets",
@@ -157,6 +159,15 @@ class Coordinator:
             held = db.execute(select(LEASES).where(c.cluster == cluster)).one()
             free = held.holder is None or held.holder == self.holder
             if not free and held.expires_at > now:
+                db.execute(
+                    update(LEASES)
+                    .where(c.cluster == cluster)
+                    .values(waiter=self.holder, waiting_at=now)
+                )
+                return False, None
+            if held.waiter not in {None, self.holder} and held.waiting_at > now - 3 * POLL_S:
+                # Another worker asked while it was held: its turn first, or the worker that
+                # just released it would take it again before the waiter's next poll.
                 return False, None
             # Compare-and-set on what was read: of two workers taking the same lease, one wins.
             taken = db.execute(
@@ -166,7 +177,14 @@ class Coordinator:
                     c.expires_at == held.expires_at,
                     c.holder.is_(None) if held.holder is None else c.holder == held.holder,
                 )
-                .values(holder=self.holder, study=self.study, trial_number=None, expires_at=expires)
+                .values(
+                    holder=self.holder,
+                    study=self.study,
+                    trial_number=None,
+                    expires_at=expires,
+                    waiter=None,
+                    waiting_at=None,
+                )
             )
         if taken.rowcount != 1:
             return False, None

@@ -345,6 +345,7 @@ def _trials(
                 claimed = False
                 turn.measuring(trial.number)
                 trial.set_user_attr("cluster", ctx.bootstrap)
+                trial.set_user_attr("worker", ctx.coordinator.holder)
                 settings = searched.suggest(trial)
                 trial.set_user_attr("settings", settings)
                 study_metrics.started(trial.number, settings)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +16,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tuner.broker import EmbeddedBroker
+from tuner.broker import EmbeddedBroker, free_port
 from tuner.broker.security import SecureOptions
 
 
@@ -47,6 +51,42 @@ def bootstrap_servers(request: pytest.FixtureRequest) -> str:
         return existing
     broker: EmbeddedBroker = request.getfixturevalue("kafka_broker")
     return broker.bootstrap_servers
+
+
+def _postgres_bin() -> Path:
+    """Debian's `postgresql` package keeps initdb and pg_ctl out of PATH, one dir per version."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not found:
+        pytest.fail("PostgreSQL is not installed (Debian: apt-get install postgresql)")
+    return found[-1].parent
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on a free port, its data in a temp dir, stopped at the end.
+
+    PostgreSQL refuses to run as root, so as root (CI) it runs as `nobody`."""
+    bin_dir = _postgres_bin()
+    base = Path(tempfile.mkdtemp(prefix="tuner-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(base, nobody.pw_uid, nobody.pw_gid)
+        as_user = ["runuser", "-u", "nobody", "--"]
+    data, port = base / "data", free_port()
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, timeout=120)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "tuner", "-A", "trust", "--no-sync")
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options,
+        "-w", "start")  # fmt: skip
+    try:
+        yield f"postgresql://tuner@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -350,3 +350,20 @@ def gp_search_space(trials: list[optuna.trial.FrozenTrial]) -> set[str]:
     included, one-valued ones left out); any other is drawn at random, outside the model."""
     found = optuna.search_space.intersection_search_space(trials, include_pruned=True)
     return {name for name, distribution in found.items() if not distribution.single()}
+
+
+def study_config(path: Path, bootstrap_servers: str, name: str, trials: int) -> Path:
+    """A quick study's YAML: 1 member, a 5,000-record backlog, 2 s windows, random search."""
+    path.write_text(
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {unique(name)}, partitions: 2}}\n"
+        "workload: {prefill_records: 5000, message_bytes: 100}\n"
+        "consumer: {members: 1, processing: {per_record_ms: 1}}\n"
+        "trial: {warmup_s: 0.5, measure_s: 2}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+        f"search: {{trials: {trials}, sampler: random, seed: 3, parameters: "
+        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
+        "confirm: {repeats: 1}\n"
+        f"study: {{name: {unique(name)}}}\n"
+    )
+    return path

@@ -54,6 +54,28 @@ def test_up_status_down_round_trip(private_cache: Path, capsys: pytest.CaptureFi
     assert not broker.answers(f"127.0.0.1:{port}", timeout_s=2)
 
 
+def test_one_broker_per_port(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`up --port B` beside a broker on A starts a second broker; `status`/`down --port` act on
+    one of them only."""
+    first, second = broker.free_port(), broker.free_port()
+    assert main(["broker", "up", "--port", str(first)]) == 0
+    assert main(["broker", "up", "--port", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "already up" not in out
+    assert f"is up at 127.0.0.1:{second}" in out
+    assert [i.bootstrap_servers for i in broker.running()] == sorted(
+        [f"127.0.0.1:{first}", f"127.0.0.1:{second}"], key=lambda a: int(a.rsplit(":")[1])
+    )
+    assert broker.answers(f"127.0.0.1:{second}")
+    assert main(["broker", "down", "--port", str(first)]) == 0
+    assert f"stopped the broker at 127.0.0.1:{first}" in capsys.readouterr().out
+    assert main(["broker", "status", "--port", str(first)]) == 1
+    assert main(["broker", "status", "--port", str(second)]) == 0
+    assert f"up at 127.0.0.1:{second}" in capsys.readouterr().out
+    assert not broker.answers(f"127.0.0.1:{first}", timeout_s=2)
+    assert broker.answers(f"127.0.0.1:{second}")
+
+
 def test_port_in_use_is_bad_input(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A taken port is reported as such, with exit code 2, and nothing is left running."""
     with socket.socket() as taken:

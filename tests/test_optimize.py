@@ -33,6 +33,7 @@ from tests.helpers import (
     unique,
     wait_all_gone,
 )
+from tests.helpers import study_config as _write_config
 from tuner import broker, report, space
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
@@ -210,22 +211,6 @@ def _topics_named(bootstrap_servers: str, prefix: str) -> list[str]:
             await admin.close()
 
     return asyncio.run(listed())
-
-
-def _write_config(path: Path, bootstrap_servers: str, name: str, trials: int) -> Path:
-    path.write_text(
-        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
-        f"topic: {{name: {unique(name)}, partitions: 2}}\n"
-        "workload: {prefill_records: 5000, message_bytes: 100}\n"
-        "consumer: {members: 1, processing: {per_record_ms: 1}}\n"
-        "trial: {warmup_s: 0.5, measure_s: 2}\n"
-        "metrics: {port: 0, producer_port: 0}\n"
-        f"search: {{trials: {trials}, sampler: random, seed: 3, parameters: "
-        "{max.poll.records: {low: 10, high: 1000, log: true}}}\n"
-        "confirm: {repeats: 1}\n"
-        f"study: {{name: {unique(name)}}}\n"
-    )
-    return path
 
 
 def _tuner(*args: str) -> subprocess.Popen[str]:

@@ -28,6 +28,7 @@ from tuner import (
     report,
     space,
 )
+from tuner import study as stored
 from tuner.ablation import Ablation, ablate, bench_run
 from tuner.access import AccessError, redact_in_logs
 from tuner.bench import bench
@@ -176,8 +177,9 @@ def _optimize(args: argparse.Namespace) -> int:
     note = space.search_space(spec.search.parameters, spec.consumer.settings).note()
     if note and not args.quiet:
         print(note, file=sys.stderr)
-    _say_broker_start(spec, args.quiet)
     try:
+        stored.check_storage(study_url(spec, out_dir, args.storage))  # before anything starts
+        _say_broker_start(spec, args.quiet)
         # One broker for the study and the runs after it (an embedded one started here would
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
         with broker.for_cluster(spec.cluster) as bootstrap:
@@ -205,7 +207,7 @@ def _optimize(args: argparse.Namespace) -> int:
             return _recommend(
                 spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
             )
-    except StudyExistsError as exc:
+    except (StudyExistsError, stored.StorageError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except broker.BrokerError as exc:
@@ -229,6 +231,9 @@ def _recommend(
         study = optuna.load_study(study_name=name, storage=open_storage(storage))
     except KeyError:  # what Optuna's storages raise for a study name they do not hold
         _err(f"no study {name!r} in {storage}")
+        return EXIT_BAD_INPUT
+    except stored.StorageError as exc:
+        _err(str(exc))
         return EXIT_BAD_INPUT
     best = recommended(study)
     if best is None:

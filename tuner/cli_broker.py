@@ -1,10 +1,11 @@
-"""`tuner broker up|status|down`: the one detached broker, optionally behind a network profile."""
+"""`tuner broker up|status|down`: detached brokers, one per port, optionally behind a network
+profile."""
 
 from __future__ import annotations
 
 import argparse
 
-from tuner import broker
+from tuner import broker, cli_clean
 from tuner.cli_render import render_secured
 from tuner.config import NetworkSpec, describe_path
 from tuner.config.checks import network_problems
@@ -36,7 +37,7 @@ def _broker_up(args: argparse.Namespace) -> int:
     if not started and info.network != network:
         err(
             f"already up at {info.bootstrap_servers} (pid {info.pid}) with another network "
-            f"profile ({path}); `tuner broker down` first"
+            f"profile ({path}); `tuner broker down --port {args.port}` first"
         )
         return EXIT_BAD_INPUT
     if started:
@@ -54,33 +55,42 @@ def _broker_up(args: argparse.Namespace) -> int:
 
 
 def _broker_status(args: argparse.Namespace) -> int:
-    info = broker.status()
-    if info is None:
-        print("down")
+    infos = broker.running() if args.port is None else [i for i in [broker.status(args.port)] if i]
+    if not infos:
+        print("down" if args.port is None else f"down on port {args.port}")
         return EXIT_FAILURE
-    if not broker.answers(info.bootstrap_servers):
-        print(f"not answering at {info.bootstrap_servers} (pid {info.pid}); see {info.log_path}")
-        return EXIT_FAILURE
-    print(
-        f"up at {info.bootstrap_servers} (pid {info.pid}); network: {describe_path(info.network)}"
-    )
-    if (secured := render_secured(info)) is not None:
-        print(secured)
-    return EXIT_OK
+    code = EXIT_OK
+    for info in infos:
+        if not broker.answers(info.bootstrap_servers):
+            where = f"{info.bootstrap_servers} (pid {info.pid})"
+            print(f"not answering at {where}; see {info.log_path}")
+            code = EXIT_FAILURE
+            continue
+        print(
+            f"up at {info.bootstrap_servers} (pid {info.pid}); "
+            f"network: {describe_path(info.network)}"
+        )
+        if (secured := render_secured(info)) is not None:
+            print(secured)
+    return code
 
 
 def _broker_down(args: argparse.Namespace) -> int:
-    info = broker.down()
-    print("was not running" if info is None else f"stopped the broker at {info.bootstrap_servers}")
+    stopped = broker.down(args.port)
+    if not stopped:
+        print("was not running" if args.port is None else f"was not running on port {args.port}")
+    for info in stopped:
+        print(f"stopped the broker at {info.bootstrap_servers}")
     return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `broker` and its actions to the `tuner` parser's subcommands."""
+    """Add `broker` and its actions, and `clean` (what killed runs left), to the `tuner`
+    parser's subcommands."""
     b = sub.add_parser(
         "broker",
-        help="run a local single-node Apache Kafka (KRaft) for trials and tests",
-        description="Start, check or stop the embedded Apache Kafka broker on 127.0.0.1.",
+        help="run local single-node Apache Kafka (KRaft) brokers for trials and tests",
+        description="Start, check or stop Apache Kafka brokers on 127.0.0.1, one per port.",
     )
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
@@ -90,9 +100,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")
     up.add_argument("--bandwidth-mbit", type=float, help="cap each direction at this bandwidth")
     up.set_defaults(handler=_broker_up)
-    bsub.add_parser("status", help="exit 0 if the broker answers").set_defaults(
-        handler=_broker_status
-    )
-    bsub.add_parser("down", help="stop the broker and delete its data").set_defaults(
-        handler=_broker_down
-    )
+    status = bsub.add_parser("status", help="exit 0 if the broker (every one) answers")
+    status.add_argument("--port", type=int, help="only the broker on this port (default: all)")
+    status.set_defaults(handler=_broker_status)
+    down = bsub.add_parser("down", help="stop the broker and delete its data")
+    down.add_argument("--port", type=int, help="only the broker on this port (default: all)")
+    down.set_defaults(handler=_broker_down)
+    cli_clean.add_commands(sub)

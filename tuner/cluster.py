@@ -26,6 +26,7 @@ from aiokafka.errors import (
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
+from tuner import owned
 from tuner.config import ClusterSpec, StudySpec, TopicSpec, WorkloadSpec
 from tuner.payloads import Record
 from tuner.payloads.pool import Pool
@@ -81,7 +82,10 @@ def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[Stud
     Ctrl-C or a failure), so nothing the tuner made is left behind in the cluster."""
     topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
     try:
-        yield replace(spec, topic=topic)
+        with owned.registered(
+            owned.owned_here(topic.name, spec.cluster.topic_prefix, conn.bootstrap_servers)
+        ):
+            yield replace(spec, topic=topic)
     finally:
         with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
             asyncio.run(delete_topic(conn, topic.name))

@@ -4,6 +4,10 @@ Each trial gets its own topic and consumer group (both under the tuner's prefix,
 after it) and runs in its own `asyncio.run`, so nothing leaks between trials. A failed trial is
 told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in flight as FAIL
 ("interrupted") so the stored study stays consistent and `--resume` continues it.
+
+Workers sharing a study (`--worker`) claim each trial from the study's budget and measure it
+in a turn on their cluster (`tuner.lease`): trials on one cluster never overlap, and each trial
+records the cluster it ran on (user attribute `cluster`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, metrics, space
+from tuner import access, broker, cluster, lease, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
@@ -200,6 +204,7 @@ class _Context:
     registry: CollectorRegistry
     backlog_records: int
     on_phase: Observer | None
+    coordinator: lease.Coordinator
 
 
 def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
@@ -304,8 +309,12 @@ def optimize(
                     spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
                 ),
                 on_phase=on_phase,
+                coordinator=lease.Coordinator(url, study=name),
             )
-            interrupted = _trials(study, sampler, ctx, on_trial, started)
+            try:
+                interrupted = _trials(study, sampler, ctx, on_trial, started)
+            finally:
+                ctx.coordinator.close()
     return StudyOutcome(
         study_name=name, storage=url, best=recommended(study), interrupted=interrupted
     )
@@ -318,24 +327,38 @@ def _trials(
     on_trial: Callable[[TrialEvent], None] | None,
     started: float,
 ) -> bool:
-    """Ask, run and tell trials while the budget lasts; True if Ctrl-C (or SIGTERM) ended it."""
+    """Ask, run and tell trials while the study's budget lasts, each in a turn on the cluster
+    (workers on one cluster take turns); True if Ctrl-C (or SIGTERM) ended it."""
     spec = ctx.spec
     searched = space.search_space(spec.search.parameters, spec.consumer.settings)
     study_metrics = metrics.StudyMetrics(ctx.registry, study=study.study_name)
     pending: optuna.Trial | None = None
+    claimed = False
     try:
         while _budget_left(study, spec, sampler, started):
-            pending = trial = study.ask()
-            settings = searched.suggest(trial)
-            trial.set_user_attr("settings", settings)
-            study_metrics.started(trial.number, settings)
-            step = _run_one_trial(trial, settings, ctx)
-            _record(study, trial, step, ctx)
+            if not ctx.coordinator.claim(budget=spec.search.trials, taken=_taken(study)):
+                break
+            claimed = True
+            with ctx.coordinator.turn(ctx.bootstrap) as turn:
+                if turn.taken_over is not None:
+                    _fail_abandoned(study, turn.taken_over, ctx.bootstrap)
+                pending = trial = study.ask()
+                claimed = False
+                turn.measuring(trial.number)
+                trial.set_user_attr("cluster", ctx.bootstrap)
+                trial.set_user_attr("worker", ctx.coordinator.holder)
+                settings = searched.suggest(trial)
+                trial.set_user_attr("settings", settings)
+                study_metrics.started(trial.number, settings)
+                step = _run_one_trial(trial, settings, ctx)
+                _record(study, trial, step, ctx)
             pending = None
             if step.interrupted:
                 raise KeyboardInterrupt
             _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
     except KeyboardInterrupt:
+        if claimed:  # while waiting for the cluster: the trial was never asked
+            ctx.coordinator.unclaim()
         # Ctrl-C may land between two trials as well as inside one: a trial asked but not
         # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
         if pending is not None and _running(study, pending.number):
@@ -343,6 +366,16 @@ def _trials(
             study.tell(pending, state=TrialState.FAIL)
         return True
     return False
+
+
+def _fail_abandoned(study: optuna.Study, taken: lease.TakenOver, cluster: str) -> None:
+    """Tell as FAIL the trial a killed worker left running: it would count as running for ever."""
+    if taken.study != study.study_name or not _running(study, taken.trial_number):
+        return
+    reason = f"its worker ({taken.holder}) stopped renewing the lease on {cluster} mid-trial"
+    trial_id = study.trials[taken.trial_number]._trial_id
+    study._storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+    study.tell(taken.trial_number, state=TrialState.FAIL)
 
 
 def _running(study: optuna.Study, number: int) -> bool:

@@ -5,11 +5,14 @@ and the one it recommends. Read by the loop, the report, the plots and the advis
 from __future__ import annotations
 
 import collections
+import time
 from pathlib import Path
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
 
 from tuner.config import StudySpec
 from tuner.result import TrialResult
@@ -31,12 +34,58 @@ def study_url(spec: StudySpec, out_dir: Path, storage: str | None = None) -> str
     return storage or spec.study.storage or default_storage(out_dir)
 
 
+class StorageError(Exception):
+    """The storage URL is malformed or names a database whose driver is not installed."""
+
+
+POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
+
+
+def database_url(url: str) -> str:
+    """`postgresql://` with the driver the `postgres` extra installs (psycopg 3), whichever
+    default the installed SQLAlchemy picks (psycopg2 before 2.1); an explicit driver stays."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def check_storage(url: str) -> None:
+    """Raise StorageError unless this install can open `url`: without it Optuna fails later
+    with "Failed to import DB access module", after a broker and a topic were set up."""
+    if url.startswith("journal:"):
+        return
+    try:
+        dialect = make_url(database_url(url)).get_dialect()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(f"storage {url!r} is not a database URL Optuna can open: {exc}") from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = f"{dialect.name}+{dialect.driver}"
+        fix = POSTGRES_EXTRA if dialect.name == "postgresql" else f"install its driver ({exc.name})"
+        raise StorageError(
+            f"storage {url!r} needs the {driver} driver, which is not installed: {fix}"
+        ) from exc
+
+
 def open_storage(url: str) -> str | optuna.storages.BaseStorage:
-    """An SQLAlchemy URL as is; `journal:PATH` is Optuna's journal file (for several workers)."""
+    """An SQLAlchemy URL (`postgresql://` through psycopg 3); `journal:PATH` is Optuna's journal
+    file (for several workers on one machine). Raises StorageError as `check_storage` does."""
     if url.startswith("journal:"):
         backend = JournalFileBackend(url.removeprefix("journal:"))
         return optuna.storages.JournalStorage(backend)
-    return url
+    check_storage(url)
+    db = database_url(url)
+    if db.startswith("sqlite"):
+        return db
+    for _ in range(2):
+        try:
+            return optuna.storages.RDBStorage(db)
+        except (IntegrityError, ProgrammingError):
+            # Workers starting together on a fresh database race to create Optuna's schema;
+            # the loser sees the winner's types or tables half made, and finds them done later.
+            time.sleep(1.0)
+    return optuna.storages.RDBStorage(db)
 
 
 def recommended(study: optuna.Study) -> FrozenTrial | None:

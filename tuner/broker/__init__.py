@@ -16,6 +16,7 @@ from tuner.broker.detached import (
     for_cluster,
     is_our_proxy,
     reusable,
+    running,
     status,
     up,
 )
@@ -36,5 +37,5 @@ __all__ = [
     "DEFAULT_PORT", "HEAP", "KAFKA_VERSION", "START_TIMEOUT_S", "BrokerError", "BrokerFailure",
     "BrokerInfo", "BrokerSetupError", "EmbeddedBroker", "ShapedListener", "answers",
     "bootstrap_for", "cache_dir", "check_java", "classpath", "down", "for_cluster", "free_port",
-    "is_our_proxy", "port_in_use", "reusable", "server_properties", "status", "up",
+    "is_our_proxy", "port_in_use", "reusable", "running", "server_properties", "status", "up",
 ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""The one detached broker of `tuner broker up|down|status`; the bootstrap address a run uses."""
+"""The detached brokers of `tuner broker up|down|status`, one per port; the bootstrap address a
+run uses."""
 
 from __future__ import annotations
 
@@ -20,8 +21,19 @@ from tuner.config import EMBEDDED, ClusterSpec, NetworkSpec
 DEFAULT_PORT = 9092
 
 
-def _state_file() -> Path:
-    return cache_dir() / "broker" / "state.json"
+def _brokers_dir() -> Path:
+    return cache_dir() / "broker"
+
+
+def _state_file(port: int) -> Path:
+    """One state file per port, so `up --port P` is a broker of its own beside the others."""
+    return _brokers_dir() / str(port) / "state.json"
+
+
+def _state_files() -> list[Path]:
+    # `broker/state.json` is where a broker started by an earlier version keeps its state.
+    legacy = _brokers_dir() / "state.json"
+    return sorted(_brokers_dir().glob("*/state.json")) + ([legacy] if legacy.exists() else [])
 
 
 def _runs(pid: int, marker: bytes) -> bool:
@@ -42,13 +54,29 @@ def is_our_proxy(pid: int) -> bool:
     return _runs(pid, b"tuner.netem")
 
 
-def status() -> BrokerInfo | None:
-    """The detached broker if its process is alive (whether it answers is `answers()`)."""
+def _port_of(info: BrokerInfo) -> int:
+    return int(info.bootstrap_servers.rsplit(":", 1)[1])
+
+
+def _read(state: Path) -> BrokerInfo | None:
     try:
-        info = BrokerInfo.from_json(_state_file().read_text())
+        return BrokerInfo.from_json(state.read_text())
     except (OSError, ValueError, TypeError):
         return None
-    return info if _is_our_broker(info.pid) else None
+
+
+def running() -> list[BrokerInfo]:
+    """Every detached broker whose process is alive, by port."""
+    alive = [
+        info for s in _state_files() if (info := _read(s)) is not None and _is_our_broker(info.pid)
+    ]
+    return sorted(alive, key=_port_of)
+
+
+def status(port: int | None = None) -> BrokerInfo | None:
+    """The detached broker on `port` (None: the first one running) if its process is alive
+    (whether it answers is `answers()`)."""
+    return next((i for i in running() if port is None or _port_of(i) == port), None)
 
 
 def up(
@@ -58,47 +86,58 @@ def up(
     network: NetworkSpec | None = None,
     secure: bool = False,
 ) -> tuple[BrokerInfo, bool]:
-    """Start the detached broker unless one is already up; returns (info, started_now). The
-    caller compares a running broker's `network` with the one it asked for."""
-    running = status()
-    if running is not None:
-        return running, False
-    data_dir = cache_dir() / "broker" / "data"
+    """Start a detached broker on `port` unless one is already up there; returns
+    (info, started_now). Brokers on other ports are left alone: each port is a cluster of its
+    own. The caller compares a running broker's `network` with the one it asked for."""
+    already = status(port)
+    if already is not None:
+        return already, False
+    state = _state_file(port)
+    data_dir = state.parent / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if secure else None
     broker = EmbeddedBroker(
         port=port, data_dir=data_dir, detach=True, network=network, secure=secured
     )
     info = broker.start(timeout_s)
-    _state_file().write_text(json.dumps(asdict(info)))
+    state.write_text(json.dumps(asdict(info)))
     return info, True
 
 
-def down(timeout_s: float = 30.0) -> BrokerInfo | None:
-    """Stop the detached broker and delete its data; returns what was stopped, or None."""
-    info = status()
-    state = _state_file()
-    if info is not None:
-        if info.proxy_pid is not None and is_our_proxy(info.proxy_pid):
-            os.kill(info.proxy_pid, signal.SIGTERM)
-        os.kill(info.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _is_our_broker(info.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _is_our_broker(info.pid):
-            os.kill(info.pid, signal.SIGKILL)
-        shutil.rmtree(info.data_dir, ignore_errors=True)
-    with contextlib.suppress(FileNotFoundError):
-        state.unlink()
-    return info
+def _stop(info: BrokerInfo, timeout_s: float) -> None:
+    if info.proxy_pid is not None and is_our_proxy(info.proxy_pid):
+        os.kill(info.proxy_pid, signal.SIGTERM)
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _is_our_broker(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _is_our_broker(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    shutil.rmtree(info.data_dir, ignore_errors=True)
+
+
+def down(port: int | None = None, timeout_s: float = 30.0) -> list[BrokerInfo]:
+    """Stop the detached broker on `port` (None: every one) and delete its data; returns what
+    was stopped."""
+    stopped = []
+    for state in _state_files():
+        info = _read(state)
+        if port is not None and (info is None or _port_of(info) != port):
+            continue
+        if info is not None and _is_our_broker(info.pid):
+            _stop(info, timeout_s)
+            stopped.append(info)
+        with contextlib.suppress(FileNotFoundError):
+            state.unlink()
+    return stopped
 
 
 def reusable(network: NetworkSpec | None = None) -> BrokerInfo | None:
     """The running `tuner broker` if it answers and clients reach it through `network`."""
-    running = status()
-    if running is None or running.network != network:
-        return None
-    return running if answers(running.bootstrap_servers) else None
+    for info in running():
+        if info.network == network and answers(info.bootstrap_servers):
+            return info
+    return None
 
 
 @contextlib.contextmanager
@@ -113,9 +152,9 @@ def bootstrap_for(
     if bootstrap_servers != EMBEDDED:
         yield bootstrap_servers
         return
-    running = reusable(network)
-    if running is not None:
-        yield running.bootstrap_servers
+    reused = reusable(network)
+    if reused is not None:
+        yield reused.bootstrap_servers
         return
     with EmbeddedBroker(port=port, network=network) as broker:
         yield broker.bootstrap_servers

@@ -1,0 +1,61 @@
+"""Where a study is stored: PostgreSQL for real, and a clear error when its driver is missing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tuner.cli import main
+from tuner.study import StorageError, check_storage, open_storage
+
+
+def test_postgres_storage_holds_a_study(postgres_url: str) -> None:
+    """A plain `postgresql://` URL opens through the installed driver; a study written there
+    reads back from a second connection with its trials, values and attributes."""
+    study = optuna.create_study(
+        study_name="pg-round-trip", storage=open_storage(postgres_url), direction="maximize"
+    )
+    for x in (1.0, 2.0):
+        trial = study.ask()
+        trial.set_user_attr("cluster", f"127.0.0.1:{int(x)}")
+        study.tell(trial, x)
+    again = optuna.load_study(study_name="pg-round-trip", storage=open_storage(postgres_url))
+    assert [t.value for t in again.trials] == [1.0, 2.0]
+    assert again.best_trial.user_attrs["cluster"] == "127.0.0.1:2"
+
+
+def test_missing_postgres_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without psycopg (hidden here) a `postgresql://` storage is refused naming the extra."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(StorageError, match=r"pip install 'kafka-tuner\[postgres\]'"):
+        check_storage("postgresql://u@127.0.0.1:1/db")
+
+
+def test_optimize_without_the_driver_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tuner optimize --storage postgresql://…` without its driver exits 2 with the fix, not
+    Optuna's "Failed to import DB access module", before any broker starts."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    config = tmp_path / "c.yaml"
+    config.write_text("cluster: {bootstrap_servers: '127.0.0.1:1'}\n")
+    argv = ["optimize", str(config), "--storage", "postgresql://u@127.0.0.1:1/db", "--worker"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs the postgresql+psycopg driver, which is not installed" in err
+    assert "pip install 'kafka-tuner[postgres]'" in err
+    assert "Traceback" not in err
+    assert "Failed to import DB access module" not in err
+
+
+def test_a_malformed_storage_url_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A storage URL SQLAlchemy cannot parse is bad input, naming the URL."""
+    config = tmp_path / "c.yaml"
+    config.write_text("cluster: {bootstrap_servers: '127.0.0.1:1'}\n")
+    assert main(["optimize", str(config), "--storage", "nosuchdb://x/y"]) == 2
+    assert "storage 'nosuchdb://x/y' is not a database URL" in capsys.readouterr().err

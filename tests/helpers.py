@@ -32,6 +32,7 @@ from tuner.config import StudySpec, parse_config
 from tuner.trial import (
     FetchStats,
     LatencyMs,
+    Observer,
     OffsetCheck,
     PollStats,
     TrialResult,
@@ -90,8 +91,10 @@ def trial(
     registry: CollectorRegistry | None = None,
     *,
     alongside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    observer: Observer | None = None,
 ) -> TrialResult:
-    """Run one trial of `spec` with a fresh group id; `alongside` runs in the same loop."""
+    """Run one trial of `spec` with a fresh group id; `alongside` runs in the same loop,
+    `observer` sees its phases."""
 
     async def main() -> TrialResult:
         run = run_trial(
@@ -100,6 +103,7 @@ def trial(
             settings=spec.consumer.settings,
             group_id=unique("group"),
             registry=registry or CollectorRegistry(),
+            observer=observer,
         )
         if alongside is None:
             return await run

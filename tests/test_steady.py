@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import multiprocessing
 import os
 import signal
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from tests.helpers import small_spec, unique
-from tuner.trial import Phase, TrialError, run_trial
+from tests.helpers import small_spec, trial
+from tuner.trial import Phase, TrialError
 
 pytestmark = pytest.mark.integration
 
@@ -34,18 +32,8 @@ def test_a_member_killed_in_the_steady_window_fails_the_trial(bootstrap_servers:
             killed.append(member.pid)
             os.kill(member.pid, signal.SIGKILL)
 
-    async def main() -> None:
-        await run_trial(
-            spec,
-            bootstrap_servers=bootstrap_servers,
-            settings=spec.consumer.settings,
-            group_id=unique("group"),
-            registry=CollectorRegistry(),
-            observer=kill,
-        )
-
     with pytest.raises(TrialError) as failed:
-        asyncio.run(main())
+        trial(spec, bootstrap_servers, observer=kill)
     assert killed
     assert (
         f"member m0 (pid {killed[0]}) was killed by SIGKILL mid-trial: the group lost a member"

@@ -34,10 +34,11 @@ from tests.helpers import (
     wait_all_gone,
 )
 from tuner import broker, report, space
+from tuner.bench import bench
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.confirm import confirm
+from tuner.confirm import confirm_on
 from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
 from tuner.study import open_storage, pareto_front
 from tuner.trial import Phase
@@ -185,11 +186,13 @@ def test_recommendation_beats_defaults_that_rebalance(
     spec = _spec(bootstrap_servers, "demo", search={"trials": 4})
     outcome = optimize(spec, out_dir=tmp_path)
     assert outcome.best is not None
-    with bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
-        confirmation = confirm(
-            spec, report.best_settings(outcome.best), bootstrap_servers=bootstrap,
-            backlog_records=spec.workload.prefill_records,
-        )  # fmt: skip
+    with (
+        bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        bench(
+            spec, bootstrap_servers=bootstrap, backlog_records=spec.workload.prefill_records
+        ) as on_bench,
+    ):
+        confirmation = confirm_on(on_bench, report.best_settings(outcome.best))
     assert confirmation.rebalances("best") == 0
     assert confirmation.rebalances("aiokafka defaults") > 0
     assert _topics_named(bootstrap_servers, spec.topic.name) == []  # trial and confirm topics

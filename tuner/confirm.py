@@ -9,25 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from tuner.bench import Bench, bench
-from tuner.config import SettingValue, StudySpec
+from tuner.bench import Bench
+from tuner.config import SettingValue
 from tuner.report import BASELINES, Confirmation, candidates
 from tuner.trial import TrialResult
 
 OnRun = Callable[[int, int, str, TrialResult], None]
-
-
-def confirm(
-    spec: StudySpec,
-    best: Mapping[str, SettingValue],
-    *,
-    bootstrap_servers: str,
-    backlog_records: int,
-    on_run: OnRun | None = None,
-) -> Confirmation:
-    """`confirm_on` a bench of its own."""
-    with bench(spec, bootstrap_servers=bootstrap_servers, backlog_records=backlog_records) as b:
-        return confirm_on(b, best, on_run=on_run)
 
 
 def confirm_on(

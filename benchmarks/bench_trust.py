@@ -23,7 +23,7 @@ from typing import Any
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.report.confirmation import Candidate, Gain, paired_gain
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -34,7 +34,7 @@ WORKLOADS = {
     "large": ("large messages", HERE / "trust" / "large-messages.yaml"),
 }
 """Slug → (what the table calls it, its config)."""
-BASELINE = "aiokafka defaults"
+BASELINE = Candidate.AIOKAFKA_DEFAULTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -37,6 +37,7 @@ from tuner.config import ClusterSpec, TopicSpec
 from tuner.exits import broker_failed
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
+from tuner.report import Candidate
 from tuner.result import PollStats
 from tuner.trial import LatencyMs, Phase, SteadyState
 
@@ -531,7 +532,7 @@ def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
     (change,) = ablation.changes
     assert change.best == 2200
     assert confirmation.settings == dict(ablation.settings)
-    ran = {r.settings["max.poll.records"] for r in confirmation.runs["best"]}
+    ran = {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]}
     assert ran == {2200 if change.kept else None}
     report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
     md = (tmp_path / "report.md").read_text()

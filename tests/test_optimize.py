@@ -40,6 +40,7 @@ from tuner.cli import main
 from tuner.config import StudySpec, load_config
 from tuner.confirm import confirm_on
 from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
+from tuner.report import Candidate
 from tuner.study import open_storage, pareto_front
 from tuner.trial import Phase
 
@@ -193,13 +194,13 @@ def test_recommendation_beats_defaults_that_rebalance(
         ) as on_bench,
     ):
         confirmation = confirm_on(on_bench, report.best_settings(outcome.best))
-    assert confirmation.rebalances("best") == 0
-    assert confirmation.rebalances("aiokafka defaults") > 0
+    assert confirmation.rebalances(Candidate.BEST) == 0
+    assert confirmation.rebalances(Candidate.AIOKAFKA_DEFAULTS) > 0
     assert _topics_named(bootstrap_servers, spec.topic.name) == []  # trial and confirm topics
     # Processing continues while a group rebalances, so the records/s can be the same: the
     # gain is the stable group, never a lower rate.
-    assert confirmation.median_throughput("best") >= 0.97 * confirmation.median_throughput(
-        "aiokafka defaults"
+    assert confirmation.median_throughput(Candidate.BEST) >= 0.97 * confirmation.median_throughput(
+        Candidate.AIOKAFKA_DEFAULTS
     )
 
 

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from tuner import plots
 from tuner.config import SettingValue
 from tuner.report import content, html, markdown, settings_files
-from tuner.report.confirmation import BASELINES, Confirmation
+from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
 from tuner.study import is_feasible, stored_result
 
 if TYPE_CHECKING:
@@ -72,9 +72,9 @@ def summary(
 ) -> dict[str, object]:
     """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks)."""
     gains: dict[str, object] = {}
-    for baseline in BASELINES[1:] if confirmation is not None else ():
+    for baseline in DEFAULTS if confirmation is not None else ():
         assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
-        reason = confirmation.unusable("best") or confirmation.unusable(baseline)
+        reason = confirmation.unusable(Candidate.BEST) or confirmation.unusable(baseline)
         gain = None if reason else confirmation.gain(baseline)
         gains[baseline] = {
             "median_records_per_s": confirmation.median_throughput(baseline),
@@ -88,9 +88,11 @@ def summary(
         "study": study.study_name,
         "settings": dict(settings),
         "best_median_records_per_s": (
-            None if confirmation is None else confirmation.median_throughput("best")
+            None if confirmation is None else confirmation.median_throughput(Candidate.BEST)
         ),
-        "best_rebalances": None if confirmation is None else confirmation.rebalances("best"),
+        "best_rebalances": (
+            None if confirmation is None else confirmation.rebalances(Candidate.BEST)
+        ),
         "against": gains,
     }
 

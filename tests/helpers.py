@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from tuner import space
 from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
+from tuner.study import RESULT_ATTR, SETTINGS_ATTR
 from tuner.trial import (
     FetchStats,
     LatencyMs,
@@ -166,9 +167,9 @@ def synthetic_study(trials: int = 24, *, seed: int = 0, storage: str | None = No
             1000.0 + int(settings["max.poll.records"]) * 3 + int(settings["fetch.min.bytes"]) / 500
         )
         result = measured(rps, rebalances=int(i % 5 == 4), settings=settings)
-        trial.set_user_attr("settings", settings)
+        trial.set_user_attr(SETTINGS_ATTR, settings)
         trial.set_constraint("rebalances", float(result.rebalances))
-        trial.set_user_attr("result", result.to_dict())
+        trial.set_user_attr(RESULT_ATTR, result.to_dict())
         study.tell(trial, [rps])
     return study
 

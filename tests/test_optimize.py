@@ -41,7 +41,13 @@ from tuner.config import StudySpec, load_config
 from tuner.confirm import confirm_on
 from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
 from tuner.report import Candidate
-from tuner.study import open_storage, pareto_front
+from tuner.study import (
+    FAIL_REASON_ATTR,
+    RESULT_ATTR,
+    SETTINGS_ATTR,
+    open_storage,
+    pareto_front,
+)
 from tuner.trial import Phase
 
 
@@ -126,7 +132,7 @@ def test_two_objectives_give_a_pareto_front_and_any_point_can_be_reported(
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert complete
     for t in complete:
-        result = t.user_attrs["result"]
+        result = t.user_attrs[RESULT_ATTR]
         steady = result["steady"]
         p99 = steady["latency_ms"]["p99"] if steady["kept_up"] else float("inf")
         assert t.values == [result["throughput_records_per_s"], p99]
@@ -154,7 +160,7 @@ def test_two_objectives_give_a_pareto_front_and_any_point_can_be_reported(
     said = "was the fastest feasible trial" if fastest else "was chosen with --trial"
     assert f"Why: trial #{other.number} {said}" in text
     props = (out / "consumer.properties").read_text()
-    assert f"max.poll.records={other.user_attrs['settings']['max.poll.records']}" in props
+    assert f"max.poll.records={other.user_attrs[SETTINGS_ATTR]['max.poll.records']}" in props
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "p99_latency_ms" in (out / "trials.csv").read_text().splitlines()[0]
     bad = main(["report", "--storage", outcome.storage, "--study", spec.study.name,
@@ -306,7 +312,7 @@ def test_sigterm_mid_trial_cleans_up_as_ctrl_c_does(bootstrap_servers: str, tmp_
     assert _numbers(storage, config) == [(0, "FAIL")]
     spec = load_config(config)
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
-    assert study.trials[0].user_attrs["fail_reason"] == "interrupted"
+    assert study.trials[0].user_attrs[FAIL_REASON_ATTR] == "interrupted"
     assert _topics_named(bootstrap_servers, spec.topic.name) == []
 
 
@@ -425,7 +431,7 @@ def _kill_in_first_window(
     outcome = optimize(spec, out_dir=tmp_path, on_phase=kill)
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    return killed[0], str(study.trials[0].user_attrs["fail_reason"])
+    return killed[0], str(study.trials[0].user_attrs[FAIL_REASON_ATTR])
 
 
 @pytest.mark.integration
@@ -503,7 +509,7 @@ def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: 
     spec = load_config(config)
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
     failed = next(t for t in study.trials if t.state.name == "FAIL")
-    assert failed.user_attrs["fail_reason"]
+    assert failed.user_attrs[FAIL_REASON_ATTR]
 
 
 def test_grid_search_ends_when_the_grid_is_covered() -> None:
@@ -539,7 +545,7 @@ def test_a_study_meets_what_the_gp_sampler_needs(bootstrap_servers: str, tmp_pat
     outcome = optimize(spec, out_dir=tmp_path)
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4, [
-        t.user_attrs.get("fail_reason") for t in study.trials
+        t.user_attrs.get(FAIL_REASON_ATTR) for t in study.trials
     ]
     values, _ = gp_constraint_check(study)
     assert values.shape == (4, len(study.trials[0].constraints))

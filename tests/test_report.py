@@ -20,7 +20,7 @@ from tuner.ablation import ablate
 from tuner.config import NetworkSpec, SettingValue, parse_config
 from tuner.payloads.workload import PayloadSummary
 from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
-from tuner.study import FIXED_ATTR
+from tuner.study import FIXED_ATTR, RESULT_ATTR
 from tuner.trial import PollStats, TrialResult
 
 PICTURES = (
@@ -369,11 +369,11 @@ def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> N
     report.write(tmp_path, study, study.best_trial, None)
     assert "Measured under: loopback, no network profile." in (tmp_path / "report.md").read_text()
     shaped = replace(
-        TrialResult.from_dict(study.best_trial.user_attrs["result"]),
+        TrialResult.from_dict(study.best_trial.user_attrs[RESULT_ATTR]),
         network=NetworkSpec(rtt_ms=40, jitter_ms=4, bandwidth_mbit=200),
     )
     best = study.best_trial
-    best.user_attrs["result"] = shaped.to_dict()
+    best.user_attrs[RESULT_ATTR] = shaped.to_dict()
     report.write(tmp_path, study, best, None)
     assert (
         "Measured under: RTT 40 ms ±4 ms, 200 Mbit/s, through the network proxy."
@@ -390,9 +390,9 @@ def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
         p99_bytes=7200, mean_bytes=810.4, compression="zstd", compression_ratio=3.14,
     )  # fmt: skip
     best = study.best_trial
-    stored = TrialResult.from_dict(best.user_attrs["result"])
-    best.user_attrs["result"] = replace(stored, payloads=summary).to_dict()
-    assert TrialResult.from_dict(best.user_attrs["result"]).payloads == summary
+    stored = TrialResult.from_dict(best.user_attrs[RESULT_ATTR])
+    best.user_attrs[RESULT_ATTR] = replace(stored, payloads=summary).to_dict()
+    assert TrialResult.from_dict(best.user_attrs[RESULT_ATTR]).payloads == summary
     report.write(tmp_path, study, best, None)
     assert (
         "Records: topic 'orders' (a read-only sample of 10,000 records): 9,876 records, value "

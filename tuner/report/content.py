@@ -32,6 +32,7 @@ from tuner.report.document import (
 )
 from tuner.study import (
     FIXED_ATTR,
+    SETTINGS_ATTR,
     is_feasible,
     pareto_front,
     recommended,
@@ -55,7 +56,7 @@ CAPTIONS = {
 
 
 def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
-    return dict(trial.user_attrs["settings"])
+    return dict(trial.user_attrs[SETTINGS_ATTR])
 
 
 def record_age_p99(result: TrialResult | None) -> float | None:

@@ -15,7 +15,7 @@ from tuner import plots
 from tuner.config import SettingValue
 from tuner.report import content, html, markdown, settings_files
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.study import is_feasible, stored_result
+from tuner.study import FAIL_REASON_ATTR, SETTINGS_ATTR, is_feasible, stored_result
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
@@ -98,7 +98,7 @@ def summary(
 
 
 def _trials_csv(path: Path, study: optuna.Study) -> Path:
-    names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
+    names = sorted({k for t in study.trials for k in t.user_attrs.get(SETTINGS_ATTR, {})})
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
@@ -111,8 +111,8 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                 t.number, t.state.name, t.values[0] if t.values else "",
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 "" if result is None else result.rebalances, feasible,
-                t.user_attrs.get("fail_reason", ""),
-                *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
+                t.user_attrs.get(FAIL_REASON_ATTR, ""),
+                *(t.user_attrs.get(SETTINGS_ATTR, {}).get(n, "") for n in names),
             ])  # fmt: skip
     return path
 

@@ -18,6 +18,7 @@ from tests.helpers import measured, synthetic_study
 from tuner import report, space
 from tuner.ablation import ablate
 from tuner.config import NetworkSpec, SettingValue, parse_config
+from tuner.objective import Constraint
 from tuner.payloads.workload import PayloadSummary
 from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.study import FIXED_ATTR, RESULT_ATTR
@@ -358,6 +359,9 @@ def test_a_faster_baseline_that_breaks_a_constraint_is_named() -> None:
     text = c.verdict(Candidate.AIOKAFKA_DEFAULTS)
     assert text.startswith("against aiokafka defaults: -2% throughput")
     assert "max_poll_interval_headroom in run 1, 2, 3 of 3" in text
+    assert c.broken(Candidate.AIOKAFKA_DEFAULTS) == {
+        Constraint.MAX_POLL_INTERVAL_HEADROOM: [1, 2, 3]
+    }
     assert "(longest gap between polls 4,100 ms against 5000 ms)" in text
     assert "broke" not in c.verdict(Candidate.JAVA_DEFAULTS)
 

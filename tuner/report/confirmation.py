@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from tuner import space
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.objective import score
+from tuner.objective import Constraint, score
 from tuner.trial import TrialResult
 
 
@@ -107,17 +107,17 @@ class Confirmation:
     settings: Mapping[str, SettingValue] | None = None
     """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
 
-    def broken(self, name: Candidate) -> dict[str, list[int]]:
+    def broken(self, name: Candidate) -> dict[Constraint, list[int]]:
         """Constraint → the runs (1-based) of `name` that broke it."""
-        out: dict[str, list[int]] = {}
+        out: dict[Constraint, list[int]] = {}
         for i, r in enumerate(self.runs[name], 1):
             violated = (
                 score(r, self.objective).violated()
                 if self.objective is not None
-                else (["rebalances"] if r.rebalances else [])
+                else ([Constraint.REBALANCES] if r.rebalances else [])
             )
             for constraint in violated:
-                out.setdefault(str(constraint), []).append(i)
+                out.setdefault(constraint, []).append(i)
         return out
 
     def _broken_text(self, name: Candidate) -> str:
@@ -125,11 +125,11 @@ class Confirmation:
         parts = []
         for constraint, which in self.broken(name).items():
             part = f"{constraint} in run {_numbers(which)} of {len(runs)}"
-            if constraint == "max_poll_interval_headroom":
+            if constraint is Constraint.MAX_POLL_INTERVAL_HEADROOM:
                 gap = max((r.poll.interval_ms_max or 0.0) for r in runs)
                 limit = runs[0].settings.get("max.poll.interval.ms")
                 part += f" (longest gap between polls {gap:,.0f} ms against {limit} ms)"
-            elif constraint == "rebalances":
+            elif constraint is Constraint.REBALANCES:
                 part += (
                     " (its records/s count records processed while the group rebalanced, "
                     "which the group may hand out again)"

@@ -67,10 +67,10 @@ async def run_steady(
             now = _snapshot(registry, group_id)
             observer(Phase.STEADY, GroupWindow(start, now).records_per_s)
             group.check_not_killed()
-            errors.extend(group.errors())
+            errors.extend(map(str, group.errors()))
             load.check()
         after = sum((await cluster.end_offsets(conn, topic)).values())
-    errors.extend(group.errors())
+    errors.extend(map(str, group.errors()))
     window = GroupWindow(start, now)
     produced, consumed = after - before, int(window.records)
     state = SteadyState(

@@ -122,7 +122,7 @@ def test_a_failed_tls_handshake_counts_as_a_failed_authentication(
         finally:
             await consumer.stop()
 
-    with pytest.raises(KafkaConnectionError):
+    with pytest.raises(KafkaConnectionError, match="Unable to bootstrap from"):
         asyncio.run(start())
     assert _failed(registry) == 1
 

@@ -7,6 +7,7 @@ import csv
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -175,7 +176,8 @@ def test_a_second_run_needs_resume_and_continues_the_count(
     """Without --resume an existing study is refused; with it, trials continue, none repeated."""
     spec = _spec(bootstrap_servers, "resume", search={"trials": 1})
     optimize(spec, out_dir=tmp_path)
-    with pytest.raises(StudyExistsError):
+    refused = rf"study {re.escape(repr(spec.study.name))} already exists in .*: add --resume"
+    with pytest.raises(StudyExistsError, match=refused):
         optimize(spec, out_dir=tmp_path)
     more = _spec(bootstrap_servers, "resume", search={"trials": 2}, study={"name": spec.study.name})
     outcome = optimize(more, out_dir=tmp_path, resume=True)

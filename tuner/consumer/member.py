@@ -144,10 +144,13 @@ class Failed:
     traceback: str = ""
     """The full formatted traceback, for the parent's log (empty if there was no exception);
     for the user's handler, its traceback from the user's code down."""
-    handler: bool = False
-    """The user's handler (or its setup or teardown) raised: the trial fails with it."""
     kind: ProblemKind = ProblemKind.CONSUMER
-    """HANDLER whenever `handler` is; the group refines CONSUMER to AUTHENTICATION."""
+    """The group refines CONSUMER to AUTHENTICATION when the member reported refused logins."""
+
+    @property
+    def handler(self) -> bool:
+        """The user's handler (or its setup or teardown) raised: the trial fails with it."""
+        return self.kind is ProblemKind.HANDLER
 
     def __str__(self) -> str:
         return f"member {self.member}: {self.error}"
@@ -342,9 +345,7 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
 def failure(member: str, exc: BaseException) -> Failed:
     raised = _handler_failed(exc)
     if raised is not None:
-        return Failed(
-            member, raised.summary, raised.user_traceback, handler=True, kind=ProblemKind.HANDLER
-        )
+        return Failed(member, raised.summary, raised.user_traceback, kind=ProblemKind.HANDLER)
     return Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from tests.helpers import small_spec, topic_exists, unique
 from tuner import cluster
 from tuner.broker import free_port
-from tuner.cluster import ClusterError, Connection
+from tuner.cluster import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec, TopicSpec
 
 
@@ -70,3 +71,33 @@ def test_a_failed_delete_of_an_owned_topic_is_logged_with_its_error(
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "tuner.cluster"]
     assert f"could not delete topic {owned.topic.name!r}, delete it by hand: " in warning
     assert "KafkaConnectionError" in warning
+
+
+def test_preflight_names_an_address_where_nothing_listens() -> None:
+    """Nothing listening: preflight says it cannot connect, naming the address, within seconds."""
+    address = f"127.0.0.1:{free_port()}"
+    conn = Connection(bootstrap_servers=address, cluster=ClusterSpec())
+    started = time.monotonic()
+    with pytest.raises(UnreachableError) as err:
+        asyncio.run(cluster.preflight(conn, TopicSpec(name=unique("none"))))
+    assert time.monotonic() - started < cluster.REACH_TIMEOUT_S
+    assert str(err.value) == (
+        f"cannot connect to the cluster at {address}: check cluster.bootstrap_servers "
+        "(and that the cluster is up)"
+    )
+
+
+def test_preflight_gives_up_on_a_listener_that_never_answers() -> None:
+    """A port that accepts connections but never answers: preflight stops after
+    `REACH_TIMEOUT_S` with one clear error instead of each client's own request timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        address = f"127.0.0.1:{mute.getsockname()[1]}"
+        conn = Connection(bootstrap_servers=address, cluster=ClusterSpec())
+        started = time.monotonic()
+        with pytest.raises(UnreachableError) as err:
+            asyncio.run(cluster.preflight(conn, TopicSpec(name=unique("mute"))))
+    assert time.monotonic() - started < cluster.REACH_TIMEOUT_S + 5
+    assert str(err.value) == (
+        f"no answer from the cluster at {address} within {cluster.REACH_TIMEOUT_S:.0f} s: "
+        "check cluster.bootstrap_servers (and that the cluster is up)"
+    )

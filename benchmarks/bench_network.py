@@ -30,13 +30,14 @@ from typing import Any
 
 from tuner import broker, netem, space
 from tuner.config import NetworkSpec
+from tuner.report import Candidate
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 CONFIG = HERE / "network" / "reference.yaml"
 RTTS = (0.0, 2.0, 10.0, 40.0)
-BASELINE = "aiokafka defaults"
+BASELINE = Candidate.AIOKAFKA_DEFAULTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,7 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.broker import EmbeddedBroker
-from tuner.study import open_storage, recommended
+from tuner.study import FAIL_REASON_ATTR, PRUNED_ATTR, WORKER_ATTR, open_storage, recommended
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -51,7 +51,7 @@ def write_config(path: Path, study: str, trials: int, seed: int) -> None:
 
 
 def _why(trial: FrozenTrial) -> object:
-    return trial.user_attrs.get("fail_reason") or trial.user_attrs.get("pruned")
+    return trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNED_ATTR)
 
 
 def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) -> dict[str, object]:
@@ -91,7 +91,7 @@ def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) ->
     best = recommended(loaded)
     by_worker: dict[str, list[float]] = {}
     for t in done:
-        by_worker.setdefault(str(t.user_attrs["worker"]), []).append(float(t.values[0]))
+        by_worker.setdefault(str(t.user_attrs[WORKER_ATTR]), []).append(float(t.values[0]))
     return {
         "workers": workers,
         "exit_codes": codes,

@@ -24,7 +24,7 @@ from typing import Any
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.report.confirmation import Candidate, Gain, paired_gain
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -36,7 +36,7 @@ WORKLOADS = {
     "live-small": ("live load, small prefill", HERE / "trust" / "live-small-prefill.yaml"),
 }
 """Slug → (what the table calls it, its config)."""
-BASELINE = "aiokafka defaults"
+BASELINE = Candidate.AIOKAFKA_DEFAULTS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

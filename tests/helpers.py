@@ -29,9 +29,11 @@ from prometheus_client import CollectorRegistry
 from tuner import space
 from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
+from tuner.study import RESULT_ATTR, SETTINGS_ATTR
 from tuner.trial import (
     FetchStats,
     LatencyMs,
+    Observer,
     OffsetCheck,
     PollStats,
     TrialResult,
@@ -90,8 +92,10 @@ def trial(
     registry: CollectorRegistry | None = None,
     *,
     alongside: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    observer: Observer | None = None,
 ) -> TrialResult:
-    """Run one trial of `spec` with a fresh group id; `alongside` runs in the same loop."""
+    """Run one trial of `spec` with a fresh group id; `alongside` runs in the same loop,
+    `observer` sees its phases."""
 
     async def main() -> TrialResult:
         run = run_trial(
@@ -100,6 +104,7 @@ def trial(
             settings=spec.consumer.settings,
             group_id=unique("group"),
             registry=registry or CollectorRegistry(),
+            observer=observer,
         )
         if alongside is None:
             return await run
@@ -162,9 +167,9 @@ def synthetic_study(trials: int = 24, *, seed: int = 0, storage: str | None = No
             1000.0 + int(settings["max.poll.records"]) * 3 + int(settings["fetch.min.bytes"]) / 500
         )
         result = measured(rps, rebalances=int(i % 5 == 4), settings=settings)
-        trial.set_user_attr("settings", settings)
+        trial.set_user_attr(SETTINGS_ATTR, settings)
         trial.set_constraint("rebalances", float(result.rebalances))
-        trial.set_user_attr("result", result.to_dict())
+        trial.set_user_attr(RESULT_ATTR, result.to_dict())
         study.tell(trial, [rps])
     return study
 

@@ -109,6 +109,28 @@ def test_wrong_password_is_bad_input_within_seconds(
     assert not _topic_exists(secure_broker, data["topic"]["name"])
 
 
+def test_debug_shows_the_clients_cause_of_a_refused_login(
+    secure_broker: EmbeddedBroker,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A refused login keeps aiokafka's error as its cause: `--debug` prints the traceback
+    down to it; without `--debug` the user sees the one line that says what to fix."""
+    monkeypatch.setenv(PASSWORD_VAR, "not-the-password")
+    config = str(_write(tmp_path, _secured(secure_broker, mechanism="SCRAM-SHA-512")))
+    assert main(["run", config, "--quiet"]) == 2
+    plain = capsys.readouterr().err
+    assert plain.count("\n") == 1, plain
+    assert plain.startswith("tuner: the cluster refused the connection: cluster.security: ")
+    assert main(["--debug", "run", config, "--quiet"]) == 2
+    debug = capsys.readouterr().err
+    assert "aiokafka.errors.SaslAuthenticationFailed" in debug
+    assert "The above exception was the direct cause of the following exception" in debug
+    assert "tuner.access.AuthenticationError: cluster.security: " in debug
+    assert "not-the-password" not in debug
+
+
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-512", None])
 def test_untrusted_certificate_is_a_clear_error_within_seconds(
     secure_broker: EmbeddedBroker,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from tests.helpers import (
 )
 from tuner import advice, metrics
 from tuner.advice import (
+    RULES,
     Facts,
     Finding,
     Observed,
@@ -293,25 +295,39 @@ def test_poll_idle_ratio() -> None:
     assert r.poll_idle(facts(observed=seen(idle_ratio=0.1, lag_max=1000))) is None
 
 
-def test_advise_orders_worst_first_and_every_rule_has_a_unique_code() -> None:
-    """Findings come risk, warning, info; codes are unique across the rules."""
+def test_advise_orders_worst_first() -> None:
+    """Findings come risk, warning, info, and one finding per code."""
     found = advise(facts({"max.poll.interval.ms": 10000}, workload=WORK))
     ranks = [f.severity.rank for f in found]
     assert ranks == sorted(ranks, reverse=True)
     assert found[0].code == "KT101"
-    cases = [
-        facts({"max.poll.interval.ms": 2000, "session.timeout.ms": 5000,
-               "heartbeat.interval.ms": 4000, "fetch.min.bytes": 65536,
-               "max.partition.fetch.bytes": 200, "fetch.max.bytes": 150},
-              workload=replace(WORK, members=5, mode="cpu", records_per_s=10.0),
-              observed=seen(poll_interval_max_ms=9000, fetch_latency_ms=490,
-                            records_per_fetch=1, rebalances=1, window_s=5,
-                            lag_growth_per_s=9, idle_ratio=0.9, lag_max=10)),
-    ]  # fmt: skip
-    codes = [f.code for f in advise(cases[0])]
+    codes = [f.code for f in advise(_MANY_RISKS)]
     assert len(codes) == len(set(codes))
     assert {"KT102", "KT103", "KT104", "KT107", "KT108", "KT109", "KT110"} <= set(codes)
     assert {"KT201", "KT202", "KT203", "KT204", "KT205"} <= set(codes)
+
+
+def test_every_rule_in_the_registry_has_a_code_of_its_own() -> None:
+    """Every rule in `RULES` declares its code first in its docstring, no two rules share a
+    code, and a rule that fires reports the code it declares."""
+    declared = {rule: re.match(r"(KT\d{3}): ", rule.__doc__ or "") for rule in RULES}
+    assert [r.__name__ for r, m in declared.items() if m is None] == []
+    codes = {rule: m.group(1) for rule, m in declared.items() if m is not None}
+    assert len(set(codes.values())) == len(RULES)
+    cases = (_MANY_RISKS, facts({"max.poll.interval.ms": 10000}, workload=WORK))
+    fired = {(rule, f.code) for rule in RULES for case in cases if (f := rule(case))}
+    assert {code for _, code in fired} >= {"KT101", "KT102", "KT201"}
+    assert all(code == codes[rule] for rule, code in fired)
+
+
+_MANY_RISKS = facts(
+    {"max.poll.interval.ms": 2000, "session.timeout.ms": 5000, "heartbeat.interval.ms": 4000,
+     "fetch.min.bytes": 65536, "max.partition.fetch.bytes": 200, "fetch.max.bytes": 150},
+    workload=replace(WORK, members=5, mode="cpu", records_per_s=10.0),
+    observed=seen(poll_interval_max_ms=9000, fetch_latency_ms=490, records_per_fetch=1,
+                  rebalances=1, window_s=5, lag_growth_per_s=9, idle_ratio=0.9, lag_max=10),
+)  # fmt: skip
+"""A group that breaks most rules at once."""
 
 
 def test_config_run_and_merge() -> None:

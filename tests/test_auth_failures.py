@@ -19,7 +19,7 @@ from tuner.broker import EmbeddedBroker, tls
 from tuner.cluster import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.config.spec import SecuritySpec
-from tuner.consumer import InstrumentedConsumer, MemberSpec, auth_failures
+from tuner.consumer import InstrumentedConsumer, MemberSpec, ProblemKind, auth_failures
 from tuner.consumer.group import ConsumerGroup, GroupError
 from tuner.metrics import JAVA_CONSUMER, ConsumerMetrics, JavaCompatibleCollector
 
@@ -122,7 +122,7 @@ def test_a_failed_tls_handshake_counts_as_a_failed_authentication(
         finally:
             await consumer.stop()
 
-    with pytest.raises(KafkaConnectionError):
+    with pytest.raises(KafkaConnectionError, match="Unable to bootstrap from"):
         asyncio.run(start())
     assert _failed(registry) == 1
 
@@ -173,7 +173,8 @@ def test_a_member_process_refused_at_start_reports_its_count(
     secure_broker: EmbeddedBroker,
 ) -> None:
     """A member process (aiokafka's logs silenced there) whose login is refused sends its count
-    before it fails; the group's registry serves it under the Java name."""
+    before it fails; the group's registry serves it under the Java name, and the group reports
+    the failure as an authentication problem, not a plain consumer error."""
     wrong = _scram(secure_broker, WRONG)
     spec = MemberSpec(bootstrap_servers=wrong.bootstrap_servers, cluster=wrong.cluster,
                       topic=unique("authproc"), group_id="g", member="m0")  # fmt: skip
@@ -191,6 +192,10 @@ def test_a_member_process_refused_at_start_reports_its_count(
               if s.name == "tuner_consumer_failed_authentications_total"]  # fmt: skip
     assert counts == [1]
     assert _java(JavaCompatibleCollector(group.collector))[TOTAL] == 1
+    (problem,) = group.errors()
+    assert problem.kind is ProblemKind.AUTHENTICATION
+    assert problem.member == "m0"
+    assert "Unable to bootstrap" in problem.message
 
 
 def test_only_auth_errors_logged_inside_a_client_call_are_counted() -> None:

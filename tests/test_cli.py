@@ -37,7 +37,9 @@ from tuner.config import ClusterSpec, TopicSpec
 from tuner.exits import broker_failed
 from tuner.optimize import TrialEvent
 from tuner.phases import Outcome
+from tuner.report import Candidate
 from tuner.result import PollStats
+from tuner.study import RESULT_ATTR, SETTINGS_ATTR
 from tuner.trial import LatencyMs, Phase, SteadyState
 
 
@@ -535,8 +537,8 @@ def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
     )
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
-    trial.set_user_attr("settings", {"max.poll.records": 2211})
-    trial.set_user_attr("result", measured(1000).to_dict())
+    trial.set_user_attr(SETTINGS_ATTR, {"max.poll.records": 2211})
+    trial.set_user_attr(RESULT_ATTR, measured(1000).to_dict())
     trial.set_constraint("rebalances", 0.0)
     study.tell(trial, 1000.0)
     ablation, confirmation = _ablate_and_confirm(spec, study, study.best_trial, quiet=True)
@@ -544,7 +546,7 @@ def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
     (change,) = ablation.changes
     assert change.best == 2200
     assert confirmation.settings == dict(ablation.settings)
-    ran = {r.settings["max.poll.records"] for r in confirmation.runs["best"]}
+    ran = {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]}
     assert ran == {2200 if change.kept else None}
     report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
     md = (tmp_path / "report.md").read_text()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 
 import pytest
 
-from tests.helpers import topic_exists, unique
+from tests.helpers import small_spec, topic_exists, unique
 from tuner import cluster
-from tuner.cluster import ClusterError, Connection
+from tuner.broker import free_port
+from tuner.cluster import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec, TopicSpec
 
 
@@ -38,3 +41,63 @@ def test_preflight_checks_replicas_against_the_brokers(bootstrap_servers: str) -
     with pytest.raises(ClusterError, match=r"topic.replication_factor: 2 replicas need as many "
                        r"brokers, and the cluster at .* has 1"):  # fmt: skip
         asyncio.run(cluster.preflight(conn, TopicSpec(name=unique("wide"), replication_factor=2)))
+
+
+@pytest.mark.integration
+def test_an_owned_topic_is_deleted_after_its_block(bootstrap_servers: str) -> None:
+    """The topic `owned_topic` names is gone from the broker once the block ends; deleting a
+    topic that is already gone is not an error."""
+    spec = small_spec("owned")
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
+    with cluster.owned_topic(spec, conn, "x") as owned:
+        asyncio.run(cluster.ensure_topic(conn, owned.topic))
+        assert topic_exists(bootstrap_servers, owned.topic.name)
+    assert not topic_exists(bootstrap_servers, owned.topic.name)
+    asyncio.run(cluster.delete_topic(conn, owned.topic.name))
+
+
+def test_a_failed_delete_of_an_owned_topic_is_logged_with_its_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the cluster cannot delete the topic (here: nothing listens any more) the block
+    still ends cleanly, and a warning names the topic and the error instead of silence."""
+    spec = small_spec("gone")
+    conn = Connection(bootstrap_servers=f"127.0.0.1:{free_port()}", cluster=spec.cluster)
+    with (
+        caplog.at_level(logging.WARNING, logger="tuner.cluster"),
+        cluster.owned_topic(spec, conn, "x") as owned,
+    ):
+        pass
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "tuner.cluster"]
+    assert f"could not delete topic {owned.topic.name!r}, delete it by hand: " in warning
+    assert "KafkaConnectionError" in warning
+
+
+def test_preflight_names_an_address_where_nothing_listens() -> None:
+    """Nothing listening: preflight says it cannot connect, naming the address, within seconds."""
+    address = f"127.0.0.1:{free_port()}"
+    conn = Connection(bootstrap_servers=address, cluster=ClusterSpec())
+    started = time.monotonic()
+    with pytest.raises(UnreachableError) as err:
+        asyncio.run(cluster.preflight(conn, TopicSpec(name=unique("none"))))
+    assert time.monotonic() - started < cluster.REACH_TIMEOUT_S
+    assert str(err.value) == (
+        f"cannot connect to the cluster at {address}: check cluster.bootstrap_servers "
+        "(and that the cluster is up)"
+    )
+
+
+def test_preflight_gives_up_on_a_listener_that_never_answers() -> None:
+    """A port that accepts connections but never answers: preflight stops after
+    `REACH_TIMEOUT_S` with one clear error instead of each client's own request timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        address = f"127.0.0.1:{mute.getsockname()[1]}"
+        conn = Connection(bootstrap_servers=address, cluster=ClusterSpec())
+        started = time.monotonic()
+        with pytest.raises(UnreachableError) as err:
+            asyncio.run(cluster.preflight(conn, TopicSpec(name=unique("mute"))))
+    assert time.monotonic() - started < cluster.REACH_TIMEOUT_S + 5
+    assert str(err.value) == (
+        f"no answer from the cluster at {address} within {cluster.REACH_TIMEOUT_S:.0f} s: "
+        "check cluster.bootstrap_servers (and that the cluster is up)"
+    )

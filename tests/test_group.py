@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tuner.consumer.group import ConsumerGroup
-from tuner.consumer.member import Failed, failure
+from tuner.consumer.handler import HandlerFailed
+from tuner.consumer.member import Failed, Problem, ProblemKind, failure
 
 
 def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:
@@ -23,7 +24,7 @@ def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:
     parent, child = ctx.Pipe()
     child.close()
 
-    async def bookkeeping() -> list[list[str]]:
+    async def bookkeeping() -> list[list[Problem]]:
         group = ConsumerGroup([], registry=CollectorRegistry())
         group._procs.append((proc, parent))
         group._receive(Failed("m10", "RuntimeError: boom"))
@@ -32,8 +33,17 @@ def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:
         return [first, group.errors(), group.errors()]
 
     first, second, third = asyncio.run(bookkeeping())
-    assert first == ["member m10: RuntimeError: boom", "member m1: exited with code 1"]
-    assert second == ["member m1: RuntimeError: again"]
+    assert first == [
+        Problem(kind=ProblemKind.CONSUMER, member="m10", message="RuntimeError: boom"),
+        Problem(kind=ProblemKind.CRASHED, member="m1", message="exited with code 1"),
+    ]
+    assert [str(p) for p in first] == [
+        "member m10: RuntimeError: boom",
+        "member m1: exited with code 1",
+    ]
+    assert second == [
+        Problem(kind=ProblemKind.CONSUMER, member="m1", message="RuntimeError: again")
+    ]
     assert third == []
 
 
@@ -62,4 +72,21 @@ def test_a_crash_keeps_one_line_for_the_trial_and_logs_the_traceback(
     (record,) = caplog.records
     assert record.levelno == logging.ERROR
     assert "in outer" in record.getMessage()
-    assert group.errors() == [str(failed)]
+    (problem,) = group.errors()
+    assert problem.kind is ProblemKind.CONSUMER
+    assert str(problem) == str(failed)
+
+
+def test_the_users_handler_raising_is_a_handler_problem() -> None:
+    """A failure of the user's handler reaches the group as a HANDLER problem whose text is the
+    handler's one line, so the trial can fail with it rather than count a consumer error."""
+    try:
+        raise ValueError("bad order")
+    except ValueError as exc:
+        failed = failure("m0", HandlerFailed("handler", "orders.py:handle", exc))
+    group = ConsumerGroup([], registry=CollectorRegistry())
+    group._receive(failed)
+    (problem,) = group.errors()
+    assert problem.kind is ProblemKind.HANDLER
+    assert problem.member == "m0"
+    assert problem.message.startswith("the handler orders.py:handle raised ValueError: bad order")

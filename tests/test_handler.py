@@ -22,6 +22,7 @@ from tuner.cli import main
 from tuner.config import ConfigError, load_config, parse_config
 from tuner.metrics import PREFIX
 from tuner.optimize import optimize
+from tuner.study import FAIL_REASON_ATTR
 from tuner.trial import Phase, TrialError, run_trial
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -209,7 +210,7 @@ def test_handler_exception_fails_that_trial_with_its_traceback_and_the_study_goe
     outcome = optimize(spec, out_dir=tmp_path / "out")
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    reason = str(study.trials[0].user_attrs["fail_reason"])
+    reason = str(study.trials[0].user_attrs[FAIL_REASON_ATTR])
     assert "member m0: the handler flaky.py:handle raised ValueError: cannot parse offset" in reason
     assert "(at flaky.py:7)" in reason
     assert 'File "' in reason

@@ -21,7 +21,7 @@ from tuner.broker import EmbeddedBroker
 from tuner.config import load_config
 from tuner.lease import Coordinator
 from tuner.optimize import _fail_abandoned
-from tuner.study import open_storage
+from tuner.study import CLUSTER_ATTR, FAIL_REASON_ATTR, WORKER_ATTR, open_storage
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def _overlaps(trials: list[FrozenTrial]) -> list[tuple[int, int]]:
     found = []
     for a in trials:
         for b in trials:
-            same = a.user_attrs["cluster"] == b.user_attrs["cluster"]
+            same = a.user_attrs[CLUSTER_ATTR] == b.user_attrs[CLUSTER_ATTR]
             if a.number < b.number and same:
                 (a0, a1), (b0, b1) = _window(a), _window(b)
                 if a0 < b1 and b0 < a1:
@@ -80,15 +80,15 @@ def test_three_workers_on_two_clusters_share_one_postgres_budget(
     assert len(trials) == 6
     assert sorted(t.number for t in trials) == list(range(6))
     assert all(t.state == TrialState.COMPLETE for t in trials), [t.state for t in trials]
-    assert {t.user_attrs["cluster"] for t in trials} <= set(clusters)
-    assert {t.user_attrs["cluster"] for t in trials} == set(clusters), "a cluster did nothing"
-    assert len({t.user_attrs["worker"] for t in trials}) == 3, "a worker got no turn"
+    assert {t.user_attrs[CLUSTER_ATTR] for t in trials} <= set(clusters)
+    assert {t.user_attrs[CLUSTER_ATTR] for t in trials} == set(clusters), "a cluster did nothing"
+    assert len({t.user_attrs[WORKER_ATTR] for t in trials}) == 3, "a worker got no turn"
     assert _overlaps(trials) == []
     crossed = [
         (a.number, b.number)
         for a in trials
         for b in trials
-        if a.user_attrs["cluster"] != b.user_attrs["cluster"]
+        if a.user_attrs[CLUSTER_ATTR] != b.user_attrs[CLUSTER_ATTR]
         and _window(a)[0] < _window(b)[1]
         and _window(b)[0] < _window(a)[1]
     ]
@@ -138,7 +138,9 @@ def test_a_killed_holders_lease_is_taken_over_and_its_trial_failed(
     assert 0 < waited_s < 2.0 + 1.5
     failed = study.trials[running.number]
     assert failed.state == TrialState.FAIL
-    assert f"stopped renewing the lease on {cluster} mid-trial" in failed.user_attrs["fail_reason"]
+    assert (
+        f"stopped renewing the lease on {cluster} mid-trial" in failed.user_attrs[FAIL_REASON_ATTR]
+    )
 
 
 def test_a_held_lease_makes_the_next_worker_wait(postgres_url: str) -> None:
@@ -218,6 +220,6 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_the_other_takes_over(
     assert b.returncode == 0, err[-2000:]
     study = optuna.load_study(study_name=name, storage=open_storage(postgres_url))
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    reason = study.trials[0].user_attrs["fail_reason"]
+    reason = study.trials[0].user_attrs[FAIL_REASON_ATTR]
     assert f"stopped renewing the lease on {bootstrap_servers} mid-trial" in reason
-    assert study.trials[1].user_attrs["cluster"] == bootstrap_servers
+    assert study.trials[1].user_attrs[CLUSTER_ATTR] == bootstrap_servers

@@ -7,6 +7,7 @@ import csv
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,12 +36,20 @@ from tests.helpers import (
 )
 from tests.helpers import study_config as _write_config
 from tuner import broker, report, space
+from tuner.bench import bench
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.confirm import confirm
+from tuner.confirm import confirm_on
 from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
-from tuner.study import open_storage, pareto_front
+from tuner.report import Candidate
+from tuner.study import (
+    FAIL_REASON_ATTR,
+    RESULT_ATTR,
+    SETTINGS_ATTR,
+    open_storage,
+    pareto_front,
+)
 from tuner.trial import Phase
 
 
@@ -125,7 +134,7 @@ def test_two_objectives_give_a_pareto_front_and_any_point_can_be_reported(
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert complete
     for t in complete:
-        result = t.user_attrs["result"]
+        result = t.user_attrs[RESULT_ATTR]
         steady = result["steady"]
         p99 = steady["latency_ms"]["p99"] if steady["kept_up"] else float("inf")
         assert t.values == [result["throughput_records_per_s"], p99]
@@ -153,7 +162,7 @@ def test_two_objectives_give_a_pareto_front_and_any_point_can_be_reported(
     said = "was the fastest feasible trial" if fastest else "was chosen with --trial"
     assert f"Why: trial #{other.number} {said}" in text
     props = (out / "consumer.properties").read_text()
-    assert f"max.poll.records={other.user_attrs['settings']['max.poll.records']}" in props
+    assert f"max.poll.records={other.user_attrs[SETTINGS_ATTR]['max.poll.records']}" in props
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "p99_latency_ms" in (out / "trials.csv").read_text().splitlines()[0]
     bad = main(["report", "--storage", outcome.storage, "--study", spec.study.name,
@@ -168,7 +177,8 @@ def test_a_second_run_needs_resume_and_continues_the_count(
     """Without --resume an existing study is refused; with it, trials continue, none repeated."""
     spec = _spec(bootstrap_servers, "resume", search={"trials": 1})
     optimize(spec, out_dir=tmp_path)
-    with pytest.raises(StudyExistsError):
+    refused = rf"study {re.escape(repr(spec.study.name))} already exists in .*: add --resume"
+    with pytest.raises(StudyExistsError, match=refused):
         optimize(spec, out_dir=tmp_path)
     more = _spec(bootstrap_servers, "resume", search={"trials": 2}, study={"name": spec.study.name})
     outcome = optimize(more, out_dir=tmp_path, resume=True)
@@ -186,18 +196,20 @@ def test_recommendation_beats_defaults_that_rebalance(
     spec = _spec(bootstrap_servers, "demo", search={"trials": 4})
     outcome = optimize(spec, out_dir=tmp_path)
     assert outcome.best is not None
-    with bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap:
-        confirmation = confirm(
-            spec, report.best_settings(outcome.best), bootstrap_servers=bootstrap,
-            backlog_records=spec.workload.prefill_records,
-        )  # fmt: skip
-    assert confirmation.rebalances("best") == 0
-    assert confirmation.rebalances("aiokafka defaults") > 0
+    with (
+        bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
+        bench(
+            spec, bootstrap_servers=bootstrap, backlog_records=spec.workload.prefill_records
+        ) as on_bench,
+    ):
+        confirmation = confirm_on(on_bench, report.best_settings(outcome.best))
+    assert confirmation.rebalances(Candidate.BEST) == 0
+    assert confirmation.rebalances(Candidate.AIOKAFKA_DEFAULTS) > 0
     assert _topics_named(bootstrap_servers, spec.topic.name) == []  # trial and confirm topics
     # Processing continues while a group rebalances, so the records/s can be the same: the
     # gain is the stable group, never a lower rate.
-    assert confirmation.median_throughput("best") >= 0.97 * confirmation.median_throughput(
-        "aiokafka defaults"
+    assert confirmation.median_throughput(Candidate.BEST) >= 0.97 * confirmation.median_throughput(
+        Candidate.AIOKAFKA_DEFAULTS
     )
 
 
@@ -287,7 +299,7 @@ def test_sigterm_mid_trial_cleans_up_as_ctrl_c_does(bootstrap_servers: str, tmp_
     assert _numbers(storage, config) == [(0, "FAIL")]
     spec = load_config(config)
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
-    assert study.trials[0].user_attrs["fail_reason"] == "interrupted"
+    assert study.trials[0].user_attrs[FAIL_REASON_ATTR] == "interrupted"
     assert _topics_named(bootstrap_servers, spec.topic.name) == []
 
 
@@ -406,7 +418,7 @@ def _kill_in_first_window(
     outcome = optimize(spec, out_dir=tmp_path, on_phase=kill)
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    return killed[0], str(study.trials[0].user_attrs["fail_reason"])
+    return killed[0], str(study.trials[0].user_attrs[FAIL_REASON_ATTR])
 
 
 @pytest.mark.integration
@@ -484,7 +496,7 @@ def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: 
     spec = load_config(config)
     study = optuna.load_study(study_name=spec.study.name, storage=storage)
     failed = next(t for t in study.trials if t.state.name == "FAIL")
-    assert failed.user_attrs["fail_reason"]
+    assert failed.user_attrs[FAIL_REASON_ATTR]
 
 
 def test_grid_search_ends_when_the_grid_is_covered() -> None:
@@ -520,7 +532,7 @@ def test_a_study_meets_what_the_gp_sampler_needs(bootstrap_servers: str, tmp_pat
     outcome = optimize(spec, out_dir=tmp_path)
     study = optuna.load_study(study_name=spec.study.name, storage=outcome.storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4, [
-        t.user_attrs.get("fail_reason") for t in study.trials
+        t.user_attrs.get(FAIL_REASON_ATTR) for t in study.trials
     ]
     values, _ = gp_constraint_check(study)
     assert values.shape == (4, len(study.trials[0].constraints))

@@ -18,9 +18,10 @@ from tests.helpers import measured, synthetic_study
 from tuner import report, space
 from tuner.ablation import ablate
 from tuner.config import NetworkSpec, SettingValue, parse_config
+from tuner.objective import Constraint
 from tuner.payloads.workload import PayloadSummary
-from tuner.report.confirmation import Confirmation, paired_gain, t_quantile
-from tuner.study import FIXED_ATTR
+from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
+from tuner.study import FIXED_ATTR, RESULT_ATTR
 from tuner.trial import PollStats, TrialResult
 
 PICTURES = (
@@ -33,10 +34,10 @@ PICTURES = (
 
 
 def _confirmation(
-    best: list[float], java: list[float], aio: list[float], *, emptied: str = ""
+    best: list[float], java: list[float], aio: list[float], *, emptied: Candidate | None = None
 ) -> report.Confirmation:
     """Runs with these throughputs; every run of configuration `emptied` ran out of backlog."""
-    lists = {"best": best, "java defaults": java, "aiokafka defaults": aio}
+    lists = {Candidate.BEST: best, Candidate.JAVA_DEFAULTS: java, Candidate.AIOKAFKA_DEFAULTS: aio}
     return report.Confirmation(
         runs={
             name: tuple(measured(v, backlog_emptied=name == emptied) for v in values)
@@ -84,34 +85,34 @@ def test_fewer_than_three_pairs_are_too_few_to_tell() -> None:
 def test_a_consistent_gain_is_called_real() -> None:
     """Best is 50% faster in every pair: the interval excludes zero and the report says real."""
     c = _confirmation([150, 151, 149, 150, 152], [100, 101, 99, 100, 100], [100] * 5)
-    gain = c.gain("java defaults")
+    gain = c.gain(Candidate.JAVA_DEFAULTS)
     assert gain.interval is not None
     assert 0.45 < gain.interval[0] <= gain.estimate <= gain.interval[1] < 0.55
-    assert "a real difference" in c.verdict("java defaults")
+    assert "a real difference" in c.verdict(Candidate.JAVA_DEFAULTS)
 
 
 def test_a_gain_within_noise_is_called_noise() -> None:
     """Pairs that go both ways give an interval around zero, and the verdict says noise."""
     c = _confirmation([100, 90, 110, 95, 105], [95, 100, 100, 105, 97], [100] * 5)
-    assert c.gain("java defaults").is_noise
-    assert "not distinguishable from noise" in c.verdict("java defaults")
+    assert c.gain(Candidate.JAVA_DEFAULTS).is_noise
+    assert "not distinguishable from noise" in c.verdict(Candidate.JAVA_DEFAULTS)
 
 
 def test_a_baseline_that_ran_out_of_backlog_gets_no_gain() -> None:
     """The emptied configuration is named with the fix; the other comparison still gets a gain."""
-    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied="aiokafka defaults")
-    verdict = c.verdict("aiokafka defaults")
+    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied=Candidate.AIOKAFKA_DEFAULTS)
+    verdict = c.verdict(Candidate.AIOKAFKA_DEFAULTS)
     assert "aiokafka defaults ran out" in verdict
     assert "measured the supply" in verdict
     assert "raise workload.prefill_records" in verdict
     assert "%" not in verdict
-    assert "+50%" in c.verdict("java defaults")
+    assert "+50%" in c.verdict(Candidate.JAVA_DEFAULTS)
 
 
 def test_best_that_ran_out_of_backlog_is_compared_with_nothing() -> None:
     """A best configuration whose backlog ran out gives no gain against either default."""
-    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied="best")
-    for baseline in ("java defaults", "aiokafka defaults"):
+    c = _confirmation([150] * 3, [100] * 3, [100] * 3, emptied=Candidate.BEST)
+    for baseline in (Candidate.JAVA_DEFAULTS, Candidate.AIOKAFKA_DEFAULTS):
         assert "backlog of best ran out" in c.verdict(baseline)
         assert "%" not in c.verdict(baseline)
 
@@ -119,7 +120,7 @@ def test_best_that_ran_out_of_backlog_is_compared_with_nothing() -> None:
 def test_a_configuration_that_processed_nothing_gets_no_ratio() -> None:
     """A run with zero records refuses the comparison instead of dividing by zero."""
     c = _confirmation([100, 100, 100], [90, 90, 90], [80, 0, 80])
-    verdict = c.verdict("aiokafka defaults")
+    verdict = c.verdict(Candidate.AIOKAFKA_DEFAULTS)
     assert "processed 0 records in run 2 of 3" in verdict
     assert "%" not in verdict
 
@@ -349,17 +350,20 @@ def test_a_faster_baseline_that_breaks_a_constraint_is_named() -> None:
 
     c = Confirmation(
         runs={
-            "best": tuple(run(2855 + i, 2300) for i in range(3)),
-            "java defaults": tuple(run(2480 + i, 700) for i in range(3)),
-            "aiokafka defaults": tuple(run(2915 + i, 4100) for i in range(3)),
+            Candidate.BEST: tuple(run(2855 + i, 2300) for i in range(3)),
+            Candidate.JAVA_DEFAULTS: tuple(run(2480 + i, 700) for i in range(3)),
+            Candidate.AIOKAFKA_DEFAULTS: tuple(run(2915 + i, 4100) for i in range(3)),
         },
         objective=objective,
     )
-    text = c.verdict("aiokafka defaults")
+    text = c.verdict(Candidate.AIOKAFKA_DEFAULTS)
     assert text.startswith("against aiokafka defaults: -2% throughput")
     assert "max_poll_interval_headroom in run 1, 2, 3 of 3" in text
+    assert c.broken(Candidate.AIOKAFKA_DEFAULTS) == {
+        Constraint.MAX_POLL_INTERVAL_HEADROOM: [1, 2, 3]
+    }
     assert "(longest gap between polls 4,100 ms against 5000 ms)" in text
-    assert "broke" not in c.verdict("java defaults")
+    assert "broke" not in c.verdict(Candidate.JAVA_DEFAULTS)
 
 
 def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> None:
@@ -369,11 +373,11 @@ def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> N
     report.write(tmp_path, study, study.best_trial, None)
     assert "Measured under: loopback, no network profile." in (tmp_path / "report.md").read_text()
     shaped = replace(
-        TrialResult.from_dict(study.best_trial.user_attrs["result"]),
+        TrialResult.from_dict(study.best_trial.user_attrs[RESULT_ATTR]),
         network=NetworkSpec(rtt_ms=40, jitter_ms=4, bandwidth_mbit=200),
     )
     best = study.best_trial
-    best.user_attrs["result"] = shaped.to_dict()
+    best.user_attrs[RESULT_ATTR] = shaped.to_dict()
     report.write(tmp_path, study, best, None)
     assert (
         "Measured under: RTT 40 ms ±4 ms, 200 Mbit/s, through the network proxy."
@@ -390,9 +394,9 @@ def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
         p99_bytes=7200, mean_bytes=810.4, compression="zstd", compression_ratio=3.14,
     )  # fmt: skip
     best = study.best_trial
-    stored = TrialResult.from_dict(best.user_attrs["result"])
-    best.user_attrs["result"] = replace(stored, payloads=summary).to_dict()
-    assert TrialResult.from_dict(best.user_attrs["result"]).payloads == summary
+    stored = TrialResult.from_dict(best.user_attrs[RESULT_ATTR])
+    best.user_attrs[RESULT_ATTR] = replace(stored, payloads=summary).to_dict()
+    assert TrialResult.from_dict(best.user_attrs[RESULT_ATTR]).payloads == summary
     report.write(tmp_path, study, best, None)
     assert (
         "Records: topic 'orders' (a read-only sample of 10,000 records): 9,876 records, value "

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tuner.cli import main
-from tuner.study import StorageError, check_storage, open_storage
+from tuner.study import CLUSTER_ATTR, StorageError, check_storage, open_storage
 
 
 def test_postgres_storage_holds_a_study(postgres_url: str) -> None:
@@ -20,11 +20,11 @@ def test_postgres_storage_holds_a_study(postgres_url: str) -> None:
     )
     for x in (1.0, 2.0):
         trial = study.ask()
-        trial.set_user_attr("cluster", f"127.0.0.1:{int(x)}")
+        trial.set_user_attr(CLUSTER_ATTR, f"127.0.0.1:{int(x)}")
         study.tell(trial, x)
     again = optuna.load_study(study_name="pg-round-trip", storage=open_storage(postgres_url))
     assert [t.value for t in again.trials] == [1.0, 2.0]
-    assert again.best_trial.user_attrs["cluster"] == "127.0.0.1:2"
+    assert again.best_trial.user_attrs[CLUSTER_ATTR] == "127.0.0.1:2"
 
 
 def test_missing_postgres_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,20 +96,20 @@ async def _check(conn: Connection, timeout_s: float) -> None:
             raise AuthenticationError(
                 f"cluster.security: {address} refused user {sec.username!r} with "
                 f"{sec.sasl_mechanism}: {exc}. Check username and the password's variable"
-            ) from None
+            ) from exc
         except UnsupportedSaslMechanismError as exc:
-            raise AuthenticationError(f"cluster.security.sasl_mechanism: {exc}") from None
+            raise AuthenticationError(f"cluster.security.sasl_mechanism: {exc}") from exc
         except ssl.SSLCertVerificationError as exc:
             raise TlsTrustError(
                 f"cluster.security.ssl_cafile: the certificate of {address} is not trusted "
                 f"({exc.verify_message}); set ssl_cafile to the PEM file of the CA that "
                 "signed it"
-            ) from None
+            ) from exc
         except ssl.SSLError as exc:
             raise TlsTrustError(
                 f"cluster.security.protocol: no TLS session with {address} ({exc.reason}): "
                 "is it a TLS listener?"
-            ) from None
+            ) from exc
         except (ConnectionResetError, KafkaConnectionError) as exc:
             if isinstance(exc, KafkaConnectionError) and not str(exc).endswith("closed"):
                 log.debug("access check of %s inconclusive: %r", address, exc)
@@ -118,7 +118,7 @@ async def _check(conn: Connection, timeout_s: float) -> None:
             raise AccessError(
                 f"cluster.security.protocol: {address} hung up on a {protocol} handshake: "
                 f"is it a {protocol} listener?"
-            ) from None
+            ) from exc
         except TimeoutError:
             log.debug("access check of %s: no answer in %.0f s", address, timeout_s)
             mute += 1

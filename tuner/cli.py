@@ -65,10 +65,13 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _cluster_mismatch(exc: ClusterError) -> int:
+def _cluster_mismatch(exc: ClusterError, *, debug: bool) -> int:
     """The cluster disagrees with the config (a topic's partition count, a missing topic, too
     few brokers) or refuses its credentials, certificate or protocol: bad input. A cluster that
-    did not answer at all is a failure."""
+    did not answer at all is a failure. Under `--debug` the traceback comes first, with the
+    client's own error that caused it."""
+    if debug:
+        traceback.print_exception(exc)
     if isinstance(exc, UnreachableError):
         _err(str(exc))
         return EXIT_FAILURE
@@ -130,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     except broker.BrokerError as exc:
         return _broker_failed(exc)
     except ClusterError as exc:
-        return _cluster_mismatch(exc)
+        return _cluster_mismatch(exc, debug=args.debug)
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
@@ -213,7 +216,7 @@ def _optimize(args: argparse.Namespace) -> int:
     except broker.BrokerError as exc:
         return _broker_failed(exc)
     except ClusterError as exc:
-        return _cluster_mismatch(exc)
+        return _cluster_mismatch(exc, debug=args.debug)
 
 
 def _recommend(

@@ -177,8 +177,8 @@ def study_advice_of(
     runs = confirmation.runs if confirmation is not None else {}
     best_run = stored_result(best)
     return advice.study_advice(
-        spec, settings, default_runs=runs.get("aiokafka defaults", ()),
-        recommended_runs=runs.get("best", ()) or ((best_run,) if best_run else ()),
+        spec, settings, default_runs=runs.get(report.Candidate.AIOKAFKA_DEFAULTS, ()),
+        recommended_runs=runs.get(report.Candidate.BEST, ()) or ((best_run,) if best_run else ()),
     )  # fmt: skip
 
 

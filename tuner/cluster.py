@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -76,6 +76,18 @@ class Connection:
         return out
 
 
+@contextlib.asynccontextmanager
+async def admin_client(conn: Connection) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client of the cluster, closed however the block ends (also when
+    starting it failed or was cancelled by a deadline around the block)."""
+    admin = AIOKafkaAdminClient(**conn.kwargs())
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
 @contextlib.contextmanager
 def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[StudySpec]:
     """The spec with a topic of its own (`<topic>.<suffix>`), deleted afterwards (also on
@@ -87,8 +99,13 @@ def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[Stud
         ):
             yield replace(spec, topic=topic)
     finally:
-        with contextlib.suppress(Exception):  # best effort: a broker that is gone keeps it
+        try:
             asyncio.run(delete_topic(conn, topic.name))
+        except Exception as exc:  # a failed cleanup must not hide why the block ended
+            log.warning(
+                "could not delete topic %r, delete it by hand: %s: %s",
+                topic.name, type(exc).__name__, exc,
+            )  # fmt: skip
 
 
 def check_owned(topic: str, prefix: str) -> None:
@@ -103,10 +120,8 @@ async def preflight(conn: Connection, topic: TopicSpec) -> None:
     """Before anything starts: the cluster answers within `REACH_TIMEOUT_S` (an address that
     accepts connections but never answers would otherwise hang each client for its own
     request timeout), and has the brokers the topic's replication factor needs."""
-    admin = AIOKafkaAdminClient(**conn.kwargs())
     try:
-        async with asyncio.timeout(REACH_TIMEOUT_S):
-            await admin.start()
+        async with asyncio.timeout(REACH_TIMEOUT_S), admin_client(conn) as admin:
             brokers = len((await admin.describe_cluster())["brokers"])
     except (TimeoutError, KafkaConnectionError) as exc:
         what = (
@@ -117,8 +132,6 @@ async def preflight(conn: Connection, topic: TopicSpec) -> None:
         raise UnreachableError(
             f"{what}: check cluster.bootstrap_servers (and that the cluster is up)"
         ) from None
-    finally:
-        await admin.close()
     if topic.create and topic.replication_factor > brokers:
         raise ClusterError(
             f"topic.replication_factor: {topic.replication_factor} replicas need as many "
@@ -128,9 +141,7 @@ async def preflight(conn: Connection, topic: TopicSpec) -> None:
 
 async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
     """Create the topic if asked and missing; check its partition count. True if created now."""
-    admin = AIOKafkaAdminClient(**conn.kwargs())
-    await admin.start()
-    try:
+    async with admin_client(conn) as admin:
         existing = await _partition_count(admin, topic.name)
         if existing is None:
             if not topic.create:
@@ -157,8 +168,6 @@ async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
                 f"{topic.partitions}: delete it or change topic.partitions"
             )
         return False
-    finally:
-        await admin.close()
 
 
 async def _partition_count(admin: AIOKafkaAdminClient, name: str) -> int | None:
@@ -180,27 +189,16 @@ async def _wait_for_leaders(conn: Connection, topic: str, partitions: int) -> No
 
 
 async def delete_topic(conn: Connection, name: str) -> None:
+    """Delete a topic the tuner owns; one already gone is fine. Raises `ClusterError` naming
+    the broker's error if the broker refused (the broker answers with a code per topic)."""
     check_owned(name, conn.cluster.topic_prefix)
-    admin = AIOKafkaAdminClient(**conn.kwargs())
-    await admin.start()
-    try:
-        await admin.delete_topics([name])
-    except UnknownTopicOrPartitionError:
-        pass
-    finally:
-        await admin.close()
-
-
-async def delete_group(conn: Connection, group_id: str) -> None:
-    """Drop a finished trial's group so `__consumer_offsets` does not fill with dead groups."""
-    if not group_id.startswith(conn.cluster.topic_prefix):
-        raise ForeignTopicError(f"refusing to delete group {group_id!r}: not one the tuner made")
-    admin = AIOKafkaAdminClient(**conn.kwargs())
-    await admin.start()
-    try:
-        await admin.delete_consumer_groups([group_id])
-    finally:
-        await admin.close()
+    async with admin_client(conn) as admin:
+        response = await admin.delete_topics([name])
+    for _topic, code in response.topic_error_codes:
+        if code and code != UnknownTopicOrPartitionError.errno:
+            raise ClusterError(
+                f"the cluster refused to delete topic {name!r} ({for_code(code).__name__})"
+            )
 
 
 async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
@@ -221,12 +219,8 @@ async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
 
 async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict[int, int]:
     """Partition → offset the group committed (partitions never committed are absent)."""
-    admin = AIOKafkaAdminClient(**conn.kwargs())
-    await admin.start()
-    try:
+    async with admin_client(conn) as admin:
         offsets = await admin.list_consumer_group_offsets(group_id)
-    finally:
-        await admin.close()
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
@@ -244,12 +238,8 @@ async def describe_group(conn: Connection, group_id: str) -> GroupState:
     The broker's view catches what a member cannot see of itself: a member whose loop was
     blocked past `session.timeout.ms` is evicted while it keeps consuming its prefetched data.
     """
-    admin = AIOKafkaAdminClient(**conn.kwargs())
-    await admin.start()
-    try:
+    async with admin_client(conn) as admin:
         responses = await admin.describe_consumer_groups([group_id])
-    finally:
-        await admin.close()
     for response in responses:
         for group in response.groups:
             _error, gid, state, _ptype, _protocol, members, *_ = group
@@ -358,8 +348,3 @@ async def fill_to(conn: Connection, topic: str, workload: WorkloadSpec, *, recor
     """
     held = sum((await end_offsets(conn, topic)).values())
     return await prefill(conn, topic, workload, records=records - held) if records > held else 0
-
-
-def lag(ends: Mapping[int, int], committed: Mapping[int, int]) -> int:
-    """Records not yet committed by the group, summed over partitions."""
-    return sum(end - committed.get(p, 0) for p, end in ends.items())

@@ -9,25 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from tuner.bench import Bench, bench
-from tuner.config import SettingValue, StudySpec
-from tuner.report import BASELINES, Confirmation, candidates
+from tuner.bench import Bench
+from tuner.config import SettingValue
+from tuner.report import Candidate, Confirmation, candidates
 from tuner.trial import TrialResult
 
-OnRun = Callable[[int, int, str, TrialResult], None]
-
-
-def confirm(
-    spec: StudySpec,
-    best: Mapping[str, SettingValue],
-    *,
-    bootstrap_servers: str,
-    backlog_records: int,
-    on_run: OnRun | None = None,
-) -> Confirmation:
-    """`confirm_on` a bench of its own."""
-    with bench(spec, bootstrap_servers=bootstrap_servers, backlog_records=backlog_records) as b:
-        return confirm_on(b, best, on_run=on_run)
+OnRun = Callable[[int, int, Candidate, TrialResult], None]
 
 
 def confirm_on(
@@ -38,12 +25,12 @@ def confirm_on(
     `on_run(done, total, name, result)` hears each finished run. A run whose backlog still ran
     out is kept as it is (`backlog_emptied`): the report refuses to compare it.
     """
-    runs: dict[str, list[TrialResult]] = {name: [] for name in BASELINES}
+    runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
-    total = repeats * len(BASELINES)
+    total = repeats * len(Candidate)
     for repeat in range(repeats):
         for name, settings in candidates(best, bench.spec.consumer.settings).items():
-            result = bench.run(settings, f"c{repeat}.{name.split()[0]}")
+            result = bench.run(settings, f"c{repeat}.{name.slug}")
             runs[name].append(result)
             if on_run is not None:
                 on_run(sum(map(len, runs.values())), total, name, result)

@@ -31,8 +31,14 @@ from tuner.objective import score
 from tuner.phases import Outcome
 from tuner.study import (
     BACKLOG_ATTR,
+    CLUSTER_ATTR,
+    FAIL_REASON_ATTR,
     FIXED_ATTR,
+    PRUNED_ATTR,
     RESULT_ATTR,
+    SETTINGS_ATTR,
+    TRIAL_BACKLOG_ATTR,
+    WORKER_ATTR,
     open_storage,
     recommended,
     study_url,
@@ -345,10 +351,10 @@ def _trials(
                 pending = trial = study.ask()
                 claimed = False
                 turn.measuring(trial.number)
-                trial.set_user_attr("cluster", ctx.bootstrap)
-                trial.set_user_attr("worker", ctx.coordinator.holder)
+                trial.set_user_attr(CLUSTER_ATTR, ctx.bootstrap)
+                trial.set_user_attr(WORKER_ATTR, ctx.coordinator.holder)
                 settings = searched.suggest(trial)
-                trial.set_user_attr("settings", settings)
+                trial.set_user_attr(SETTINGS_ATTR, settings)
                 study_metrics.started(trial.number, settings)
                 step = _run_one_trial(trial, settings, ctx)
                 _record(study, trial, step, ctx)
@@ -362,7 +368,7 @@ def _trials(
         # Ctrl-C may land between two trials as well as inside one: a trial asked but not
         # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
         if pending is not None and _running(study, pending.number):
-            pending.set_user_attr("fail_reason", "interrupted")
+            pending.set_user_attr(FAIL_REASON_ATTR, "interrupted")
             study.tell(pending, state=TrialState.FAIL)
         return True
     return False
@@ -374,7 +380,7 @@ def _fail_abandoned(study: optuna.Study, taken: lease.TakenOver, cluster: str) -
         return
     reason = f"its worker ({taken.holder}) stopped renewing the lease on {cluster} mid-trial"
     trial_id = study.trials[taken.trial_number]._trial_id
-    study._storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+    study._storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
     study.tell(taken.trial_number, state=TrialState.FAIL)
 
 
@@ -386,11 +392,11 @@ def _running(study: optuna.Study, number: int) -> bool:
 def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context) -> None:
     """Store one trial's end (reason, result, the backlog it needed) and tell it, once."""
     if step.reason:
-        trial.set_user_attr("pruned" if step.outcome is Outcome.PRUNED else "fail_reason",
+        trial.set_user_attr(PRUNED_ATTR if step.outcome is Outcome.PRUNED else FAIL_REASON_ATTR,
                             step.reason)  # fmt: skip
     if step.measured is not None:
         trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
-        trial.set_user_attr("backlog_records", step.measured.backlog_records)
+        trial.set_user_attr(TRIAL_BACKLOG_ATTR, step.measured.backlog_records)
         ctx.backlog_records = max(
             step.measured.backlog_records,
             backlog_for(ctx.spec, peak_rate(step.measured.result)),

@@ -48,7 +48,8 @@ async def run_steady(
     observer: Observer,
 ) -> tuple[SteadyState, tuple[str, ...]]:
     """Join `members` (a fresh group reading from the end), warm up, measure `window_s`;
-    returns the steady state and the errors the group reported."""
+    returns the steady state and the errors the group reported. Raises `GroupError` if a
+    member was killed from outside: the window no longer measured the configuration."""
     group_id, topic = members[0].group_id, members[0].topic
     p = load.workload.producer
     target = p.users * p.rate_per_user
@@ -65,10 +66,11 @@ async def run_steady(
             await asyncio.sleep(min(1.0, window_s - elapsed))
             now = _snapshot(registry, group_id)
             observer(Phase.STEADY, GroupWindow(start, now).records_per_s)
-            errors.extend(group.errors())
+            group.check_not_killed()
+            errors.extend(map(str, group.errors()))
             load.check()
         after = sum((await cluster.end_offsets(conn, topic)).values())
-    errors.extend(group.errors())
+    errors.extend(map(str, group.errors()))
     window = GroupWindow(start, now)
     produced, consumed = after - before, int(window.records)
     state = SteadyState(

@@ -23,6 +23,18 @@ FIXED_ATTR = "fixed_settings"
 """Study attribute: the config's `consumer.settings`, which the study kept fixed."""
 BACKLOG_ATTR = "backlog_records"
 """Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
+SETTINGS_ATTR = "settings"
+"""Trial attribute: the settings the trial was given (Java names), as the sampler drew them."""
+FAIL_REASON_ATTR = "fail_reason"
+"""Trial attribute: why a failed trial has no measurement, in words ("interrupted" on Ctrl-C)."""
+PRUNED_ATTR = "pruned"
+"""Trial attribute: why the pruner stopped the trial, in words."""
+TRIAL_BACKLOG_ATTR = "backlog_records"
+"""Trial attribute: the backlog (records) the trial's last attempt ran on."""
+CLUSTER_ATTR = "cluster"
+"""Trial attribute: the bootstrap address of the cluster the trial was measured on."""
+WORKER_ATTR = "worker"
+"""Trial attribute: the worker (host and process) that measured the trial."""
 
 
 def default_storage(out_dir: Path) -> str:

@@ -143,7 +143,7 @@ async def run_trial(
                 measured = await _measure(
                     spec.trial.measure_s, group, load, registry, conn, group_id, phase
                 )
-            errors = [*measured.errors, *group.errors()]
+            errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
                 steady, steady_errors = await run_steady(
@@ -272,7 +272,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
         group.check_not_killed()
         group.check_handlers()
-        errors.extend(group.errors())
+        errors.extend(map(str, group.errors()))
         if load:
             load.check()
     await group.check_handlers_return(since=previous.at, within_s=measure_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tuner.consumer.group import ConsumerGroup, GroupError
 from tuner.consumer.instrumented import InstrumentedConsumer, count_records
-from tuner.consumer.member import MemberSpec, run_member
+from tuner.consumer.member import MemberSpec, Problem, ProblemKind, run_member
 from tuner.consumer.processing import ProcessingModel
 
 __all__ = [
@@ -12,6 +12,8 @@ __all__ = [
     "GroupError",
     "InstrumentedConsumer",
     "MemberSpec",
+    "Problem",
+    "ProblemKind",
     "ProcessingModel",
     "count_records",
     "run_member",

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection as Pipe
 from types import TracebackType
 from typing import Any, ClassVar, Literal
@@ -30,6 +31,8 @@ from tuner.consumer.member import (
     Failed,
     MemberSpec,
     Message,
+    Problem,
+    ProblemKind,
     Progress,
     Progressed,
     Snapshot,
@@ -118,11 +121,20 @@ class ConsumerGroup:
         elif isinstance(message, Progressed):
             self.collector.progress[message.member] = message.progress
         else:
+            if message.kind is ProblemKind.CONSUMER and self._refused_logins(message.member):
+                message = replace(message, kind=ProblemKind.AUTHENTICATION)
             self._errors.append(message)
             if message.traceback:
                 # The traceback only where --debug asks for it; the trial reports the one line.
                 detail = f"\n{message.traceback}" if log.isEnabledFor(logging.DEBUG) else ""
                 log.error("member %s failed: %s%s", message.member, message.error, detail)
+
+    def _refused_logins(self, member: str) -> float:
+        """Failed authentications `member` reported (a member sends its counts before its
+        failure: aiokafka logs a refused login and raises only "Unable to bootstrap")."""
+        name = f"{PREFIX}failed_authentications_total"
+        families = self.collector.latest.get(member, [])
+        return sum(s.value for f in families for s in f.samples if s.name == name)
 
     async def __aenter__(self) -> ConsumerGroup:
         self.registry.register(self.collector)
@@ -244,16 +256,19 @@ class ConsumerGroup:
         if hung:
             raise GroupError("; ".join(hung))
 
-    def errors(self) -> list[str]:
-        """Errors reported since the last call (member crashes, consumer exceptions)."""
+    def errors(self) -> list[Problem]:
+        """Problems reported since the last call (member crashes, consumer exceptions, refused
+        logins, the user's handler raising), each naming its member and kind."""
         for proc, pipe in self._procs:
             if proc.exitcode not in (None, 0) and not self._stop.is_set():
                 self._drain(pipe)
                 if not any(e.member == proc.name for e in self._errors):
-                    self._errors.append(Failed(proc.name, describe_exit(proc.exitcode)))
+                    self._errors.append(
+                        Failed(proc.name, describe_exit(proc.exitcode), kind=ProblemKind.CRASHED)
+                    )
         new = self._errors[self._reported :]
         self._reported = len(self._errors)
-        return [str(e) for e in new]
+        return [Problem(kind=e.kind, member=e.member, message=e.error) for e in new]
 
     async def __aexit__(
         self,

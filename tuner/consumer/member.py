@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
@@ -110,6 +111,31 @@ class Progressed:
     progress: Progress
 
 
+class ProblemKind(StrEnum):
+    """What went wrong in a member, for callers that treat failures differently."""
+
+    CONSUMER = "consumer"
+    """The consumer raised (a broker error, a timeout, the tuner's own code)."""
+    AUTHENTICATION = "authentication"
+    """The consumer failed after the broker refused its login or TLS handshake."""
+    HANDLER = "handler"
+    """The user's handler (or its setup or teardown) raised."""
+    CRASHED = "crashed"
+    """The member's process exited without a word: a signal, or an exit code."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One failure of one member, as the group reports it; `str()` is the line users see."""
+
+    kind: ProblemKind
+    member: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"member {self.member}: {self.message}"
+
+
 @dataclass(frozen=True, slots=True)
 class Failed:
     member: str
@@ -118,8 +144,13 @@ class Failed:
     traceback: str = ""
     """The full formatted traceback, for the parent's log (empty if there was no exception);
     for the user's handler, its traceback from the user's code down."""
-    handler: bool = False
-    """The user's handler (or its setup or teardown) raised: the trial fails with it."""
+    kind: ProblemKind = ProblemKind.CONSUMER
+    """The group refines CONSUMER to AUTHENTICATION when the member reported refused logins."""
+
+    @property
+    def handler(self) -> bool:
+        """The user's handler (or its setup or teardown) raised: the trial fails with it."""
+        return self.kind is ProblemKind.HANDLER
 
     def __str__(self) -> str:
         return f"member {self.member}: {self.error}"
@@ -324,7 +355,7 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
 def failure(member: str, exc: BaseException) -> Failed:
     raised = _handler_failed(exc)
     if raised is not None:
-        return Failed(member, raised.summary, raised.user_traceback, handler=True)
+        return Failed(member, raised.summary, raised.user_traceback, kind=ProblemKind.HANDLER)
     return Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
 
 

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from tuner.report.confirmation import BASELINES, Confirmation, Gain, candidates
+from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
 from tuner.report.content import best_settings, recommended_settings
 from tuner.report.files import write
 
 __all__ = [
-    "BASELINES",
+    "DEFAULTS",
+    "Candidate",
     "Confirmation",
     "Gain",
     "best_settings",

@@ -11,13 +11,34 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tuner import space
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.objective import score
+from tuner.objective import Constraint, score
 from tuner.trial import TrialResult
 
-BASELINES = ("best", "java defaults", "aiokafka defaults")
+
+class Candidate(StrEnum):
+    """A configuration the confirmation runs; the value is the name a reader sees."""
+
+    BEST = "best"
+    JAVA_DEFAULTS = "java defaults"
+    AIOKAFKA_DEFAULTS = "aiokafka defaults"
+
+    @property
+    def slug(self) -> str:
+        """A short form for group ids: `best`, `java`, `aiokafka`."""
+        return _SLUGS[self]
+
+
+_SLUGS = {
+    Candidate.BEST: "best",
+    Candidate.JAVA_DEFAULTS: "java",
+    Candidate.AIOKAFKA_DEFAULTS: "aiokafka",
+}
+DEFAULTS = (Candidate.JAVA_DEFAULTS, Candidate.AIOKAFKA_DEFAULTS)
+"""The baselines the best settings are compared against, in report order."""
 MIN_PAIRS = 3
 """Fewer paired runs than this give no interval: two points say nothing about the spread."""
 CONFIDENCE = 0.95
@@ -80,35 +101,35 @@ def paired_gain(
 class Confirmation:
     """Each candidate's repeated results, in run order."""
 
-    runs: Mapping[str, tuple[TrialResult, ...]]
+    runs: Mapping[Candidate, tuple[TrialResult, ...]]
     objective: ObjectiveSpec | None = None
     """The study's constraints, to say which a configuration broke (None: rebalances only)."""
     settings: Mapping[str, SettingValue] | None = None
     """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
 
-    def broken(self, name: str) -> dict[str, list[int]]:
+    def broken(self, name: Candidate) -> dict[Constraint, list[int]]:
         """Constraint → the runs (1-based) of `name` that broke it."""
-        out: dict[str, list[int]] = {}
+        out: dict[Constraint, list[int]] = {}
         for i, r in enumerate(self.runs[name], 1):
             violated = (
                 score(r, self.objective).violated()
                 if self.objective is not None
-                else (["rebalances"] if r.rebalances else [])
+                else ([Constraint.REBALANCES] if r.rebalances else [])
             )
             for constraint in violated:
-                out.setdefault(str(constraint), []).append(i)
+                out.setdefault(constraint, []).append(i)
         return out
 
-    def _broken_text(self, name: str) -> str:
+    def _broken_text(self, name: Candidate) -> str:
         runs = self.runs[name]
         parts = []
         for constraint, which in self.broken(name).items():
             part = f"{constraint} in run {_numbers(which)} of {len(runs)}"
-            if constraint == "max_poll_interval_headroom":
+            if constraint is Constraint.MAX_POLL_INTERVAL_HEADROOM:
                 gap = max((r.poll.interval_ms_max or 0.0) for r in runs)
                 limit = runs[0].settings.get("max.poll.interval.ms")
                 part += f" (longest gap between polls {gap:,.0f} ms against {limit} ms)"
-            elif constraint == "rebalances":
+            elif constraint is Constraint.REBALANCES:
                 part += (
                     " (its records/s count records processed while the group rebalanced, "
                     "which the group may hand out again)"
@@ -116,19 +137,19 @@ class Confirmation:
             parts.append(part)
         return "; ".join(parts)
 
-    def median_throughput(self, name: str) -> float:
+    def median_throughput(self, name: Candidate) -> float:
         return statistics.median(r.throughput_records_per_s for r in self.runs[name])
 
-    def median_p99_ms(self, name: str) -> float | None:
+    def median_p99_ms(self, name: Candidate) -> float | None:
         """The median steady-state p99 latency, or None when the runs measured none (record
         age while draining a backlog is not a latency the settings cause)."""
         values = [r.steady.p99_ms for r in self.runs[name] if r.steady is not None]
         return statistics.median(values) if values else None
 
-    def rebalances(self, name: str) -> int:
+    def rebalances(self, name: Candidate) -> int:
         return sum(r.rebalances for r in self.runs[name])
 
-    def unusable(self, name: str) -> str | None:
+    def unusable(self, name: Candidate) -> str | None:
         """Why `name`'s runs cannot be compared, or None: a comparison needs every run to be
         capacity-bound (backlog left at the end) and to have processed records."""
         runs = self.runs[name]
@@ -151,20 +172,20 @@ class Confirmation:
             )
         return None
 
-    def gain(self, baseline: str) -> Gain:
+    def gain(self, baseline: Candidate) -> Gain:
         """The best settings against `baseline`, pair by pair; see `paired_gain`."""
         return paired_gain(
-            [r.throughput_records_per_s for r in self.runs["best"]],
+            [r.throughput_records_per_s for r in self.runs[Candidate.BEST]],
             [r.throughput_records_per_s for r in self.runs[baseline]],
         )
 
-    def verdict(self, baseline: str) -> str:
+    def verdict(self, baseline: Candidate) -> str:
         """The gain over `baseline` in words, or why no gain can be given."""
-        reason = self.unusable("best") or self.unusable(baseline)
+        reason = self.unusable(Candidate.BEST) or self.unusable(baseline)
         if reason is not None:
             return f"against {baseline}: no gain given: {reason}."
         said = f"against {baseline}: {self.gain(baseline).describe()}"
-        if self.broken(baseline) and not self.broken("best"):
+        if self.broken(baseline) and not self.broken(Candidate.BEST):
             said += (
                 f"; but {baseline} broke the study's constraints, which the recommendation "
                 f"kept: {self._broken_text(baseline)}"
@@ -178,10 +199,10 @@ def _numbers(values: Sequence[int]) -> str:
 
 def candidates(
     best: Mapping[str, SettingValue], base: Mapping[str, SettingValue]
-) -> dict[str, dict[str, SettingValue]]:
+) -> dict[Candidate, dict[str, SettingValue]]:
     """The three configurations; the config's own `consumer.settings` stay fixed in all."""
     return {
-        "best": {**base, **best},
-        "java defaults": {**space.java_defaults(), **base},
-        "aiokafka defaults": dict(base),
+        Candidate.BEST: {**base, **best},
+        Candidate.JAVA_DEFAULTS: {**space.java_defaults(), **base},
+        Candidate.AIOKAFKA_DEFAULTS: dict(base),
     }

@@ -16,7 +16,7 @@ from tuner import plots, space
 from tuner.config import SettingValue, describe_path
 from tuner.report import advice as advisor
 from tuner.report import changes
-from tuner.report.confirmation import BASELINES, MIN_PAIRS, Confirmation
+from tuner.report.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
 from tuner.report.document import (
     Block,
     Bullets,
@@ -32,6 +32,7 @@ from tuner.report.document import (
 )
 from tuner.study import (
     FIXED_ATTR,
+    SETTINGS_ATTR,
     is_feasible,
     pareto_front,
     recommended,
@@ -55,7 +56,7 @@ CAPTIONS = {
 
 
 def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
-    return dict(trial.user_attrs["settings"])
+    return dict(trial.user_attrs[SETTINGS_ATTR])
 
 
 def record_age_p99(result: TrialResult | None) -> float | None:
@@ -143,8 +144,8 @@ def helped(ablation: Ablation | None, confirmation: Confirmation | None) -> bool
         return ablation.helped
     if confirmation is None:
         return None
-    aio = BASELINES[2]
-    if confirmation.unusable("best") or confirmation.unusable(aio):
+    aio = Candidate.AIOKAFKA_DEFAULTS
+    if confirmation.unusable(Candidate.BEST) or confirmation.unusable(aio):
         return None
     interval = confirmation.gain(aio).interval
     return None if interval is None else interval[0] > 0
@@ -205,9 +206,9 @@ def _recommendation(
             )
         )
     else:
-        runs = len(confirmation.runs["best"])
+        runs = len(confirmation.runs[Candidate.BEST])
         blocks.append(Paragraph(text=text(f"Confirmed gain ({runs} interleaved runs of each):")))
-        blocks.append(Bullets(items=tuple(text(confirmation.verdict(b)) for b in BASELINES[1:])))
+        blocks.append(Bullets(items=tuple(text(confirmation.verdict(b)) for b in DEFAULTS)))
     blocks.append(Paragraph(text=_why(study, best, ranked)))
     return Section(title=text("What to change"), blocks=tuple(blocks), lead=True)
 
@@ -244,9 +245,9 @@ def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | N
 
 
 def _confirmation(c: Confirmation) -> Section:
-    latency = any(c.median_p99_ms(name) is not None for name in BASELINES)
+    latency = any(c.median_p99_ms(name) is not None for name in Candidate)
     rows: list[list[Cell]] = []
-    for name in BASELINES:
+    for name in Candidate:
         p99 = c.median_p99_ms(name)
         row: list[Cell] = [name, f"{c.median_throughput(name):,.0f}"]
         if latency:
@@ -257,7 +258,7 @@ def _confirmation(c: Confirmation) -> Section:
               "rebalances", "comparable"]  # fmt: skip
     blocks: list[Block] = [
         table(header, rows),
-        Bullets(items=tuple(text(c.verdict(b)) for b in BASELINES[1:])),
+        Bullets(items=tuple(text(c.verdict(b)) for b in DEFAULTS)),
     ]
     blocks.append(
         Paragraph(
@@ -270,7 +271,7 @@ def _confirmation(c: Confirmation) -> Section:
         )
     )
     return Section(
-        title=text(f"Confirmation ({len(c.runs['best'])} interleaved runs each)"),
+        title=text(f"Confirmation ({len(c.runs[Candidate.BEST])} interleaved runs each)"),
         blocks=tuple(blocks),
     )
 

@@ -14,8 +14,8 @@ from optuna.trial import FrozenTrial
 from tuner import plots
 from tuner.config import SettingValue
 from tuner.report import content, html, markdown, settings_files
-from tuner.report.confirmation import BASELINES, Confirmation
-from tuner.study import is_feasible, stored_result
+from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
+from tuner.study import FAIL_REASON_ATTR, SETTINGS_ATTR, is_feasible, stored_result
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
@@ -72,9 +72,9 @@ def summary(
 ) -> dict[str, object]:
     """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks)."""
     gains: dict[str, object] = {}
-    for baseline in BASELINES[1:] if confirmation is not None else ():
+    for baseline in DEFAULTS if confirmation is not None else ():
         assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
-        reason = confirmation.unusable("best") or confirmation.unusable(baseline)
+        reason = confirmation.unusable(Candidate.BEST) or confirmation.unusable(baseline)
         gain = None if reason else confirmation.gain(baseline)
         gains[baseline] = {
             "median_records_per_s": confirmation.median_throughput(baseline),
@@ -88,15 +88,17 @@ def summary(
         "study": study.study_name,
         "settings": dict(settings),
         "best_median_records_per_s": (
-            None if confirmation is None else confirmation.median_throughput("best")
+            None if confirmation is None else confirmation.median_throughput(Candidate.BEST)
         ),
-        "best_rebalances": None if confirmation is None else confirmation.rebalances("best"),
+        "best_rebalances": (
+            None if confirmation is None else confirmation.rebalances(Candidate.BEST)
+        ),
         "against": gains,
     }
 
 
 def _trials_csv(path: Path, study: optuna.Study) -> Path:
-    names = sorted({k for t in study.trials for k in t.user_attrs.get("settings", {})})
+    names = sorted({k for t in study.trials for k in t.user_attrs.get(SETTINGS_ATTR, {})})
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
@@ -109,8 +111,8 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                 t.number, t.state.name, t.values[0] if t.values else "",
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 "" if result is None else result.rebalances, feasible,
-                t.user_attrs.get("fail_reason", ""),
-                *(t.user_attrs.get("settings", {}).get(n, "") for n in names),
+                t.user_attrs.get(FAIL_REASON_ATTR, ""),
+                *(t.user_attrs.get(SETTINGS_ATTR, {}).get(n, "") for n in names),
             ])  # fmt: skip
     return path
 

@@ -457,6 +457,19 @@ def test_pruner_hook_stops_a_trial_slower_than_the_median() -> None:
         slow(Phase.MEASURE, 10.0)
 
 
+def _measuring_after_a_complete(storage: str, config: Path) -> bool:
+    """Whether a trial has completed and the running one has reported a second of its window
+    (a trial reports its running throughput to Optuna each second it measures)."""
+    spec = load_config(config)
+    try:
+        study = optuna.load_study(study_name=spec.study.name, storage=open_storage(storage))
+    except KeyError:
+        return False
+    states = {t.state.name for t in study.trials}
+    running = [t for t in study.trials if t.state.name == "RUNNING"]
+    return "COMPLETE" in states and any(t.intermediate_values for t in running)
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: Path) -> None:
@@ -474,13 +487,9 @@ def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: 
     second: EmbeddedBroker | None = None
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            trials = _numbers(storage, config)
-            if any(s == "COMPLETE" for _, s in trials) and any(s == "RUNNING" for _, s in trials):
-                break
+        while time.monotonic() < deadline and not _measuring_after_a_complete(storage, config):
             time.sleep(0.3)
-        time.sleep(2)  # inside the next trial's window
-        first.stop()
+        first.stop()  # inside the running trial's window: it has reported a measured second
         second = EmbeddedBroker(port=port)
         second.start()
         proc.communicate(timeout=400)

@@ -20,7 +20,7 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, metrics, space
+from tuner import access, broker, cluster, librdkafka, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
@@ -60,7 +60,12 @@ def _member_specs(
 ) -> list[MemberSpec]:
     """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
     state at the topic's end (`latest`), seeing only records produced after it joined."""
-    kwargs = {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
+    client = spec.consumer.client
+    kwargs: dict[str, object] = (
+        {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
+        if client == "aiokafka"
+        else dict(librdkafka.settings_config(settings, offset_reset=start))
+    )
     return [
         MemberSpec(
             bootstrap_servers=bootstrap_servers,
@@ -69,6 +74,8 @@ def _member_specs(
             group_id=group_id,
             member=f"m{i}",
             consumer_kwargs=kwargs,
+            client=client,
+            batch_records=librdkafka.batch_records(settings),
             processing=spec.consumer.processing,
             seed=i,
         )
@@ -184,7 +191,11 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
     return TrialResult(
         group_id=group_id,
-        settings=MappingProxyType(space.effective_settings(settings)),
+        settings=MappingProxyType(
+            space.effective_settings(settings)
+            if spec.consumer.client == "aiokafka"
+            else librdkafka.effective_settings(settings)
+        ),
         window_s=window.seconds,
         records_consumed=int(window.records),
         throughput_records_per_s=window.records_per_s,

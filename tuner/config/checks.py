@@ -8,6 +8,7 @@ import os
 import re
 
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
+from tuner.librdkafka import CONFLUENT, client_problems, split_settings
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -179,9 +180,24 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             "(empty)",
         )
     _check_security(spec, problems)
-    for name, message in validate_settings(c.settings, rules=rules):
-        problems.append(f"consumer.settings.{name}: {message}")
+    _check_client(spec, problems, rules=rules)
     _check_network(spec, problems)
+
+
+def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
+    """The settings, as the chosen client takes them: a setting only the other client has is
+    a problem, not something silently dropped."""
+    c = spec.consumer
+    java_settings, _ = split_settings(c.settings)
+    for name, message in validate_settings(java_settings, rules=rules):
+        problems.append(f"consumer.settings.{name}: {message}")
+    for name, message in client_problems(c.client, c.settings):
+        problems.append(f"consumer.settings.{name}: {message}")
+    if c.client == CONFLUENT and c.isolation == "task":
+        problems.append(
+            "consumer.isolation: 'task' runs members in one event loop, which a blocking "
+            f"confluent-kafka consume() would stall: use 'process' with client {CONFLUENT!r}"
+        )
 
 
 def _check_network(spec: StudySpec, problems: list[str]) -> None:

@@ -135,6 +135,8 @@ class ProcessingSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSpec:
     members: int = 3
+    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    """Which Python client the members are: each is measured for real, with its own defaults."""
     isolation: Literal["process", "task"] = "process"
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))

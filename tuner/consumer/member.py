@@ -13,10 +13,10 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -46,7 +46,11 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
+    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset),
+    or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
+    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    batch_records: int = 500
+    """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     seed: int | None = None
     tuner_pid: int = field(default_factory=os.getpid)
@@ -168,6 +172,11 @@ async def run_member(
     prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
     so a background task alone would starve exactly when the interesting things happen.
     """
+    if spec.client == "confluent-kafka":
+        from tuner.consumer.confluent import run_confluent_member  # noqa: PLC0415 - it imports this module
+
+        await run_confluent_member(spec, send, stopped)
+        return
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
     metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
@@ -197,11 +206,8 @@ async def run_member(
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                 totals = batch_totals(batch)
                 count = sum(r for r, _ in totals.values())
-                work_s = model.draw_s(count)
-                reporter.batch_started(totals, work_s)
-                started = time.monotonic()
-                await model.spend(work_s, stopped)
-                consumer.processed(batch, time.monotonic() - started, totals)
+                seconds = await work_through(totals, model, reporter, stopped)
+                consumer.processed(batch, seconds, totals)
                 reporter.batch_done(totals)
                 if manual_commit and count:
                     await consumer.commit()
@@ -209,19 +215,42 @@ async def run_member(
                     reporter.report()
             idle_reports.cancel()
     finally:
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT_S / 2):
-                await consumer.stop()
-        except TimeoutError:
-            send(
-                Failed(
-                    spec.member,
-                    "the consumer did not leave the group within "
-                    f"{STOP_TIMEOUT_S / 2:.0f} s (its final commit may be lost)",
-                )
+        await leave(consumer.stop(), spec.member, send, reporter)
+
+
+async def work_through(
+    totals: dict[str, tuple[int, int]],
+    model: ProcessingModel,
+    reporter: _Reporter,
+    stopped: Callable[[], bool],
+) -> float:
+    """Process a polled batch (`totals`: topic → records, bytes), telling the parent when it
+    starts; returns the seconds it took."""
+    work_s = model.draw_s(sum(r for r, _ in totals.values()))
+    reporter.batch_started(totals, work_s)
+    started = time.monotonic()
+    await model.spend(work_s, stopped)
+    return time.monotonic() - started
+
+
+async def leave(
+    stop: Awaitable[None], member: str, send: Callable[[Message], None], reporter: _Reporter
+) -> None:
+    """Await the consumer leaving its group (its final commit first), at most half of
+    `STOP_TIMEOUT_S`, then send the member's last report."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_S / 2):
+            await stop
+    except TimeoutError:
+        send(
+            Failed(
+                member,
+                "the consumer did not leave the group within "
+                f"{STOP_TIMEOUT_S / 2:.0f} s (its final commit may be lost)",
             )
-        finally:
-            reporter.report()
+        )
+    finally:
+        reporter.report()
 
 
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:

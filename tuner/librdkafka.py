@@ -1,0 +1,183 @@
+"""The confluent-kafka (librdkafka) consumer: its own settings, its rules, and its config.
+
+Settings stay keyed by their Java names everywhere in the tuner; a confluent-kafka member runs
+with them under librdkafka's names (`consumer_config`). A few settings exist in one client
+only: librdkafka's prefetch queue bounds (`LIBRDKAFKA_ONLY`) mean nothing to aiokafka, and
+aiokafka's eager sticky assignor has no librdkafka counterpart; `client_problems` refuses
+each for the other client. Like `tuner.settings`, this module imports no client library, so
+a config loads cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from tuner.settings import ASSIGNOR_NAMES, SETTINGS, SettingValue
+
+if TYPE_CHECKING:
+    from tuner.config.spec import SecuritySpec
+
+Client = Literal["aiokafka", "confluent-kafka"]
+CONFLUENT = "confluent-kafka"
+MAX_POLL_RECORDS = "max.poll.records"
+DEFAULT_BATCH_RECORDS = 500
+"""Records asked of `consume()` when `max.poll.records` is not set: the Java default, since
+confluent-kafka's own default (`num_messages=1`) is a loop of single records no team runs."""
+MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's `message.max.bytes` default; it refuses a `fetch.max.bytes` below it."""
+SOCKET_TIMEOUT_MS = 60_000
+"""librdkafka's `socket.timeout.ms` default; a fetch that waits longer times requests out."""
+STATISTICS_INTERVAL_MS = 1000
+"""How often librdkafka reports the statistics the fetch-level families come from."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RdSetting:
+    """A librdkafka consumer setting that aiokafka does not have (named as librdkafka names it)."""
+
+    default: int
+    minimum: int
+    maximum: int
+    description: str
+
+
+LIBRDKAFKA_ONLY: Mapping[str, RdSetting] = {
+    "queued.min.messages": RdSetting(
+        default=100_000, minimum=1, maximum=10_000_000,
+        description="librdkafka prefetches per partition until this many records are queued",
+    ),
+    "queued.max.messages.kbytes": RdSetting(
+        default=65_536, minimum=1, maximum=2_097_151,
+        description="the prefetch queue's bound in KiB, per partition (memory: partitions x this)",
+    ),
+}  # fmt: skip
+"""confluent-kafka only; refused with `consumer.client: aiokafka`."""
+
+
+def client_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Settings `client` cannot run, each as (property name, message); the Java-named settings'
+    own types and ranges are `tuner.settings.validate_settings`'s to check."""
+    out: list[tuple[str, str]] = []
+    for name, value in values.items():
+        rd = LIBRDKAFKA_ONLY.get(name)
+        if rd is None:
+            continue
+        if client != CONFLUENT:
+            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
+        elif isinstance(value, bool) or not isinstance(value, int):
+            out.append((name, f"must be an integer, got {value!r}"))
+        elif not rd.minimum <= value <= rd.maximum:
+            out.append((name, f"must be in [{rd.minimum}, {rd.maximum}], got {value}"))
+    if client != CONFLUENT:
+        return out
+    assignor = values.get("partition.assignment.strategy")
+    if isinstance(assignor, str) and ASSIGNOR_NAMES.get(assignor) == "sticky":
+        out.append((
+            "partition.assignment.strategy",
+            "librdkafka has no eager sticky assignor (its cooperative-sticky is another "
+            f"protocol): use range or roundrobin with consumer.client: {CONFLUENT}, got "
+            f"{assignor!r}",
+        ))  # fmt: skip
+    fetch_max = values.get("fetch.max.bytes")
+    if isinstance(fetch_max, int) and fetch_max < MESSAGE_MAX_BYTES:
+        out.append((
+            "fetch.max.bytes",
+            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}), "
+            f"got {fetch_max}",
+        ))  # fmt: skip
+    wait = values.get("fetch.max.wait.ms")
+    if isinstance(wait, int) and wait > SOCKET_TIMEOUT_MS - 1000:
+        out.append((
+            "fetch.max.wait.ms",
+            f"librdkafka needs it at least 1000 ms under socket.timeout.ms ({SOCKET_TIMEOUT_MS}), "
+            f"got {wait}",
+        ))  # fmt: skip
+    return out
+
+
+LIBRDKAFKA_DEFAULTS: Mapping[str, SettingValue] = {
+    "fetch.min.bytes": 1,
+    "fetch.max.wait.ms": 500,
+    "max.partition.fetch.bytes": 1_048_576,
+    "fetch.max.bytes": 52_428_800,
+    MAX_POLL_RECORDS: DEFAULT_BATCH_RECORDS,
+    "session.timeout.ms": 45_000,
+    "heartbeat.interval.ms": 3_000,
+    "max.poll.interval.ms": 300_000,
+    "enable.auto.commit": True,
+    "auto.commit.interval.ms": 5_000,
+    "partition.assignment.strategy": "range",
+    **{name: rd.default for name, rd in LIBRDKAFKA_ONLY.items()},
+}
+"""What a confluent-kafka member runs with when a setting is not given, by Java name (the
+batch passed to `consume()` as max.poll.records; librdkafka's default assignor list
+`range,roundrobin` picks range)."""
+
+
+def effective_settings(values: Mapping[str, SettingValue]) -> dict[str, SettingValue | None]:
+    """Java name → value for every setting a confluent-kafka member has, librdkafka's
+    defaults filling the gaps."""
+    out: dict[str, SettingValue | None] = {**LIBRDKAFKA_DEFAULTS}
+    for name, value in values.items():
+        out[name] = ASSIGNOR_NAMES.get(value, value) if isinstance(value, str) else value
+    return out
+
+
+def split_settings(
+    values: Mapping[str, SettingValue],
+) -> tuple[dict[str, SettingValue], dict[str, SettingValue]]:
+    """(the Java-named settings, the librdkafka-only ones)."""
+    java = {n: v for n, v in values.items() if n not in LIBRDKAFKA_ONLY}
+    return java, {n: v for n, v in values.items() if n in LIBRDKAFKA_ONLY}
+
+
+def batch_records(values: Mapping[str, SettingValue]) -> int:
+    """Records per `consume()` call: `max.poll.records` means the same for a poll loop."""
+    value = values.get(MAX_POLL_RECORDS, DEFAULT_BATCH_RECORDS)
+    return int(value) if isinstance(value, int) else DEFAULT_BATCH_RECORDS
+
+
+def settings_config(
+    values: Mapping[str, SettingValue], *, offset_reset: str
+) -> dict[str, str | int | bool]:
+    """The librdkafka properties of the given settings (only those: librdkafka's own defaults
+    fill the rest), plus where a new group starts reading."""
+    conf: dict[str, str | int | bool] = {"auto.offset.reset": offset_reset}
+    for name, value in values.items():
+        if name in LIBRDKAFKA_ONLY:
+            conf[name] = value
+            continue
+        rd_name = SETTINGS[name].librdkafka_name
+        if rd_name is None:
+            continue  # max.poll.records: the batch passed to consume(), see `batch_records`
+        if name == "partition.assignment.strategy":
+            conf[rd_name] = ASSIGNOR_NAMES[str(value)]
+        else:
+            conf[rd_name] = value
+    return conf
+
+
+def connection_config(bootstrap_servers: str, security: SecuritySpec) -> dict[str, str]:
+    """librdkafka's connection and authentication properties (never logged: secrets)."""
+    conf = {"bootstrap.servers": bootstrap_servers, "security.protocol": security.protocol}
+    if security.protocol.startswith("SASL"):
+        conf |= {
+            "sasl.mechanisms": str(security.sasl_mechanism),
+            "sasl.username": str(security.username),
+            "sasl.password": str(security.password),
+        }
+    if security.protocol.endswith("SSL") and security.ssl_cafile:
+        conf["ssl.ca.location"] = security.ssl_cafile
+    return conf
+
+
+def max_poll_interval_s(conf: Mapping[str, object]) -> float:
+    value = conf.get("max.poll.interval.ms", 300_000)
+    return int(value) / 1000 if isinstance(value, int) else 300.0
+
+
+def fetch_wait_s(conf: Mapping[str, object]) -> float:
+    value = conf.get("fetch.wait.max.ms", 500)
+    return int(value) / 1000 if isinstance(value, int) else 0.5

@@ -116,12 +116,54 @@ batch passed to `consume()` as max.poll.records; librdkafka's default assignor l
 `range,roundrobin` picks range)."""
 
 
-def effective_settings(values: Mapping[str, SettingValue]) -> dict[str, SettingValue | None]:
+def effective_settings(
+    values: Mapping[str, SettingValue], *, protocol: str = "classic"
+) -> dict[str, SettingValue | None]:
     """Java name → value for every setting a confluent-kafka member has, librdkafka's
-    defaults filling the gaps."""
+    defaults filling the gaps (under KIP-848 the broker's group defaults, and no assignor)."""
     out: dict[str, SettingValue | None] = {**LIBRDKAFKA_DEFAULTS}
+    if protocol == "consumer":
+        out |= {**KIP848_DEFAULTS, "partition.assignment.strategy": None}
     for name, value in values.items():
         out[name] = ASSIGNOR_NAMES.get(value, value) if isinstance(value, str) else value
+    return out
+
+
+KIP848_FORBIDDEN = ("partition.assignment.strategy",)
+"""Client settings librdkafka refuses under `group.protocol=consumer` that have no group
+config to become (the broker assigns: `group.remote.assignor` picks its assignor)."""
+KIP848_SESSION_MS = (6_000, 60_000)
+"""The embedded broker's `group.consumer.min/max.session.timeout.ms`."""
+KIP848_DEFAULTS: Mapping[str, int] = {"session.timeout.ms": 45_000, "heartbeat.interval.ms": 5_000}
+"""The broker's `group.consumer.session.timeout.ms` / `.heartbeat.interval.ms` defaults."""
+
+
+def protocol_problems(
+    client: Client, protocol: str, values: Mapping[str, object]
+) -> list[tuple[str, str]]:
+    """(path, message) for what the group protocol cannot run with this client and settings."""
+    if protocol == "classic":
+        return []
+    if client != CONFLUENT:
+        return [(
+            "consumer.group_protocol",
+            f"'consumer' (KIP-848) needs consumer.client: {CONFLUENT}: aiokafka implements "
+            f"only the classic group protocol, got client {client!r}",
+        )]  # fmt: skip
+    out = [
+        (f"consumer.settings.{name}",
+         "is not a client setting under group_protocol 'consumer' (KIP-848: the broker "
+         f"assigns partitions), got {values[name]!r}")
+        for name in KIP848_FORBIDDEN if name in values
+    ]  # fmt: skip
+    session = values.get("session.timeout.ms")
+    lo, hi = KIP848_SESSION_MS
+    if isinstance(session, int) and not lo <= session <= hi:
+        out.append((
+            "consumer.settings.session.timeout.ms",
+            f"becomes the group config consumer.session.timeout.ms, which the broker bounds "
+            f"to [{lo}, {hi}], got {session}",
+        ))  # fmt: skip
     return out
 
 
@@ -140,12 +182,17 @@ def batch_records(values: Mapping[str, SettingValue]) -> int:
 
 
 def settings_config(
-    values: Mapping[str, SettingValue], *, offset_reset: str
+    values: Mapping[str, SettingValue], *, offset_reset: str, protocol: str = "classic"
 ) -> dict[str, str | int | bool]:
     """The librdkafka properties of the given settings (only those: librdkafka's own defaults
-    fill the rest), plus where a new group starts reading."""
+    fill the rest), plus where a new group starts reading and its protocol. Under KIP-848 the
+    settings that are group configs (`tuner.consumer.kip848`) or the broker's are never sent."""
     conf: dict[str, str | int | bool] = {"auto.offset.reset": offset_reset}
+    if protocol == "consumer":
+        conf["group.protocol"] = "consumer"
     for name, value in values.items():
+        if protocol == "consumer" and name in (*KIP848_FORBIDDEN, *KIP848_DEFAULTS):
+            continue
         if name in LIBRDKAFKA_ONLY:
             conf[name] = value
             continue

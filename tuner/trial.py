@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from tuner import access, broker, cluster, librdkafka, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
+from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.phases import Observer, Phase
@@ -64,7 +64,11 @@ def _member_specs(
     kwargs: dict[str, object] = (
         {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
         if client == "aiokafka"
-        else dict(librdkafka.settings_config(settings, offset_reset=start))
+        else dict(
+            librdkafka.settings_config(
+                settings, offset_reset=start, protocol=spec.consumer.group_protocol
+            )
+        )
     )
     return [
         MemberSpec(
@@ -121,6 +125,7 @@ async def run_trial(
     )
     members = _member_specs(spec, bootstrap_servers, settings, group_id)
     try:
+        await kip848.prepare_group(spec, bootstrap_servers, settings, group_id)
         async with contextlib.AsyncExitStack() as stack:
             load = None
             if spec.workload.producer.users > 0:
@@ -149,6 +154,7 @@ async def run_trial(
             errors = [*measured.errors, *group.errors()]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
+                await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
                     _member_specs(
                         spec, bootstrap_servers, settings, f"{group_id}.steady", start="latest"
@@ -163,7 +169,7 @@ async def run_trial(
                     errors=(*result.errors, *(f"steady state: {e}" for e in steady_errors)),
                 )
             phase(Phase.STOP)
-    except (GroupError, LoadError) as exc:
+    except (GroupError, LoadError, kip848.GroupConfigError) as exc:
         raise TrialError(str(exc)) from exc
     return result
 
@@ -194,7 +200,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         settings=MappingProxyType(
             space.effective_settings(settings)
             if spec.consumer.client == "aiokafka"
-            else librdkafka.effective_settings(settings)
+            else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
         ),
         window_s=window.seconds,
         records_consumed=int(window.records),

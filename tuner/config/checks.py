@@ -8,7 +8,7 @@ import os
 import re
 
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
-from tuner.librdkafka import CONFLUENT, client_problems, split_settings
+from tuner.librdkafka import CONFLUENT, client_problems, protocol_problems, split_settings
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -193,6 +193,8 @@ def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
         problems.append(f"consumer.settings.{name}: {message}")
     for name, message in client_problems(c.client, c.settings):
         problems.append(f"consumer.settings.{name}: {message}")
+    for path, message in protocol_problems(c.client, c.group_protocol, c.settings):
+        problems.append(f"{path}: {message}")
     if c.client == CONFLUENT and c.isolation == "task":
         problems.append(
             "consumer.isolation: 'task' runs members in one event loop, which a blocking "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import small_spec
+from tuner import space
 from tuner.config import ConfigError
 from tuner.librdkafka import batch_records, settings_config
 from tuner.settings import SettingValue
@@ -63,3 +64,27 @@ def test_settings_run_under_librdkafka_names() -> None:
     }
     assert batch_records(settings) == 50
     assert batch_records({}) == 500
+
+
+def test_a_poll_interval_under_librdkafkas_session_is_refused_only_for_classic() -> None:
+    """max.poll.interval.ms 20 s is under librdkafka's 45 s session: refused with classic,
+    accepted under KIP-848 (the session is the group's, not the client's)."""
+    problems = _problems(client="confluent-kafka", settings={"max.poll.interval.ms": 20000})
+    assert problems == [
+        "consumer.settings.max.poll.interval.ms: librdkafka requires max.poll.interval.ms >= "
+        "session.timeout.ms (45000) with group_protocol classic, got 20000"
+    ]
+    spec = small_spec(
+        "kip848poll",
+        consumer={"client": "confluent-kafka", "group_protocol": "consumer",
+                  "settings": {"max.poll.interval.ms": 20000}},
+    )  # fmt: skip
+    assert spec.consumer.settings["max.poll.interval.ms"] == 20000
+
+
+def test_a_fixed_poll_interval_caps_the_searched_session() -> None:
+    """With max.poll.interval.ms fixed at 20 s, a confluent-kafka study never samples a
+    session above it."""
+    searched = space.search_space(None, {"max.poll.interval.ms": 20000}, client="confluent-kafka")
+    assert searched.parameters["session.timeout.ms"].high == 20000
+    assert "max.poll.interval.ms" not in searched.parameters

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from tuner.settings import ASSIGNOR_NAMES, SETTINGS, SettingValue
+from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue
 
 if TYPE_CHECKING:
     from tuner.config.spec import SecuritySpec
 
+_V = TypeVar("_V")
 Client = Literal["aiokafka", "confluent-kafka"]
 CONFLUENT = "confluent-kafka"
 MAX_POLL_RECORDS = "max.poll.records"
@@ -143,7 +144,7 @@ def protocol_problems(
 ) -> list[tuple[str, str]]:
     """(path, message) for what the group protocol cannot run with this client and settings."""
     if protocol == "classic":
-        return []
+        return _classic_problems(client, values)
     if client != CONFLUENT:
         return [(
             "consumer.group_protocol",
@@ -167,10 +168,83 @@ def protocol_problems(
     return out
 
 
-def split_settings(
-    values: Mapping[str, SettingValue],
-) -> tuple[dict[str, SettingValue], dict[str, SettingValue]]:
-    """(the Java-named settings, the librdkafka-only ones)."""
+CONFLUENT_SEARCH: Mapping[str, ParameterSpec] = {
+    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
+    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
+    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
+    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
+    "queued.min.messages": ParameterSpec(low=1000, high=1_000_000, log=True),
+    "queued.max.messages.kbytes": ParameterSpec(low=1024, high=256 << 10, log=True),
+    MAX_POLL_RECORDS: ParameterSpec(low=10, high=5000, log=True),
+    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
+    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
+    "max.poll.interval.ms": ParameterSpec(low=60000, high=600000, log=True),
+}
+"""What a confluent-kafka study searches when `search.parameters` is not given: the fetch
+settings, the prefetch queue's bounds, the batch passed to `consume()` (as max.poll.records)
+and the timeouts — under KIP-848 the session and heartbeat as the group's configs. Every
+fetch.max.bytes it samples is at least 1 MiB, above librdkafka's message.max.bytes floor, and
+every max.poll.interval.ms at least the longest session (librdkafka refuses less)."""
+
+
+def parameter_problems(
+    client: Client, params: Mapping[str, ParameterSpec]
+) -> list[tuple[str, str]]:
+    """(property name, message) for searched ranges `client` cannot run; the librdkafka-only
+    names are checked here, the Java-named ones by `tuner.settings.check_parameters`."""
+    out: list[tuple[str, str]] = []
+    for name, p in params.items():
+        rd = LIBRDKAFKA_ONLY.get(name)
+        if rd is not None and client != CONFLUENT:
+            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
+        elif rd is not None:
+            values = p.choices or tuple(v for v in (p.low, p.high) if v is not None)
+            if len(values) < 2 and not p.choices:
+                out.append((name, "needs `low` and `high`, or `choices`"))
+            out.extend(
+                (name, f"must lie in [{rd.minimum}, {rd.maximum}], got {v!r}")
+                for v in values
+                if isinstance(v, bool)
+                or not isinstance(v, int)
+                or not rd.minimum <= v <= rd.maximum
+            )
+    low = params["fetch.max.bytes"].low if "fetch.max.bytes" in params else None
+    if client == CONFLUENT and low is not None and low < MESSAGE_MAX_BYTES:
+        out.append((
+            "fetch.max.bytes",
+            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}): "
+            f"`low` must be at least that, got {low}",
+        ))  # fmt: skip
+    return out
+
+
+def _in_range(value: object, rd: RdSetting) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (rd.minimum <= value <= rd.maximum)
+    )
+
+
+def _classic_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """librdkafka refuses a classic-protocol consumer whose max.poll.interval.ms is under its
+    session.timeout.ms (a default counts: librdkafka's session is 45 s)."""
+    if client != CONFLUENT:
+        return []
+    given = {n: v for n, v in values.items() if isinstance(v, int | bool | str)}
+    eff = effective_settings(given)
+    poll, session = eff["max.poll.interval.ms"], eff["session.timeout.ms"]
+    if isinstance(poll, int) and isinstance(session, int) and poll < session:
+        return [(
+            "consumer.settings.max.poll.interval.ms",
+            f"librdkafka requires max.poll.interval.ms >= session.timeout.ms ({session}) with "
+            f"group_protocol classic, got {poll}",
+        )]  # fmt: skip
+    return []
+
+
+def split_settings(values: Mapping[str, _V]) -> tuple[dict[str, _V], dict[str, _V]]:
+    """(the Java-named settings or parameters, the librdkafka-only ones)."""
     java = {n: v for n, v in values.items() if n not in LIBRDKAFKA_ONLY}
     return java, {n: v for n, v in values.items() if n in LIBRDKAFKA_ONLY}
 

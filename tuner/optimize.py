@@ -103,7 +103,9 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if s.sampler == "gp":
         return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
     if s.sampler == "grid":
-        params = space.search_space(s.parameters, spec.consumer.settings).parameters
+        params = space.search_space(
+            s.parameters, spec.consumer.settings, client=spec.consumer.client
+        ).parameters
         grid = {name: list(p.choices) for name, p in params.items() if p.choices}
         return AskTellGridSampler(grid, seed=s.seed)
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
@@ -319,7 +321,9 @@ def _trials(
 ) -> bool:
     """Ask, run and tell trials while the budget lasts; True if Ctrl-C (or SIGTERM) ended it."""
     spec = ctx.spec
-    searched = space.search_space(spec.search.parameters, spec.consumer.settings)
+    searched = space.search_space(
+        spec.search.parameters, spec.consumer.settings, client=spec.consumer.client
+    )
     study_metrics = metrics.StudyMetrics(ctx.registry, study=study.study_name)
     pending: optuna.Trial | None = None
     try:

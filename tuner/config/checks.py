@@ -8,7 +8,13 @@ import os
 import re
 
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
-from tuner.librdkafka import CONFLUENT, client_problems, protocol_problems, split_settings
+from tuner.librdkafka import (
+    CONFLUENT,
+    client_problems,
+    parameter_problems,
+    protocol_problems,
+    split_settings,
+)
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -151,9 +157,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             "must be in (0, 1]",
             headroom,
         )
-    if spec.search.parameters is not None:
-        for name, message in check_parameters(spec.search.parameters):
-            problems.append(f"search.parameters.{name}: {message}")
+    _check_parameters(spec, problems)
     if spec.search.sampler == "gp" and importlib.util.find_spec("torch") is None:
         problems.append(
             "search.sampler: 'gp' needs PyTorch, which is not installed "
@@ -182,6 +186,16 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     _check_security(spec, problems)
     _check_client(spec, problems, rules=rules)
     _check_network(spec, problems)
+
+
+def _check_parameters(spec: StudySpec, problems: list[str]) -> None:
+    if spec.search.parameters is None:
+        return
+    java_params, _ = split_settings(spec.search.parameters)
+    for name, message in check_parameters(java_params):
+        problems.append(f"search.parameters.{name}: {message}")
+    for name, message in parameter_problems(spec.consumer.client, spec.search.parameters):
+        problems.append(f"search.parameters.{name}: {message}")
 
 
 def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:

@@ -27,6 +27,7 @@ from tuner.objective import score
 from tuner.phases import Outcome
 from tuner.study import (
     BACKLOG_ATTR,
+    CLIENT_ATTR,
     FIXED_ATTR,
     RESULT_ATTR,
     open_storage,
@@ -368,6 +369,8 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
         )
         study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
         study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
+        c = ctx.spec.consumer
+        study.set_user_attr(CLIENT_ATTR, {"client": c.client, "group_protocol": c.group_protocol})
     study.tell(trial, step.values, state=step.state)
 
 

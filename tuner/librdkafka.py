@@ -51,7 +51,9 @@ LIBRDKAFKA_ONLY: Mapping[str, RdSetting] = {
     ),
     "queued.max.messages.kbytes": RdSetting(
         default=65_536, minimum=1, maximum=2_097_151,
-        description="the prefetch queue's bound in KiB, per partition (memory: partitions x this)",
+        # librdkafka's CONFIGURATION.md: with the high-level consumer this bounds the one
+        # consumer queue, whatever the partition count (overshot by up to one fetch each).
+        description="the prefetch queue's bound in KiB, all partitions together",
     ),
 }  # fmt: skip
 """confluent-kafka only; refused with `consumer.client: aiokafka`."""

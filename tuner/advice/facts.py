@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tuner import librdkafka
 from tuner.config import StudySpec
 from tuner.consumer.processing import record_p99_ms
 from tuner.result import TrialResult
@@ -70,6 +71,8 @@ class Facts:
     workload: Workload | None = None
     observed: Observed | None = None
     limits: BrokerLimits = field(default_factory=BrokerLimits)
+    client: str = "aiokafka"
+    """The client whose defaults fill `settings` (confluent-kafka: librdkafka's)."""
 
     def ms(self, name: str) -> int:
         """An integer setting's value (ms, bytes or a count)."""
@@ -90,12 +93,16 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         mode=proc.mode,
         records_per_s=producer.users * producer.rate_per_user if paced else None,
     )
-    return Facts(
-        group=group,
-        settings=effective_settings(spec.consumer.settings),
-        given=frozenset(spec.consumer.settings),
-        workload=workload,
+    c = spec.consumer
+    settings = (
+        effective_settings(c.settings)
+        if c.client == "aiokafka"
+        else librdkafka.effective_settings(c.settings, protocol=c.group_protocol)
     )
+    return Facts(
+        group=group, settings=settings, given=frozenset(c.settings), workload=workload,
+        client=c.client,
+    )  # fmt: skip
 
 
 def from_run(result: TrialResult) -> Facts:
@@ -142,6 +149,7 @@ def merge(base: Facts, over: Facts) -> Facts:
         workload=over.workload or base.workload,
         observed=over.observed or base.observed,
         limits=base.limits,
+        client=base.client if over.client == "aiokafka" else over.client,
     )
 
 

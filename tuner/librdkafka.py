@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue
+from tuner.settings import (
+    ASSIGNOR_NAMES,
+    SETTINGS,
+    ParameterSpec,
+    SettingValue,
+    validate_settings,
+)
 
 if TYPE_CHECKING:
     from tuner.config.spec import SecuritySpec
@@ -304,3 +310,16 @@ def max_poll_interval_s(conf: Mapping[str, object]) -> float:
 def fetch_wait_s(conf: Mapping[str, object]) -> float:
     value = conf.get("fetch.wait.max.ms", 500)
     return int(value) / 1000 if isinstance(value, int) else 0.5
+
+
+def settings_problems(
+    client: Client, protocol: str, values: Mapping[str, SettingValue]
+) -> list[tuple[str, str]]:
+    """Every problem of one configuration for `client`: the Java-named settings' types, ranges
+    and rules, what the client cannot run, and what the group protocol forbids."""
+    java, _ = split_settings(values)
+    return [
+        *validate_settings(java),
+        *client_problems(client, values),
+        *protocol_problems(client, protocol, values),
+    ]

@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, metrics, space
+from tuner import access, broker, cluster, librdkafka, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
@@ -209,7 +209,8 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
     """Measure one configuration and judge it; never raises for a trial's own failure."""
     spec = ctx.spec
     try:
-        problems = space.validate_settings(settings)
+        c = spec.consumer
+        problems = librdkafka.settings_problems(c.client, c.group_protocol, settings)
         if problems:
             raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
         measured = measure(

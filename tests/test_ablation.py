@@ -65,7 +65,7 @@ def test_librdkafka_settings_are_ablated_like_the_others() -> None:
     assert dict(result.settings) == {"max.poll.records": 100}
     queued = _by_name(result)["queued.min.messages"]
     assert isinstance(queued, Change)
-    assert (queued.kept, queued.best, queued.baseline) == (False, 5000, None)
+    assert (queued.kept, queued.best, queued.baseline) == (False, 5000, 100_000)
 
 
 def test_runs_are_interleaved_current_then_candidate() -> None:

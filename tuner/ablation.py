@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from tuner import space
+from tuner import librdkafka, space
 from tuner.bench import Bench
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.objective import score
@@ -263,6 +263,12 @@ def _differing(
     ]
 
 
+def _own_default(name: str) -> SettingValue | None:
+    """librdkafka's default of one of its own settings (what putting it back runs with)."""
+    own = librdkafka.LIBRDKAFKA_ONLY.get(name)
+    return None if own is None else own.default
+
+
 def _rule_problems(settings: Mapping[str, SettingValue]) -> list[tuple[str, str]]:
     """The rules of the Java-named settings; librdkafka's own were checked with the config."""
     return space.validate_settings({n: v for n, v in settings.items() if n in space.SETTINGS})
@@ -377,6 +383,7 @@ def _change(
     now, base = space.effective_settings(current), space.effective_settings(baseline)
     return Change(
         name=name, best=now.get(name, current.get(name)),
-        baseline=base.get(name, baseline.get(name)), verdict=verdict, reverting=reverting,
+        baseline=base.get(name, baseline.get(name, _own_default(name))), verdict=verdict,
+        reverting=reverting,
         reason=reason, together=together,
     )  # fmt: skip

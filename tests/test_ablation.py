@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import measured, slow_records, small_spec
 from tuner import space
-from tuner.ablation import Ablation, Verdict, ablate, bench_run
+from tuner.ablation import Ablation, Change, Verdict, ablate, bench_run
 from tuner.bench import bench
 from tuner.config import SettingValue
 from tuner.trial import TrialError, TrialResult
@@ -55,6 +55,17 @@ def test_a_setting_that_matters_is_kept_and_one_that_does_not_is_reverted() -> N
     assert changes["fetch.max.wait.ms"].best == 450
     assert changes["fetch.max.wait.ms"].baseline == 500
     assert result.runs == 2 * 2 * 2
+
+
+def test_librdkafka_settings_are_ablated_like_the_others() -> None:
+    """A confluent-kafka best trial with queued.min.messages (no effect in the model) and
+    max.poll.records 100 (20% faster): the queue bound goes back, the batch stays."""
+    best: dict[str, SettingValue] = {"max.poll.records": 100, "queued.min.messages": 5000}
+    result = ablate(best, {}, run=Model(), pairs=1)
+    assert dict(result.settings) == {"max.poll.records": 100}
+    queued = _by_name(result)["queued.min.messages"]
+    assert isinstance(queued, Change)
+    assert (queued.kept, queued.best, queued.baseline) == (False, 5000, 100_000)
 
 
 def test_runs_are_interleaved_current_then_candidate() -> None:

@@ -213,6 +213,24 @@ def test_fetch_max_below_partitions_per_member() -> None:
     assert r.fetch_max_below_partitions(facts(workload=WORK)) is None
 
 
+def test_a_confluent_kafka_prefetch_queue_is_counted_for_the_whole_member() -> None:
+    """KT112: queued.max.messages.kbytes 1 GiB lets 100,000 records x 4 KiB x 2 partitions
+    queue, plus a fetch per partition; aiokafka and librdkafka's defaults give no finding."""
+    data = {
+        "topic": {"name": "tuner.prefetch", "partitions": 6},
+        "workload": {"message_bytes": 4096},
+        "consumer": {"members": 3, "client": "confluent-kafka",
+                     "settings": {"queued.max.messages.kbytes": 1048576}},
+    }  # fmt: skip
+    (f,) = [x for x in advise(from_config(parse_config(data))) if x.code == "KT112"]
+    assert f.value == 100_000 * 4096 * 2 + 2 * 1_048_576
+    assert f.limit == 256 * 2**20
+    data["consumer"] = {"members": 3, "client": "confluent-kafka"}
+    assert "KT112" not in {x.code for x in advise(from_config(parse_config(data)))}
+    data["consumer"] = {"members": 3}
+    assert "KT112" not in {x.code for x in advise(from_config(parse_config(data)))}
+
+
 def test_idle_members_from_config_and_observed() -> None:
     """5 members on 4 partitions leave 1 idle; 2 of 3 observed members holding none too."""
     f = r.idle_members(facts(workload=replace(WORK, members=5)))

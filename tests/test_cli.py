@@ -64,6 +64,26 @@ def test_bad_config_exits_2_with_every_problem(
     assert "consumer.settings.heartbeat.interval.ms: must be less than" in err
 
 
+def test_kip848_refusals_exit_2_with_the_field_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """group_protocol consumer with aiokafka, and a client assignor under KIP-848, exit 2
+    naming each field and why."""
+    path = _write(tmp_path, "consumer: {group_protocol: consumer}\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "consumer.group_protocol: 'consumer' (KIP-848) needs consumer.client: confluent-kafka"
+        in err
+    )
+    assert "aiokafka implements only the classic group protocol" in err
+    overrides = ["--set", "consumer.client=confluent-kafka",
+                 "--set", "consumer.settings.partition.assignment.strategy=range"]  # fmt: skip
+    assert main(["run", str(path), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert "consumer.settings.partition.assignment.strategy: is not a client setting" in err
+
+
 def test_missing_env_var_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A `${VAR}` that is not set is named, exit code 2."""
     path = _write(tmp_path, "cluster: {bootstrap_servers: '${KT_NOT_SET_ANYWHERE}'}\n")

@@ -21,7 +21,8 @@ from tuner.config import NetworkSpec, SettingValue, parse_config
 from tuner.objective import Constraint
 from tuner.payloads.workload import PayloadSummary
 from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
-from tuner.study import FIXED_ATTR, RESULT_ATTR
+from tuner.report.files import _settings_files
+from tuner.study import CLIENT_ATTR, FIXED_ATTR, RESULT_ATTR
 from tuner.trial import PollStats, TrialResult
 
 PICTURES = (
@@ -402,3 +403,34 @@ def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
         "Records: topic 'orders' (a read-only sample of 10,000 records): 9,876 records, value "
         "size p50 640 B, p99 7,200 B, mean 810 B, zstd compression ratio 3.14x."
     ) in (tmp_path / "report.md").read_text()
+
+
+def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -> None:
+    """A KIP-848 confluent-kafka recommendation: librdkafka.properties under librdkafka's
+    names, the consume() batch and the group's session as instructions (never properties),
+    a snippet that compiles, and the Java file only as comments."""
+    study = optuna.create_study()
+    study.set_user_attr(CLIENT_ATTR, {"client": "confluent-kafka", "group_protocol": "consumer"})
+    study.set_user_attr(FIXED_ATTR, {"fetch.min.bytes": 1000})
+    settings = {
+        "fetch.max.wait.ms": 100, "max.poll.records": 2000, "queued.min.messages": 5000,
+        "session.timeout.ms": 6000, "fetch.max.bytes": 52428800, "fetch.min.bytes": 1000,
+    }  # fmt: skip
+    chosen, texts = _settings_files(study, settings, "the best trial")
+    assert dict(chosen.changes) == {
+        "fetch.max.wait.ms": 100, "max.poll.records": 2000, "queued.min.messages": 5000,
+        "session.timeout.ms": 6000,
+    }  # fmt: skip
+    props = texts["librdkafka.properties"].splitlines()
+    assert [line for line in props if not line.startswith("#")] == [
+        "group.protocol=consumer", "fetch.min.bytes=1000", "fetch.wait.max.ms=100",
+        "queued.min.messages=5000",
+    ]  # fmt: skip
+    assert "# pass num_messages=2000 to consume() (measured as max.poll.records)" in props
+    assert any(line.startswith("# consumer.session.timeout.ms=6000: a group") for line in props)
+    compile(texts["confluent_kafka_snippet.py"], "snippet", "exec")
+    assert "consume(num_messages=2000" in texts["confluent_kafka_snippet.py"]
+    java = texts["consumer.properties"].splitlines()
+    assert all(line.startswith("#") for line in java)
+    assert "# fetch.max.wait.ms=100" in java
+    assert "aiokafka.json" not in texts

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from tests.helpers import gp_search_space
-from tuner import space
+from tuner import librdkafka, space
 from tuner.config import ParameterSpec, SettingValue
 from tuner.settings import java_property, librdkafka_gap, librdkafka_property
 
@@ -224,3 +224,24 @@ def test_suggest_keeps_the_rules_and_one_distribution_per_parameter(kind: str) -
         assert int(settings["fetch.max.bytes"]) >= partition
         assert int(settings["fetch.max.bytes"]) <= max(fetch.high, partition)
         assert space.validate_settings(settings) == []
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_every_confluent_kafka_sample_is_a_config_librdkafka_accepts(protocol: str) -> None:
+    """40 random samples of the confluent-kafka space each build a real librdkafka consumer
+    (which refuses a bad config at construction), searching the prefetch queue and batch."""
+    from confluent_kafka import Consumer  # noqa: PLC0415 - only this test needs it
+
+    searched = space.search_space(None, {}, client="confluent-kafka")
+    assert {"queued.min.messages", "queued.max.messages.kbytes", "max.poll.records"} <= set(
+        searched.parameters
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=7))
+    for _ in range(40):
+        settings = searched.suggest(study.ask())
+        conf = librdkafka.settings_config(settings, offset_reset="earliest", protocol=protocol)
+        consumer = Consumer({**conf, "bootstrap.servers": "127.0.0.1:1", "group.id": "g"})
+        consumer.close()
+        # what every trial of a study is checked with before it runs
+        assert librdkafka.settings_problems("confluent-kafka", protocol, settings) == []
+        assert 10 <= librdkafka.batch_records(settings) <= 5000

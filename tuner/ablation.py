@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from tuner import space
+from tuner import librdkafka, space
 from tuner.bench import Bench
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.objective import score
@@ -185,7 +185,7 @@ def ablate(
     if pairs < 1:
         raise ValueError(f"ablation needs at least one pair of runs per setting, got {pairs}")
     current = {**baseline, **best}
-    problems = space.validate_settings(current)
+    problems = _rule_problems(current)
     if problems:
         raise ValueError("; ".join(f"{name}: {message}" for name, message in problems))
     differing = _differing(current, baseline)
@@ -197,7 +197,7 @@ def ablate(
         decided = {c.name for c in changes}
         group = _group(current, baseline, name, decided)
         if group is None:
-            broken = space.validate_settings(_reverted(current, baseline, (name,)))
+            broken = _rule_problems(_reverted(current, baseline, (name,)))
             step = [_change(current, baseline, name, verdict=Verdict.UNMEASURED, reverting=None,
                             reason=f"cannot go back alone: {broken[0][1]}")]  # fmt: skip
         else:
@@ -257,7 +257,21 @@ def _differing(
     current: Mapping[str, SettingValue], baseline: Mapping[str, SettingValue]
 ) -> list[str]:
     now, base = space.effective_settings(current), space.effective_settings(baseline)
-    return [name for name in now if now[name] != base[name]]
+    own = sorted({*current, *baseline} - set(now))  # librdkafka's own, compared as given
+    return [name for name in now if now[name] != base[name]] + [
+        name for name in own if current.get(name) != baseline.get(name)
+    ]
+
+
+def _own_default(name: str) -> SettingValue | None:
+    """librdkafka's default of one of its own settings (what putting it back runs with)."""
+    own = librdkafka.LIBRDKAFKA_ONLY.get(name)
+    return None if own is None else own.default
+
+
+def _rule_problems(settings: Mapping[str, SettingValue]) -> list[tuple[str, str]]:
+    """The rules of the Java-named settings; librdkafka's own were checked with the config."""
+    return space.validate_settings({n: v for n, v in settings.items() if n in space.SETTINGS})
 
 
 def _order(names: Sequence[str], importances: Mapping[str, float] | None) -> list[str]:
@@ -287,11 +301,11 @@ def _group(
 ) -> tuple[str, ...] | None:
     """`name` alone if putting it back keeps the rules, else with its undecided partners that
     differ; None if even that breaks a rule."""
-    if not space.validate_settings(_reverted(current, baseline, (name,))):
+    if not _rule_problems(_reverted(current, baseline, (name,))):
         return (name,)
     differing = set(_differing(current, baseline)) - decided
     group = (name, *(p for p in PARTNERS.get(name, ()) if p in differing))
-    if len(group) > 1 and not space.validate_settings(_reverted(current, baseline, group)):
+    if len(group) > 1 and not _rule_problems(_reverted(current, baseline, group)):
         return group
     return None
 
@@ -368,6 +382,8 @@ def _change(
 ) -> Change:
     now, base = space.effective_settings(current), space.effective_settings(baseline)
     return Change(
-        name=name, best=now[name], baseline=base[name], verdict=verdict, reverting=reverting,
+        name=name, best=now.get(name, current.get(name)),
+        baseline=base.get(name, baseline.get(name, _own_default(name))), verdict=verdict,
+        reverting=reverting,
         reason=reason, together=together,
     )  # fmt: skip

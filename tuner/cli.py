@@ -177,7 +177,9 @@ def _optimize(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     out_dir = args.out or Path("tuner-out") / spec.study.name
     progress = StudyProgress(spec.search.trials, stream=sys.stderr, live=sys.stderr.isatty())
-    note = space.search_space(spec.search.parameters, spec.consumer.settings).note()
+    note = space.search_space(
+        spec.search.parameters, spec.consumer.settings, client=spec.consumer.client
+    ).note()
     if note and not args.quiet:
         print(note, file=sys.stderr)
     try:

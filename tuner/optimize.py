@@ -24,13 +24,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, lease, metrics, space
+from tuner import access, broker, cluster, lease, librdkafka, metrics, space
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.objective import score
 from tuner.phases import Outcome
 from tuner.study import (
     BACKLOG_ATTR,
+    CLIENT_ATTR,
     CLUSTER_ATTR,
     FAIL_REASON_ATTR,
     FIXED_ATTR,
@@ -113,7 +114,9 @@ def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
     if s.sampler == "gp":
         return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
     if s.sampler == "grid":
-        params = space.search_space(s.parameters, spec.consumer.settings).parameters
+        params = space.search_space(
+            s.parameters, spec.consumer.settings, client=spec.consumer.client
+        ).parameters
         grid = {name: list(p.choices) for name, p in params.items() if p.choices}
         return AskTellGridSampler(grid, seed=s.seed)
     return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
@@ -217,7 +220,8 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
     """Measure one configuration and judge it; never raises for a trial's own failure."""
     spec = ctx.spec
     try:
-        problems = space.validate_settings(settings)
+        c = spec.consumer
+        problems = librdkafka.settings_problems(c.client, c.group_protocol, settings)
         if problems:
             raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
         measured = measure(
@@ -336,7 +340,9 @@ def _trials(
     """Ask, run and tell trials while the study's budget lasts, each in a turn on the cluster
     (workers on one cluster take turns); True if Ctrl-C (or SIGTERM) ended it."""
     spec = ctx.spec
-    searched = space.search_space(spec.search.parameters, spec.consumer.settings)
+    searched = space.search_space(
+        spec.search.parameters, spec.consumer.settings, client=spec.consumer.client
+    )
     study_metrics = metrics.StudyMetrics(ctx.registry, study=study.study_name)
     pending: optuna.Trial | None = None
     claimed = False
@@ -404,6 +410,8 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
         )
         study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
         study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
+        c = ctx.spec.consumer
+        study.set_user_attr(CLIENT_ATTR, {"client": c.client, "group_protocol": c.group_protocol})
     study.tell(trial, step.values, state=step.state)
 
 

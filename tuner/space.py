@@ -17,6 +17,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
+from tuner.librdkafka import CONFLUENT, CONFLUENT_SEARCH
 from tuner.settings import (
     ASSIGNOR_NAMES,
     INT_MAX,
@@ -93,6 +94,7 @@ HEARTBEAT = "heartbeat.interval.ms"
 SESSION = "session.timeout.ms"
 FETCH_MAX = "fetch.max.bytes"
 PARTITION_FETCH_MAX = "max.partition.fetch.bytes"
+MAX_POLL_INTERVAL = "max.poll.interval.ms"
 
 HEARTBEAT_FRACTION = (0.1, 0.3)
 """heartbeat.interval.ms is sampled as this fraction of the trial's session.timeout.ms."""
@@ -123,15 +125,20 @@ class SearchSpace:
 
 
 def search_space(
-    spec_parameters: Mapping[str, ParameterSpec] | None, fixed: Mapping[str, SettingValue]
+    spec_parameters: Mapping[str, ParameterSpec] | None,
+    fixed: Mapping[str, SettingValue],
+    *,
+    client: str = "aiokafka",
 ) -> SearchSpace:
-    """The searched parameters (`search.parameters`, else DEFAULT_SEARCH) minus every fixed one.
+    """The searched parameters (`search.parameters`, else the client's default space:
+    DEFAULT_SEARCH or `librdkafka.CONFLUENT_SEARCH`) minus every fixed one.
 
     A fixed heartbeat.interval.ms raises a searched session timeout's lower bound above three
     heartbeats, and a fixed fetch.max.bytes caps a searched max.partition.fetch.bytes, so
     sampled values still pass `check_rules` (when the range allows it).
     """
-    params = DEFAULT_SEARCH if spec_parameters is None else spec_parameters
+    default = CONFLUENT_SEARCH if client == CONFLUENT else DEFAULT_SEARCH
+    params = default if spec_parameters is None else spec_parameters
     kept = {name: p for name, p in params.items() if name not in fixed}
     heartbeat, session = fixed.get(HEARTBEAT), kept.get(SESSION)
     if isinstance(heartbeat, int) and session is not None and session.high is not None:
@@ -143,11 +150,27 @@ def search_space(
         high = min(partition.high, fetch_max)
         if (partition.low or 1) <= high:
             kept[PARTITION_FETCH_MAX] = replace(partition, high=high)
+    if client == CONFLUENT:
+        _keep_poll_over_session(kept, fixed)
     return SearchSpace(
         parameters=MappingProxyType(kept),
         fixed=MappingProxyType(dict(fixed)),
         removed=tuple(name for name in params if name in fixed),
     )
+
+
+def _keep_poll_over_session(
+    kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]
+) -> None:
+    """librdkafka refuses max.poll.interval.ms under session.timeout.ms: a fixed one bounds
+    the other's searched range (when the range allows it)."""
+    poll, session = fixed.get(MAX_POLL_INTERVAL), fixed.get(SESSION)
+    searched = kept.get(SESSION)
+    if isinstance(poll, int) and searched is not None and (searched.low or 1) <= poll:
+        kept[SESSION] = replace(searched, high=min(searched.high or poll, poll))
+    searched = kept.get(MAX_POLL_INTERVAL)
+    if isinstance(session, int) and searched is not None and session <= (searched.high or 0):
+        kept[MAX_POLL_INTERVAL] = replace(searched, low=max(searched.low or 1, session))
 
 
 def suggest(

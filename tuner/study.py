@@ -20,6 +20,8 @@ from tuner.result import TrialResult
 RESULT_ATTR = "result"
 """Trial attribute: the trial's `TrialResult.to_dict()`."""
 FIXED_ATTR = "fixed_settings"
+CLIENT_ATTR = "client"
+"""The measured client and group protocol: `{"client": ..., "group_protocol": ...}`."""
 """Study attribute: the config's `consumer.settings`, which the study kept fixed."""
 BACKLOG_ATTR = "backlog_records"
 """Study attribute: the largest backlog any trial needed, so a resumed study starts there."""

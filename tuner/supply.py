@@ -1,4 +1,5 @@
-"""Was a window capacity-bound? The one judgement every path that measures a group relies on.
+"""Was a window capacity-bound? The one judgement every path that measures a group relies on,
+and the backlog that the next attempt needs when it was not.
 
 Throughput means the group's capacity only while every member works on its own processing and
 fetching. A member that waits on the supply instead — its backlog ran out, or under live load it
@@ -17,11 +18,14 @@ falls behind it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from tuner.config import StudySpec
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
+from tuner.result import TrialResult
 
 IDLE_WAITING = 0.5
 """A member that spends at least this share of its loop inside poll waits on its fetches; with
@@ -132,3 +136,30 @@ def _waiting(
             f"({produced_per_s:,.0f}/s), every member within one fetch of the end"
         )
     return None
+
+
+# --- sizing the backlog, so that the next window is capacity-bound ----------------------
+
+BACKLOG_MARGIN = 2.0
+JOIN_ALLOWANCE_S = 5.0
+"""Records consumed while the group joins, on top of warm-up and window, when sizing a backlog."""
+MAX_BACKLOG_BYTES = 8 << 30
+
+
+def backlog_for(spec: StudySpec, records_per_s: float) -> int:
+    """The backlog that keeps a group at `records_per_s` busy through join, warm-up and window,
+    with a margin (a member with a small share of the partitions runs dry first)."""
+    seconds = JOIN_ALLOWANCE_S + spec.trial.warmup_s + spec.trial.measure_s
+    return math.ceil(records_per_s * seconds * BACKLOG_MARGIN)
+
+
+def peak_rate(result: TrialResult) -> float:
+    """The fastest second of the window: the rate a backlog must be sized for."""
+    return max((*result.intervals_records_per_s, result.throughput_records_per_s))
+
+
+def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
+    """The next backlog after `result` waited on the supply with `records`: at least double,
+    capped in bytes."""
+    cap = max(MAX_BACKLOG_BYTES // spec.workload.mean_message_bytes, records)
+    return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,10 +19,10 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import access, broker, cluster, metrics, space, supply
+from tuner import access, broker, cluster, librdkafka, metrics, space, supply
 from tuner.cluster import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.consumer import ConsumerGroup, GroupError, MemberSpec
+from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.payloads.sample import with_topic_sample
@@ -39,6 +38,7 @@ from tuner.result import (
     WorkIntervals,
 )
 from tuner.steady import run_steady
+from tuner.supply import backlog_for, grown_backlog, peak_rate
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Measured", "Observer", "OffsetCheck", "Phase", "PollStats",
@@ -63,7 +63,16 @@ def _member_specs(
 ) -> list[MemberSpec]:
     """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
     state at the topic's end (`latest`), seeing only records produced after it joined."""
-    kwargs = {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
+    client = spec.consumer.client
+    kwargs: dict[str, object] = (
+        {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
+        if client == "aiokafka"
+        else dict(
+            librdkafka.settings_config(
+                settings, offset_reset=start, protocol=spec.consumer.group_protocol
+            )
+        )
+    )
     return [
         MemberSpec(
             bootstrap_servers=bootstrap_servers,
@@ -72,6 +81,8 @@ def _member_specs(
             group_id=group_id,
             member=f"m{i}",
             consumer_kwargs=kwargs,
+            client=client,
+            batch_records=librdkafka.batch_records(settings),
             processing=spec.consumer.processing,
             handler=spec.consumer.handler,
             seed=i,
@@ -118,6 +129,7 @@ async def run_trial(
     )
     members = _member_specs(spec, bootstrap_servers, settings, group_id)
     try:
+        await kip848.prepare_group(spec, bootstrap_servers, settings, group_id)
         async with contextlib.AsyncExitStack() as stack:
             load = None
             if spec.workload.producer.users > 0:
@@ -146,6 +158,7 @@ async def run_trial(
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
+                await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
                     _member_specs(
                         spec, bootstrap_servers, settings, f"{group_id}.steady", start="latest"
@@ -160,7 +173,7 @@ async def run_trial(
                     errors=(*result.errors, *(f"steady state: {e}" for e in steady_errors)),
                 )
             phase(Phase.STOP)
-    except (GroupError, LoadError) as exc:
+    except (GroupError, LoadError, kip848.GroupConfigError) as exc:
         raise TrialError(str(exc)) from exc
     return result
 
@@ -186,7 +199,11 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
-    effective = space.effective_settings(settings)
+    effective = (
+        space.effective_settings(settings)
+        if spec.consumer.client == "aiokafka"
+        else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
+    )
     waited = supply.waited_on_supply(
         measured.seconds,
         settings=effective,
@@ -316,29 +333,6 @@ def _ms(seconds: float | None) -> float | None:
 
 MAX_ATTEMPTS = 3
 """A trial that waited on the supply is run again on a grown backlog at most this often in all."""
-BACKLOG_MARGIN = 2.0
-JOIN_ALLOWANCE_S = 5.0
-"""Records consumed while the group joins, on top of warm-up and window, when sizing a backlog."""
-MAX_BACKLOG_BYTES = 8 << 30
-
-
-def backlog_for(spec: StudySpec, records_per_s: float) -> int:
-    """The backlog that keeps a group at `records_per_s` busy through join, warm-up and window,
-    with a margin (a member with a small share of the partitions runs dry first)."""
-    seconds = JOIN_ALLOWANCE_S + spec.trial.warmup_s + spec.trial.measure_s
-    return math.ceil(records_per_s * seconds * BACKLOG_MARGIN)
-
-
-def peak_rate(result: TrialResult) -> float:
-    """The fastest second of the window: the rate a backlog must be sized for."""
-    return max((*result.intervals_records_per_s, result.throughput_records_per_s))
-
-
-def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
-    """The next backlog after `result` waited on the supply with `records`: at least double,
-    capped in bytes."""
-    cap = max(MAX_BACKLOG_BYTES // spec.workload.mean_message_bytes, records)
-    return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from tuner import librdkafka
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
@@ -75,6 +76,8 @@ class Facts:
     workload: Workload | None = None
     observed: Observed | None = None
     limits: BrokerLimits = field(default_factory=BrokerLimits)
+    client: str = "aiokafka"
+    """The client whose defaults fill `settings` (confluent-kafka: librdkafka's)."""
 
     def ms(self, name: str) -> int:
         """An integer setting's value (ms, bytes or a count)."""
@@ -98,12 +101,16 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         mode=proc.mode if handler is None else _handler_mode(handler.function),
         records_per_s=producer.users * producer.rate_per_user if paced else None,
     )
-    return Facts(
-        group=group,
-        settings=effective_settings(spec.consumer.settings),
-        given=frozenset(spec.consumer.settings),
-        workload=workload,
+    c = spec.consumer
+    settings = (
+        effective_settings(c.settings)
+        if c.client == "aiokafka"
+        else librdkafka.effective_settings(c.settings, protocol=c.group_protocol)
     )
+    return Facts(
+        group=group, settings=settings, given=frozenset(c.settings), workload=workload,
+        client=c.client,
+    )  # fmt: skip
 
 
 def _handler_mode(ref: str) -> Literal["async", "cpu"]:
@@ -160,6 +167,7 @@ def merge(base: Facts, over: Facts) -> Facts:
         workload=over.workload or base.workload,
         observed=over.observed or base.observed,
         limits=base.limits,
+        client=base.client if over.client == "aiokafka" else over.client,
     )
 
 

@@ -33,6 +33,7 @@ from tuner.advice.observed import (
     rebalancing,
     starved_fetches,
 )
+from tuner.advice.prefetch import prefetch_memory
 
 Rule = Callable[[Facts], Finding | None]
 
@@ -40,14 +41,15 @@ RULES: tuple[Rule, ...] = (
     poll_work_over_interval, loop_blocked_past_session, heartbeat_vs_session,
     session_outside_bounds, long_failover, slow_stuck_detection, fetch_min_unfillable,
     partition_fetch_below_message, fetch_max_below_partitions, idle_members, auto_commit_async,
-    poll_gap_near_limit, starved_fetches, rebalancing, lag_growing, poll_idle,
+    poll_gap_near_limit, starved_fetches, rebalancing, lag_growing, poll_idle, prefetch_memory,
 )  # fmt: skip
 
 __all__ = [
     "HEADROOM", "IDLE_RATIO", "RULES", "Rule", "advise", "auto_commit_async",
     "fetch_max_below_partitions", "fetch_min_unfillable", "heartbeat_vs_session", "idle_members",
     "lag_growing", "long_failover", "loop_blocked_past_session", "partition_fetch_below_message",
-    "poll_gap_near_limit", "poll_idle", "poll_work", "poll_work_over_interval", "rebalancing",
+    "poll_gap_near_limit", "poll_idle", "poll_work", "poll_work_over_interval",
+    "prefetch_memory", "rebalancing",
     "session_outside_bounds", "slow_stuck_detection", "starved_fetches",
 ]  # fmt: skip
 

@@ -52,4 +52,10 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 num.partitions=1
+# KIP-848 (group.protocol=consumer) groups take their session and heartbeat from group
+# configs; Kafka's bounds (45-60 s, 5-15 s) would leave a study nothing to search, so they
+# match what classic groups allow (group.min.session.timeout.ms is 6 s).
+group.consumer.min.session.timeout.ms=6000
+group.consumer.min.heartbeat.interval.ms=1000
+group.consumer.max.heartbeat.interval.ms=30000
 """

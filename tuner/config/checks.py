@@ -9,6 +9,13 @@ import re
 
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
+from tuner.librdkafka import (
+    CONFLUENT,
+    client_problems,
+    parameter_problems,
+    protocol_problems,
+    split_settings,
+)
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -146,9 +153,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             "must be in (0, 1]",
             headroom,
         )
-    if spec.search.parameters is not None:
-        for name, message in check_parameters(spec.search.parameters):
-            problems.append(f"search.parameters.{name}: {message}")
+    _check_parameters(spec, problems)
     if spec.search.sampler == "gp" and importlib.util.find_spec("torch") is None:
         problems.append(
             "search.sampler: 'gp' needs PyTorch, which is not installed "
@@ -175,9 +180,41 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
             "(empty)",
         )
     _check_security(spec, problems)
-    for name, message in validate_settings(c.settings, rules=rules):
-        problems.append(f"consumer.settings.{name}: {message}")
+    _check_client(spec, problems, rules=rules)
     _check_network(spec, problems)
+
+
+def _check_parameters(spec: StudySpec, problems: list[str]) -> None:
+    if spec.search.parameters is None:
+        return
+    java_params, _ = split_settings(spec.search.parameters)
+    for name, message in check_parameters(java_params):
+        problems.append(f"search.parameters.{name}: {message}")
+    for name, message in parameter_problems(spec.consumer.client, spec.search.parameters):
+        problems.append(f"search.parameters.{name}: {message}")
+
+
+def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
+    """The settings, as the chosen client takes them: a setting only the other client has is
+    a problem, not something silently dropped."""
+    c = spec.consumer
+    java_settings, _ = split_settings(c.settings)
+    for name, message in validate_settings(java_settings, rules=rules):
+        problems.append(f"consumer.settings.{name}: {message}")
+    for name, message in client_problems(c.client, c.settings):
+        problems.append(f"consumer.settings.{name}: {message}")
+    for path, message in protocol_problems(c.client, c.group_protocol, c.settings):
+        problems.append(f"{path}: {message}")
+    if c.client == CONFLUENT and c.isolation == "task":
+        problems.append(
+            "consumer.isolation: 'task' runs members in one event loop, which a blocking "
+            f"confluent-kafka consume() would stall: use 'process' with client {CONFLUENT!r}"
+        )
+    if c.client == CONFLUENT and c.handler is not None:
+        problems.append(
+            "consumer.handler: a handler is given aiokafka's ConsumerRecords, so it runs on "
+            f"aiokafka members only; with client {CONFLUENT!r} use consumer.processing"
+        )
 
 
 def _check_network(spec: StudySpec, problems: list[str]) -> None:

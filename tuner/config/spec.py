@@ -198,6 +198,11 @@ class HandlerSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSpec:
     members: int = 3
+    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    """Which Python client the members are: each is measured for real, with its own defaults."""
+    group_protocol: Literal["classic", "consumer"] = "classic"
+    """`consumer`: KIP-848's protocol (confluent-kafka only); the broker assigns partitions,
+    and session.timeout.ms / heartbeat.interval.ms become the group's configs."""
     isolation: Literal["process", "task"] = "process"
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     handler: HandlerSpec | None = None

@@ -87,7 +87,7 @@ def _process_context() -> multiprocessing.context.ForkServerContext:
     imported aiokafka and this module, so a member starts in milliseconds instead of
     re-importing everything (a trial's start-up cost), and never inherits a running loop."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload([__name__, "tuner.consumer.confluent"])
     return ctx
 
 

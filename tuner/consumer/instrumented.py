@@ -95,6 +95,42 @@ class WindowMax:
         return values[0][1]
 
 
+class PollTimer:
+    """Times the gap between polls and the wait inside each, into the poll families; the
+    same for every client, so the families mean the same whichever client fed them."""
+
+    def __init__(self, metrics: ConsumerMetrics) -> None:
+        self.metrics = metrics
+        self._last_poll: float | None = None
+        self._last_return: float | None = None
+        self._poll_max = WindowMax()
+        self._idle = 0.0
+        self._busy = 0.0
+
+    def called(self) -> float:
+        """A poll starts now: observe the gap since the previous one; returns the time."""
+        m = self.metrics
+        called = time.perf_counter()
+        if self._last_poll is not None:
+            interval = called - self._last_poll
+            m.poll_interval.observe(interval)
+            m.poll_interval_max.set(self._poll_max.add(called, interval))
+        if self._last_return is not None:
+            self._busy = self._busy * IDLE_DECAY + (called - self._last_return)
+        return called
+
+    def returned(self, called: float) -> float:
+        """The poll started at `called` returned now: update the idle ratio; returns the time."""
+        m = self.metrics
+        returned = time.perf_counter()
+        self._idle = self._idle * IDLE_DECAY + (returned - called)
+        if self._idle + self._busy > 0:
+            m.poll_idle_ratio.set(self._idle / (self._idle + self._busy))
+        self._last_poll, self._last_return = called, returned
+        m.last_poll.set_to_current_time()
+        return returned
+
+
 def java_node_id(node_id: int, group: int) -> str:
     """The Java client's `node-id` tag: `node-<id>`, the coordinator connection counted down
     from `Integer.MAX_VALUE` (as Java's AbstractCoordinator does)."""
@@ -123,14 +159,10 @@ class InstrumentedConsumer:
         self.consumer = AIOKafkaConsumer(**consumer_kwargs)
         self.assignments = 0
         self._revoked_at: float | None = None
-        self._last_poll: float | None = None
-        self._last_return: float | None = None
-        self._poll_max = WindowMax()
+        self._poll_timer = PollTimer(metrics)
         self._fetch_max = WindowMax()
         self._loop_max = WindowMax()
         self._loop_due: float | None = None
-        self._idle = 0.0
-        self._busy = 0.0
         self._lag_at = 0.0
         self._positions: dict[TopicPartition, int] = {}
         metrics.max_poll_interval.set(consumer_kwargs.get("max_poll_interval_ms", 300000) / 1000)
@@ -284,22 +316,11 @@ class InstrumentedConsumer:
         """`AIOKafkaConsumer.getmany`, timing the gap since the last poll and the wait inside."""
         m = self.metrics
         self.check_loop()
-        called = time.perf_counter()
-        if self._last_poll is not None:
-            interval = called - self._last_poll
-            m.poll_interval.observe(interval)
-            m.poll_interval_max.set(self._poll_max.add(called, interval))
-        if self._last_return is not None:
-            self._busy = self._busy * IDLE_DECAY + (called - self._last_return)
+        called = self._poll_timer.called()
         batch: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
             *partitions, timeout_ms=timeout_ms, max_records=max_records
         )
-        returned = time.perf_counter()
-        self._idle = self._idle * IDLE_DECAY + (returned - called)
-        if self._idle + self._busy > 0:
-            m.poll_idle_ratio.set(self._idle / (self._idle + self._busy))
-        self._last_poll, self._last_return = called, returned
-        m.last_poll.set_to_current_time()
+        returned = self._poll_timer.returned(called)
         count = 0
         for tp, records in batch.items():
             count += len(records)

@@ -13,11 +13,11 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from multiprocessing.connection import Connection as Pipe
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -51,7 +51,11 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset)."""
+    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset),
+    or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
+    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    batch_records: int = 500
+    """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     handler: HandlerSpec | None = None
     """The user's handler, imported in the member; None runs the processing model."""
@@ -223,6 +227,11 @@ async def run_member(
     prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
     so a background task alone would starve exactly when the interesting things happen.
     """
+    if spec.client == "confluent-kafka":
+        from tuner.consumer.confluent import run_confluent_member  # noqa: PLC0415 - it imports this module
+
+        await run_confluent_member(spec, send, stopped)
+        return
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
     metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
@@ -240,7 +249,6 @@ async def run_member(
                 reporter.report()
             await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
 
-    loop = asyncio.get_running_loop()
     try:
         if app is not None:
             await app.setup()  # before joining: the group does not wait on it
@@ -251,39 +259,54 @@ async def run_member(
             while not stopped():
                 batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
                 totals = batch_totals(batch)
-                count = sum(r for r, _ in totals.values())
-                work_s = model.draw_s(count) if app is None else app.expected_s(count)
-                reporter.batch_started(totals, work_s)
-                started, loop_ran = time.monotonic(), list[float]()
-                stamp = loop.call_soon(_stamp, loop_ran)
-                await _process(batch, count, work_s, app or model, stopped)
-                ended = time.monotonic()
-                stamp.cancel()
-                blocked_s = (loop_ran[0] if loop_ran else ended) - started
-                consumer.processed(batch, ended - started, totals, blocked_s)
+                seconds, blocked_s = await work_through(
+                    batch, totals, app or model, reporter, stopped
+                )
+                consumer.processed(batch, seconds, totals, blocked_s)
                 reporter.batch_done(totals)
-                if manual_commit and count:
+                if manual_commit and any(r for r, _ in totals.values()):
                     await consumer.commit()
                 if reporter.due():
                     reporter.report()
             idle_reports.cancel()
             probe.cancel()
     finally:
-        await _leave(consumer, spec.member, send, reporter, app)
+        await leave(consumer.stop(), spec.member, send, reporter, app)
 
 
-async def _leave(
-    consumer: InstrumentedConsumer,
+async def work_through(
+    batch: Any,
+    totals: dict[str, tuple[int, int]],
+    work: UserHandler | ProcessingModel,
+    reporter: _Reporter,
+    stopped: Callable[[], bool],
+) -> tuple[float, float]:
+    """Process a polled batch (`totals`: topic → records, bytes) with the user's handler or
+    the model, telling the parent when it starts; returns the seconds it took, and how many of
+    them passed before the event loop ran anything else (all of them for blocking work)."""
+    count = sum(r for r, _ in totals.values())
+    work_s = work.draw_s(count) if isinstance(work, ProcessingModel) else work.expected_s(count)
+    reporter.batch_started(totals, work_s)
+    started, loop_ran = time.monotonic(), list[float]()
+    stamp = asyncio.get_running_loop().call_soon(_stamp, loop_ran)
+    await _process(batch, count, work_s, work, stopped)
+    ended = time.monotonic()
+    stamp.cancel()
+    return ended - started, (loop_ran[0] if loop_ran else ended) - started
+
+
+async def leave(
+    stop: Awaitable[None],
     member: str,
     send: Callable[[Message], None],
     reporter: _Reporter,
-    app: UserHandler | None,
+    app: UserHandler | None = None,
 ) -> None:
-    """Leave the group (bounded: a dying broker must not hold the member), send the last
-    counts, then the user's teardown."""
+    """Await the consumer leaving its group (its final commit first), at most half of
+    `STOP_TIMEOUT_S`, then send the member's last report and run the user's teardown."""
     try:
         async with asyncio.timeout(STOP_TIMEOUT_S / 2):
-            await consumer.stop()
+            await stop
     except TimeoutError:
         send(
             Failed(

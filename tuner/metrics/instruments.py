@@ -228,13 +228,14 @@ class ConsumerMetrics:
             )
         return children
 
-    def responded(self, node_id: str) -> None:
+    def responded(self, node_id: str, count: int = 1) -> None:
         child = self._by_node.get(node_id)
         if child is None:
             child = self._by_node[node_id] = self._node_responses.labels(
                 self.group, self.member, node_id
             )
-        child.inc()
+        if count > 0:
+            child.inc(count)
 
     def lag(self, topic: str, partition: int, records: int) -> None:
         self._lag.labels(self.group, self.member, topic, str(partition)).set(records)

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner import plots
+from tuner import librdkafka, plots
 from tuner.config import SettingValue
-from tuner.report import content, html, markdown, settings_files
+from tuner.report import confluent_files, content, html, markdown, settings_files
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.study import FAIL_REASON_ATTR, SETTINGS_ATTR, is_feasible, stored_result
+from tuner.study import CLIENT_ATTR, FAIL_REASON_ATTR, SETTINGS_ATTR, is_feasible, stored_result
 
 if TYPE_CHECKING:
     from tuner.ablation import Ablation
@@ -36,12 +36,10 @@ def write(
     changes (see `content.recommended_settings`) and the study's fixed settings, nothing else."""
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = content.recommended_settings(best, ablation, confirmation)
-    chosen = settings_files.recommended(
-        settings, content.fixed_settings(study), study=study.study_name,
-        origin=content.origin(best, ablation, confirmation),
-    )  # fmt: skip
+    origin = content.origin(best, ablation, confirmation)
+    chosen, texts = _settings_files(study, settings, origin)
     written = []
-    for name, text in settings_files.files(chosen).items():
+    for name, text in texts.items():
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
     written.append(_trials_csv(out_dir / "trials.csv", study))
@@ -120,3 +118,19 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
 def _blank(value: float | None) -> float | str:
     """A CSV cell: empty for a value the trial does not have."""
     return "" if value is None else value
+
+
+def _settings_files(
+    study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
+) -> tuple[settings_files.Recommended, dict[str, str]]:
+    """What the recommendation sets, and the settings files of the client the study measured."""
+    measured = study.user_attrs.get(CLIENT_ATTR, {})
+    fixed = content.fixed_settings(study)
+    if measured.get("client") != librdkafka.CONFLUENT:
+        chosen = settings_files.recommended(settings, fixed, study=study.study_name, origin=origin)
+        return chosen, settings_files.files(chosen)
+    protocol = str(measured.get("group_protocol", "classic"))
+    chosen = confluent_files.recommended(
+        settings, fixed, study=study.study_name, origin=origin, protocol=protocol
+    )
+    return chosen, confluent_files.files(chosen, protocol=protocol)

@@ -1,0 +1,325 @@
+"""The confluent-kafka (librdkafka) consumer: its own settings, its rules, and its config.
+
+Settings stay keyed by their Java names everywhere in the tuner; a confluent-kafka member runs
+with them under librdkafka's names (`consumer_config`). A few settings exist in one client
+only: librdkafka's prefetch queue bounds (`LIBRDKAFKA_ONLY`) mean nothing to aiokafka, and
+aiokafka's eager sticky assignor has no librdkafka counterpart; `client_problems` refuses
+each for the other client. Like `tuner.settings`, this module imports no client library, so
+a config loads cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from tuner.settings import (
+    ASSIGNOR_NAMES,
+    SETTINGS,
+    ParameterSpec,
+    SettingValue,
+    validate_settings,
+)
+
+if TYPE_CHECKING:
+    from tuner.config.spec import SecuritySpec
+
+_V = TypeVar("_V")
+Client = Literal["aiokafka", "confluent-kafka"]
+CONFLUENT = "confluent-kafka"
+MAX_POLL_RECORDS = "max.poll.records"
+DEFAULT_BATCH_RECORDS = 500
+"""Records asked of `consume()` when `max.poll.records` is not set: the Java default, since
+confluent-kafka's own default (`num_messages=1`) is a loop of single records no team runs."""
+MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's `message.max.bytes` default; it refuses a `fetch.max.bytes` below it."""
+SOCKET_TIMEOUT_MS = 60_000
+"""librdkafka's `socket.timeout.ms` default; a fetch that waits longer times requests out."""
+STATISTICS_INTERVAL_MS = 1000
+"""How often librdkafka reports the statistics the fetch-level families come from."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RdSetting:
+    """A librdkafka consumer setting that aiokafka does not have (named as librdkafka names it)."""
+
+    default: int
+    minimum: int
+    maximum: int
+    description: str
+
+
+LIBRDKAFKA_ONLY: Mapping[str, RdSetting] = {
+    "queued.min.messages": RdSetting(
+        default=100_000, minimum=1, maximum=10_000_000,
+        description="librdkafka prefetches per partition until this many records are queued",
+    ),
+    "queued.max.messages.kbytes": RdSetting(
+        default=65_536, minimum=1, maximum=2_097_151,
+        # librdkafka's CONFIGURATION.md: with the high-level consumer this bounds the one
+        # consumer queue, whatever the partition count (overshot by up to one fetch each).
+        description="the prefetch queue's bound in KiB, all partitions together",
+    ),
+}  # fmt: skip
+"""confluent-kafka only; refused with `consumer.client: aiokafka`."""
+
+
+def client_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Settings `client` cannot run, each as (property name, message); the Java-named settings'
+    own types and ranges are `tuner.settings.validate_settings`'s to check."""
+    out: list[tuple[str, str]] = []
+    for name, value in values.items():
+        rd = LIBRDKAFKA_ONLY.get(name)
+        if rd is None:
+            continue
+        if client != CONFLUENT:
+            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
+        elif isinstance(value, bool) or not isinstance(value, int):
+            out.append((name, f"must be an integer, got {value!r}"))
+        elif not rd.minimum <= value <= rd.maximum:
+            out.append((name, f"must be in [{rd.minimum}, {rd.maximum}], got {value}"))
+    if client != CONFLUENT:
+        return out
+    assignor = values.get("partition.assignment.strategy")
+    if isinstance(assignor, str) and ASSIGNOR_NAMES.get(assignor) == "sticky":
+        out.append((
+            "partition.assignment.strategy",
+            "librdkafka has no eager sticky assignor (its cooperative-sticky is another "
+            f"protocol): use range or roundrobin with consumer.client: {CONFLUENT}, got "
+            f"{assignor!r}",
+        ))  # fmt: skip
+    fetch_max = values.get("fetch.max.bytes")
+    if isinstance(fetch_max, int) and fetch_max < MESSAGE_MAX_BYTES:
+        out.append((
+            "fetch.max.bytes",
+            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}), "
+            f"got {fetch_max}",
+        ))  # fmt: skip
+    wait = values.get("fetch.max.wait.ms")
+    if isinstance(wait, int) and wait > SOCKET_TIMEOUT_MS - 1000:
+        out.append((
+            "fetch.max.wait.ms",
+            f"librdkafka needs it at least 1000 ms under socket.timeout.ms ({SOCKET_TIMEOUT_MS}), "
+            f"got {wait}",
+        ))  # fmt: skip
+    return out
+
+
+LIBRDKAFKA_DEFAULTS: Mapping[str, SettingValue] = {
+    "fetch.min.bytes": 1,
+    "fetch.max.wait.ms": 500,
+    "max.partition.fetch.bytes": 1_048_576,
+    "fetch.max.bytes": 52_428_800,
+    MAX_POLL_RECORDS: DEFAULT_BATCH_RECORDS,
+    "session.timeout.ms": 45_000,
+    "heartbeat.interval.ms": 3_000,
+    "max.poll.interval.ms": 300_000,
+    "enable.auto.commit": True,
+    "auto.commit.interval.ms": 5_000,
+    "partition.assignment.strategy": "range",
+    **{name: rd.default for name, rd in LIBRDKAFKA_ONLY.items()},
+}
+"""What a confluent-kafka member runs with when a setting is not given, by Java name (the
+batch passed to `consume()` as max.poll.records; librdkafka's default assignor list
+`range,roundrobin` picks range)."""
+
+
+def effective_settings(
+    values: Mapping[str, SettingValue], *, protocol: str = "classic"
+) -> dict[str, SettingValue | None]:
+    """Java name → value for every setting a confluent-kafka member has, librdkafka's
+    defaults filling the gaps (under KIP-848 the broker's group defaults, and no assignor)."""
+    out: dict[str, SettingValue | None] = {**LIBRDKAFKA_DEFAULTS}
+    if protocol == "consumer":
+        out |= {**KIP848_DEFAULTS, "partition.assignment.strategy": None}
+    for name, value in values.items():
+        out[name] = ASSIGNOR_NAMES.get(value, value) if isinstance(value, str) else value
+    return out
+
+
+KIP848_FORBIDDEN = ("partition.assignment.strategy",)
+"""Client settings librdkafka refuses under `group.protocol=consumer` that have no group
+config to become (the broker assigns: `group.remote.assignor` picks its assignor)."""
+KIP848_SESSION_MS = (6_000, 60_000)
+"""The embedded broker's `group.consumer.min/max.session.timeout.ms`."""
+KIP848_DEFAULTS: Mapping[str, int] = {"session.timeout.ms": 45_000, "heartbeat.interval.ms": 5_000}
+"""The broker's `group.consumer.session.timeout.ms` / `.heartbeat.interval.ms` defaults."""
+
+
+def protocol_problems(
+    client: Client, protocol: str, values: Mapping[str, object]
+) -> list[tuple[str, str]]:
+    """(path, message) for what the group protocol cannot run with this client and settings."""
+    if protocol == "classic":
+        return _classic_problems(client, values)
+    if client != CONFLUENT:
+        return [(
+            "consumer.group_protocol",
+            f"'consumer' (KIP-848) needs consumer.client: {CONFLUENT}: aiokafka implements "
+            f"only the classic group protocol, got client {client!r}",
+        )]  # fmt: skip
+    out = [
+        (f"consumer.settings.{name}",
+         "is not a client setting under group_protocol 'consumer' (KIP-848: the broker "
+         f"assigns partitions), got {values[name]!r}")
+        for name in KIP848_FORBIDDEN if name in values
+    ]  # fmt: skip
+    session = values.get("session.timeout.ms")
+    lo, hi = KIP848_SESSION_MS
+    if isinstance(session, int) and not lo <= session <= hi:
+        out.append((
+            "consumer.settings.session.timeout.ms",
+            f"becomes the group config consumer.session.timeout.ms, which the broker bounds "
+            f"to [{lo}, {hi}], got {session}",
+        ))  # fmt: skip
+    return out
+
+
+CONFLUENT_SEARCH: Mapping[str, ParameterSpec] = {
+    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
+    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
+    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
+    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
+    "queued.min.messages": ParameterSpec(low=1000, high=1_000_000, log=True),
+    "queued.max.messages.kbytes": ParameterSpec(low=1024, high=256 << 10, log=True),
+    MAX_POLL_RECORDS: ParameterSpec(low=10, high=5000, log=True),
+    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
+    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
+    "max.poll.interval.ms": ParameterSpec(low=60000, high=600000, log=True),
+}
+"""What a confluent-kafka study searches when `search.parameters` is not given: the fetch
+settings, the prefetch queue's bounds, the batch passed to `consume()` (as max.poll.records)
+and the timeouts — under KIP-848 the session and heartbeat as the group's configs. Every
+fetch.max.bytes it samples is at least 1 MiB, above librdkafka's message.max.bytes floor, and
+every max.poll.interval.ms at least the longest session (librdkafka refuses less)."""
+
+
+def parameter_problems(
+    client: Client, params: Mapping[str, ParameterSpec]
+) -> list[tuple[str, str]]:
+    """(property name, message) for searched ranges `client` cannot run; the librdkafka-only
+    names are checked here, the Java-named ones by `tuner.settings.check_parameters`."""
+    out: list[tuple[str, str]] = []
+    for name, p in params.items():
+        rd = LIBRDKAFKA_ONLY.get(name)
+        if rd is not None and client != CONFLUENT:
+            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
+        elif rd is not None:
+            values = p.choices or tuple(v for v in (p.low, p.high) if v is not None)
+            if len(values) < 2 and not p.choices:
+                out.append((name, "needs `low` and `high`, or `choices`"))
+            out.extend(
+                (name, f"must lie in [{rd.minimum}, {rd.maximum}], got {v!r}")
+                for v in values
+                if isinstance(v, bool)
+                or not isinstance(v, int)
+                or not rd.minimum <= v <= rd.maximum
+            )
+    low = params["fetch.max.bytes"].low if "fetch.max.bytes" in params else None
+    if client == CONFLUENT and low is not None and low < MESSAGE_MAX_BYTES:
+        out.append((
+            "fetch.max.bytes",
+            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}): "
+            f"`low` must be at least that, got {low}",
+        ))  # fmt: skip
+    return out
+
+
+def _in_range(value: object, rd: RdSetting) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (rd.minimum <= value <= rd.maximum)
+    )
+
+
+def _classic_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
+    """librdkafka refuses a classic-protocol consumer whose max.poll.interval.ms is under its
+    session.timeout.ms (a default counts: librdkafka's session is 45 s)."""
+    if client != CONFLUENT:
+        return []
+    given = {n: v for n, v in values.items() if isinstance(v, int | bool | str)}
+    eff = effective_settings(given)
+    poll, session = eff["max.poll.interval.ms"], eff["session.timeout.ms"]
+    if isinstance(poll, int) and isinstance(session, int) and poll < session:
+        return [(
+            "consumer.settings.max.poll.interval.ms",
+            f"librdkafka requires max.poll.interval.ms >= session.timeout.ms ({session}) with "
+            f"group_protocol classic, got {poll}",
+        )]  # fmt: skip
+    return []
+
+
+def split_settings(values: Mapping[str, _V]) -> tuple[dict[str, _V], dict[str, _V]]:
+    """(the Java-named settings or parameters, the librdkafka-only ones)."""
+    java = {n: v for n, v in values.items() if n not in LIBRDKAFKA_ONLY}
+    return java, {n: v for n, v in values.items() if n in LIBRDKAFKA_ONLY}
+
+
+def batch_records(values: Mapping[str, SettingValue]) -> int:
+    """Records per `consume()` call: `max.poll.records` means the same for a poll loop."""
+    value = values.get(MAX_POLL_RECORDS, DEFAULT_BATCH_RECORDS)
+    return int(value) if isinstance(value, int) else DEFAULT_BATCH_RECORDS
+
+
+def settings_config(
+    values: Mapping[str, SettingValue], *, offset_reset: str, protocol: str = "classic"
+) -> dict[str, str | int | bool]:
+    """The librdkafka properties of the given settings (only those: librdkafka's own defaults
+    fill the rest), plus where a new group starts reading and its protocol. Under KIP-848 the
+    settings that are group configs (`tuner.consumer.kip848`) or the broker's are never sent."""
+    conf: dict[str, str | int | bool] = {"auto.offset.reset": offset_reset}
+    if protocol == "consumer":
+        conf["group.protocol"] = "consumer"
+    for name, value in values.items():
+        if protocol == "consumer" and name in (*KIP848_FORBIDDEN, *KIP848_DEFAULTS):
+            continue
+        if name in LIBRDKAFKA_ONLY:
+            conf[name] = value
+            continue
+        rd_name = SETTINGS[name].librdkafka_name
+        if rd_name is None:
+            continue  # max.poll.records: the batch passed to consume(), see `batch_records`
+        if name == "partition.assignment.strategy":
+            conf[rd_name] = ASSIGNOR_NAMES[str(value)]
+        else:
+            conf[rd_name] = value
+    return conf
+
+
+def connection_config(bootstrap_servers: str, security: SecuritySpec) -> dict[str, str]:
+    """librdkafka's connection and authentication properties (never logged: secrets)."""
+    conf = {"bootstrap.servers": bootstrap_servers, "security.protocol": security.protocol}
+    if security.protocol.startswith("SASL"):
+        conf |= {
+            "sasl.mechanisms": str(security.sasl_mechanism),
+            "sasl.username": str(security.username),
+            "sasl.password": str(security.password),
+        }
+    if security.protocol.endswith("SSL") and security.ssl_cafile:
+        conf["ssl.ca.location"] = security.ssl_cafile
+    return conf
+
+
+def max_poll_interval_s(conf: Mapping[str, object]) -> float:
+    value = conf.get("max.poll.interval.ms", 300_000)
+    return int(value) / 1000 if isinstance(value, int) else 300.0
+
+
+def fetch_wait_s(conf: Mapping[str, object]) -> float:
+    value = conf.get("fetch.wait.max.ms", 500)
+    return int(value) / 1000 if isinstance(value, int) else 0.5
+
+
+def settings_problems(
+    client: Client, protocol: str, values: Mapping[str, SettingValue]
+) -> list[tuple[str, str]]:
+    """Every problem of one configuration for `client`: the Java-named settings' types, ranges
+    and rules, what the client cannot run, and what the group protocol forbids."""
+    java, _ = split_settings(values)
+    return [
+        *validate_settings(java),
+        *client_problems(client, values),
+        *protocol_problems(client, protocol, values),
+    ]

@@ -109,3 +109,12 @@ def test_run_under_live_load_on_a_small_prefill_reports_capacity_or_refuses(
         assert "the run measured the supply" in captured.err
         assert "set workload.prefill_records to" in captured.err
         assert "NOT CAPACITY" in captured.out
+
+
+def test_a_member_inside_one_long_batch_all_second_is_not_waiting() -> None:
+    """A member that polled no time in a second was processing the batch it already had: the
+    idle ratio its last poll left (before the batch) is no evidence that it waited."""
+    one_batch = MemberSecond(lag=5000, idle_ratio=1.0, empty_polls=0, partitions=2, polls=0)
+    assert _judge(_second(1000, m0=one_batch), produced=None) is None
+    polled = MemberSecond(lag=5000, idle_ratio=1.0, empty_polls=0, partitions=2, polls=3)
+    assert _judge(_second(1000, m0=polled), produced=None) is not None

@@ -49,6 +49,9 @@ class MemberSecond:
     empty_polls: float
     """Polls in the second that returned nothing."""
     partitions: int
+    polls: float = 1.0
+    """Polls in the second. A member inside one long batch all second polled none: its idle
+    ratio is the one its last poll left, not what it did this second."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,12 +67,14 @@ class Second:
         window = GroupWindow(before, now)
         idle = now.per_member(f"{PREFIX}poll_idle_ratio")
         empty = window.per_member_delta(f"{PREFIX}empty_polls_total")
+        polls = window.per_member_delta(f"{PREFIX}poll_records_count")
         partitions = now.per_member(f"{PREFIX}assigned_partitions")
         members = {
             member: MemberSecond(
                 lag=lag,
                 idle_ratio=idle.get(member),
                 empty_polls=empty.get(member, 0.0),
+                polls=polls.get(member, 0.0),
                 partitions=int(partitions.get(member, 0)),
             )
             for member, lag in now.per_member(f"{PREFIX}lag_records").items()
@@ -119,7 +124,8 @@ def _waiting(
             return (
                 f"member {name} had nothing left to fetch (lag 0, {m.empty_polls:.0f} empty polls)"
             )
-        if m.lag <= carries and m.idle_ratio is not None and m.idle_ratio >= IDLE_WAITING:
+        polled = m.polls > 0 and m.idle_ratio is not None
+        if m.lag <= carries and polled and (m.idle_ratio or 0.0) >= IDLE_WAITING:
             return (
                 f"member {name} waited in poll {m.idle_ratio:.0%} of the time with {m.lag:,.0f} "
                 f"records left to fetch, fewer than one fetch carries ({carries:,})"

@@ -46,8 +46,9 @@ class PayloadSummary:
 
     def line(self) -> str:
         """`file samples.jsonl (values): 1,000 records, value size p50 812 B, p99 7,900 B, …`"""
+        counted = f"{self.count:,} records, " if self.count > 1 else ""  # one value, repeated
         text = (
-            f"{self.source}: {self.count:,} records, value size p50 {self.p50_bytes:,} B, "
+            f"{self.source}: {counted}value size p50 {self.p50_bytes:,} B, "
             f"p99 {self.p99_bytes:,} B, mean {self.mean_bytes:,.0f} B"
         )
         if self.compression is not None:

@@ -203,7 +203,8 @@ def _fetch_trial(spec: StudySpec, bootstrap: str) -> TrialResult:
 @pytest.mark.slow
 def test_fetch_latency_shows_the_rtt(bootstrap_servers: str) -> None:
     """With rtt_ms 20 the fetch latency p50 measured inside aiokafka is at least 20 ms, and
-    the result names the profile; on loopback without a profile it is under 2 ms."""
+    the result names the profile; on loopback without a profile it is a few milliseconds (a
+    broker that has served a whole test session answers in 2-3 ms), far under the RTT."""
     spec = _fetch_spec({"rtt_ms": 20})
     with bootstrap_for(EMBEDDED, network=spec.cluster.network) as shaped_bootstrap:
         shaped = _fetch_trial(spec, shaped_bootstrap)
@@ -211,7 +212,8 @@ def test_fetch_latency_shows_the_rtt(bootstrap_servers: str) -> None:
     assert shaped.fetch.latency_ms_p50 is not None
     assert plain.fetch.latency_ms_p50 is not None
     assert shaped.fetch.latency_ms_p50 >= 20.0
-    assert plain.fetch.latency_ms_p50 < 2.0
+    assert plain.fetch.latency_ms_p50 < 5.0
+    assert shaped.fetch.latency_ms_p50 >= 4 * plain.fetch.latency_ms_p50
     assert shaped.fetch.requests >= 20
     assert plain.fetch.requests >= 20
     assert shaped.network == NetworkSpec(rtt_ms=20)

@@ -58,17 +58,23 @@ def _set(driver: WebDriver, name: str, value: str) -> None:
     field.send_keys(value)
 
 
-def test_start_and_stop_a_run_from_the_web_ui(bootstrap_servers: str, browser: WebDriver) -> None:
-    """Start from the form with our parameters, watch `produce` count up, stop; Kafka has it."""
-    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
-    topic = unique("ui")
-    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
+def _web_ui() -> tuple[subprocess.Popen[bytes], int]:
+    """Locust's web UI with our locustfile, on a free port of 127.0.0.1 (its own session)."""
     port = free_port()
     locust = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
          "--web-port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+    return locust, port
+
+
+def test_start_and_stop_a_run_from_the_web_ui(bootstrap_servers: str, browser: WebDriver) -> None:
+    """Start from the form with our parameters, watch `produce` count up, stop; Kafka has it."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    topic = unique("ui")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=2)))
+    locust, port = _web_ui()
     try:
         url = f"http://127.0.0.1:{port}/"
         _until(lambda: _get(browser, url), 30, "the Locust UI")
@@ -180,12 +186,7 @@ def test_the_form_shows_the_cluster_as_host_and_takes_a_payload_file(
     samples = tmp_path / "samples.jsonl"
     values = {f'{{"order": {i}, "note": "{"n" * i}"}}' for i in range(25)}
     samples.write_text("\n".join(sorted(values)) + "\n")
-    port = free_port()
-    locust = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(locustfile()), "--web-host", "127.0.0.1",
-         "--web-port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    locust, port = _web_ui()
     try:
         _until(lambda: _get(browser, f"http://127.0.0.1:{port}/"), 30, "the Locust UI")
         assert browser.find_element(By.NAME, "host").get_attribute("value") == "127.0.0.1:9092"

@@ -90,7 +90,17 @@ def main() -> None:
     parser.add_argument("--no-study", action="store_true",
                         help="only the table (the stored study check is kept)")  # fmt: skip
     parser.add_argument("--pairs", type=int, default=3, help="re-measurements of each arm")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: profile.md again from profile.json")  # fmt: skip
     args = parser.parse_args()
+    if args.render:
+        data = json.loads((RESULTS / "profile.json").read_text())
+        if data.get("study"):
+            data["study"]["profiled_inside_original_confirmation"] = inside_original_confirmation(
+                data["study"]
+            )
+        write_results(data)
+        return
     rows: list[dict[str, Any]] = []
     started = time.monotonic()
     with bootstrap_for(args.bootstrap) as bootstrap:
@@ -126,16 +136,22 @@ def main() -> None:
         if not args.no_study:
             with tempfile.TemporaryDirectory() as tmp:
                 study = study_check(bootstrap, Path(tmp), args.pairs)
-    wall_s = table_s
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "profile.json").write_text(json.dumps({
+    write_results({
         "machine": f"{platform.machine()}, {platform.python_version()}", "sizes": SIZES,
-        "measure_s": args.measure_s, "wall_s": wall_s, "rows": rows, "study": study,
-    }, indent=2) + "\n")  # fmt: skip
+        "measure_s": args.measure_s, "wall_s": table_s, "rows": rows, "study": study,
+    })  # fmt: skip
+
+
+def write_results(data: dict[str, Any]) -> None:
+    """results/profile.json, and the tables of results/profile.md drawn from it alone."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "profile.json").write_text(json.dumps(data, indent=2) + "\n")
+    rows, study, wall_s = data["rows"], data["study"], data["wall_s"]
+    sizes, measure_s = data["sizes"], data["measure_s"]
     lines = [
         f"Profile recovery (2 members, 4 partitions, 200 B records; two `tuner run`s per model at "
-        f"max.poll.records {SIZES[0]} and {SIZES[1]}, {args.measure_s:g} s windows; "
-        f"{wall_s / 60:.1f} min in all). A true per-batch cost of 0 is judged against the "
+        f"max.poll.records {sizes[0]} and {sizes[1]}, {measure_s:g} s windows; "
+        f"{wall_s / 60:.1f} min). A true per-batch cost of 0 is judged against the "
         f"smallest batch's time.",
         "",
         "| model | per record: true → profiled | per batch: true → profiled | mode (loop blocked) "
@@ -230,16 +246,27 @@ def study_check(bootstrap: str, tmp: Path, pairs: int) -> dict[str, Any]:
     gains = {
         arm: paired_gain(measured[arm], measured[BASELINE]) for arm in ("original", "profiled")
     }
-    claimed = studies["original"]["claimed"]
-    low_high = claimed["interval"]
-    inside = bool(low_high) and low_high[0] <= gains["profiled"].estimate <= low_high[1]
-    return {
+    study: dict[str, Any] = {
         "profiled_config": profiled.read_text(), "studies": studies, "runs": measured,
         "gains": {k: {"estimate": g.estimate, "interval": g.interval, "pairs": g.pairs}
                   for k, g in gains.items()},
         "profiled_vs_original": _gain_dict(paired_gain(measured["profiled"], measured["original"])),
-        "profiled_inside_original_confirmation": inside,
     }  # fmt: skip
+    study["profiled_inside_original_confirmation"] = inside_original_confirmation(study)
+    return study
+
+
+def inside_original_confirmation(study: dict[str, Any]) -> bool:
+    """Would the profiled recommendation's gain fall inside the original study's confirmation
+    interval? Both gains are over aiokafka's defaults, so the profiled one is the original's
+    confirmed gain plus the profiled-over-original gain measured side by side on the original
+    workload; setting a separate re-measurement's point estimate against the confirmation's
+    interval would compare two measurements of the defaults instead."""
+    claimed = study["studies"]["original"]["claimed"]
+    if claimed["gain"] is None or not claimed["interval"]:
+        return False
+    low, high = claimed["interval"]
+    return bool(low <= claimed["gain"] + study["profiled_vs_original"]["estimate"] <= high)
 
 
 def _stored_study() -> dict[str, Any] | None:
@@ -288,8 +315,10 @@ def study_lines(study: dict[str, Any]) -> list[str]:
         ),
         "",
         f"Profiled recommendation over the original's, on the original workload: "
-        f"{gain(study['profiled_vs_original'])}; inside the original study's confirmation "
-        f"interval: {'yes' if study['profiled_inside_original_confirmation'] else 'NO'}.",
+        f"{gain(study['profiled_vs_original'])}; so its gain over {BASELINE} is "
+        f"{claimed['gain'] + study['profiled_vs_original']['estimate']:+.1%} by the original "
+        f"study's confirmation — inside that confirmation's interval: "
+        f"{'yes' if study['profiled_inside_original_confirmation'] else 'NO'}.",
     ]
 
 

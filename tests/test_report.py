@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import math
@@ -220,6 +221,22 @@ def test_a_report_without_ablation_says_so_and_keeps_the_best_trial(tmp_path: Pa
     assert f"| recommendation | {seconds} |" in md
     properties = (tmp_path / "consumer.properties").read_text()
     assert f"session.timeout.ms={best['session.timeout.ms']}\n" in properties
+
+
+def test_trials_csv_says_what_errors_made_a_trial_infeasible(tmp_path: Path) -> None:
+    """An infeasible trial's `fail_reason` is only the constraint ("errors"); the errors column
+    carries what the members reported, which the printed advice sends the reader to."""
+    study = synthetic_study(3)
+    erring = replace(measured(900), errors=("member m2: the consumer did not leave the group",))
+    trial = study.ask()
+    trial.set_user_attr(RESULT_ATTR, erring.to_dict())
+    trial.set_constraint(Constraint.ERRORS, 1.0)
+    study.tell(trial, [900.0])
+    report.write(tmp_path, study, study.best_trial, None)
+    with (tmp_path / "trials.csv").open() as f:
+        rows = {int(row["number"]): row for row in csv.DictReader(f)}
+    assert rows[3]["errors"] == "member m2: the consumer did not leave the group"
+    assert rows[0]["errors"] == ""
 
 
 def _set_lines(path: Path) -> list[str]:

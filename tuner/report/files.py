@@ -100,7 +100,7 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
-                         "p99_latency_ms", "rebalances", "feasible", "fail_reason",
+                         "p99_latency_ms", "rebalances", "feasible", "fail_reason", "errors",
                          *names])  # fmt: skip
         for t in study.trials:
             result = stored_result(t)
@@ -110,6 +110,7 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 "" if result is None else result.rebalances, feasible,
                 t.user_attrs.get(FAIL_REASON_ATTR, ""),
+                "" if result is None else "; ".join(result.errors),
                 *(t.user_attrs.get(SETTINGS_ATTR, {}).get(n, "") for n in names),
             ])  # fmt: skip
     return path

@@ -33,7 +33,7 @@ from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
 from tuner.report.confirmation import Gain, paired_gain
-from tuner.trial import TrialResult, run_standalone
+from tuner.trial.run import TrialResult, run_standalone
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -27,20 +27,22 @@ from tests.helpers import (
     topic_exists,
     unique,
 )
-from tuner import broker, cluster, report
-from tuner.ablation import ablate
+from tuner import broker, report
 from tuner.broker import free_port
-from tuner.cli import _ablate_and_confirm, main
-from tuner.cli_render import StudyProgress, ablation_line, progress_bar, render_result
-from tuner.cluster import Connection
+from tuner.cli import main
+from tuner.cli.commands import _ablate_and_confirm
+from tuner.cli.exits import broker_failed
+from tuner.cli.render import StudyProgress, ablation_line, progress_bar, render_result
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, TopicSpec
-from tuner.exits import broker_failed
-from tuner.optimize import TrialEvent
-from tuner.phases import Outcome
+from tuner.recommend.ablation import ablate
 from tuner.report import Candidate
-from tuner.result import PollStats
-from tuner.study import RESULT_ATTR, SETTINGS_ATTR
-from tuner.trial import LatencyMs, Phase, SteadyState
+from tuner.search.optimize import TrialEvent
+from tuner.search.study import RESULT_ATTR, SETTINGS_ATTR
+from tuner.trial.phases import Outcome
+from tuner.trial.result import PollStats
+from tuner.trial.run import LatencyMs, Phase, SteadyState
 
 
 def _write(tmp_path: Path, text: str) -> Path:

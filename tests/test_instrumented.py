@@ -11,8 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import small_spec, unique
-from tuner import broker, cluster
-from tuner.cluster import Connection
+from tuner import broker
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.consumer import InstrumentedConsumer
 from tuner.consumer.instrumented import COORDINATOR_NODE_BASE
 from tuner.metrics import (

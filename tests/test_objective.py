@@ -8,10 +8,10 @@ from types import MappingProxyType
 import optuna
 
 from tests.helpers import gp_constraint_check
-from tuner.cli import ADVICE
+from tuner.cli.commands import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
-from tuner.objective import Constraint, score
-from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
+from tuner.search.objective import Constraint, score
+from tuner.trial.run import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
 
 HEALTHY = TrialResult(
     group_id="g",

@@ -17,10 +17,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from tests.helpers import one_trial_study, topic_exists, unique
-from tuner import cluster
 from tuner.broker import EmbeddedBroker
 from tuner.cli import main
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
 from tuner.payloads import PayloadError, Record, read_records, record_line
 from tuner.payloads.sample import (

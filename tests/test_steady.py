@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from tests.helpers import small_spec, trial
-from tuner.trial import Phase, TrialError
+from tuner.trial.run import Phase, TrialError
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,6 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from tuner.children import describe_exit
 from tuner.config import handler as refs
 from tuner.consumer.member import (
     STOP_TIMEOUT_S,
@@ -41,6 +40,7 @@ from tuner.consumer.member import (
     run_member,
 )
 from tuner.metrics import PREFIX
+from tuner.trial.children import describe_exit
 
 log = logging.getLogger(__name__)
 

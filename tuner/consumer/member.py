@@ -22,14 +22,14 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
-from tuner import children
-from tuner.cluster import Connection
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
 from tuner.consumer.handler import HandlerFailed, UserHandler
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
+from tuner.trial import children
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
@@ -51,7 +51,7 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset),
+    """aiokafka keyword arguments from `tuner.search.space.to_aiokafka_kwargs` (plus offset reset),
     or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
     client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
     batch_records: int = 500

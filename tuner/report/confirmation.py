@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tuner import space
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.objective import Constraint, score
-from tuner.trial import TrialResult
+from tuner.search import space
+from tuner.search.objective import Constraint, score
+from tuner.trial.run import TrialResult
 
 
 class Candidate(StrEnum):

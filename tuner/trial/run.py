@@ -43,6 +43,7 @@ from tuner.trial.result import (
 )
 from tuner.trial.steady import run_steady
 from tuner.trial.supply import backlog_for, grown_backlog, peak_rate
+from tuner.trial.window import each_second
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Measured", "Observer", "OffsetCheck", "Phase", "PollStats",
@@ -93,10 +94,6 @@ def _member_specs(
         )
         for i in range(spec.consumer.members)
     ]
-
-
-def _snapshot(registry: CollectorRegistry, group_id: str) -> RegistrySnapshot:
-    return RegistrySnapshot.of(registry.collect(), group=group_id, at=time.monotonic())
 
 
 async def run_trial(
@@ -278,37 +275,32 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     phase: Callable[[Phase, float | None], None],
 ) -> _Measured:
     """The window: a snapshot each second, the broker's member list at both ends."""
-    start = previous = _snapshot(registry, group_id)
     load_start = load.snapshot() if load else None
     members_before = await cluster.describe_group(conn, group_id)
     seconds: list[supply.Second] = []
     windows: list[GroupWindow] = []
-    errors: list[str] = []
-    while (elapsed := previous.at - start.at) < measure_s:
-        await asyncio.sleep(min(1.0, measure_s - elapsed))
-        now = _snapshot(registry, group_id)
+
+    def second(start: RegistrySnapshot, previous: RegistrySnapshot, now: RegistrySnapshot) -> None:
         windows.append(GroupWindow(previous, now))
         seconds.append(supply.Second.between(previous, now))
-        previous = now
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
-        group.check_not_killed()
-        group.check_handlers()
-        errors.extend(map(str, group.errors()))
-        if load:
-            load.check()
-    await group.check_handlers_return(since=previous.at, within_s=measure_s)
+
+    window = await each_second(
+        measure_s, group=group, load=load, registry=registry, group_id=group_id, second=second
+    )
+    await group.check_handlers_return(since=window.end.at, within_s=measure_s)
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
     members_after = await cluster.describe_group(conn, group_id)
     return _Measured(
-        start=start,
-        end=previous,
+        start=window.start,
+        end=window.end,
         intervals=tuple(w.records_per_s for w in windows),
         seconds=tuple(seconds),
         windows=tuple(windows),
         members_changed=members_after != members_before,
         producer=producer,
-        errors=tuple(errors),
+        errors=window.errors,
     )
 
 

@@ -8,7 +8,6 @@ latest`) once the capacity group has left, and sees only what Locust produces fr
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Literal
 
@@ -21,6 +20,7 @@ from tuner.load.runner import LocustLoad
 from tuner.metrics import GroupWindow, RegistrySnapshot
 from tuner.trial.phases import Observer, Phase
 from tuner.trial.result import LatencyMs, SteadyState
+from tuner.trial.window import each_second
 
 KEEP_UP_SLACK_S = 1.0
 """A group kept up if it consumed what the window produced, less this many seconds of the set
@@ -30,10 +30,6 @@ rate: records in flight and in a member's hands, whose counts reach us every 0.5
 def kept_up(*, produced: int, consumed: int, target_records_per_s: float) -> bool:
     """Whether the group consumed the window's production, give or take `KEEP_UP_SLACK_S`."""
     return consumed >= produced - target_records_per_s * KEEP_UP_SLACK_S
-
-
-def _snapshot(registry: CollectorRegistry, group_id: str) -> RegistrySnapshot:
-    return RegistrySnapshot.of(registry.collect(), group=group_id, at=time.monotonic())
 
 
 async def run_steady(
@@ -49,11 +45,11 @@ async def run_steady(
 ) -> tuple[SteadyState, tuple[str, ...]]:
     """Join `members` (a fresh group reading from the end), warm up, measure `window_s`;
     returns the steady state and the errors the group reported. Raises `GroupError` if a
-    member was killed from outside: the window no longer measured the configuration."""
+    member was killed from outside or the user's handler raised, as the capacity window does
+    (`tuner.trial.window`): the window no longer measured the configuration."""
     group_id, topic = members[0].group_id, members[0].topic
     p = load.workload.producer
     target = p.users * p.rate_per_user
-    errors: list[str] = []
     async with ConsumerGroup(members, registry=registry, isolation=isolation) as group:
         observer(Phase.STEADY_JOIN, None)
         await group.wait_until_assigned(timeout_s=60)
@@ -61,17 +57,16 @@ async def run_steady(
         await asyncio.sleep(warmup_s)
         observer(Phase.STEADY, None)
         before = sum((await cluster.end_offsets(conn, topic)).values())
-        start = now = _snapshot(registry, group_id)
-        while (elapsed := now.at - start.at) < window_s:
-            await asyncio.sleep(min(1.0, window_s - elapsed))
-            now = _snapshot(registry, group_id)
+
+        def second(start: RegistrySnapshot, _: RegistrySnapshot, now: RegistrySnapshot) -> None:
             observer(Phase.STEADY, GroupWindow(start, now).records_per_s)
-            group.check_not_killed()
-            errors.extend(map(str, group.errors()))
-            load.check()
+
+        measured = await each_second(
+            window_s, group=group, load=load, registry=registry, group_id=group_id, second=second
+        )
         after = sum((await cluster.end_offsets(conn, topic)).values())
-    errors.extend(map(str, group.errors()))
-    window = GroupWindow(start, now)
+    errors = [*measured.errors, *map(str, group.errors())]
+    window = GroupWindow(measured.start, measured.end)
     produced, consumed = after - before, int(window.records)
     state = SteadyState(
         group_id=group_id,

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import optuna
 
 from tests.helpers import gp_constraint_check
-from tuner.cli.commands import ADVICE
+from tuner.cli.optimize import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
 from tuner.search.objective import Constraint, score
 from tuner.trial.run import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult

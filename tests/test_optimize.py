@@ -43,7 +43,8 @@ from tuner.recommend.bench import bench
 from tuner.recommend.confirm import confirm_on
 from tuner.report import Candidate
 from tuner.search import space
-from tuner.search.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
+from tuner.search.optimize import StudyExistsError, _budget_left, _reporter, optimize
+from tuner.search.samplers import make_sampler
 from tuner.search.study import (
     FAIL_REASON_ATTR,
     RESULT_ATTR,

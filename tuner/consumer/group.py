@@ -25,10 +25,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from tuner.config import handler as refs
-from tuner.consumer.member import (
-    STOP_TIMEOUT_S,
+from tuner.consumer.member import STOP_TIMEOUT_S, MemberSpec, member_process, run_member
+from tuner.consumer.messages import (
     Failed,
-    MemberSpec,
     Message,
     Problem,
     ProblemKind,
@@ -36,8 +35,6 @@ from tuner.consumer.member import (
     Progressed,
     Snapshot,
     failure,
-    member_process,
-    run_member,
 )
 from tuner.metrics import PREFIX
 from tuner.trial.children import describe_exit

@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.trial.run import TrialResult, measure
+from tuner.trial.measure import measure
+from tuner.trial.run import TrialResult
 
 
 @dataclass(slots=True, kw_only=True)

@@ -16,12 +16,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from prometheus_client import CollectorRegistry
 
 from tuner import broker, librdkafka, metrics
@@ -30,7 +30,9 @@ from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.search import lease, space
+from tuner.search.events import StudyOutcome, TrialEvent
 from tuner.search.objective import score
+from tuner.search.samplers import AskTellGridSampler, make_pruner, make_sampler
 from tuner.search.study import (
     BACKLOG_ATTR,
     CLIENT_ATTR,
@@ -46,90 +48,15 @@ from tuner.search.study import (
     recommended,
     study_url,
 )
+from tuner.trial.measure import Measured, measure
 from tuner.trial.phases import Outcome
-from tuner.trial.run import Measured, Observer, Phase, TrialError, backlog_for, measure, peak_rate
+from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
 
 log = logging.getLogger(__name__)
 
 
 class StudyExistsError(Exception):
     """The storage already holds a study of this name and `--resume` was not given."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrialEvent:
-    """What one finished trial did, for a progress line."""
-
-    number: int
-    done: int
-    total: int
-    state: Outcome
-    changed: dict[str, SettingValue]
-    """Settings that differ from aiokafka's defaults."""
-    value: float | None
-    """Records/s; None for a failed or pruned trial."""
-    p99_ms: float | None
-    """The steady state's p99 end-to-end latency, as scored (inf: the group fell behind the
-    load); None without a steady state."""
-    record_age_p99_ms: float | None = None
-    """The capacity window's p99 record age: the backlog's age, not a latency."""
-    rebalances: int | None
-    reason: str | None
-    best_value: float | None
-    elapsed_s: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StudyOutcome:
-    study_name: str
-    storage: str
-    best: FrozenTrial | None
-    """The recommended trial (see `recommended`), or None."""
-    interrupted: bool
-
-
-class AskTellGridSampler(optuna.samplers.GridSampler):
-    """Optuna's GridSampler for an ask/tell loop: it calls `study.stop()` once the grid is
-    covered, which raises outside `study.optimize`; the loop checks `is_exhausted` instead."""
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        return
-
-
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    s = spec.search
-    if s.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=s.seed)
-    if s.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
-    if s.sampler == "grid":
-        params = space.search_space(
-            s.parameters, spec.consumer.settings, client=spec.consumer.client
-        ).parameters
-        grid = {name: list(p.choices) for name, p in params.items() if p.choices}
-        return AskTellGridSampler(grid, seed=s.seed)
-    return optuna.samplers.TPESampler(seed=s.seed, n_startup_trials=s.n_startup_trials)
-
-
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """Compares a trial's running throughput, reported each second, with earlier trials'."""
-    s = spec.search
-    if spec.objective.multi:
-        return optuna.pruners.NopPruner()  # Optuna prunes single-objective studies only
-    if s.pruner == "median":
-        warmup = max(2, int(spec.trial.measure_s / 3))
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=s.n_startup_trials, n_warmup_steps=warmup
-        )
-    if s.pruner == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    return optuna.pruners.NopPruner()
 
 
 def _reporter(trial: optuna.Trial) -> Observer:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -19,16 +18,13 @@ from typing import Literal
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, librdkafka, metrics
-from tuner.cluster import access
+from tuner import librdkafka
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
-from tuner.payloads.sample import with_topic_sample
-from tuner.payloads.workload import summarize
 from tuner.search import space
 from tuner.trial import supply
 from tuner.trial.phases import Observer, Phase
@@ -46,9 +42,9 @@ from tuner.trial.supply import backlog_for, grown_backlog, peak_rate
 from tuner.trial.window import each_second
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
-    "FetchStats", "LatencyMs", "Measured", "Observer", "OffsetCheck", "Phase", "PollStats",
-    "SteadyState", "TrialError", "TrialResult", "backlog_for", "grown_backlog", "measure",
-    "peak_rate", "run_standalone", "run_trial",
+    "FetchStats", "LatencyMs", "Observer", "OffsetCheck", "Phase", "PollStats",
+    "SteadyState", "TrialError", "TrialResult", "backlog_for", "grown_backlog", "peak_rate",
+    "run_trial",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -325,102 +321,3 @@ def _lost_records(
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
-
-
-MAX_ATTEMPTS = 3
-"""A trial that waited on the supply is run again on a grown backlog at most this often in all."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Measured:
-    """A trial's result and the backlog it ran on (the last attempt's)."""
-
-    result: TrialResult
-    backlog_records: int
-    attempts: int
-
-    @property
-    def capacity_bound(self) -> bool:
-        return not self.result.backlog_emptied
-
-
-def measure(
-    spec: StudySpec,
-    *,
-    bootstrap_servers: str,
-    settings: Mapping[str, SettingValue],
-    group_id: str,
-    registry: CollectorRegistry,
-    backlog_records: int,
-    observer: Observer | None = None,
-) -> Measured:
-    """Run a trial until it is capacity-bound: a run in which some member waited on the supply
-    (`tuner.trial.supply`: its backlog ran out, or it caught up with live load) measured the supply,
-    not the group, so the topic is topped up and the trial runs again with a fresh
-    group (`<group_id>.r<n>`), at most `MAX_ATTEMPTS` times in all.
-
-    The caller must refuse to rank a result that is still not capacity-bound.
-    """
-    records = backlog_records
-    payloads = summarize(spec.workload)
-    for attempt in range(MAX_ATTEMPTS):
-        result = asyncio.run(
-            run_trial(
-                spec,
-                bootstrap_servers=bootstrap_servers,
-                settings=settings,
-                group_id=group_id if attempt == 0 else f"{group_id}.r{attempt}",
-                registry=registry,
-                observer=observer,
-                backlog_records=records,
-            )
-        )
-        if not result.backlog_emptied or attempt == MAX_ATTEMPTS - 1:
-            break
-        grown = grown_backlog(spec, result, records)
-        log.info("on a backlog of %d records %s; again on %d", records, result.supply, grown)
-        if grown <= records:
-            break
-        records = grown
-    return Measured(
-        result=replace(result, payloads=payloads), backlog_records=records, attempts=attempt + 1
-    )
-
-
-def run_standalone(
-    spec: StudySpec,
-    *,
-    settings: Mapping[str, SettingValue] | None = None,
-    observer: Observer | None = None,
-) -> TrialResult:
-    """`tuner run`: one trial with the config's settings, its metrics served while it runs.
-
-    With `bootstrap_servers: embedded` it uses the running `tuner broker` or starts one for
-    the duration of the trial. A run that waited on the supply is run again on a larger
-    backlog; one that still does is returned as it is (`backlog_emptied`): the caller must not
-    present its number as the group's capacity.
-    """
-    access.check(spec.cluster)
-    registry = CollectorRegistry()
-    group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
-    with (
-        metrics.serve(
-            registry,
-            host=spec.metrics.host,
-            port=spec.metrics.port,
-            java_compatible=spec.metrics.java_compatible,
-        ),
-        broker.for_cluster(spec.cluster) as bootstrap,
-    ):
-        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-        asyncio.run(cluster.preflight(conn, spec.topic))
-        spec = with_topic_sample(spec, conn, broker.cache_dir() / "samples")
-        return measure(
-            spec,
-            bootstrap_servers=bootstrap,
-            settings=spec.consumer.settings if settings is None else settings,
-            group_id=group_id,
-            registry=registry,
-            observer=observer,
-            backlog_records=spec.workload.prefill_records,
-        ).result

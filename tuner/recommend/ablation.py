@@ -21,7 +21,7 @@ from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.bench import Bench
 from tuner.report.confirmation import Gain, paired_gain
 from tuner.search import space
-from tuner.search.objective import score
+from tuner.search.objective import score, unusable
 from tuner.trial.run import TrialError, TrialResult
 
 Run = Callable[[Mapping[str, SettingValue]], TrialResult]
@@ -317,10 +317,9 @@ def _trouble(result: TrialResult, objective: ObjectiveSpec | None) -> str | None
         return "rebalances"
     if result.errors:
         return "errors"
-    if result.backlog_emptied:
-        return "it waited on the supply (backlog ran out or caught up with live load)"
-    if result.records_consumed <= 0 or result.throughput_records_per_s <= 0:
-        return "no records processed"
+    reason = unusable(result)
+    if reason is not None:
+        return reason.value
     if objective is not None:
         violated = score(result, objective).violated()
         if violated:

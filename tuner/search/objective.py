@@ -22,6 +22,24 @@ class Constraint(StrEnum):
     MAX_POLL_INTERVAL_HEADROOM = "max_poll_interval_headroom"
 
 
+class Unusable(StrEnum):
+    """Why a run's number is not the group's capacity, so no comparison may use it."""
+
+    SUPPLY = "it waited on the supply (backlog ran out or caught up with live load)"
+    IDLE = "no records processed"
+
+
+def unusable(result: TrialResult) -> Unusable | None:
+    """Was this run usable? None if so. The one check the ablation and the confirmation share:
+    a run whose backlog ran out (or that caught up with live load) measured the supply, not the
+    consumers, and a run that processed nothing has no rate to compare."""
+    if result.backlog_emptied:
+        return Unusable.SUPPLY
+    if result.records_consumed <= 0 or result.throughput_records_per_s <= 0:
+        return Unusable.IDLE
+    return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Score:
     value: float

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.cluster import admin as cluster
+from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
@@ -118,7 +119,7 @@ async def run_trial(
     phase(Phase.TOPIC)
     await cluster.ensure_topic(conn, spec.topic)
     phase(Phase.PREFILL)
-    await cluster.fill_to(
+    await prefill.fill_to(
         conn,
         spec.topic.name,
         spec.workload,

@@ -112,7 +112,7 @@ def _recommend(
         try:
             done = recommend(
                 spec, study, best,
-                on_step=None if quiet else lambda step: print(step, file=sys.stderr),
+                on_step=None if quiet else say,
                 on_change=None if quiet else lambda *a: say(ablation_line(*a)),
                 on_run=None if quiet else lambda *a: say(confirm_line(*a)),
             )  # fmt: skip

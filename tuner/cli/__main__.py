@@ -6,4 +6,7 @@ import sys
 
 from tuner.cli import main
 
-sys.exit(main())
+# Guarded: multiprocessing's forkserver imports this file again (as `__mp_main__`) to prepare
+# the group's member processes, and must not run the command a second time there.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection as Pipe
 from typing import Any, Literal
 
@@ -247,12 +248,26 @@ def _stamp(into: list[float]) -> None:
     into.append(time.monotonic())
 
 
+def _release_forkserver() -> None:
+    """Close this member's copy of the forkserver's "alive" pipe. The forkserver exits when
+    every holder of it is gone, and hands it to each process it forks so that one could fork in
+    turn; a member never does, and holding it kept the forkserver, so the member itself (by
+    `die_with_parent`), alive after a SIGKILLed tuner, leaving the group on a dying broker."""
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     """Entry point of a spawned member: one event loop, stopped by any message on the pipe."""
     # The forkserver that forked this member exits when the tuner does (even on SIGKILL); this
     # member then goes at once, instead of consuming for an absent parent or leaving its group
     # gracefully on a broker that is going too.
     children.die_with_parent(signal.SIGKILL)
+    _release_forkserver()
     if not children.running(spec.tuner_pid):
         return  # forked as the tuner died, before the request above could take effect
     logging.basicConfig(level=logging.WARNING)

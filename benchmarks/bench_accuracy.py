@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
-from tuner.trial import run_standalone
+from tuner.trial.measure import run_standalone
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -21,7 +21,8 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from tuner.broker import bootstrap_for
-from tuner.cluster import Connection, ensure_topic, prefill
+from tuner.cluster.admin import Connection, ensure_topic
+from tuner.cluster.prefill import prefill
 from tuner.config import EMBEDDED, ClusterSpec, TopicSpec, WorkloadSpec
 from tuner.consumer import InstrumentedConsumer
 from tuner.metrics import ConsumerMetrics

@@ -28,9 +28,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tuner import broker, netem, space
+from tuner import broker
+from tuner.broker import netem
 from tuner.config import NetworkSpec
 from tuner.report import Candidate
+from tuner.search import space
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -156,9 +158,9 @@ def _proxies(parent: int) -> list[int]:
         if not proc.name.isdigit():
             continue
         try:
-            if b"tuner.netem" in (proc / "cmdline").read_bytes() and parent_of(int(proc.name)) == (
-                parent
-            ):
+            if b"tuner.broker.netem" in (proc / "cmdline").read_bytes() and parent_of(
+                int(proc.name)
+            ) == (parent):
                 found.append(int(proc.name))
         except OSError:
             continue

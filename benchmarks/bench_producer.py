@@ -25,9 +25,9 @@ from pathlib import Path
 from confluent_kafka import KafkaError, Message, Producer
 
 from tuner.broker import bootstrap_for
-from tuner.cluster import Connection, ensure_topic
+from tuner.cluster.admin import Connection, ensure_topic
 from tuner.config import EMBEDDED, ClusterSpec, TopicSpec
-from tuner.load import locustfile
+from tuner.load.runner import locustfile
 
 RESULTS = Path(__file__).parent / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

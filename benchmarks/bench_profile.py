@@ -37,7 +37,8 @@ from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
 from tuner.report.confirmation import Gain, paired_gain
-from tuner.trial import TrialResult, run_standalone
+from tuner.trial.measure import run_standalone
+from tuner.trial.run import TrialResult
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

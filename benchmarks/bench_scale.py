@@ -28,7 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.broker import EmbeddedBroker
-from tuner.study import FAIL_REASON_ATTR, PRUNED_ATTR, WORKER_ATTR, open_storage, recommended
+from tuner.search.study import FAIL_REASON_ATTR, PRUNED_ATTR, WORKER_ATTR, open_storage, recommended
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

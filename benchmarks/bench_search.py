@@ -23,8 +23,9 @@ import optuna
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, load_config
-from tuner.optimize import TrialEvent, optimize
-from tuner.study import is_feasible
+from tuner.search.events import TrialEvent
+from tuner.search.optimize import optimize
+from tuner.search.study import is_feasible
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

@@ -31,8 +31,8 @@ from locust.runners import MasterRunner
 from locust.stats import StatsEntry, bucket_response_time
 from prometheus_client import CollectorRegistry, start_http_server
 
-from tuner.load import SASL_PASSWORD_ENV
-from tuner.locust_stats import StatsLine
+from tuner.load.runner import SASL_PASSWORD_ENV
+from tuner.load.stats import StatsLine
 from tuner.metrics import SEND_LATENCY_BUCKETS, ProducerMetrics
 from tuner.payloads.pool import Pool, build_pool
 

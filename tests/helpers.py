@@ -26,11 +26,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from prometheus_client import CollectorRegistry
 
-from tuner import space
 from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
-from tuner.study import RESULT_ATTR, SETTINGS_ATTR
-from tuner.trial import (
+from tuner.search import space
+from tuner.search.study import RESULT_ATTR, SETTINGS_ATTR
+from tuner.trial.run import (
     FetchStats,
     LatencyMs,
     Observer,

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 import pytest
 
 from tests.helpers import measured, slow_records, small_spec
-from tuner import space
-from tuner.ablation import Ablation, Change, Verdict, ablate, bench_run
-from tuner.bench import bench
 from tuner.config import SettingValue
-from tuner.trial import TrialError, TrialResult
+from tuner.recommend.ablation import Ablation, Change, Verdict, ablate, bench_run
+from tuner.recommend.bench import bench
+from tuner.search import space
+from tuner.trial.run import TrialError, TrialResult
 
 BASE: dict[str, SettingValue] = {"max.poll.interval.ms": 2000}
 

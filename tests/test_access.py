@@ -20,13 +20,14 @@ import yaml
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.helpers import unique
-from tuner import access, cluster
-from tuner.access import redact_in_logs
 from tuner.broker import EmbeddedBroker, free_port, tls
 from tuner.cli import main
-from tuner.cluster import Connection
+from tuner.cluster import access
+from tuner.cluster import admin as cluster
+from tuner.cluster.access import redact_in_logs
+from tuner.cluster.admin import Connection
 from tuner.config import LocustSpec, parse_config
-from tuner.load import SASL_PASSWORD_ENV, LocustLoad, locustfile
+from tuner.load.runner import SASL_PASSWORD_ENV, LocustLoad, locustfile
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +128,7 @@ def test_debug_shows_the_clients_cause_of_a_refused_login(
     debug = capsys.readouterr().err
     assert "aiokafka.errors.SaslAuthenticationFailed" in debug
     assert "The above exception was the direct cause of the following exception" in debug
-    assert "tuner.access.AuthenticationError: cluster.security: " in debug
+    assert "tuner.cluster.access.AuthenticationError: cluster.security: " in debug
     assert "not-the-password" not in debug
 
 

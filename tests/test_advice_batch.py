@@ -19,8 +19,8 @@ from tuner.advice.blocked import loop_hold
 from tuner.advice.facts import Facts
 from tuner.config import ProcessingSpec, parse_config
 from tuner.consumer.processing import ProcessingModel, record_p99_ms
-from tuner.result import PollStats
 from tuner.settings import effective_settings
+from tuner.trial.result import PollStats
 
 Z99 = 2.3263478740408408
 

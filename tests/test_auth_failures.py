@@ -14,9 +14,9 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import unique
-from tuner import cluster
 from tuner.broker import EmbeddedBroker, tls
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, TopicSpec
 from tuner.config.spec import SecuritySpec
 from tuner.consumer import InstrumentedConsumer, MemberSpec, ProblemKind, auth_failures

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaClient
 
-from tuner import broker, cluster
+from tuner import broker
 from tuner.broker.security import client_info
 from tuner.cli import main
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
 
 pytestmark = pytest.mark.integration

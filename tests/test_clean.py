@@ -14,10 +14,11 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.helpers import topic_exists, unique
-from tuner import clean, cluster, owned
 from tuner.cli import main
+from tuner.cluster import admin as cluster
+from tuner.cluster import clean, owned
 from tuner.config import ClusterSpec, TopicSpec
-from tuner.lease import Coordinator
+from tuner.search.lease import Coordinator
 
 
 @pytest.fixture

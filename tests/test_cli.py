@@ -22,25 +22,23 @@ from tests.helpers import (
     descendants,
     measured,
     one_trial_study,
-    small_spec,
     synthetic_study,
     topic_exists,
     unique,
 )
-from tuner import broker, cluster, report
-from tuner.ablation import ablate
+from tuner import broker, report
 from tuner.broker import free_port
-from tuner.cli import _ablate_and_confirm, main
-from tuner.cli_render import StudyProgress, ablation_line, progress_bar, render_result
-from tuner.cluster import Connection
+from tuner.cli import main
+from tuner.cli.exits import broker_failed
+from tuner.cli.render import StudyProgress, ablation_line, progress_bar, render_result
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, TopicSpec
-from tuner.exits import broker_failed
-from tuner.optimize import TrialEvent
-from tuner.phases import Outcome
-from tuner.report import Candidate
-from tuner.result import PollStats
-from tuner.study import RESULT_ATTR, SETTINGS_ATTR
-from tuner.trial import LatencyMs, Phase, SteadyState
+from tuner.recommend.ablation import ablate
+from tuner.search.events import TrialEvent
+from tuner.trial.phases import Outcome
+from tuner.trial.result import PollStats
+from tuner.trial.run import LatencyMs, Phase, SteadyState
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -541,34 +539,3 @@ def test_an_unreachable_bootstrap_address_fails_clearly_in_seconds(
             assert "check cluster.bootstrap_servers" in err
             assert "Traceback" not in err
             assert took < 15, took
-
-
-@pytest.mark.integration
-def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
-    bootstrap_servers: str, tmp_path: Path
-) -> None:
-    """A best trial that drew max.poll.records=2211 is ablated and confirmed as 2200: every run
-    of the recommendation used 2200 (or aiokafka's default, once put back), never 2211, and the
-    report names the rounding."""
-    spec = small_spec(
-        "rounded",
-        cluster={"bootstrap_servers": bootstrap_servers},
-        confirm={"repeats": 1, "ablation_pairs": 1},
-    )
-    study = optuna.create_study(direction="maximize")
-    trial = study.ask()
-    trial.set_user_attr(SETTINGS_ATTR, {"max.poll.records": 2211})
-    trial.set_user_attr(RESULT_ATTR, measured(1000).to_dict())
-    trial.set_constraint("rebalances", 0.0)
-    study.tell(trial, 1000.0)
-    ablation, confirmation = _ablate_and_confirm(spec, study, study.best_trial, quiet=True)
-    assert ablation is not None
-    (change,) = ablation.changes
-    assert change.best == 2200
-    assert confirmation.settings == dict(ablation.settings)
-    ran = {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]}
-    assert ran == {2200 if change.kept else None}
-    report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
-    md = (tmp_path / "report.md").read_text()
-    assert "`max.poll.records=2200` (drawn: 2211)" in md
-    assert "2211" not in (tmp_path / "consumer.properties").read_text()

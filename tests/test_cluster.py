@@ -10,9 +10,9 @@ import time
 import pytest
 
 from tests.helpers import small_spec, topic_exists, unique
-from tuner import cluster
 from tuner.broker import free_port
-from tuner.cluster import ClusterError, Connection, UnreachableError
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec, TopicSpec
 
 
@@ -64,11 +64,11 @@ def test_a_failed_delete_of_an_owned_topic_is_logged_with_its_error(
     spec = small_spec("gone")
     conn = Connection(bootstrap_servers=f"127.0.0.1:{free_port()}", cluster=spec.cluster)
     with (
-        caplog.at_level(logging.WARNING, logger="tuner.cluster"),
+        caplog.at_level(logging.WARNING, logger="tuner.cluster.admin"),
         cluster.owned_topic(spec, conn, "x") as owned,
     ):
         pass
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "tuner.cluster"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "tuner.cluster.admin"]
     assert f"could not delete topic {owned.topic.name!r}, delete it by hand: " in warning
     assert "KafkaConnectionError" in warning
 

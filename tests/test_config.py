@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tuner.config import ConfigError, NetworkSpec, StudySpec, load_config, parse_config
-from tuner.space import search_space
+from tuner.search.space import search_space
 
 ROOT = Path(__file__).resolve().parents[1]
 SECURED_ENV = {"KAFKA_TUNER_PASSWORD": "s3cret", "KAFKA_TUNER_CA": str(ROOT / "README.md")}

@@ -18,11 +18,12 @@ from confluent_kafka.admin._resource import ResourceType
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import small_spec, trial, unique
-from tuner import cluster
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster import prefill
+from tuner.cluster.admin import Connection
 from tuner.config import StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
-from tuner.trial import TrialResult, _member_specs, run_trial
+from tuner.trial.run import TrialResult, _member_specs, run_trial
 
 
 def trial_members(spec: StudySpec, bootstrap_servers: str, group_id: str) -> list[MemberSpec]:
@@ -31,7 +32,7 @@ def trial_members(spec: StudySpec, bootstrap_servers: str, group_id: str) -> lis
 
     async def topic() -> None:
         await cluster.ensure_topic(conn, spec.topic)
-        await cluster.fill_to(conn, spec.topic.name, spec.workload, records=2000)
+        await prefill.fill_to(conn, spec.topic.name, spec.workload, records=2000)
 
     asyncio.run(topic())
     return _member_specs(spec, bootstrap_servers, spec.consumer.settings, group_id)

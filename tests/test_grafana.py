@@ -28,7 +28,8 @@ from tuner.advice.serve import DEFAULT_PORT as ADVICE_PORT
 from tuner.broker import free_port
 from tuner.config import load_config
 from tuner.metrics import JAVA_MAPPINGS
-from tuner.optimize import TrialEvent, optimize
+from tuner.search.events import TrialEvent
+from tuner.search.optimize import optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "grafana" / "dashboards"

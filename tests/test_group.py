@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner.consumer.group import ConsumerGroup
 from tuner.consumer.handler import HandlerFailed
-from tuner.consumer.member import Failed, Problem, ProblemKind, failure
+from tuner.consumer.messages import Failed, Problem, ProblemKind, failure
 
 
 def test_an_error_of_m10_does_not_hide_that_m1_exited() -> None:

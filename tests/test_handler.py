@@ -21,9 +21,9 @@ from tuner.advice import from_config
 from tuner.cli import main
 from tuner.config import ConfigError, load_config, parse_config
 from tuner.metrics import PREFIX
-from tuner.optimize import optimize
-from tuner.study import FAIL_REASON_ATTR
-from tuner.trial import Phase, TrialError, run_trial
+from tuner.search.optimize import optimize
+from tuner.search.study import FAIL_REASON_ATTR
+from tuner.trial.run import Phase, TrialError, run_trial
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -11,8 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import small_spec, unique
-from tuner import broker, cluster
-from tuner.cluster import Connection
+from tuner import broker
+from tuner.cluster import admin as cluster
+from tuner.cluster import prefill
+from tuner.cluster.admin import Connection
 from tuner.consumer import InstrumentedConsumer
 from tuner.consumer.instrumented import COORDINATOR_NODE_BASE
 from tuner.metrics import (
@@ -68,7 +70,7 @@ def test_throttle_latency_max_connections_and_node_responses_are_the_brokers(
 
     async def consume() -> None:
         await cluster.ensure_topic(conn, spec.topic)
-        await cluster.prefill(conn, spec.topic.name, spec.workload, records=500)
+        await prefill.prefill(conn, spec.topic.name, spec.workload, records=500)
         consumer = InstrumentedConsumer(
             spec.topic.name, metrics=m, client_id=client_id, group_id=unique("group"),
             auto_offset_reset="earliest", max_partition_fetch_bytes=50_000,

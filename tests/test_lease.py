@@ -16,12 +16,12 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from tests.helpers import study_config, topic_exists, unique
-from tuner import clean
 from tuner.broker import EmbeddedBroker
+from tuner.cluster import clean
 from tuner.config import load_config
-from tuner.lease import Coordinator
-from tuner.optimize import _fail_abandoned
-from tuner.study import CLUSTER_ATTR, FAIL_REASON_ATTR, WORKER_ATTR, open_storage
+from tuner.search.lease import Coordinator
+from tuner.search.optimize import _fail_abandoned
+from tuner.search.study import CLUSTER_ATTR, FAIL_REASON_ATTR, WORKER_ATTR, open_storage
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_three_workers_on_two_clusters_share_one_postgres_budget(
 
 _HOLD = """
 import sys, time
-from tuner.lease import Coordinator
+from tuner.search.lease import Coordinator
 with Coordinator(sys.argv[1], study=sys.argv[2], lease_s=2.0).turn(sys.argv[3]) as turn:
     turn.measuring(int(sys.argv[4]))
     print("holding", flush=True)

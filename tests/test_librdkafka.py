@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import small_spec
-from tuner import space
 from tuner.config import ConfigError
 from tuner.librdkafka import batch_records, settings_config
+from tuner.search import space
 from tuner.settings import SettingValue
 
 

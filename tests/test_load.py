@@ -18,9 +18,9 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import unique
-from tuner import cluster
 from tuner.broker import free_port
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import (
     ClusterSpec,
     LocustSpec,
@@ -30,7 +30,7 @@ from tuner.config import (
     TopicSpec,
     WorkloadSpec,
 )
-from tuner.load import LoadError, LocustLoad, ProducerStats, locustfile
+from tuner.load.runner import LoadError, LocustLoad, ProducerStats, locustfile
 
 pytestmark = pytest.mark.integration
 

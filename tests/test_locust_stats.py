@@ -1,14 +1,14 @@
-"""The Locust producer's stats line: written by the locustfile, read by `tuner.load`."""
+"""The Locust producer's stats line: written by the locustfile, read by `tuner.load.runner`."""
 
 from __future__ import annotations
 
 import pytest
 
-from tuner.locust_stats import StatsLine
+from tuner.load.stats import StatsLine
 
 
 def test_stats_line_round_trips() -> None:
-    """What the locustfile writes is what `tuner.load` reads back, inf bucket included; a
+    """What the locustfile writes is what `tuner.load.runner` reads back, inf bucket included; a
     half-written line is a ValueError, not a wrong count."""
     line = StatsLine(
         at=1700000000.25, sent=1234, failed=2, last_error="KafkaError: timed out",

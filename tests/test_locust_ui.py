@@ -19,11 +19,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import unique
-from tuner import cluster
 from tuner.broker import EmbeddedBroker, free_port
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
-from tuner.load import SASL_PASSWORD_ENV, locustfile
+from tuner.load.runner import SASL_PASSWORD_ENV, locustfile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

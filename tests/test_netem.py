@@ -12,13 +12,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.helpers import trial, unique
-from tuner import cluster
 from tuner.broker import bootstrap_for
-from tuner.cli_render import render_result
-from tuner.cluster import Connection
+from tuner.broker.netem import Counters, Direction, Link, Proxy
+from tuner.cli.render import render_result
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
 from tuner.config import EMBEDDED, NetworkSpec, StudySpec, parse_config
-from tuner.netem import Counters, Direction, Link, Proxy
-from tuner.trial import TrialResult
+from tuner.trial.run import TrialResult
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -7,11 +7,12 @@ from types import MappingProxyType
 
 import optuna
 
-from tests.helpers import gp_constraint_check
-from tuner.cli import ADVICE
+from tests.helpers import gp_constraint_check, measured
+from tuner.cli.optimize import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
-from tuner.objective import Constraint, score
-from tuner.trial import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
+from tuner.report import Candidate, Confirmation
+from tuner.search.objective import Constraint, Unusable, score, unusable
+from tuner.trial.run import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
 
 HEALTHY = TrialResult(
     group_id="g",
@@ -107,3 +108,23 @@ def test_gp_sampler_accepts_a_study_of_mixed_trials() -> None:
 def test_every_constraint_has_advice() -> None:
     """The CLI's advice table covers every constraint the objective can report."""
     assert set(Constraint) <= set(ADVICE)
+
+
+def test_a_run_is_usable_only_if_capacity_bound_and_it_processed_records() -> None:
+    """`unusable` names the supply for a run whose backlog ran out, idleness for one that
+    processed nothing, and passes a capacity-bound run; the confirmation says the same."""
+    assert unusable(measured(1000)) is None
+    assert unusable(measured(1000, backlog_emptied=True)) is Unusable.SUPPLY
+    assert unusable(measured(0)) is Unusable.IDLE
+    confirmation = Confirmation(
+        runs={
+            Candidate.BEST: (measured(1000), measured(1000, backlog_emptied=True)),
+            Candidate.JAVA_DEFAULTS: (measured(0), measured(900)),
+            Candidate.AIOKAFKA_DEFAULTS: (measured(900), measured(900)),
+        }
+    )
+    assert "the backlog of best ran out in run 2 of 2" in str(confirmation.unusable(Candidate.BEST))
+    assert "processed 0 records in run 1 of 2" in str(
+        confirmation.unusable(Candidate.JAVA_DEFAULTS)
+    )
+    assert confirmation.unusable(Candidate.AIOKAFKA_DEFAULTS) is None

@@ -35,22 +35,24 @@ from tests.helpers import (
     wait_all_gone,
 )
 from tests.helpers import study_config as _write_config
-from tuner import broker, report, space
-from tuner.bench import bench
+from tuner import broker, report
 from tuner.broker import EmbeddedBroker, bootstrap_for, free_port
 from tuner.cli import main
 from tuner.config import StudySpec, load_config
-from tuner.confirm import confirm_on
-from tuner.optimize import StudyExistsError, _budget_left, _reporter, make_sampler, optimize
+from tuner.recommend.bench import bench
+from tuner.recommend.confirm import confirm_on
 from tuner.report import Candidate
-from tuner.study import (
+from tuner.search import space
+from tuner.search.optimize import StudyExistsError, _budget_left, _reporter, optimize
+from tuner.search.samplers import make_sampler
+from tuner.search.study import (
     FAIL_REASON_ATTR,
     RESULT_ATTR,
     SETTINGS_ATTR,
     open_storage,
     pareto_front,
 )
-from tuner.trial import Phase
+from tuner.trial.run import Phase
 
 
 def _spec(bootstrap_servers: str, name: str, **sections: Any) -> StudySpec:

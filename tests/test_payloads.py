@@ -17,10 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from tests.helpers import one_trial_study, topic_exists, unique
-from tuner import cluster
 from tuner.broker import EmbeddedBroker
 from tuner.cli import main
-from tuner.cluster import Connection
+from tuner.cluster import admin as cluster
+from tuner.cluster import prefill
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
 from tuner.payloads import PayloadError, Record, read_records, record_line
 from tuner.payloads.sample import (
@@ -136,7 +137,7 @@ def _prefill(
     })  # fmt: skip
     conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
     asyncio.run(cluster.ensure_topic(conn, spec.topic))
-    asyncio.run(cluster.fill_to(conn, spec.topic.name, spec.workload, records=records))
+    asyncio.run(prefill.fill_to(conn, spec.topic.name, spec.workload, records=records))
     return spec.topic.name, spec
 
 
@@ -387,7 +388,7 @@ def test_a_topic_on_a_secured_cluster_is_sampled_with_the_configs_credentials(
     )
     topic = unique("secured-orders")
     asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1)))
-    asyncio.run(cluster.fill_to(conn, topic, parse_config({}).workload, records=50))
+    asyncio.run(prefill.fill_to(conn, topic, parse_config({}).workload, records=50))
     assert asyncio.run(sample_topic(conn, topic, 20, tmp_path / "s.jsonl")) == 20
     assert len(read_records(tmp_path / "s.jsonl", "records")) == 20
     with pytest.raises(PayloadTopicError, match="may not describe it"):
@@ -404,7 +405,7 @@ def test_a_study_samples_a_topic_once_into_its_output_and_reports_it(
     source = unique("users-orders")
     conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
     asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=source, partitions=2)))
-    asyncio.run(cluster.fill_to(conn, source, parse_config({}).workload, records=300))
+    asyncio.run(prefill.fill_to(conn, source, parse_config({}).workload, records=300))
     ends = asyncio.run(cluster.end_offsets(conn, source))
     config = tmp_path / "c.yaml"
     config.write_text(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import synthetic_study
-from tuner import plots
+from tuner.report import plots
 
 GENERIC = {
     "Objective Value", "Hyperparameter", "Hyperparameter Importance", "heartbeat.fraction",

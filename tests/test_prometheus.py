@@ -28,7 +28,7 @@ from tests.helpers import (
 from tuner import metrics
 from tuner.broker import free_port
 from tuner.metrics import APP_INFO
-from tuner.trial import run_standalone
+from tuner.trial.measure import run_standalone
 
 
 def test_promtool_accepts_config_and_rules() -> None:

@@ -16,15 +16,16 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import measured, synthetic_study
-from tuner import report, space
-from tuner.ablation import ablate
+from tuner import report
 from tuner.config import NetworkSpec, SettingValue, parse_config
-from tuner.objective import Constraint
 from tuner.payloads.workload import PayloadSummary
+from tuner.recommend.ablation import ablate
 from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
-from tuner.study import CLIENT_ATTR, FIXED_ATTR, RESULT_ATTR
-from tuner.trial import PollStats, TrialResult
+from tuner.search import space
+from tuner.search.objective import Constraint
+from tuner.search.study import CLIENT_ATTR, FIXED_ATTR, RESULT_ATTR
+from tuner.trial.run import PollStats, TrialResult
 
 PICTURES = (
     "history.png",

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from tests.helpers import measured
-from tuner.load import ProducerStats
-from tuner.result import LatencyMs, SteadyState, TrialResult
+from tuner.load.runner import ProducerStats
+from tuner.trial.result import LatencyMs, SteadyState, TrialResult
 
 
 def _full() -> TrialResult:

@@ -12,8 +12,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from tests.helpers import gp_search_space
-from tuner import librdkafka, space
+from tuner import librdkafka
 from tuner.config import ParameterSpec, SettingValue
+from tuner.search import space
 from tuner.settings import java_property, librdkafka_gap, librdkafka_property
 
 

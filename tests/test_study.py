@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from tuner.cli import main
-from tuner.study import CLUSTER_ATTR, StorageError, check_storage, open_storage
+from tuner.search.study import CLUSTER_ATTR, StorageError, check_storage, open_storage
 
 
 def test_postgres_storage_holds_a_study(postgres_url: str) -> None:

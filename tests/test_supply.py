@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import unique
 from tuner.cli import main
-from tuner.supply import MemberSecond, Second, fetch_carries, waited_on_supply
+from tuner.trial.supply import MemberSecond, Second, fetch_carries, waited_on_supply
 
 MIB = 1 << 20
 

@@ -10,7 +10,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import slow_records, small_spec, trial, trickle, unique
-from tuner.trial import TrialResult, measure
+from tuner.trial.measure import measure
+from tuner.trial.run import TrialResult
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 Settings are keyed by their Java property name everywhere in the tuner. This module imports
 neither optuna nor aiokafka, so loading and validating a config stays cheap; aiokafka's
-keyword arguments (which need its assignor classes) are built in `tuner.space`.
+keyword arguments (which need its assignor classes) are built in `tuner.search.space`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Setting:
 
 
 ASSIGNOR_KINDS = ("range", "roundrobin", "sticky")
-"""The assignors by short name; `tuner.space.ASSIGNORS` maps them to aiokafka's classes."""
+"""The assignors by short name; `tuner.search.space.ASSIGNORS` maps them to aiokafka's classes."""
 _JAVA_ASSIGNORS = {
     "range": "org.apache.kafka.clients.consumer.RangeAssignor",
     "roundrobin": "org.apache.kafka.clients.consumer.RoundRobinAssignor",

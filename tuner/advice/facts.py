@@ -15,8 +15,8 @@ from tuner import librdkafka
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
-from tuner.result import TrialResult
 from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
+from tuner.trial.result import TrialResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

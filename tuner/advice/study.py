@@ -10,7 +10,7 @@ from tuner.advice.facts import Facts, from_config, from_run, merge
 from tuner.advice.findings import Finding
 from tuner.advice.rules import advise
 from tuner.config import SettingValue, StudySpec
-from tuner.result import TrialResult
+from tuner.trial.result import TrialResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

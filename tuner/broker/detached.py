@@ -51,7 +51,7 @@ def _is_our_broker(pid: int) -> bool:
 
 
 def is_our_proxy(pid: int) -> bool:
-    return _runs(pid, b"tuner.netem")
+    return _runs(pid, b"tuner.broker.netem")
 
 
 def _port_of(info: BrokerInfo) -> int:

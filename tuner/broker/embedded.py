@@ -1,7 +1,7 @@
 """The embedded Apache Kafka broker: one KRaft node (broker + controller in one JVM) on 127.0.0.1.
 
 `EmbeddedBroker` is a context manager for tests and for `tuner run`. With a network profile,
-clients reach the broker through a `tuner.netem` proxy process in front of a second listener,
+clients reach the broker through a `tuner.broker.netem` proxy process in front of a second listener,
 which the broker advertises at the proxy's address.
 """
 
@@ -25,8 +25,7 @@ from types import TracebackType
 
 from aiokafka import AIOKafkaClient
 
-from tuner import netem
-from tuner.broker import tls
+from tuner.broker import netem, tls
 from tuner.broker.errors import BrokerFailure, BrokerSetupError
 from tuner.broker.jars import KAFKA_VERSION, check_java, classpath
 from tuner.broker.properties import ShapedListener, server_properties
@@ -192,7 +191,7 @@ class EmbeddedBroker:
                 raise BrokerSetupError(str(exc)) from exc
             text += self.listeners.properties(port=self.port, controller_port=controller_port)
         write_private(props, text + self.extra_properties)
-        log4j = resources.files("tuner") / "kafka" / "log4j2.yaml"
+        log4j = resources.files("tuner.broker") / "resources" / "log4j2.yaml"
         log4j_path = self.data_dir / "log4j2.yaml"
         log4j_path.write_text(log4j.read_text())
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",

@@ -74,7 +74,7 @@ def _resolve_jars(libs: Path) -> None:
         )
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    pom = resources.files("tuner") / "kafka" / "pom.xml"
+    pom = resources.files("tuner.broker") / "resources" / "pom.xml"
     with resources.as_file(pom) as pom_path:
         log.info("resolving Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
         done = subprocess.run(

@@ -242,7 +242,7 @@ class SearchSpec:
     pruner: Literal["none", "median", "halving"] = "median"
     """Stops hopeless trials early from their per-second throughput (after the startup trials)."""
     parameters: Mapping[str, ParameterSpec] | None = None
-    """Kafka property → range; None searches the default space of `tuner.space`."""
+    """Kafka property → range; None searches the default space of `tuner.search.space`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tuner.consumer.group import ConsumerGroup, GroupError
 from tuner.consumer.instrumented import InstrumentedConsumer, count_records
-from tuner.consumer.member import MemberSpec, Problem, ProblemKind, run_member
+from tuner.consumer.member import MemberSpec, run_member
+from tuner.consumer.messages import Problem, ProblemKind
 from tuner.consumer.processing import ProcessingModel
 
 __all__ = [

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 from tuner import librdkafka
 from tuner.consumer.instrumented import PollTimer
 from tuner.consumer.member import POLL_TIMEOUT_MS, MemberSpec, _Reporter, leave, work_through
-from tuner.consumer.member import Message as Report
+from tuner.consumer.messages import Message as Report
 from tuner.consumer.processing import ProcessingModel
 from tuner.consumer.rdkafka_stats import StatsReader, assigned_pairs
 from tuner.metrics import ConsumerMetrics

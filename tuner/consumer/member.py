@@ -12,24 +12,23 @@ import logging
 import os
 import signal
 import time
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection as Pipe
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.metrics_core import Metric
 
-from tuner import children
-from tuner.cluster import Connection
+from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
-from tuner.consumer.handler import HandlerFailed, UserHandler
+from tuner.consumer.handler import UserHandler
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
+from tuner.consumer.messages import Failed, Message, Progress, Progressed, Snapshot, failure
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
+from tuner.trial import children
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
@@ -51,7 +50,7 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.space.to_aiokafka_kwargs` (plus offset reset),
+    """aiokafka keyword arguments from `tuner.search.space.to_aiokafka_kwargs` (plus offset reset),
     or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
     client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
     batch_records: int = 500
@@ -65,106 +64,6 @@ class MemberSpec:
     process that forks members may have started long before)."""
     tuner_pid: int = field(default_factory=os.getpid)
     """The process that made this spec: a member forked after it died stops at once."""
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A member's processed records at `at`, and the batch it is working through.
-
-    Records count as consumed when their batch finishes; a window that ends inside a batch
-    would then hold a whole number of batches and its rate would jump by whole batches. The
-    parent credits the batch in flight linearly over its planned processing time instead.
-    """
-
-    at: float
-    """`time.monotonic()` of the member (system-wide on Linux, so comparable across processes)."""
-    done: dict[str, tuple[int, int]]
-    """Topic → (records, value bytes) processed so far."""
-    batch: dict[str, tuple[int, int]]
-    """Topic → (records, value bytes) of the batch in flight (empty: none)."""
-    batch_started: float = 0.0
-    batch_s: float = 0.0
-
-    def credited(self, now: float) -> dict[str, tuple[float, float]]:
-        """Topic → (records, bytes) processed by `now`, the batch in flight pro rata."""
-        if not self.batch:
-            return {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
-        share = (
-            1.0
-            if self.batch_s <= 0
-            else min(max((now - self.batch_started) / self.batch_s, 0.0), 1.0)
-        )
-        out = {t: (float(r), float(b)) for t, (r, b) in self.done.items()}
-        for topic, (r, b) in self.batch.items():
-            done_r, done_b = out.get(topic, (0.0, 0.0))
-            out[topic] = (done_r + share * r, done_b + share * b)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    member: str
-    families: list[Metric]
-    assignments: int
-    progress: Progress
-
-
-@dataclass(frozen=True, slots=True)
-class Progressed:
-    member: str
-    progress: Progress
-
-
-class ProblemKind(StrEnum):
-    """What went wrong in a member, for callers that treat failures differently."""
-
-    CONSUMER = "consumer"
-    """The consumer raised (a broker error, a timeout, the tuner's own code)."""
-    AUTHENTICATION = "authentication"
-    """The consumer failed after the broker refused its login or TLS handshake."""
-    HANDLER = "handler"
-    """The user's handler (or its setup or teardown) raised."""
-    CRASHED = "crashed"
-    """The member's process exited without a word: a signal, or an exit code."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Problem:
-    """One failure of one member, as the group reports it; `str()` is the line users see."""
-
-    kind: ProblemKind
-    member: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"member {self.member}: {self.message}"
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    member: str
-    error: str
-    """One line for the trial's errors: the exception and where it was raised."""
-    traceback: str = ""
-    """The full formatted traceback, for the parent's log (empty if there was no exception);
-    for the user's handler, its traceback from the user's code down."""
-    kind: ProblemKind = ProblemKind.CONSUMER
-    """The group refines CONSUMER to AUTHENTICATION when the member reported refused logins."""
-
-    @property
-    def handler(self) -> bool:
-        """The user's handler (or its setup or teardown) raised: the trial fails with it."""
-        return self.kind is ProblemKind.HANDLER
-
-    def __str__(self) -> str:
-        return f"member {self.member}: {self.error}"
-
-    def explained(self) -> str:
-        """The one line, and for the user's handler its traceback below it."""
-        return f"{self}\n{self.traceback.rstrip()}" if self.handler else str(self)
-
-
-Message = Snapshot | Progressed | Failed
 
 
 class _Reporter:
@@ -349,12 +248,26 @@ def _stamp(into: list[float]) -> None:
     into.append(time.monotonic())
 
 
+def _release_forkserver() -> None:
+    """Close this member's copy of the forkserver's "alive" pipe. The forkserver exits when
+    every holder of it is gone, and hands it to each process it forks so that one could fork in
+    turn; a member never does, and holding it kept the forkserver, so the member itself (by
+    `die_with_parent`), alive after a SIGKILLed tuner, leaving the group on a dying broker."""
+    server = getattr(forkserver, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if isinstance(fd, int):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     """Entry point of a spawned member: one event loop, stopped by any message on the pipe."""
     # The forkserver that forked this member exits when the tuner does (even on SIGKILL); this
     # member then goes at once, instead of consuming for an absent parent or leaving its group
     # gracefully on a broker that is going too.
     children.die_with_parent(signal.SIGKILL)
+    _release_forkserver()
     if not children.running(spec.tuner_pid):
         return  # forked as the tuner died, before the request above could take effect
     logging.basicConfig(level=logging.WARNING)
@@ -373,30 +286,3 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
         with contextlib.suppress(OSError):
             pipe.send(failure(spec.member, exc))
         raise SystemExit(1) from None
-
-
-def failure(member: str, exc: BaseException) -> Failed:
-    raised = _handler_failed(exc)
-    if raised is not None:
-        return Failed(member, raised.summary, raised.user_traceback, kind=ProblemKind.HANDLER)
-    return Failed(member, _describe(exc), "".join(traceback.format_exception(exc)))
-
-
-def _handler_failed(exc: BaseException) -> HandlerFailed | None:
-    """The user's handler's failure in `exc` (perhaps inside the task group's exception)."""
-    if isinstance(exc, HandlerFailed):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _handler_failed(inner)
-            if found is not None:
-                return found
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _describe(exc.exceptions[0])
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
-    return f"{type(exc).__name__}: {exc}{where}"

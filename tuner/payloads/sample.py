@@ -19,7 +19,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from tuner.cluster import ClusterError, Connection
+from tuner.cluster.admin import ClusterError, Connection
 from tuner.config import StudySpec
 from tuner.payloads.records import PayloadError, Record, read_records, record_line
 

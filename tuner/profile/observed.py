@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from tuner.config import SettingValue
 from tuner.profile.cost import CostFit, Estimate, WorkSample, fit
-from tuner.result import TrialResult
+from tuner.trial.result import TrialResult
 
 
 class ProfileError(Exception):

@@ -11,7 +11,7 @@ import yaml
 from tuner.config import ConfigError, SettingValue, StudySpec, parse_config
 from tuner.profile.cost import Estimate
 from tuner.profile.observed import Profile, ProfileError
-from tuner.space import DEFAULT_SEARCH
+from tuner.search.space import DEFAULT_SEARCH
 
 BACKLOG_S = 40.0
 """Seconds of the group's estimated capacity each trial's prefill holds (warm-up, window, room)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tuner import space
 from tuner.config import SettingValue
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
+from tuner.search import space
 
 if TYPE_CHECKING:
-    from tuner.ablation import Ablation, Change
+    from tuner.recommend.ablation import Ablation, Change
 
 
 def section(
@@ -68,7 +68,7 @@ def _ablation(a: Ablation, trial: Mapping[str, SettingValue]) -> list[Block]:
         blocks.append(Bullets(items=tuple(_kept(c) for c in a.kept)))
     else:
         blocks.append(Paragraph(text=text("Nothing kept: the baseline is as good as the best.")))
-    from tuner.ablation import Verdict  # noqa: PLC0415 - tuner.ablation imports this package
+    from tuner.recommend.ablation import Verdict  # noqa: PLC0415 - tuner.recommend.ablation imports this package
 
     titles = {
         Verdict.NO_EFFECT: "Put back (no measurable effect):",

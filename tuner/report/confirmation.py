@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tuner import space
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.objective import Constraint, score
-from tuner.trial import TrialResult
+from tuner.search import space
+from tuner.search.objective import Constraint, Unusable, score, unusable
+from tuner.trial.run import TrialResult
 
 
 class Candidate(StrEnum):
@@ -151,20 +151,17 @@ class Confirmation:
 
     def unusable(self, name: Candidate) -> str | None:
         """Why `name`'s runs cannot be compared, or None: a comparison needs every run to be
-        capacity-bound (backlog left at the end) and to have processed records."""
+        usable (`tuner.search.objective.unusable`, the check the ablation makes too)."""
         runs = self.runs[name]
-        emptied = [i for i, r in enumerate(runs, 1) if r.backlog_emptied]
+        reasons = [unusable(r) for r in runs]
+        emptied = [i for i, why in enumerate(reasons, 1) if why is Unusable.SUPPLY]
         if emptied:
             return (
                 f"the backlog of {name} ran out in run {_numbers(emptied)} of {len(runs)}, so "
                 "those runs measured the supply of records, not the consumers; raise "
                 "workload.prefill_records (or add producer load) and confirm again"
             )
-        idle = [
-            i
-            for i, r in enumerate(runs, 1)
-            if r.records_consumed <= 0 or r.throughput_records_per_s <= 0
-        ]
+        idle = [i for i, why in enumerate(reasons, 1) if why is Unusable.IDLE]
         if idle:
             return (
                 f"{name} processed 0 records in run {_numbers(idle)} of {len(runs)} "

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner import plots, space
 from tuner.config import SettingValue, describe_path
 from tuner.report import advice as advisor
-from tuner.report import changes
+from tuner.report import changes, plots
 from tuner.report.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
 from tuner.report.document import (
     Block,
@@ -30,7 +29,8 @@ from tuner.report.document import (
     table,
     text,
 )
-from tuner.study import (
+from tuner.search import space
+from tuner.search.study import (
     FIXED_ATTR,
     SETTINGS_ATTR,
     is_feasible,
@@ -41,9 +41,9 @@ from tuner.study import (
 )
 
 if TYPE_CHECKING:
-    from tuner.ablation import Ablation
     from tuner.advice import StudyAdvice
-    from tuner.result import TrialResult
+    from tuner.recommend.ablation import Ablation
+    from tuner.trial.result import TrialResult
 
 CAPTIONS = {
     "history.png": "Throughput of each trial and the best feasible so far",

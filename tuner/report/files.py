@@ -11,15 +11,21 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner import librdkafka, plots
+from tuner import librdkafka
 from tuner.config import SettingValue
-from tuner.report import confluent_files, content, html, markdown, settings_files
+from tuner.report import confluent_files, content, html, markdown, plots, settings_files
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.study import CLIENT_ATTR, FAIL_REASON_ATTR, SETTINGS_ATTR, is_feasible, stored_result
+from tuner.search.study import (
+    CLIENT_ATTR,
+    FAIL_REASON_ATTR,
+    SETTINGS_ATTR,
+    is_feasible,
+    stored_result,
+)
 
 if TYPE_CHECKING:
-    from tuner.ablation import Ablation
     from tuner.advice import StudyAdvice
+    from tuner.recommend.ablation import Ablation
 
 
 def write(

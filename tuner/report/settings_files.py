@@ -14,8 +14,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from tuner import space
 from tuner.config import SettingValue
+from tuner.search import space
 from tuner.settings import java_property, librdkafka_gap, librdkafka_property
 
 MEASURED_ON = "aiokafka"

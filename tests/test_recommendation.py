@@ -1,0 +1,48 @@
+"""`recommend`: the step after the study, ablation then confirmation, on the real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.helpers import measured, small_spec
+from tuner import report
+from tuner.recommend.recommendation import Step, recommend
+from tuner.report import Candidate
+from tuner.search.study import RESULT_ATTR, SETTINGS_ATTR
+
+
+@pytest.mark.integration
+def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A best trial that drew max.poll.records=2211 is ablated and confirmed as 2200: every run
+    of the recommendation used 2200 (or aiokafka's default, once put back), never 2211, and the
+    report names the rounding."""
+    spec = small_spec(
+        "rounded",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        confirm={"repeats": 1, "ablation_pairs": 1},
+    )
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    trial.set_user_attr(SETTINGS_ATTR, {"max.poll.records": 2211})
+    trial.set_user_attr(RESULT_ATTR, measured(1000).to_dict())
+    trial.set_constraint("rebalances", 0.0)
+    study.tell(trial, 1000.0)
+    steps: list[Step] = []
+    done = recommend(spec, study, study.best_trial, on_step=steps.append)
+    assert steps == [Step.ABLATION, Step.CONFIRMATION]
+    ablation, confirmation = done.ablation, done.confirmation
+    assert ablation is not None
+    (change,) = ablation.changes
+    assert change.best == 2200
+    assert confirmation.settings == dict(ablation.settings)
+    ran = {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]}
+    assert ran == {2200 if change.kept else None}
+    report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
+    md = (tmp_path / "report.md").read_text()
+    assert "`max.poll.records=2200` (drawn: 2211)" in md
+    assert "2211" not in (tmp_path / "consumer.properties").read_text()

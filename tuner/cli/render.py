@@ -1,0 +1,217 @@
+"""What the `tuner` command shows: a trial's result as text, and a study's progress.
+
+Kept apart from the command's parsing and exit codes; it returns strings or writes to the
+stream it is given, so tests read exactly what a user sees.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from tuner.broker import BrokerInfo
+from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
+from tuner.config import describe_path
+from tuner.recommend.ablation import Change
+from tuner.search.events import TrialEvent
+from tuner.trial.phases import Outcome
+from tuner.trial.run import LatencyMs, Phase, SteadyState, TrialResult
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms"
+
+
+def _quantiles(latency: LatencyMs) -> str:
+    return f"p50 {_ms(latency.p50)}  p95 {_ms(latency.p95)}  p99 {_ms(latency.p99)}"
+
+
+def render_secured(broker: BrokerInfo) -> str | None:
+    """A secured broker's listeners and what a client needs (the password stays in its file);
+    None for a broker that is not secured."""
+    info = client_info(broker.data_dir)
+    if info is None:
+        return None
+    return "\n".join([
+        f"SASL_SSL         {info.sasl_ssl}  ({', '.join(MECHANISMS)})",
+        f"SSL              {info.ssl}  (broker certificate only)",
+        f"CA file          {info.ca_file}",
+        f"user             {info.username}",
+        f"password         in {info.password_file} (readable by you only)",
+        "",
+        "For configs/secured.yaml:",
+        f"  export {PASSWORD_ENV}=\"$(cat {info.password_file})\"",
+        f"  export {CA_ENV}={info.ca_file}",
+    ])  # fmt: skip
+
+
+def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:
+    """A readable summary of one trial; `backlog_needed` names the backlog that would keep a
+    run that ran dry capacity-bound."""
+    fetch, poll, ms = result.fetch, result.poll, _ms
+    lines = [
+        f"group            {result.group_id}",
+        f"throughput       {result.throughput_records_per_s:,.0f} records/s "
+        f"({result.throughput_mb_per_s:,.2f} MB/s) over {result.window_s:.1f} s",
+        f"rebalances       {result.rebalances}",
+        f"record age       {_quantiles(result.record_age_ms)} "
+        "(draining a backlog: not a latency the settings cause)",
+        *_steady_lines(result.steady),
+        f"network          {network_line(result)}",
+        *([] if result.payloads is None else [f"records          {result.payloads.line()}"]),
+        f"fetch            {fetch.requests} requests, latency p50 {ms(fetch.latency_ms_p50)} "
+        f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
+        f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
+        f"poll             max interval {ms(poll.interval_ms_max)}, idle ratio "
+        + ("n/a" if poll.idle_ratio is None else f"{poll.idle_ratio:.2f}")
+        + (
+            ""
+            if poll.records_per_poll_avg is None
+            else f", {poll.records_per_poll_avg:,.0f} records per poll"
+        )
+        + (
+            ""
+            if poll.loop_blocked_ms_max is None
+            else f", event loop held up to {ms(poll.loop_blocked_ms_max)}"
+        ),
+        f"lag (end)        {result.lag_max:,} records max per partition",
+        f"offsets          consumed {result.offsets.consumed_total:,}, committed "
+        f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",
+    ]
+    if result.producer is not None:
+        p = result.producer
+        lines.append(
+            f"producer         {p.records_per_s:,.0f} records/s from Locust, send latency p50 "
+            f"{ms(p.send_latency_ms_p50)} p99 {ms(p.send_latency_ms_p99)}, "
+            f"{p.failures} failures"
+        )
+    if result.backlog_emptied:
+        lines.append(
+            "NOT CAPACITY     this run measured the supply of records, not the consumers: "
+            + (f"{result.supply}; " if result.supply else "")
+            + "it still did on a grown backlog, so the throughput above is how fast records "
+            "arrived, not what the group can do; set workload.prefill_records to "
+            + (f"{backlog_needed:,}" if backlog_needed else "a larger value")
+        )
+    lines.extend(f"error            {e}" for e in result.errors)
+    return "\n".join(lines)
+
+
+def network_line(result: TrialResult) -> str:
+    """The path the trial was measured across, with the fetch round trip it showed."""
+    p50 = result.fetch.latency_ms_p50
+    seen = "" if p50 is None else f" (fetch latency p50 {p50:,.1f} ms)"
+    return describe_path(result.network) + seen
+
+
+def _steady_lines(steady: SteadyState | None) -> list[str]:
+    """The steady state's latency, or why there is none to show."""
+    if steady is None:
+        return [
+            "latency          not measured: it needs a steady state (trial.steady_s > 0, "
+            "workload.producer.users and rate_per_user > 0)"
+        ]
+    seconds = max(steady.window_s, 1e-9)
+    verdict = (
+        "kept up"
+        if steady.kept_up
+        else "FELL BEHIND: no steady state, its latency counts as infinite"
+    )
+    return [
+        f"steady state     {steady.target_records_per_s:,.0f} records/s set, "
+        f"{steady.produced / seconds:,.0f} produced/s, {steady.consumed / seconds:,.0f} "
+        f"consumed/s over {steady.window_s:.1f} s: {verdict}",
+        f"latency          {_quantiles(steady.latency_ms)} (end to end, steady state)",
+    ]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+        if minutes >= 60
+        else f"{minutes}:{secs:02d}"
+    )
+
+
+def progress_bar(done: int, total: int, elapsed_s: float, width: int = 24) -> str:
+    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`; ETA from the mean time per trial."""
+    total = max(total, 1)
+    filled = min(width, width * done // total)
+    eta = "?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0))
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {done / total:4.0%} "
+        f"elapsed {_clock(elapsed_s)} ETA {eta}"
+    )
+
+
+def _latencies(e: TrialEvent) -> str:
+    """The record age (always there, but only the backlog's age) and the steady-state p99."""
+    age = "" if e.record_age_p99_ms is None else f", record age p99 {e.record_age_p99_ms:,.0f} ms"
+    if e.p99_ms is None:
+        return age
+    if e.p99_ms == float("inf"):
+        return f"{age}, latency p99 inf (no steady state: fell behind the load)"
+    return f"{age}, latency p99 {e.p99_ms:,.0f} ms"
+
+
+class StudyProgress:
+    """A line per finished trial and the overall bar; on a terminal the bar stays live,
+    showing the phase and running throughput of the trial in flight."""
+
+    def __init__(self, total: int, *, stream: TextIO, live: bool) -> None:
+        self.total, self.stream, self.live = total, stream, live
+        self.done, self.number = 0, 0
+        self.started = time.monotonic()
+
+    def trial(self, e: TrialEvent) -> None:
+        changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
+        if e.state is Outcome.PRUNED:
+            what = f"pruned ({e.reason})"
+        elif e.value is None:
+            what = f"FAILED ({e.reason})"
+        else:
+            what = f"{e.value:,.0f} records/s{_latencies(e)}, {e.rebalances} rebalances"
+            if e.state is Outcome.INFEASIBLE:
+                what += f" (infeasible: {e.reason})"
+        best = "-" if e.best_value is None else f"{e.best_value:,.0f} records/s"
+        self.done, self.number, self.total = e.done, e.number + 1, e.total
+        self._write(
+            f"trial {e.number}: {what} | best {best}\n    {changed}\n"
+            + ("" if self.live else progress_bar(e.done, e.total, e.elapsed_s) + "\n")
+        )
+
+    def phase(self, phase: Phase, value: float | None) -> None:
+        if not self.live:
+            return
+        doing = phase.value if value is None else f"{phase.value} {value:,.0f} records/s"
+        bar = progress_bar(self.done, self.total, time.monotonic() - self.started)
+        self.stream.write(f"\r\x1b[2K{bar} | trial {self.number}: {doing}")
+        self.stream.flush()
+
+    def _write(self, text: str) -> None:
+        self.stream.write(("\r\x1b[2K" if self.live else "") + text)
+        self.stream.flush()
+
+
+def ablation_line(done: int, total: int, change: Change) -> str:
+    """`  ablation 3/8: max.poll.records back to unlimited: +13.2% (reverted: putting it back
+    raised throughput by more than 3%: the change cost throughput)`."""
+    effect = "not measured" if change.reverting is None else f"{change.reverting.estimate:+.1%}"
+    back = "unlimited" if change.baseline is None else change.baseline
+    verdict = f"{'kept' if change.kept else 'reverted'}: {change.reason}"
+    return f"  ablation {done}/{total}: {change.name} back to {back}: {effect} ({verdict})"
+
+
+def summary(report_md: str) -> str:
+    """The report's title and first section (what to change, the confirmed gain, why): what a
+    person reads at the end of a run; the rest is in the files."""
+    title, first, *_ = [*report_md.split("\n## ", 2), ""]
+    return f"{title}\n## {first}".rstrip() if first else title.rstrip()
+
+
+def confirm_line(done: int, total: int, name: str, result: TrialResult) -> str:
+    return (
+        f"  confirm {done}/{total}: {name}: {result.throughput_records_per_s:,.0f} records/s, "
+        f"{result.rebalances} rebalances"
+    )

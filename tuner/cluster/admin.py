@@ -1,0 +1,242 @@
+"""Cluster admin: the trial's topic, its group, and the offsets that cross-check counts.
+
+The tuner only creates, writes and deletes topics under its prefix (default `tuner.`); every
+function that changes a topic (here and in `tuner.cluster.prefill`) checks that first, so a
+typo in a config can never touch a topic the tuner did not create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
+from aiokafka.helpers import create_ssl_context
+
+from tuner.cluster import owned
+from tuner.config import ClusterSpec, StudySpec, TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+class ClusterError(Exception):
+    """The cluster refused or could not do what the trial needs."""
+
+
+class ForeignTopicError(ClusterError):
+    """Raised instead of touching a topic outside the tuner's prefix."""
+
+
+class UnreachableError(ClusterError):
+    """The cluster did not answer: a failure to reach it, not a config it refused."""
+
+
+REACH_TIMEOUT_S = 10.0
+"""How long `preflight` waits for the cluster's first answer."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connection:
+    """Where the cluster is and how to authenticate; the one source of client connection kwargs."""
+
+    bootstrap_servers: str
+    cluster: ClusterSpec
+
+    def kwargs(self) -> dict[str, object]:
+        """Keyword arguments every aiokafka client of this cluster takes (never logged: secrets)."""
+        sec = self.cluster.security
+        out: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": sec.protocol,
+        }
+        if sec.protocol.startswith("SASL"):
+            out |= {
+                "sasl_mechanism": sec.sasl_mechanism,
+                "sasl_plain_username": sec.username,
+                "sasl_plain_password": sec.password,
+            }
+        if sec.protocol.endswith("SSL"):
+            out["ssl_context"] = create_ssl_context(cafile=sec.ssl_cafile)
+        return out
+
+
+@contextlib.asynccontextmanager
+async def admin_client(conn: Connection) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client of the cluster, closed however the block ends (also when
+    starting it failed or was cancelled by a deadline around the block)."""
+    admin = AIOKafkaAdminClient(**conn.kwargs())
+    try:
+        await admin.start()
+        yield admin
+    finally:
+        await admin.close()
+
+
+@contextlib.contextmanager
+def owned_topic(spec: StudySpec, conn: Connection, suffix: str) -> Iterator[StudySpec]:
+    """The spec with a topic of its own (`<topic>.<suffix>`), deleted afterwards (also on
+    Ctrl-C or a failure), so nothing the tuner made is left behind in the cluster."""
+    topic = replace(spec.topic, name=f"{spec.topic.name}.{suffix}", create=True)
+    try:
+        with owned.registered(
+            owned.owned_here(topic.name, spec.cluster.topic_prefix, conn.bootstrap_servers)
+        ):
+            yield replace(spec, topic=topic)
+    finally:
+        try:
+            asyncio.run(delete_topic(conn, topic.name))
+        except Exception as exc:  # a failed cleanup must not hide why the block ended
+            log.warning(
+                "could not delete topic %r, delete it by hand: %s: %s",
+                topic.name, type(exc).__name__, exc,
+            )  # fmt: skip
+
+
+def check_owned(topic: str, prefix: str) -> None:
+    if not topic.startswith(prefix):
+        raise ForeignTopicError(
+            f"refusing to change topic {topic!r}: "
+            f"the tuner only touches topics starting with {prefix!r}"
+        )
+
+
+async def preflight(conn: Connection, topic: TopicSpec) -> None:
+    """Before anything starts: the cluster answers within `REACH_TIMEOUT_S` (an address that
+    accepts connections but never answers would otherwise hang each client for its own
+    request timeout), and has the brokers the topic's replication factor needs."""
+    try:
+        async with asyncio.timeout(REACH_TIMEOUT_S), admin_client(conn) as admin:
+            brokers = len((await admin.describe_cluster())["brokers"])
+    except (TimeoutError, KafkaConnectionError) as exc:
+        what = (
+            f"no answer from the cluster at {conn.bootstrap_servers} within {REACH_TIMEOUT_S:.0f} s"
+            if isinstance(exc, TimeoutError)
+            else f"cannot connect to the cluster at {conn.bootstrap_servers}"
+        )
+        raise UnreachableError(
+            f"{what}: check cluster.bootstrap_servers (and that the cluster is up)"
+        ) from None
+    if topic.create and topic.replication_factor > brokers:
+        raise ClusterError(
+            f"topic.replication_factor: {topic.replication_factor} replicas need as many "
+            f"brokers, and the cluster at {conn.bootstrap_servers} has {brokers}"
+        )
+
+
+async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
+    """Create the topic if asked and missing; check its partition count. True if created now."""
+    async with admin_client(conn) as admin:
+        existing = await _partition_count(admin, topic.name)
+        if existing is None:
+            if not topic.create:
+                raise ClusterError(f"topic {topic.name!r} does not exist and topic.create is false")
+            check_owned(topic.name, conn.cluster.topic_prefix)
+            response = await admin.create_topics(
+                [NewTopic(topic.name, topic.partitions, topic.replication_factor)]
+            )
+            # The broker answers a refused topic with an error code per topic, not an error.
+            for _name, code, *message in response.topic_errors:
+                if code == TopicAlreadyExistsError.errno:
+                    return False
+                if code:
+                    detail = f": {message[0]}" if message and message[0] else ""
+                    raise ClusterError(
+                        f"the cluster refused to create topic {topic.name!r} "
+                        f"({for_code(code).__name__}{detail})"
+                    )
+            await _wait_for_leaders(conn, topic.name, topic.partitions)
+            return True
+        if existing != topic.partitions:
+            raise ClusterError(
+                f"topic {topic.name!r} has {existing} partitions but the config asks for "
+                f"{topic.partitions}: delete it or change topic.partitions"
+            )
+        return False
+
+
+async def _partition_count(admin: AIOKafkaAdminClient, name: str) -> int | None:
+    described = await admin.describe_topics([name])
+    for entry in described:
+        if entry.get("topic") == name and entry.get("error_code", 0) == 0:
+            return len(entry["partitions"])
+    return None
+
+
+async def _wait_for_leaders(conn: Connection, topic: str, partitions: int) -> None:
+    """A new topic's partitions need a leader before producers and consumers can use them."""
+    async with asyncio.timeout(30):
+        while True:
+            offsets = await end_offsets(conn, topic)
+            if len(offsets) == partitions:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def delete_topic(conn: Connection, name: str) -> None:
+    """Delete a topic the tuner owns; one already gone is fine. Raises `ClusterError` naming
+    the broker's error if the broker refused (the broker answers with a code per topic)."""
+    check_owned(name, conn.cluster.topic_prefix)
+    async with admin_client(conn) as admin:
+        response = await admin.delete_topics([name])
+    for _topic, code in response.topic_error_codes:
+        if code and code != UnknownTopicOrPartitionError.errno:
+            raise ClusterError(
+                f"the cluster refused to delete topic {name!r} ({for_code(code).__name__})"
+            )
+
+
+async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
+    """Partition → log end offset (the next offset to be written)."""
+    consumer = AIOKafkaConsumer(**conn.kwargs(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return {tp.partition: int(off) for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict[int, int]:
+    """Partition → offset the group committed (partitions never committed are absent)."""
+    async with admin_client(conn) as admin:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupState:
+    """The coordinator's view of a group: its state and the member ids it knows."""
+
+    state: str
+    member_ids: frozenset[str]
+
+
+async def describe_group(conn: Connection, group_id: str) -> GroupState:
+    """Ask the group coordinator (the broker) who is in the group right now.
+
+    The broker's view catches what a member cannot see of itself: a member whose loop was
+    blocked past `session.timeout.ms` is evicted while it keeps consuming its prefetched data.
+    """
+    async with admin_client(conn) as admin:
+        responses = await admin.describe_consumer_groups([group_id])
+    for response in responses:
+        for group in response.groups:
+            _error, gid, state, _ptype, _protocol, members, *_ = group
+            if gid == group_id:
+                return GroupState(state=state, member_ids=frozenset(m[0] for m in members))
+    return GroupState(state="Dead", member_ids=frozenset())

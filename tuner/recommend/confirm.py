@@ -1,0 +1,41 @@
+"""Confirmation runs: the recommendation against the defaults, side by side, capacity-bound.
+
+The runs are interleaved (best, java, aiokafka, best, …) so drift hits every configuration
+alike, and they run on a bench (`tuner.recommend.bench`): a backlog topic of their own, sized
+from the study's fastest trial, so each fresh group is measured on records it cannot run out of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from tuner.config import SettingValue
+from tuner.recommend.bench import Bench
+from tuner.report import Candidate, Confirmation, candidates
+from tuner.trial.run import TrialResult
+
+OnRun = Callable[[int, int, Candidate, TrialResult], None]
+
+
+def confirm_on(
+    bench: Bench, best: Mapping[str, SettingValue], *, on_run: OnRun | None = None
+) -> Confirmation:
+    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved.
+
+    `on_run(done, total, name, result)` hears each finished run. A run whose backlog still ran
+    out is kept as it is (`backlog_emptied`): the report refuses to compare it.
+    """
+    runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
+    repeats = bench.spec.confirm.repeats
+    total = repeats * len(Candidate)
+    for repeat in range(repeats):
+        for name, settings in candidates(best, bench.spec.consumer.settings).items():
+            result = bench.run(settings, f"c{repeat}.{name.slug}")
+            runs[name].append(result)
+            if on_run is not None:
+                on_run(sum(map(len, runs.values())), total, name, result)
+    return Confirmation(
+        runs={k: tuple(v) for k, v in runs.items()},
+        objective=bench.spec.objective,
+        settings=dict(best),
+    )

@@ -1,0 +1,80 @@
+"""After the study, one call: the best trial's settings rounded, ablated, and confirmed.
+
+`recommend` is the step between the search and the report. On one bench (a backlog topic of
+its own) it rounds the best trial's values as a person would write them, cuts them back to the
+changes that pay (unless `confirm.ablation_pairs` is 0), then confirms what is left against
+the defaults: the rounded values are the ones measured. The caller writes the report from the
+returned `Recommendation`; progress reaches it only through the callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from tuner import broker
+from tuner.config import StudySpec
+from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
+from tuner.recommend.bench import bench
+from tuner.recommend.confirm import OnRun, confirm_on
+from tuner.report import Confirmation, best_settings
+from tuner.report.plots import importances
+from tuner.search import space
+from tuner.search.study import BACKLOG_ATTR
+
+
+class Step(StrEnum):
+    """The two steps `recommend` announces through `on_step`, in this order."""
+
+    ABLATION = "ablation: putting each change back to the baseline …"
+    CONFIRMATION = "confirming the recommendation against the defaults …"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recommendation:
+    """What the study recommends and what backs it: the trial it came from, the ablation that
+    cut its changes back (None when `confirm.ablation_pairs` is 0) and the confirmation runs of
+    the settings it ends with (`confirmation.settings`)."""
+
+    best: FrozenTrial
+    ablation: Ablation | None
+    confirmation: Confirmation
+
+
+def recommend(
+    spec: StudySpec,
+    study: optuna.Study,
+    best: FrozenTrial,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    on_change: Callable[[int, int, Change], None] | None = None,
+    on_run: OnRun | None = None,
+) -> Recommendation:
+    """Ablate and confirm `best` of `study` on one bench. The config's fixed settings and values
+    from the user's own `choices` are written already and stay as they are. Raises `TrialError`
+    if a run fails; `broker.BrokerError` and `ClusterError` as the trials do."""
+    chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
+    settings = space.rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
+    ablation = None
+    with (
+        broker.for_cluster(spec.cluster) as bootstrap,
+        bench(spec, bootstrap_servers=bootstrap,
+              backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0))) as runs,
+    ):  # fmt: skip
+        if spec.confirm.ablation_pairs > 0:
+            if on_step is not None:
+                on_step(Step.ABLATION)
+            ablation = ablate(
+                settings, spec.consumer.settings, run=bench_run(runs),
+                pairs=spec.confirm.ablation_pairs, importances=importances(study),
+                objective=spec.objective, on_change=on_change,
+            )  # fmt: skip
+            settings = dict(ablation.settings)
+        if on_step is not None:
+            on_step(Step.CONFIRMATION)
+        confirmation = confirm_on(runs, settings, on_run=on_run)
+    return Recommendation(best=best, ablation=ablation, confirmation=confirmation)

@@ -1,0 +1,3 @@
+"""The Optuna search: what is sampled, how a trial is scored, the stored study, shared runs."""
+
+from __future__ import annotations

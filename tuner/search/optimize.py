@@ -1,0 +1,371 @@
+"""`tuner optimize`: a synchronous Optuna ask/tell loop, one isolated trial at a time.
+
+Each trial gets its own topic and consumer group (both under the tuner's prefix, deleted
+after it) and runs in its own `asyncio.run`, so nothing leaks between trials. A failed trial is
+told as FAIL with its reason and the study goes on; Ctrl-C tells the trial in flight as FAIL
+("interrupted") so the stored study stays consistent and `--resume` continues it.
+
+Workers sharing a study (`--worker`) claim each trial from the study's budget and measure it
+in a turn on their cluster (`tuner.search.lease`): trials on one cluster never overlap, and each
+trial records the cluster it ran on (user attribute `cluster`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from prometheus_client import CollectorRegistry
+
+from tuner import broker, librdkafka, metrics
+from tuner.cluster import access
+from tuner.cluster import admin as cluster
+from tuner.cluster.admin import Connection
+from tuner.config import SettingValue, StudySpec
+from tuner.search import lease, space
+from tuner.search.events import StudyOutcome, TrialEvent
+from tuner.search.objective import score
+from tuner.search.samplers import AskTellGridSampler, make_pruner, make_sampler
+from tuner.search.study import (
+    BACKLOG_ATTR,
+    CLIENT_ATTR,
+    CLUSTER_ATTR,
+    FAIL_REASON_ATTR,
+    FIXED_ATTR,
+    PRUNED_ATTR,
+    RESULT_ATTR,
+    SETTINGS_ATTR,
+    TRIAL_BACKLOG_ATTR,
+    WORKER_ATTR,
+    open_storage,
+    recommended,
+    study_url,
+)
+from tuner.trial.measure import Measured, measure
+from tuner.trial.phases import Outcome
+from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
+
+log = logging.getLogger(__name__)
+
+
+class StudyExistsError(Exception):
+    """The storage already holds a study of this name and `--resume` was not given."""
+
+
+def _reporter(trial: optuna.Trial) -> Observer:
+    """Feed the measure phase's running throughput to Optuna; raise TrialPruned when told."""
+    step = 0
+
+    def observe(phase: Phase, value: float | None) -> None:
+        nonlocal step
+        if phase is not Phase.MEASURE or value is None:
+            return
+        trial.report(value, step)
+        step += 1
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at second {step} ({value:,.0f} records/s)")
+
+    return observe
+
+
+def _finished(study: optuna.Study) -> int:
+    return sum(1 for t in study.trials if t.state.is_finished())
+
+
+def _taken(study: optuna.Study) -> int:
+    """Finished plus running trials: the budget several workers share."""
+    return sum(1 for t in study.trials if t.state.is_finished() or t.state == TrialState.RUNNING)
+
+
+def _observers(*observers: Observer | None) -> Observer:
+    def observe(phase: Phase, value: float | None) -> None:
+        for o in observers:
+            if o is not None:
+                o(phase, value)
+
+    return observe
+
+
+def _budget_left(
+    study: optuna.Study, spec: StudySpec, sampler: optuna.samplers.BaseSampler, started: float
+) -> bool:
+    """Trials, time and (for a grid) points left; trials in flight elsewhere count as taken."""
+    if _taken(study) >= spec.search.trials:
+        return False
+    if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
+        return False
+    return not (isinstance(sampler, AskTellGridSampler) and sampler.is_exhausted(study))
+
+
+def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
+    defaults = space.aiokafka_defaults()
+    return {k: v for k, v in settings.items() if defaults.get(k) != v}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Step:
+    """One trial's end, ready for the single `study.tell`."""
+
+    outcome: Outcome
+    values: list[float] | None = None
+    reason: str | None = None
+    measured: Measured | None = None
+    interrupted: bool = False
+
+    @property
+    def state(self) -> TrialState:
+        if self.outcome is Outcome.PRUNED:
+            return TrialState.PRUNED
+        return TrialState.FAIL if self.values is None else TrialState.COMPLETE
+
+
+@dataclass(slots=True, kw_only=True)
+class _Context:
+    """What every trial of one `optimize` call shares."""
+
+    spec: StudySpec
+    bootstrap: str
+    registry: CollectorRegistry
+    backlog_records: int
+    on_phase: Observer | None
+    coordinator: lease.Coordinator
+
+
+def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
+    """Measure one configuration and judge it; never raises for a trial's own failure."""
+    spec = ctx.spec
+    try:
+        c = spec.consumer
+        problems = librdkafka.settings_problems(c.client, c.group_protocol, settings)
+        if problems:
+            raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
+        measured = measure(
+            spec,
+            bootstrap_servers=ctx.bootstrap,
+            settings=settings,
+            group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.t{trial.number}",
+            registry=ctx.registry,
+            backlog_records=ctx.backlog_records,
+            observer=_observers(None if spec.objective.multi else _reporter(trial), ctx.on_phase),
+        )
+    except KeyboardInterrupt:
+        return _Step(outcome=Outcome.FAILED, reason="interrupted", interrupted=True)
+    except optuna.TrialPruned as exc:
+        return _Step(outcome=Outcome.PRUNED, reason=str(exc))
+    except Exception as exc:  # any trial failure is recorded and the study goes on
+        log.exception("trial %d failed", trial.number)
+        return _Step(outcome=Outcome.FAILED, reason=f"{type(exc).__name__}: {exc}")
+    result = measured.result
+    if not measured.capacity_bound:
+        return _Step(
+            outcome=Outcome.FAILED,
+            measured=measured,
+            reason=(
+                f"not capacity-bound: it waited on the supply in {measured.attempts} runs (the "
+                f"last on {measured.backlog_records:,} records: {result.supply}), so it measured "
+                "the supply; raise "
+                f"workload.prefill_records to {backlog_for(spec, peak_rate(result)):,}"
+            ),
+        )
+    judged = score(result, spec.objective)
+    for key, value in judged.constraints.items():
+        trial.set_constraint(key, value)
+    return _Step(
+        outcome=Outcome.COMPLETE if judged.feasible else Outcome.INFEASIBLE,
+        values=list(judged.values),
+        reason=", ".join(judged.violated()) or None,
+        measured=measured,
+    )
+
+
+def optimize(
+    spec: StudySpec,
+    *,
+    out_dir: Path,
+    storage: str | None = None,
+    resume: bool = False,
+    on_trial: Callable[[TrialEvent], None] | None = None,
+    on_phase: Observer | None = None,
+) -> StudyOutcome:
+    """Run the study until `search.trials` trials have finished (or the timeout); see module doc.
+
+    Every trial reads one backlog topic of this call's own (its fresh group starts at the
+    beginning), grown before a trial whenever the fastest rate seen so far could drain it.
+    `on_trial` hears each finished trial; `on_phase` the phases and running throughput of the
+    trial in flight.
+    """
+    access.check(spec.cluster)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    url = study_url(spec, out_dir, storage)
+    name = spec.study.name
+    store = open_storage(url)
+    existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    if name in existing and not resume:
+        raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
+    sampler = make_sampler(spec)
+    registry = CollectorRegistry()
+    started = time.monotonic()
+    with (
+        metrics.serve(
+            registry,
+            host=spec.metrics.host,
+            port=spec.metrics.port,
+            java_compatible=spec.metrics.java_compatible,
+        ),
+        broker.for_cluster(spec.cluster) as bootstrap,
+    ):
+        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+        # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.
+        asyncio.run(cluster.preflight(conn, spec.topic))
+        study = optuna.create_study(
+            study_name=name,
+            storage=store,
+            directions=["maximize", "minimize"] if spec.objective.multi else ["maximize"],
+            sampler=sampler,
+            pruner=make_pruner(spec),
+            load_if_exists=True,
+        )
+        with cluster.owned_topic(spec, conn, f"{name}.{uuid.uuid4().hex[:6]}") as study_spec:
+            ctx = _Context(
+                spec=study_spec,
+                bootstrap=bootstrap,
+                registry=registry,
+                backlog_records=max(
+                    spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
+                ),
+                on_phase=on_phase,
+                coordinator=lease.Coordinator(url, study=name),
+            )
+            try:
+                interrupted = _trials(study, sampler, ctx, on_trial, started)
+            finally:
+                ctx.coordinator.close()
+    return StudyOutcome(
+        study_name=name, storage=url, best=recommended(study), interrupted=interrupted
+    )
+
+
+def _trials(
+    study: optuna.Study,
+    sampler: optuna.samplers.BaseSampler,
+    ctx: _Context,
+    on_trial: Callable[[TrialEvent], None] | None,
+    started: float,
+) -> bool:
+    """Ask, run and tell trials while the study's budget lasts, each in a turn on the cluster
+    (workers on one cluster take turns); True if Ctrl-C (or SIGTERM) ended it."""
+    spec = ctx.spec
+    searched = space.search_space(
+        spec.search.parameters, spec.consumer.settings, client=spec.consumer.client
+    )
+    study_metrics = metrics.StudyMetrics(ctx.registry, study=study.study_name)
+    pending: optuna.Trial | None = None
+    claimed = False
+    try:
+        while _budget_left(study, spec, sampler, started):
+            if not ctx.coordinator.claim(budget=spec.search.trials, taken=_taken(study)):
+                break
+            claimed = True
+            with ctx.coordinator.turn(ctx.bootstrap) as turn:
+                if turn.taken_over is not None:
+                    _fail_abandoned(study, turn.taken_over, ctx.bootstrap)
+                pending = trial = study.ask()
+                claimed = False
+                turn.measuring(trial.number)
+                trial.set_user_attr(CLUSTER_ATTR, ctx.bootstrap)
+                trial.set_user_attr(WORKER_ATTR, ctx.coordinator.holder)
+                settings = searched.suggest(trial)
+                trial.set_user_attr(SETTINGS_ATTR, settings)
+                study_metrics.started(trial.number, settings)
+                step = _run_one_trial(trial, settings, ctx)
+                _record(study, trial, step, ctx)
+            pending = None
+            if step.interrupted:
+                raise KeyboardInterrupt
+            _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
+    except KeyboardInterrupt:
+        if claimed:  # while waiting for the cluster: the trial was never asked
+            ctx.coordinator.unclaim()
+        # Ctrl-C may land between two trials as well as inside one: a trial asked but not
+        # told would stay RUNNING in the storage for ever, so it is told as FAIL here.
+        if pending is not None and _running(study, pending.number):
+            pending.set_user_attr(FAIL_REASON_ATTR, "interrupted")
+            study.tell(pending, state=TrialState.FAIL)
+        return True
+    return False
+
+
+def _fail_abandoned(study: optuna.Study, taken: lease.TakenOver, cluster: str) -> None:
+    """Tell as FAIL the trial a killed worker left running: it would count as running for ever."""
+    if taken.study != study.study_name or not _running(study, taken.trial_number):
+        return
+    reason = f"its worker ({taken.holder}) stopped renewing the lease on {cluster} mid-trial"
+    trial_id = study.trials[taken.trial_number]._trial_id
+    study._storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
+    study.tell(taken.trial_number, state=TrialState.FAIL)
+
+
+def _running(study: optuna.Study, number: int) -> bool:
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return any(t.number == number for t in running)
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context) -> None:
+    """Store one trial's end (reason, result, the backlog it needed) and tell it, once."""
+    if step.reason:
+        trial.set_user_attr(PRUNED_ATTR if step.outcome is Outcome.PRUNED else FAIL_REASON_ATTR,
+                            step.reason)  # fmt: skip
+    if step.measured is not None:
+        trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
+        trial.set_user_attr(TRIAL_BACKLOG_ATTR, step.measured.backlog_records)
+        ctx.backlog_records = max(
+            step.measured.backlog_records,
+            backlog_for(ctx.spec, peak_rate(step.measured.result)),
+            ctx.backlog_records,
+        )
+        study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
+        study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
+        c = ctx.spec.consumer
+        study.set_user_attr(CLIENT_ATTR, {"client": c.client, "group_protocol": c.group_protocol})
+    study.tell(trial, step.values, state=step.state)
+
+
+def _emit(  # noqa: PLR0917 - a private step of optimize, called once
+    on_trial: Callable[[TrialEvent], None] | None,
+    study_metrics: metrics.StudyMetrics,
+    study: optuna.Study,
+    spec: StudySpec,
+    started: float,
+    number: int,
+    settings: dict[str, SettingValue],
+    step: _Step,
+) -> None:
+    best = recommended(study)
+    value = None if step.values is None else step.values[0]
+    study_metrics.finished(step.outcome, value, None if best is None else best.values[0])
+    if on_trial is None:
+        return
+    result = None if step.measured is None else step.measured.result
+    on_trial(
+        TrialEvent(
+            number=number,
+            done=_finished(study),
+            total=spec.search.trials,
+            state=step.outcome,
+            changed=_changed(settings),
+            value=value,
+            p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,
+            record_age_p99_ms=None if result is None else result.record_age_ms.p99,
+            rebalances=None if result is None else result.rebalances,
+            reason=step.reason,
+            best_value=None if best is None else best.values[0],
+            elapsed_s=time.monotonic() - started,
+        )
+    )

@@ -1,0 +1,218 @@
+"""The search space: what `tuner optimize` samples, and the aiokafka kwargs a trial runs with.
+
+The settings catalogue and its rules live in `tuner.settings` (no optuna, no aiokafka there,
+so a config loads cheaply); they are re-exported here for the modules that import them from
+`tuner.search.space`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import cast
+
+import optuna
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+from tuner.librdkafka import CONFLUENT, CONFLUENT_SEARCH
+from tuner.settings import (
+    ASSIGNOR_NAMES,
+    INT_MAX,
+    SETTINGS,
+    BrokerLimits,
+    ParameterSpec,
+    Setting,
+    SettingValue,
+    aiokafka_defaults,
+    check_parameters,
+    check_rules,
+    effective_settings,
+    java_defaults,
+    rounded,
+    validate_settings,
+)
+
+__all__ = [
+    "ASSIGNORS",
+    "DEFAULT_SEARCH",
+    "FETCH_RATIO",
+    "HEARTBEAT_FRACTION",
+    "SETTINGS",
+    "BrokerLimits",
+    "SearchSpace",
+    "Setting",
+    "aiokafka_defaults",
+    "check_parameters",
+    "check_rules",
+    "effective_settings",
+    "java_defaults",
+    "rounded",
+    "search_space",
+    "suggest",
+    "to_aiokafka_kwargs",
+    "validate_settings",
+]
+
+ASSIGNORS = {
+    "range": RangePartitionAssignor,
+    "roundrobin": RoundRobinPartitionAssignor,
+    "sticky": StickyPartitionAssignor,
+}
+"""aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`."""
+
+
+def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
+    """The one place aiokafka consumer keyword arguments are built from Java-named settings."""
+    kwargs: dict[str, object] = {}
+    for name, value in values.items():
+        setting = SETTINGS[name]
+        if setting.kind is str and isinstance(value, str):
+            kwargs[setting.aiokafka_kwarg] = (ASSIGNORS[ASSIGNOR_NAMES[value]],)
+        else:
+            kwargs[setting.aiokafka_kwarg] = value
+    return kwargs
+
+
+# --- the search space ---------------------------------------------------------------------
+
+DEFAULT_SEARCH: Mapping[str, ParameterSpec] = {
+    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
+    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
+    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
+    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
+    "max.poll.records": ParameterSpec(low=10, high=5000, log=True),
+    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
+    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
+    "max.poll.interval.ms": ParameterSpec(low=10000, high=600000, log=True),
+}
+"""What `tuner optimize` searches when `search.parameters` is not given."""
+
+HEARTBEAT = "heartbeat.interval.ms"
+SESSION = "session.timeout.ms"
+FETCH_MAX = "fetch.max.bytes"
+PARTITION_FETCH_MAX = "max.partition.fetch.bytes"
+MAX_POLL_INTERVAL = "max.poll.interval.ms"
+
+HEARTBEAT_FRACTION = (0.1, 0.3)
+"""heartbeat.interval.ms is sampled as this fraction of the trial's session.timeout.ms."""
+FETCH_RATIO = (1.0, 64.0)
+"""fetch.max.bytes is sampled as this multiple (log scale) of max.partition.fetch.bytes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchSpace:
+    """What a study searches once `consumer.settings` has fixed its part; fixed settings are
+    never sampled, so a study never overrides what the user pinned."""
+
+    parameters: Mapping[str, ParameterSpec]
+    fixed: Mapping[str, SettingValue]
+    removed: tuple[str, ...]
+    """Searched names (default space or the user's) dropped because they are fixed."""
+
+    def note(self) -> str | None:
+        """`fixed by consumer.settings: max.poll.interval.ms=2500 (not searched)`, or None."""
+        if not self.removed:
+            return None
+        pinned = ", ".join(f"{name}={self.fixed[name]}" for name in self.removed)
+        return f"fixed by consumer.settings: {pinned} (not searched)"
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, SettingValue]:
+        """The trial's full settings: the fixed ones plus one sample of the rest."""
+        return {**self.fixed, **suggest(trial, self.parameters, fixed=self.fixed)}
+
+
+def search_space(
+    spec_parameters: Mapping[str, ParameterSpec] | None,
+    fixed: Mapping[str, SettingValue],
+    *,
+    client: str = "aiokafka",
+) -> SearchSpace:
+    """The searched parameters (`search.parameters`, else the client's default space:
+    DEFAULT_SEARCH or `librdkafka.CONFLUENT_SEARCH`) minus every fixed one.
+
+    A fixed heartbeat.interval.ms raises a searched session timeout's lower bound above three
+    heartbeats, and a fixed fetch.max.bytes caps a searched max.partition.fetch.bytes, so
+    sampled values still pass `check_rules` (when the range allows it).
+    """
+    default = CONFLUENT_SEARCH if client == CONFLUENT else DEFAULT_SEARCH
+    params = default if spec_parameters is None else spec_parameters
+    kept = {name: p for name, p in params.items() if name not in fixed}
+    heartbeat, session = fixed.get(HEARTBEAT), kept.get(SESSION)
+    if isinstance(heartbeat, int) and session is not None and session.high is not None:
+        low = max(session.low or 1, 3 * heartbeat + 1)
+        if low <= session.high:
+            kept[SESSION] = replace(session, low=low)
+    fetch_max, partition = fixed.get(FETCH_MAX), kept.get(PARTITION_FETCH_MAX)
+    if isinstance(fetch_max, int) and partition is not None and partition.high is not None:
+        high = min(partition.high, fetch_max)
+        if (partition.low or 1) <= high:
+            kept[PARTITION_FETCH_MAX] = replace(partition, high=high)
+    if client == CONFLUENT:
+        _keep_poll_over_session(kept, fixed)
+    return SearchSpace(
+        parameters=MappingProxyType(kept),
+        fixed=MappingProxyType(dict(fixed)),
+        removed=tuple(name for name in params if name in fixed),
+    )
+
+
+def _keep_poll_over_session(
+    kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]
+) -> None:
+    """librdkafka refuses max.poll.interval.ms under session.timeout.ms: a fixed one bounds
+    the other's searched range (when the range allows it)."""
+    poll, session = fixed.get(MAX_POLL_INTERVAL), fixed.get(SESSION)
+    searched = kept.get(SESSION)
+    if isinstance(poll, int) and searched is not None and (searched.low or 1) <= poll:
+        kept[SESSION] = replace(searched, high=min(searched.high or poll, poll))
+    searched = kept.get(MAX_POLL_INTERVAL)
+    if isinstance(session, int) and searched is not None and session <= (searched.high or 0):
+        kept[MAX_POLL_INTERVAL] = replace(searched, low=max(searched.low or 1, session))
+
+
+def suggest(
+    trial: optuna.Trial,
+    params: Mapping[str, ParameterSpec],
+    *,
+    fixed: Mapping[str, SettingValue] | None = None,
+) -> dict[str, SettingValue]:
+    """Sample one configuration that Kafka accepts, enforcing the rules while sampling.
+
+    heartbeat.interval.ms is drawn as a fraction of the session timeout and fetch.max.bytes as
+    a multiple of max.partition.fetch.bytes (sampled or `fixed`): every distribution is the
+    same in every trial, as Optuna's multivariate samplers need, and no trial is wasted on a
+    configuration that `check_rules` would reject. Names in `fixed` are never sampled.
+    """
+    fixed = fixed or {}
+    out: dict[str, SettingValue] = {}
+    derived = {
+        name for name in (HEARTBEAT, FETCH_MAX) if name in params and not params[name].choices
+    }
+    for name, p in params.items():
+        if name in fixed or name in derived:
+            continue
+        if p.choices:
+            out[name] = cast(SettingValue, trial.suggest_categorical(name, list(p.choices)))
+        else:
+            assert p.low is not None  # noqa: S101 - check_parameters ran at load
+            assert p.high is not None  # noqa: S101
+            out[name] = trial.suggest_int(name, p.low, p.high, log=p.log)
+    eff = effective_settings({**fixed, **out})
+    if HEARTBEAT in derived and HEARTBEAT not in fixed:
+        fraction = trial.suggest_float("heartbeat.fraction", *HEARTBEAT_FRACTION)
+        session = int(eff[SESSION] or 0)
+        out[HEARTBEAT] = _clamp(int(session * fraction), params[HEARTBEAT], (session - 1) // 3)
+    if FETCH_MAX in derived and FETCH_MAX not in fixed:
+        ratio = trial.suggest_float("fetch.max.bytes.ratio", *FETCH_RATIO, log=True)
+        floor = int(eff[PARTITION_FETCH_MAX] or 1)
+        out[FETCH_MAX] = max(floor, _clamp(round(floor * ratio), params[FETCH_MAX], INT_MAX))
+    return out
+
+
+def _clamp(value: int, p: ParameterSpec, ceiling: int) -> int:
+    """Into the configured [low, high], then at most `ceiling` (the rule wins), at least 1."""
+    value = max(p.low or 1, min(p.high or value, value))
+    return max(1, min(value, ceiling))

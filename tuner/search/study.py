@@ -1,0 +1,146 @@
+"""What a stored study holds: where it lives, what each trial measured, which trials count,
+and the one it recommends. Read by the loop, the report, the plots and the advisor alike.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from pathlib import Path
+
+import optuna
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
+
+from tuner.config import StudySpec
+from tuner.trial.result import TrialResult
+
+RESULT_ATTR = "result"
+"""Trial attribute: the trial's `TrialResult.to_dict()`."""
+FIXED_ATTR = "fixed_settings"
+CLIENT_ATTR = "client"
+"""The measured client and group protocol: `{"client": ..., "group_protocol": ...}`."""
+"""Study attribute: the config's `consumer.settings`, which the study kept fixed."""
+BACKLOG_ATTR = "backlog_records"
+"""Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
+SETTINGS_ATTR = "settings"
+"""Trial attribute: the settings the trial was given (Java names), as the sampler drew them."""
+FAIL_REASON_ATTR = "fail_reason"
+"""Trial attribute: why a failed trial has no measurement, in words ("interrupted" on Ctrl-C)."""
+PRUNED_ATTR = "pruned"
+"""Trial attribute: why the pruner stopped the trial, in words."""
+TRIAL_BACKLOG_ATTR = "backlog_records"
+"""Trial attribute: the backlog (records) the trial's last attempt ran on."""
+CLUSTER_ATTR = "cluster"
+"""Trial attribute: the bootstrap address of the cluster the trial was measured on."""
+WORKER_ATTR = "worker"
+"""Trial attribute: the worker (host and process) that measured the trial."""
+
+
+def default_storage(out_dir: Path) -> str:
+    return f"sqlite:///{out_dir / 'study.db'}"
+
+
+def study_url(spec: StudySpec, out_dir: Path, storage: str | None = None) -> str:
+    """Where `optimize` keeps the study: `storage`, else the config's, else under `out_dir`."""
+    return storage or spec.study.storage or default_storage(out_dir)
+
+
+class StorageError(Exception):
+    """The storage URL is malformed or names a database whose driver is not installed."""
+
+
+POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
+
+
+def database_url(url: str) -> str:
+    """`postgresql://` with the driver the `postgres` extra installs (psycopg 3), whichever
+    default the installed SQLAlchemy picks (psycopg2 before 2.1); an explicit driver stays."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def check_storage(url: str) -> None:
+    """Raise StorageError unless this install can open `url`: without it Optuna fails later
+    with "Failed to import DB access module", after a broker and a topic were set up."""
+    if url.startswith("journal:"):
+        return
+    try:
+        dialect = make_url(database_url(url)).get_dialect()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(f"storage {url!r} is not a database URL Optuna can open: {exc}") from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = f"{dialect.name}+{dialect.driver}"
+        fix = POSTGRES_EXTRA if dialect.name == "postgresql" else f"install its driver ({exc.name})"
+        raise StorageError(
+            f"storage {url!r} needs the {driver} driver, which is not installed: {fix}"
+        ) from exc
+
+
+def open_storage(url: str) -> str | optuna.storages.BaseStorage:
+    """An SQLAlchemy URL (`postgresql://` through psycopg 3); `journal:PATH` is Optuna's journal
+    file (for several workers on one machine). Raises StorageError as `check_storage` does."""
+    if url.startswith("journal:"):
+        backend = JournalFileBackend(url.removeprefix("journal:"))
+        return optuna.storages.JournalStorage(backend)
+    check_storage(url)
+    db = database_url(url)
+    if db.startswith("sqlite"):
+        return db
+    for _ in range(2):
+        try:
+            return optuna.storages.RDBStorage(db)
+        except (IntegrityError, ProgrammingError):
+            # Workers starting together on a fresh database race to create Optuna's schema;
+            # the loser sees the winner's types or tables half made, and finds them done later.
+            time.sleep(1.0)
+    return optuna.storages.RDBStorage(db)
+
+
+def recommended(study: optuna.Study) -> FrozenTrial | None:
+    """The best feasible trial; in a two-objective study, the front's highest throughput.
+
+    Optuna (>= 5) picks among feasible trials only, for `best_trial` and the Pareto front alike.
+    """
+    if len(study.directions) > 1:
+        return max(study.best_trials, key=lambda t: t.values[0], default=None)
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def stored_result(trial: FrozenTrial) -> TrialResult | None:
+    """What the trial measured, as `optimize` stored it (None: it measured nothing)."""
+    stored = trial.user_attrs.get(RESULT_ATTR)
+    return None if stored is None else TrialResult.from_dict(stored)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """A complete trial whose every constraint value is <= 0 (Optuna's convention)."""
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
+def violations(study: optuna.Study) -> collections.Counter[str]:
+    """Why trials were not feasible: each violated constraint, plus `failed` and `pruned`."""
+    counts: collections.Counter[str] = collections.Counter()
+    for t in study.trials:
+        if t.state == TrialState.FAIL:
+            counts["failed"] += 1
+        elif t.state == TrialState.PRUNED:
+            counts["pruned"] += 1
+        elif t.state == TrialState.COMPLETE:
+            counts.update(name for name, value in t.constraints.items() if value > 0)
+    return counts
+
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """The feasible trials no other trial beats on both objectives, fastest first."""
+    if len(study.directions) == 1:
+        return []
+    return sorted(study.best_trials, key=lambda t: -t.values[0])

@@ -48,7 +48,7 @@ from tuner.exits import broker_failed as _broker_failed
 from tuner.exits import err as _err
 from tuner.objective import Constraint
 from tuner.optimize import StudyExistsError, optimize
-from tuner.payloads.sample import with_topic_sample
+from tuner.payloads.sample import PayloadTopicDeniedError, with_topic_sample
 from tuner.study import BACKLOG_ATTR, is_feasible, open_storage, recommended, study_url, violations
 from tuner.trial import (
     Phase,
@@ -67,15 +67,22 @@ def _say(line: str) -> None:
 
 def _cluster_mismatch(exc: ClusterError, *, debug: bool) -> int:
     """The cluster disagrees with the config (a topic's partition count, a missing topic, too
-    few brokers) or refuses its credentials, certificate or protocol: bad input. A cluster that
-    did not answer at all is a failure. Under `--debug` the traceback comes first, with the
-    client's own error that caused it."""
+    few brokers) or refuses its credentials, certificate, protocol or (an ACL) an operation on
+    the payload topic: bad input, since only the config or the cluster's ACLs fix it. A
+    cluster that did not answer at all is a failure. Under `--debug` the traceback comes
+    first, with the client's own error that caused it."""
     if debug:
         traceback.print_exception(exc)
     if isinstance(exc, UnreachableError):
         _err(str(exc))
         return EXIT_FAILURE
-    what = "refused the connection" if isinstance(exc, AccessError) else "does not match the config"
+    what = (
+        "refused the connection"
+        if isinstance(exc, AccessError)
+        else "refused access"
+        if isinstance(exc, PayloadTopicDeniedError)
+        else "does not match the config"
+    )
     _err(f"the cluster {what}: {exc}")
     return EXIT_BAD_INPUT
 

@@ -200,9 +200,10 @@ ssl.client.auth=none
         return self._authorizer() + listeners
 
     def _authorizer(self) -> str:
-        """The ACL lines, if asked. The broker's own listeners (PLAINTEXT, between broker and
-        controller; its readiness check) authenticate nobody, so their principal,
-        `User:ANONYMOUS`, must be a super user for the node to register with its controller."""
+        """The ACL lines, if asked. The broker's own listeners (PLAINTEXT: controller traffic,
+        the readiness check) authenticate nobody; their principal, `User:ANONYMOUS`, is a super
+        user so that no ACL a test writes can cut the node off from its controller. Clients of
+        the PLAINTEXT listener are therefore unrestricted: the ACLs bind the secured ones."""
         if self.reader_password is None:
             return ""
         return f"""\

@@ -379,9 +379,8 @@ def test_run_says_what_the_payloads_were(
 def test_a_topic_on_a_secured_cluster_is_sampled_with_the_configs_credentials(
     secure_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """Over SASL_SSL/SCRAM the sample reads with the config's user; a topic that user cannot
-    see is named by field (the test broker has no ACLs, so the topic the user cannot see here
-    is a missing one)."""
+    """Over SASL_SSL/SCRAM the sample reads with the config's user; a missing topic is named
+    by field (topics an ACL closes to a user: `tests/test_sample.py`)."""
     listeners = secure_broker.listeners
     assert listeners is not None
     scram = SecuritySpec(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",

@@ -83,30 +83,34 @@ def _acl(topic: str, principal: str, operation: AclOperation) -> AclBinding:
                       operation, AclPermissionType.ALLOW)  # fmt: skip
 
 
-def _state(broker: EmbeddedBroker, topic: str) -> tuple[dict[int, int], set[str]]:
-    """The topic's end offsets and the cluster's consumer groups, seen by the admin user."""
+def _state(broker: EmbeddedBroker, topic: str) -> tuple[dict[int, int], set[str], set[str]]:
+    """The topic's end offsets, the cluster's consumer groups and its topics, seen by the
+    admin user."""
     admin = Connection(bootstrap_servers=broker.bootstrap_servers, cluster=ClusterSpec())
 
-    async def groups() -> set[str]:
+    async def names() -> tuple[set[str], set[str]]:
         client = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
         await client.start()
         try:
-            return {g[0] for g in await client.list_consumer_groups()}
+            groups = {g[0] for g in await client.list_consumer_groups()}
+            return groups, set(await client.list_topics())
         finally:
             await client.close()
 
-    return asyncio.run(cluster.end_offsets(admin, topic)), asyncio.run(groups())
+    return asyncio.run(cluster.end_offsets(admin, topic)), *asyncio.run(names())
 
 
-def test_run_refuses_a_payload_topic_the_principal_may_not_read(
+@pytest.mark.parametrize("command", ["run", "optimize"])
+def test_a_payload_topic_the_principal_may_not_read_is_refused_before_anything_starts(
     secure_broker: EmbeddedBroker,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    command: str,
 ) -> None:
-    """`tuner run` whose user may describe the payload topic but not read it: exit 2, one line
-    naming the field, the topic, the principal, READ and TopicAuthorizationFailed; nothing
-    written to it, no group, no trial topic, no sample file."""
+    """`tuner run`/`optimize` whose user may describe the payload topic but not read it: exit
+    2, one line naming the field, the topic, the principal, READ and TopicAuthorizationFailed;
+    nothing written to it, no group, no trial topic, no sample file."""
     topic = _users_topic(secure_broker)
     _grant(secure_broker, _acl(topic, READER_PRINCIPAL, AclOperation.DESCRIBE))
     before = _state(secure_broker, topic)
@@ -131,16 +135,16 @@ def test_run_refuses_a_payload_topic_the_principal_may_not_read(
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(PASSWORD_VAR, _listeners(secure_broker).reader_password or "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # where samples are kept
-    assert main(["run", str(path), "--quiet"]) == 2
+    out = ["--out", str(tmp_path / "out")] if command == "optimize" else []
+    assert main([command, str(path), "--quiet", *out]) == 2
     err = capsys.readouterr().err
     [line] = [line for line in err.splitlines() if "workload.payloads.topic" in line]
     assert line.startswith(f"tuner: the cluster refused access: workload.payloads.topic: {topic!r}")
     assert f"refused {READER_PRINCIPAL} the READ operation" in line
     assert "(TopicAuthorizationFailed)" in line
     assert "Traceback" not in err
-    assert _state(secure_broker, topic) == before
-    assert not topic_exists(secure_broker.bootstrap_servers, trial_topic)
-    assert not list((tmp_path / "cache").rglob("payloads-*"))
+    assert _state(secure_broker, topic) == before  # no record, no group, no topic more
+    assert not list(tmp_path.rglob("payloads-*"))
 
 
 def test_a_payload_topic_the_principal_may_not_describe_is_named_as_such(

@@ -90,8 +90,9 @@ def summarize(workload: WorkloadSpec) -> PayloadSummary:
 def _ratio(pool: Pool, codec: str, workload: WorkloadSpec) -> float | None:
     """Uncompressed over compressed size of the record batches the producer would write: the
     values in write order (keys and headers too) in Kafka's v2 batches of about
-    `producer.batch_bytes`, the records of each compressed at the codec's default level, as
-    librdkafka and the Java producer do (gzip 6, not aiokafka's 9). Framing counts: a record's
+    `producer.batch_bytes`, the records of each compressed at the level librdkafka and the
+    Java producer use by default (gzip 6, not aiokafka's 9; zstd 3; lz4 and snappy as
+    aiokafka compresses them, unchecked against a broker). Framing counts: a record's
     varint lengths and offset delta make a pool of a few repeated values compress far less
     than the values alone would. aiokafka's codecs: gzip always, the others with cramjam."""
     from aiokafka import codec as codecs  # noqa: PLC0415 - only when a ratio is asked
@@ -120,7 +121,9 @@ def _batches(pool: Pool, batch_bytes: int) -> Iterator[bytearray]:
     """Full uncompressed v2 batches as a busy producer fills them (one timestamp, offsets from
     0 in each), over one pass of the pool and at least one batch (a pool smaller than a batch
     repeats in it, as it does on the topic), or `COMPRESSION_SAMPLE_BYTES` of values."""
-    from aiokafka.record.default_records import DefaultRecordBatchBuilder  # noqa: PLC0415
+    from aiokafka.record.default_records import (  # noqa: PLC0415 - only when a ratio is asked
+        DefaultRecordBatchBuilder,
+    )
 
     def builder() -> DefaultRecordBatchBuilder:
         return DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, batch_bytes)

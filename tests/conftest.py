@@ -34,8 +34,10 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
 @pytest.fixture(scope="session")
 def secure_broker() -> Iterator[EmbeddedBroker]:
     """A second real broker with SASL_SSL (SCRAM-SHA-512, PLAIN) and SSL listeners, a CA of its
-    own and a random password (`secure_broker.listeners`), stopped at the end."""
-    broker = EmbeddedBroker(secure=SecureOptions(), heap="512m")
+    own and a random password (`secure_broker.listeners`), stopped at the end. It checks ACLs:
+    its user is a super user, and the second user (`security.READER`) may use whatever no ACL
+    names, so only a test that writes an ACL closes anything to it."""
+    broker = EmbeddedBroker(secure=SecureOptions(authorizer=True), heap="512m")
     broker.start()
     try:
         yield broker

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from prometheus_client import CollectorRegistry
 
+from tuner.advice import Finding, from_config, from_run, merge, rules
 from tuner.broker import free_port
 from tuner.config import StudySpec, parse_config
 from tuner.search import space
@@ -84,6 +86,23 @@ def slow_records(max_poll_records: int | None = None) -> dict[str, Any]:
     if max_poll_records is not None:
         settings["max.poll.records"] = max_poll_records
     return {"processing": {"per_record_ms": 10}, "settings": settings}
+
+
+def held_loop_trial(spec: StudySpec, bootstrap_servers: str) -> tuple[TrialResult, float]:
+    """One trial of `spec` and the longest time a member's event loop was held in it (ms)."""
+    result = trial(spec, bootstrap_servers)
+    blocked = result.poll.loop_blocked_ms_max
+    assert blocked is not None
+    return result, blocked
+
+
+def kt102_on_a_short_session(spec: StudySpec, result: TrialResult) -> Finding:
+    """KT102 from the config and the run laid on it, against a 1 s session.timeout.ms."""
+    facts = merge(from_config(spec), from_run(result))
+    short = replace(facts, settings={**facts.settings, "session.timeout.ms": 1000})
+    found = rules.loop_blocked_past_session(short)
+    assert found is not None
+    return found
 
 
 def trial(

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import measured, small_spec, trial
-from tuner.advice import Severity, Workload, from_config, from_run, merge, study_advice
+from tests.helpers import held_loop_trial, kt102_on_a_short_session, measured, small_spec
+from tuner.advice import Severity, Workload, from_config, from_run, study_advice
 from tuner.advice import prometheus as prom
 from tuner.advice import rules as r
 from tuner.advice.batch import batch_time, records_within
@@ -178,9 +178,7 @@ def test_a_run_measures_the_blocked_loop_the_advisor_predicts(
                   "settings": {"max.poll.records": 100, "enable.auto.commit": False}},
         trial={"warmup_s": 1, "measure_s": 4},
     )  # fmt: skip
-    result = trial(spec, bootstrap_servers)
-    blocked = result.poll.loop_blocked_ms_max
-    assert blocked is not None
+    result, blocked = held_loop_trial(spec, bootstrap_servers)
     config = from_config(spec)
     predicted = loop_hold(config, _must(config.workload)).time
     assert predicted.at_quantile_ms == 800
@@ -188,10 +186,7 @@ def test_a_run_measures_the_blocked_loop_the_advisor_predicts(
         assert blocked < 0.25 * predicted.at_quantile_ms
         return
     assert blocked == pytest.approx(predicted.at_quantile_ms, rel=0.2)
-    facts = merge(from_config(spec), from_run(result))
-    short = replace(facts, settings={**facts.settings, "session.timeout.ms": 1000})
-    f = r.loop_blocked_past_session(short)
-    assert f is not None
+    f = kt102_on_a_short_session(spec, result)
     assert f.value == blocked
     assert f"the event loop was held up to {blocked:,.0f} ms (run" in f.arithmetic
 

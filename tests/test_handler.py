@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import multiprocessing
 import sqlite3
 import textwrap
@@ -16,7 +17,16 @@ import pytest
 from optuna.trial import TrialState
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import Process, alive, small_spec, trial, unique, wait_all_gone
+from tests.helpers import (
+    Process,
+    alive,
+    held_loop_trial,
+    kt102_on_a_short_session,
+    small_spec,
+    trial,
+    unique,
+    wait_all_gone,
+)
 from tuner.advice import from_config
 from tuner.cli import main
 from tuner.config import ConfigError, load_config, parse_config
@@ -281,3 +291,105 @@ def test_hanging_handler_is_named_and_no_member_outlives_the_trial(
     assert len(members) == 2
     assert alive(members) == set() or wait_all_gone(members, 1.0) == set()
     assert took < 25, f"the trial took {took:.1f} s"
+
+
+COMMIT_SPY = """\
+import asyncio
+import json
+import os
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+admin = None
+
+
+async def setup():
+    global admin
+    admin = AIOKafkaAdminClient(bootstrap_servers=os.environ["KT_TEST_BOOTSTRAP"])
+    await admin.start()
+
+
+async def teardown():
+    await admin.close()
+
+
+async def handle(records):
+    first, last = {}, {}
+    for record in records:
+        first.setdefault(record.partition, record.offset)
+        last[record.partition] = record.offset
+    await asyncio.sleep(0.3)  # three auto-commit intervals
+    committed = await admin.list_consumer_group_offsets(os.environ["TUNER_GROUP"])
+    seen = {tp.partition: meta.offset for tp, meta in committed.items()}
+    with open(os.environ["KT_TEST_COMMITS"], "a") as out:
+        for p in last:
+            out.write(json.dumps([first[p], last[p], seen.get(p, -1)]) + "\\n")
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("auto_commit", [False, True])
+def test_offsets_are_committed_after_the_handler_returns_unless_auto_commit_runs_meanwhile(
+    bootstrap_servers: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, auto_commit: bool
+) -> None:
+    """Read from the broker inside an async handler, 0.3 s into its batch: with auto-commit off
+    no offset of the batch is committed yet (the member commits when the handler returns);
+    with auto-commit every 100 ms the whole batch already is, while the handler still works."""
+    handler = _module(tmp_path, "spy.py", COMMIT_SPY)
+    commits = tmp_path / "commits.jsonl"
+    monkeypatch.setenv("KT_TEST_BOOTSTRAP", bootstrap_servers)
+    monkeypatch.setenv("KT_TEST_COMMITS", str(commits))
+    spec = small_spec(
+        "commits",
+        workload={"prefill_records": 3000},
+        consumer={"members": 1, "handler": {"function": f"{handler}:handle", "setup": "setup",
+                                            "teardown": "teardown"},
+                  "settings": {"max.poll.records": 20, "enable.auto.commit": auto_commit,
+                               "auto.commit.interval.ms": 100}},
+        trial={"warmup_s": 1, "measure_s": 2},
+    )  # fmt: skip
+    result = trial(spec, bootstrap_servers)
+    assert result.errors == ()
+    seen = [json.loads(line) for line in commits.read_text().splitlines()]
+    assert len(seen) >= 5
+    if auto_commit:
+        assert sum(committed > last for _first, last, committed in seen) >= len(seen) // 2
+    else:
+        assert all(committed <= first for first, _last, committed in seen)
+    assert result.offsets.committed_total == result.offsets.consumed_total > 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["def", "async def"])
+def test_a_plain_def_handler_holds_the_loop_and_the_advisor_goes_by_it(
+    bootstrap_servers: str, tmp_path: Path, kind: str
+) -> None:
+    """A plain `def` handler that works 8 ms per record holds the member's event loop (and its
+    heartbeats) for its whole batch: a run measures about 800 ms for 100 records, and the
+    advisor, given the config and the run, says KT102 by that measurement; the same work
+    awaited in an `async def` leaves the loop free."""
+    wait = "time.sleep" if kind == "def" else "await asyncio.sleep"
+    handler = _module(tmp_path, "work.py", f"""\
+        import asyncio
+        import time
+
+        {kind} handle(records):
+            {wait}(0.008 * len(records))
+        """)  # fmt: skip
+    spec = small_spec(
+        "loophold",
+        consumer={"members": 1, "handler": f"{handler}:handle",
+                  "settings": {"max.poll.records": 100, "enable.auto.commit": False}},
+        trial={"warmup_s": 1, "measure_s": 4},
+    )  # fmt: skip
+    result, blocked = held_loop_trial(spec, bootstrap_servers)
+    if kind == "async def":
+        assert blocked < 200
+        return
+    assert blocked == pytest.approx(800, rel=0.25)
+    workload = from_config(spec).workload
+    assert workload is not None
+    assert workload.mode == "cpu"
+    found = kt102_on_a_short_session(spec, result)
+    assert found.value == blocked
+    assert f"the event loop was held up to {blocked:,.0f} ms (run" in found.arithmetic

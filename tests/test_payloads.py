@@ -83,8 +83,9 @@ def test_lognormal_sizes_have_the_asked_median_p99_and_mean() -> None:
 
 
 def test_the_compression_ratio_is_the_codecs_on_the_payloads(tmp_path: Path) -> None:
-    """Repetitive JSON compresses several times with gzip, as gzip itself says; random bytes
-    do not compress at all."""
+    """Repetitive JSON compresses several times with gzip, as gzip itself says; distinct
+    random values do not compress at all, and one random value repeated (a fixed
+    `message_bytes`) compresses as repeats do (`tests/test_workload.py` checks the broker's)."""
     path = tmp_path / "v.txt"
     lines = [json.dumps({"order": i, "status": "shipped", "items": ["a"] * 5}) for i in range(2000)]
     path.write_text("\n".join(lines) + "\n")
@@ -96,10 +97,15 @@ def test_the_compression_ratio_is_the_codecs_on_the_payloads(tmp_path: Path) -> 
     assert summary.compression_ratio is not None
     assert 3 < summary.compression_ratio <= whole * 1.05  # per-batch compression, not better
     assert summary.count == 2000
-    noise = parse_config({"workload": {"message_bytes": 1000, "producer": {"compression": "gzip"}}})
+    noise = parse_config({"workload": {"producer": {"compression": "gzip"}, "message_bytes": {
+        "distribution": "lognormal", "mean": 1000, "p99": 4000}}})  # fmt: skip
     random_ratio = summarize(noise.workload).compression_ratio
     assert random_ratio is not None
     assert random_ratio < 1.01
+    one = parse_config({"workload": {"message_bytes": 1000, "producer": {"compression": "gzip"}}})
+    repeated_ratio = summarize(one.workload).compression_ratio
+    assert repeated_ratio is not None
+    assert repeated_ratio > 20
 
 
 # --- on the broker ---------------------------------------------------------------------------
@@ -374,9 +380,8 @@ def test_run_says_what_the_payloads_were(
 def test_a_topic_on_a_secured_cluster_is_sampled_with_the_configs_credentials(
     secure_broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    """Over SASL_SSL/SCRAM the sample reads with the config's user; a topic that user cannot
-    see is named by field (the test broker has no ACLs, so the topic the user cannot see here
-    is a missing one)."""
+    """Over SASL_SSL/SCRAM the sample reads with the config's user; a missing topic is named
+    by field (topics an ACL closes to a user: `tests/test_sample.py`)."""
     listeners = secure_broker.listeners
     assert listeners is not None
     scram = SecuritySpec(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",

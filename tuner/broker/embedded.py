@@ -197,7 +197,7 @@ class EmbeddedBroker:
         jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
                "-cp", cp]  # fmt: skip
-        scram = [] if self.listeners is None else ["--add-scram", self.listeners.scram_credential()]
+        scram = [] if self.listeners is None else self.listeners.scram_arguments()
         fmt = run_with_argfile(jvm, ["kafka.tools.StorageTool", "format", "-c", str(props),
                                      f"--cluster-id={_random_cluster_id()}", *scram],
                                self.data_dir / "format.args")  # fmt: skip

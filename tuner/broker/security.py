@@ -4,6 +4,11 @@ The broker keeps its PLAINTEXT listener on 127.0.0.1 for its own readiness check
 inter-broker traffic; clients that test security use the two secured listeners. The SSL
 listener authenticates the broker only (no client certificates). Everything secret goes into
 files readable by their owner only, never onto a command line.
+
+With `authorizer=True` the broker also checks ACLs (KRaft's `StandardAuthorizer`, KIP-801)
+and has a second user, `reader`, with no rights of its own: what a consumer's credentials on
+a production cluster look like. `allow.everyone.if.no.acl.found` keeps every resource that
+has no ACL open to every user, so only a resource an ACL names is closed to the others.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from tuner.broker import tls
 from tuner.broker.tls import BrokerTls
 
 USERNAME = "tuner"
+READER = "reader"
+"""The second user of a broker with an authorizer: a super user neither, it reads only what
+an ACL (or the absence of any ACL on a resource) lets it."""
 SCRAM_MECHANISM = "SCRAM-SHA-512"
 MECHANISMS = (SCRAM_MECHANISM, "PLAIN")
 PASSWORD_ENV = "KAFKA_TUNER_PASSWORD"  # noqa: S105 - a variable name, not a password
@@ -68,12 +76,13 @@ def run_with_argfile(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecureOptions:
-    """What a secured broker is asked for: its two listeners' ports (0 = free ones) and the
-    user's password (None = a random one)."""
+    """What a secured broker is asked for: its two listeners' ports (0 = free ones), the
+    user's password (None = a random one) and whether it checks ACLs (with a second user)."""
 
     sasl_ssl_port: int = 0
     ssl_port: int = 0
     password: str | None = field(default=None, repr=False)
+    authorizer: bool = False
 
     def resolved(self, free_port: Callable[[], int]) -> SecureOptions:
         """Ports (from `free_port`) and password filled in; raises `ValueError` for a password
@@ -107,6 +116,7 @@ class SecureOptions:
             tls=broker_tls,
             password=self.password,
             password_file=directory / "password",
+            reader_password=new_password() if self.authorizer else None,
         )
         write_private(listeners.password_file, listeners.password + "\n")
         (directory / CLIENT_FILE).write_text(json.dumps(asdict(listeners.client())))
@@ -138,7 +148,8 @@ def client_info(data_dir: str | Path) -> SecuredClient | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecureListeners:
-    """Ports, certificate and the one user (SCRAM and PLAIN, same password) of a secured broker."""
+    """Ports, certificate and the user (SCRAM and PLAIN, same password) of a secured broker;
+    with an authorizer, also the second user `READER` (`reader_password` not None)."""
 
     sasl_ssl_port: int
     ssl_port: int
@@ -146,6 +157,13 @@ class SecureListeners:
     username: str = USERNAME
     password: str = field(repr=False)
     password_file: Path
+    reader_password: str | None = field(default=None, repr=False)
+
+    @property
+    def users(self) -> dict[str, str]:
+        """Every SASL user and its password."""
+        readers = {} if self.reader_password is None else {READER: self.reader_password}
+        return {self.username: self.password, **readers}
 
     def client(self) -> SecuredClient:
         return SecuredClient(
@@ -158,11 +176,11 @@ class SecureListeners:
 
     def properties(self, *, port: int, controller_port: int) -> str:
         """server.properties lines appended after the base ones (later keys win)."""
+        plain_users = " ".join(f'user_{name}="{secret}"' for name, secret in self.users.items())
         plain_jaas = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'user_{self.username}="{self.password}";'
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
         )
-        return f"""\
+        listeners = f"""\
 listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},\
 SSL://127.0.0.1:{self.ssl_port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{self.sasl_ssl_port},\
@@ -179,8 +197,26 @@ ssl.keystore.password={self.tls.password}
 ssl.key.password={self.tls.password}
 ssl.client.auth=none
 """
+        return self._authorizer() + listeners
 
-    def scram_credential(self) -> str:
-        """The `--add-scram` value that `kafka-storage format` writes into the metadata log
-        (KIP-900): SCRAM users exist before the broker first starts."""
-        return f"{SCRAM_MECHANISM}=[name={self.username},password={self.password}]"
+    def _authorizer(self) -> str:
+        """The ACL lines, if asked. The broker's own listeners (PLAINTEXT: controller traffic,
+        the readiness check) authenticate nobody; their principal, `User:ANONYMOUS`, is a super
+        user so that no ACL a test writes can cut the node off from its controller. Clients of
+        the PLAINTEXT listener are therefore unrestricted: the ACLs bind the secured ones."""
+        if self.reader_password is None:
+            return ""
+        return f"""\
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{self.username};User:ANONYMOUS
+allow.everyone.if.no.acl.found=true
+"""
+
+    def scram_arguments(self) -> list[str]:
+        """The `--add-scram` arguments with which `kafka-storage format` writes every user into
+        the metadata log (KIP-900): SCRAM users exist before the broker first starts."""
+        return [
+            arg
+            for name, secret in self.users.items()
+            for arg in ("--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={secret}]")
+        ]

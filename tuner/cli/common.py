@@ -14,6 +14,7 @@ from tuner.cli.exits import err as _err
 from tuner.cluster.access import AccessError, redact_in_logs
 from tuner.cluster.admin import ClusterError, UnreachableError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, describe_path, load_config
+from tuner.payloads.sample import PayloadTopicDeniedError
 
 
 def say(line: str) -> None:
@@ -22,15 +23,22 @@ def say(line: str) -> None:
 
 def cluster_mismatch(exc: ClusterError, *, debug: bool) -> int:
     """The cluster disagrees with the config (a topic's partition count, a missing topic, too
-    few brokers) or refuses its credentials, certificate or protocol: bad input. A cluster that
-    did not answer at all is a failure. Under `--debug` the traceback comes first, with the
-    client's own error that caused it."""
+    few brokers) or refuses its credentials, certificate, protocol or (an ACL) an operation on
+    the payload topic: bad input, since only the config or the cluster's ACLs fix it. A
+    cluster that did not answer at all is a failure. Under `--debug` the traceback comes
+    first, with the client's own error that caused it."""
     if debug:
         traceback.print_exception(exc)
     if isinstance(exc, UnreachableError):
         _err(str(exc))
         return EXIT_FAILURE
-    what = "refused the connection" if isinstance(exc, AccessError) else "does not match the config"
+    what = (
+        "refused the connection"
+        if isinstance(exc, AccessError)
+        else "refused access"
+        if isinstance(exc, PayloadTopicDeniedError)
+        else "does not match the config"
+    )
     _err(f"the cluster {what}: {exc}")
     return EXIT_BAD_INPUT
 

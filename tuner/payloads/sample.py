@@ -4,6 +4,11 @@ The topic is only read: the consumer has no group (`group_id=None`), so it joins
 commits nothing, and it is assigned partitions and seeks, as `kafka-console-consumer
 --partition --offset` would. The sample is the latest records of each partition, in
 proportion to what each holds.
+
+What the config's principal needs on the topic is DESCRIBE (to see its partitions and
+offsets) and READ (to fetch); a refusal of either is said as the broker's
+TopicAuthorizationFailed, naming the principal and the operation, before anything is written
+or started.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from tuner.cluster.admin import ClusterError, Connection
 from tuner.config import StudySpec
@@ -74,6 +80,8 @@ async def sample_topic(conn: Connection, topic: str, records: int, path: Path) -
         await consumer.start()
         await consumer._client.force_metadata_update()  # every topic: never auto-creates one
         parts = sorted(consumer.partitions_for_topic(topic) or ())
+        if not parts and await _describe_refused(consumer, topic):
+            raise PayloadTopicDeniedError(_denied(conn, topic, "DESCRIBE"))
         if not parts:
             raise PayloadTopicError(
                 f"{where} does not exist at {conn.bootstrap_servers}, or the configured "
@@ -92,6 +100,9 @@ async def sample_topic(conn: Connection, topic: str, records: int, path: Path) -
         for tp in tps:
             consumer.seek(tp, ends[tp] - shares[tp])
         taken = await _read(consumer, {tp: ends[tp] for tp in tps if shares[tp]}, wanted)
+    except TopicAuthorizationFailedError:
+        # The partitions were visible (DESCRIBE): what the broker refused is the fetch.
+        raise PayloadTopicDeniedError(_denied(conn, topic, "READ")) from None
     except KafkaError as exc:
         raise PayloadTopicError(f"{where} cannot be read: {type(exc).__name__}: {exc}") from None
     except TimeoutError:
@@ -108,6 +119,37 @@ async def sample_topic(conn: Connection, topic: str, records: int, path: Path) -
     partial.replace(path)
     log.info("sampled %d records of %s into %s", len(taken), topic, path)
     return len(taken)
+
+
+class PayloadTopicDeniedError(PayloadTopicError):
+    """The broker refused the config's principal an operation on the payload topic (an ACL)."""
+
+
+def _denied(conn: Connection, topic: str, operation: str) -> str:
+    """One line: the field, the topic, the principal, the operation it lacks, the broker's
+    error, and what fixes it."""
+    sec = conn.cluster.security
+    principal = f"User:{sec.username}" if sec.protocol.startswith("SASL") else "User:ANONYMOUS"
+    return (
+        f"workload.payloads.topic: {topic!r} is not readable with these credentials: the "
+        f"broker refused {principal} the {operation} operation on it (TopicAuthorizationFailed); "
+        "an ACL granting it DESCRIBE and READ on the topic, or the credentials of a principal "
+        "that has them, lets the tuner sample it"
+    )
+
+
+async def _describe_refused(consumer: AIOKafkaConsumer, topic: str) -> bool:
+    """Whether the broker refuses this principal a description of `topic`. A request for all
+    topics leaves out what the principal may not describe, as if it did not exist; one naming
+    the topic gets TopicAuthorizationFailed for it (with auto-creation off: asking creates
+    nothing)."""
+    client = consumer._client
+    node = client.get_random_node()
+    if node is None:
+        return False
+    response = await client.send(node, MetadataRequest([topic], allow_auto_topic_creation=False))
+    codes = [entry[0] for entry in response.topics if entry[1] == topic]
+    return TopicAuthorizationFailedError.errno in codes
 
 
 async def _read(

@@ -11,7 +11,7 @@ from tests.helpers import gp_constraint_check, measured
 from tuner.cli.optimize import ADVICE
 from tuner.config import ConstraintsSpec, ObjectiveSpec
 from tuner.report import Candidate, Confirmation
-from tuner.search.objective import Constraint, Unusable, score, unusable
+from tuner.search.objective import Constraint, Unusable, infeasible_reason, score, unusable
 from tuner.trial.run import FetchStats, LatencyMs, OffsetCheck, PollStats, SteadyState, TrialResult
 
 HEALTHY = TrialResult(
@@ -68,6 +68,14 @@ def test_healthy_and_erring_trials_carry_the_same_constraint_keys() -> None:
     assert erring.constraints[Constraint.MAX_POLL_INTERVAL_HEADROOM] == -0.5
     assert healthy.feasible
     assert erring.violated() == [Constraint.ERRORS, Constraint.P99_LATENCY_MS]
+
+
+def test_an_infeasible_trial_says_which_error_made_it_so() -> None:
+    """`errors` alone sends the reader digging; the reason carries the first member error."""
+    assert infeasible_reason(score(ERRING, STRICT), ERRING) == (
+        "errors: member m1: KafkaError: boom, p99_latency_ms"
+    )
+    assert infeasible_reason(score(HEALTHY, STRICT), HEALTHY) is None
 
 
 def test_latency_is_the_steady_state_p99_never_the_record_age() -> None:

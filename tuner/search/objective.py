@@ -84,6 +84,18 @@ def score(result: TrialResult, objective: ObjectiveSpec) -> Score:
     return Score(value=result.throughput_records_per_s, values=values, constraints=out)
 
 
+def infeasible_reason(judged: Score, result: TrialResult) -> str | None:
+    """The violated constraints as the progress line and `fail_reason` say them; `errors`
+    names the first error a member reported, so the reader need not dig for it."""
+    return (
+        ", ".join(
+            f"{c}: {result.errors[0]}" if c is Constraint.ERRORS and result.errors else c
+            for c in judged.violated()
+        )
+        or None
+    )
+
+
 def _headroom(result: TrialResult, allowed: float) -> float:
     """Longest poll interval as a share of max.poll.interval.ms, minus the allowed share.
 

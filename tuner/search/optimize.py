@@ -31,7 +31,7 @@ from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.search import lease, space
 from tuner.search.events import StudyOutcome, TrialEvent
-from tuner.search.objective import score
+from tuner.search.objective import infeasible_reason, score
 from tuner.search.samplers import AskTellGridSampler, make_pruner, make_sampler
 from tuner.search.study import (
     BACKLOG_ATTR,
@@ -180,7 +180,7 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
     return _Step(
         outcome=Outcome.COMPLETE if judged.feasible else Outcome.INFEASIBLE,
         values=list(judged.values),
-        reason=", ".join(judged.violated()) or None,
+        reason=infeasible_reason(judged, result),
         measured=measured,
     )
 

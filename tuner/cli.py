@@ -293,6 +293,9 @@ def _ablate_and_confirm(
                 pairs=spec.confirm.ablation_pairs, importances=plots.importances(study),
                 objective=spec.objective,
                 on_change=None if quiet else lambda *a: _say(ablation_line(*a)),
+                defaults=report.Measured(
+                    client=spec.consumer.client, protocol=spec.consumer.group_protocol
+                ).defaults(),
             )  # fmt: skip
             settings = dict(ablation.settings)
         if not quiet:

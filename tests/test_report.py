@@ -436,6 +436,10 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
     assert "aiokafka.json" not in texts
 
 
+def measured_meaning(name: str) -> str:
+    return report.Measured(client="confluent-kafka").meaning(name)
+
+
 def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults(
     tmp_path: Path,
 ) -> None:
@@ -456,6 +460,8 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     assert "aiokafka default" not in first
     assert "| setting | set to | confluent-kafka default | Java default |" in first
     assert "| confluent-kafka defaults | 45 s | 300 s |" in md
+    assert measured_meaning("queued.min.messages").startswith("librdkafka prefetches")
+    assert measured_meaning("max.poll.records").startswith("records per consume() call")
     assert "| confluent-kafka defaults | 100 |" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["client"], summary["group_protocol"]) == ("confluent-kafka", "consumer")

@@ -195,7 +195,7 @@ def _recommendation(
         blocks.append(Paragraph(text=text(f"Set these consumer settings; {keep}:")))
         rows: list[list[Cell]] = [
             [Code(name), _value(value), _value(own.get(name)), _value(java.get(name)),
-             space.SETTINGS[name].description if name in space.SETTINGS else ""]
+             measured.meaning(name)]
             for name, value in changed.items()
         ]  # fmt: skip
         header = ["setting", "set to", f"{measured.client} default", "Java default",

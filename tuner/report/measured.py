@@ -14,10 +14,14 @@ import optuna
 
 from tuner import librdkafka
 from tuner.config import SettingValue
-from tuner.settings import aiokafka_defaults
+from tuner.settings import SETTINGS, aiokafka_defaults
 from tuner.study import CLIENT_ATTR
 
 PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
+_CONFLUENT_MEANING = {
+    librdkafka.MAX_POLL_RECORDS: "records per consume() call (its num_messages); measured as "
+    "max.poll.records",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,3 +59,12 @@ class Measured:
         if self.client == librdkafka.CONFLUENT:
             return librdkafka.effective_settings({}, protocol=self.protocol)
         return aiokafka_defaults()
+
+    def meaning(self, name: str) -> str:
+        """What setting `name` does in the measured client ("" when there is nothing to say)."""
+        if self.client == librdkafka.CONFLUENT:
+            if name in _CONFLUENT_MEANING:
+                return _CONFLUENT_MEANING[name]
+            if name in librdkafka.LIBRDKAFKA_ONLY:
+                return librdkafka.LIBRDKAFKA_ONLY[name].description
+        return SETTINGS[name].description if name in SETTINGS else ""

@@ -22,7 +22,7 @@ OnRun = Callable[[int, int, str, TrialResult], None]
 def confirm_on(
     bench: Bench, best: Mapping[str, SettingValue], *, on_run: OnRun | None = None
 ) -> Confirmation:
-    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved.
+    """Run best, Java defaults and the client's own defaults `confirm.repeats` times, interleaved.
 
     `on_run(done, total, label, result)` hears each finished run (`label`: the candidate as a
     reader sees it, the baseline named after the measured client). A run whose backlog still ran

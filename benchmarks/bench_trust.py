@@ -114,7 +114,8 @@ def bench(slug: str, bootstrap: str, pairs: int, tmp: Path) -> dict[str, Any]:
         for label, sets in (("recommendation", settings_args(recommended)), (BASELINE, [])):
             run = rerun(config, [*common, *sets], tmp / f"{slug}-{label[0]}{i}.json")
             runs[label].append(run)
-            print(f"  re-run {i + 1}/{pairs} {label}: {run.records_per_s:,.0f} records/s, "
+            shown = claimed.get("label", label) if label == BASELINE else label
+            print(f"  re-run {i + 1}/{pairs} {shown}: {run.records_per_s:,.0f} records/s, "
                   f"{run.rebalances} rebalances, capacity-bound {run.capacity_bound}",
                   flush=True)  # fmt: skip
     usable = all(r.capacity_bound and r.records_per_s > 0 for rs in runs.values() for r in rs)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from tests.helpers import measured, slow_records, small_spec
+from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.recommend.ablation import Ablation, Change, Verdict, ablate, bench_run
 from tuner.recommend.bench import bench
@@ -66,6 +67,15 @@ def test_librdkafka_settings_are_ablated_like_the_others() -> None:
     queued = _by_name(result)["queued.min.messages"]
     assert isinstance(queued, Change)
     assert (queued.kept, queued.best, queued.baseline) == (False, 5000, 100_000)
+
+
+def test_a_confluent_kafka_setting_goes_back_to_librdkafkas_default() -> None:
+    """With librdkafka's defaults given, a 7 s session goes back to 45000 (what a
+    confluent-kafka member runs without it), not to aiokafka's 10000."""
+    best: dict[str, SettingValue] = {"session.timeout.ms": 7000, "heartbeat.interval.ms": 2000}
+    result = ablate(best, {}, run=Model(), pairs=1, defaults=librdkafka.effective_settings({}))
+    baselines = {c.name: c.baseline for c in result.changes}
+    assert baselines == {"session.timeout.ms": 45000, "heartbeat.interval.ms": 3000}
 
 
 def test_runs_are_interleaved_current_then_candidate() -> None:

@@ -681,3 +681,30 @@ def test_a_size_distribution_and_payloads_advise_on_their_mean_size(tmp_path: Pa
     workload = from_config(given).workload
     assert workload is not None
     assert workload.message_bytes == 200
+
+
+def test_a_run_laid_on_a_confluent_kafka_config_keeps_librdkafkas_defaults() -> None:
+    """A confluent-kafka config with a run's facts over it: what neither states is
+    librdkafka's default (45 s session, batches of 500), not aiokafka's (10 s, unlimited)."""
+    spec = parse_config({"consumer": {"client": "confluent-kafka"}})
+    merged = advice.merge(from_config(spec), from_run(measured(100)))
+    assert merged.client == "confluent-kafka"
+    assert merged.settings["session.timeout.ms"] == 45000
+    assert merged.settings["max.poll.records"] == 500
+    assert merged.settings["queued.max.messages.kbytes"] == 65536
+    assert merged.settings["fetch.max.wait.ms"] == 500
+    aio = advice.merge(from_config(parse_config({})), from_run(measured(100)))
+    assert aio.settings["session.timeout.ms"] == 10000
+
+
+def test_a_blocking_handler_on_confluent_kafka_is_no_heartbeat_risk() -> None:
+    """KT102 (loop held past the session) fires for a cpu workload on aiokafka but not on
+    confluent-kafka, whose heartbeats run on librdkafka's own thread."""
+    consumer = {"processing": {"per_record_ms": 100, "mode": "cpu"},
+                "settings": {"max.poll.records": 500}}  # fmt: skip
+    codes = {}
+    for client in ("aiokafka", "confluent-kafka"):
+        spec = parse_config({"consumer": {**consumer, "client": client}})
+        codes[client] = {f.code for f in advise(from_config(spec))}
+    assert "KT102" in codes["aiokafka"]
+    assert "KT102" not in codes["confluent-kafka"]

@@ -393,3 +393,81 @@ def test_a_plain_def_handler_holds_the_loop_and_the_advisor_goes_by_it(
     found = kt102_on_a_short_session(spec, result)
     assert found.value == blocked
     assert f"the event loop was held up to {blocked:,.0f} ms (run" in found.arithmetic
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["def", "async def"])
+def test_confluent_kafka_members_run_the_handler_on_their_messages(
+    bootstrap_servers: str, tmp_path: Path, kind: str
+) -> None:
+    """With client confluent-kafka the handler gets each `consume()` batch as a list of
+    confluent_kafka `Message`s, after its setup and before its teardown: the records it saw
+    equal the records the group consumed and committed."""
+    handler = _module(
+        tmp_path,
+        "counting.py",
+        f"""\
+        import asyncio
+        import os
+        from pathlib import Path
+
+        seen = {{"records": 0, "types": set(), "setup": False}}
+
+        def setup():
+            seen["setup"] = True
+
+        {kind} handle(records):
+            assert seen["setup"]
+            seen["records"] += len(records)
+            seen["types"].update(type(r).__module__ + "." + type(r).__name__ for r in records)
+            seen["types"].update(type(r.offset()).__name__ for r in records[:1])
+
+        def teardown():
+            out = Path({str(tmp_path)!r}) / os.environ["TUNER_MEMBER"]
+            out.write_text(f"{{seen['records']}} {{' '.join(sorted(seen['types']))}}")
+        """,
+    )
+    spec = small_spec(
+        "rdhandler",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={
+            "client": "confluent-kafka",
+            "members": 1,
+            "handler": {"function": f"{handler}:handle", "setup": "setup", "teardown": "teardown"},
+        },
+    )
+    result = trial(spec, bootstrap_servers)
+    records, *types = (tmp_path / "m0").read_text().split()
+    assert result.errors == ()
+    assert types == ["confluent_kafka.cimpl.Message", "int"]
+    assert int(records) == result.offsets.consumed_total == result.offsets.committed_total > 0
+
+
+@pytest.mark.integration
+def test_a_raising_handler_on_confluent_kafka_fails_the_trial_with_its_traceback(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A confluent-kafka member whose handler raises fails the trial with the handler's one
+    line and its traceback from the user's code down, as an aiokafka member does."""
+    handler = _module(
+        tmp_path,
+        "broken.py",
+        """\
+        def parse(record):
+            raise ValueError(f"cannot parse offset {record.offset()}")
+
+        def handle(records):
+            parse(records[0])
+        """,
+    )
+    spec = small_spec(
+        "rdbroken",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={"client": "confluent-kafka", "members": 1, "handler": f"{handler}:handle"},
+    )
+    with pytest.raises(TrialError) as caught:
+        trial(spec, bootstrap_servers)
+    reason = str(caught.value)
+    assert "member m0: the handler broken.py:handle raised ValueError: cannot parse" in reason
+    assert "(at broken.py:2)" in reason
+    assert "in parse" in reason

@@ -92,11 +92,13 @@ def test_a_fixed_poll_interval_caps_the_searched_session() -> None:
     assert "max.poll.interval.ms" not in searched.parameters
 
 
-def test_a_handler_with_confluent_kafka_is_refused(tmp_path: Path) -> None:
-    """The user's handler is given aiokafka's ConsumerRecords: with confluent-kafka members it
-    is refused by its path, not run on records of another shape."""
+def test_a_handler_with_confluent_kafka_is_accepted(tmp_path: Path) -> None:
+    """The user's handler runs on confluent-kafka members too (it gets their `Message`s): the
+    config has no problem."""
     handlers = tmp_path / "handlers.py"
     handlers.write_text("async def handle(records):\n    pass\n")
-    problems = _problems(client="confluent-kafka", processing=None, handler=f"{handlers}:handle")
-    assert [p.partition(": ")[0] for p in problems] == ["consumer.handler"]
-    assert "aiokafka members only" in problems[0]
+    spec = small_spec(
+        "accepted", consumer={"client": "confluent-kafka", "handler": f"{handlers}:handle"}
+    )
+    assert spec.consumer.handler is not None
+    assert spec.consumer.handler.function == f"{handlers}:handle"

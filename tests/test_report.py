@@ -452,3 +452,47 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
     assert all(line.startswith("#") for line in java)
     assert "# fetch.max.wait.ms=100" in java
     assert "aiokafka.json" not in texts
+
+
+def measured_meaning(name: str) -> str:
+    return report.Measured(client="confluent-kafka").meaning(name)
+
+
+def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults(
+    tmp_path: Path,
+) -> None:
+    """A KIP-848 confluent-kafka study: the title names client and protocol, the baseline is
+    "confluent-kafka defaults" (not aiokafka's), the defaults column and the timeouts table
+    are librdkafka's (45 s session), and summary.json says which client ran."""
+    study = synthetic_study(24)
+    study.set_user_attr(CLIENT_ATTR, {"client": "confluent-kafka", "group_protocol": "consumer"})
+    confirmation = replace(
+        _confirmation([150] * 3, [100] * 3, [100] * 3),
+        measured=report.Measured(client="confluent-kafka", protocol="consumer"),
+    )
+    report.write(tmp_path, study, study.best_trial, confirmation)
+    md = (tmp_path / "report.md").read_text()
+    title, first = md.split("\n## ")[:2]
+    assert "confluent-kafka, group protocol consumer (KIP-848)" in title
+    assert "against confluent-kafka defaults: +50% throughput" in first
+    assert "aiokafka default" not in first
+    assert "| setting | set to | confluent-kafka default | Java default |" in first
+    assert "| confluent-kafka defaults | 45 s | 300 s |" in md
+    assert measured_meaning("queued.min.messages").startswith("librdkafka prefetches")
+    assert measured_meaning("max.poll.records").startswith("records per consume() call")
+    assert "| confluent-kafka defaults | 100 |" in md
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["client"], summary["group_protocol"]) == ("confluent-kafka", "consumer")
+    assert summary["against"]["aiokafka defaults"]["label"] == "confluent-kafka defaults"
+    props = (tmp_path / "librdkafka.properties").read_text()
+    assert "# Measured on confluent-kafka, group protocol consumer (KIP-848): " in props
+
+
+def test_an_aiokafka_report_still_names_aiokafka() -> None:
+    """A study without a recorded client measured aiokafka, on the classic protocol."""
+    measured_on = report.Measured.of(optuna.create_study())
+    assert measured_on.describe() == "aiokafka, group protocol classic"
+    assert measured_on.defaults()["session.timeout.ms"] == 10000
+    assert _confirmation([1.0], [1.0], [1.0]).label(Candidate.AIOKAFKA_DEFAULTS) == (
+        "aiokafka defaults"
+    )

@@ -153,12 +153,17 @@ def from_run(result: TrialResult) -> Facts:
 
 def merge(base: Facts, over: Facts) -> Facts:
     """`over` laid on `base`: its stated settings, workload and observations win; a setting
-    neither states keeps `over`'s default."""
+    neither states keeps the default of the merged client (a run or a live group that names no
+    client, laid on a confluent-kafka config, keeps librdkafka's defaults, not aiokafka's)."""
+    client = base.client if over.client == "aiokafka" else over.client
+    fill = over if over.client == client else base
     settings = {
         name: over.settings[name]
-        if name in over.given or name not in base.given
+        if name in over.given
         else base.settings[name]
-        for name in over.settings
+        if name in base.given
+        else fill.settings.get(name, over.settings.get(name))
+        for name in dict.fromkeys([*over.settings, *fill.settings])
     }
     return Facts(
         group=over.group or base.group,
@@ -167,7 +172,7 @@ def merge(base: Facts, over: Facts) -> Facts:
         workload=over.workload or base.workload,
         observed=over.observed or base.observed,
         limits=base.limits,
-        client=base.client if over.client == "aiokafka" else over.client,
+        client=client,
     )
 
 

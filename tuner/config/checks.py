@@ -210,11 +210,6 @@ def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
             "consumer.isolation: 'task' runs members in one event loop, which a blocking "
             f"confluent-kafka consume() would stall: use 'process' with client {CONFLUENT!r}"
         )
-    if c.client == CONFLUENT and c.handler is not None:
-        problems.append(
-            "consumer.handler: a handler is given aiokafka's ConsumerRecords, so it runs on "
-            f"aiokafka members only; with client {CONFLUENT!r} use consumer.processing"
-        )
 
 
 def _check_network(spec: StudySpec, problems: list[str]) -> None:

@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
+from tuner.consumer.handler import UserHandler
 from tuner.consumer.instrumented import PollTimer
 from tuner.consumer.member import POLL_TIMEOUT_MS, MemberSpec, _Reporter, leave, work_through
 from tuner.consumer.messages import Message as Report
@@ -159,12 +160,15 @@ async def run_confluent_member(
     """Consume until `stopped()`: consume a batch, process, commit (auto-commit off), report.
 
     `consume()` blocks the loop for up to its timeout; nothing else runs in this loop (the
-    member is its own process), and reports are sent between batches.
+    member is its own process), and reports are sent between batches. The user's handler, if
+    any, gets the `Message`s of each `consume()`; librdkafka heartbeats on its own thread, so
+    a plain `def` handler delays only `max.poll.interval.ms`, never the session.
     """
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
     metrics.consumed(spec.topic, 0, 0)
     model = ProcessingModel(spec.processing, seed=spec.seed)
+    app = UserHandler(spec.handler) if spec.handler is not None else None
     conf = {
         **librdkafka.connection_config(spec.bootstrap_servers, spec.cluster.security),
         "group.id": spec.group_id,
@@ -176,11 +180,13 @@ async def run_confluent_member(
     reporter = _Reporter(spec.member, registry, send)
     reporter.assignments = lambda: consumer.assignments
     try:
+        if app is not None:
+            await app.setup()  # before joining: the group does not wait on it
         consumer.start()
         while not stopped():
             batch = consumer.poll(POLL_TIMEOUT_MS / 1000)
             totals = batch_totals(batch)
-            seconds, blocked_s = await work_through(batch, totals, model, reporter, stopped)
+            seconds, blocked_s = await work_through(batch, totals, app or model, reporter, stopped)
             consumer.processed(batch, seconds, totals, blocked_s)
             reporter.batch_done(totals)
             if manual_commit and batch:
@@ -189,4 +195,4 @@ async def run_confluent_member(
                 reporter.report()
     finally:
         # close() commits the stored offsets (auto-commit) and leaves the group.
-        await leave(asyncio.to_thread(consumer.consumer.close), spec.member, send, reporter)
+        await leave(asyncio.to_thread(consumer.consumer.close), spec.member, send, reporter, app)

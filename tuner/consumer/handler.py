@@ -61,10 +61,12 @@ class UserHandler:
         the parent credits a batch in flight over this time (see `member.Progress`)."""
         return self._per_record_s * records
 
-    async def handle(self, batch: dict[TopicPartition, list[Any]]) -> float:
-        """Call the handler with the batch's records, partition by partition, as one list (as
-        `getmany()` hands them to an application); returns the seconds it took."""
-        records = [record for part in batch.values() for record in part]
+    async def handle(self, batch: dict[TopicPartition, list[Any]] | list[Any]) -> float:
+        """Call the handler with the batch's records as one list, as the client hands them to
+        an application: aiokafka's `getmany()` dict flattened partition by partition into
+        `ConsumerRecord`s, confluent-kafka's `consume()` list of `Message`s as it is. Returns
+        the seconds it took."""
+        records = batch if isinstance(batch, list) else [r for part in batch.values() for r in part]
         started = time.monotonic()
         await self._call("handler", self.function, records)
         took = time.monotonic() - started

@@ -221,7 +221,7 @@ async def leave(
 
 
 async def _process(
-    batch: dict[Any, list[Any]],
+    batch: dict[Any, list[Any]] | list[Any],
     count: int,
     work_s: float,
     work: UserHandler | ProcessingModel,

@@ -170,6 +170,7 @@ def ablate(
     objective: ObjectiveSpec | None = None,
     tolerance: float = TOLERANCE,
     on_change: Callable[[int, int, Change], None] | None = None,
+    defaults: Mapping[str, SettingValue | None] | None = None,
 ) -> Ablation:
     """Put back each setting where `best` differs from `baseline`, least important first.
 
@@ -180,7 +181,8 @@ def ablate(
     geometric mean of candidate/current is >= 1 - `tolerance`; otherwise the change is kept
     (also when a run raises `TrialError`: there is then nothing to compare). Among equals the
     baseline wins, whatever the setting: only measured throughput or trouble keeps a change.
-    `on_change(done, total, change)` hears each decided setting. Raises `ValueError` if the
+    `on_change(done, total, change)` hears each decided setting; `defaults` (the measured
+    client's own, aiokafka's when None) name what a setting goes back to. Raises `ValueError` if the
     best settings over the baseline break a rule (`space.validate_settings`) or `pairs` < 1.
     """
     if pairs < 1:
@@ -200,7 +202,8 @@ def ablate(
         if group is None:
             broken = _rule_problems(_reverted(current, baseline, (name,)))
             step = [_change(current, baseline, name, verdict=Verdict.UNMEASURED, reverting=None,
-                            reason=f"cannot go back alone: {broken[0][1]}")]  # fmt: skip
+                            reason=f"cannot go back alone: {broken[0][1]}",
+                            defaults=defaults)]  # fmt: skip
         else:
             candidate = _reverted(current, baseline, group)
             ours, theirs, failed = _pairs(run, current, candidate, pairs)
@@ -213,7 +216,8 @@ def ablate(
                 verdict, reverting, reason = Verdict.UNMEASURED, None, failed
             step = [
                 _change(current, baseline, n, verdict=verdict, reverting=reverting,
-                        reason=reason, together=tuple(m for m in group if m != n))
+                        reason=reason, together=tuple(m for m in group if m != n),
+                        defaults=defaults)
                 for n in group
             ]  # fmt: skip
             if not verdict.kept:
@@ -379,8 +383,10 @@ def _change(
     reverting: Gain | None,
     reason: str,
     together: tuple[str, ...] = (),
+    defaults: Mapping[str, SettingValue | None] | None = None,
 ) -> Change:
-    now, base = space.effective_settings(current), space.effective_settings(baseline)
+    now = space.effective_settings(current)
+    base = space.effective_settings(baseline) if defaults is None else {**defaults, **baseline}
     return Change(
         name=name, best=now.get(name, current.get(name)),
         baseline=base.get(name, baseline.get(name, _own_default(name))), verdict=verdict,

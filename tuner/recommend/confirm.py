@@ -12,19 +12,24 @@ from collections.abc import Callable, Mapping
 from tuner.config import SettingValue
 from tuner.recommend.bench import Bench
 from tuner.report import Candidate, Confirmation, candidates
+from tuner.report.confirmation import label
+from tuner.report.measured import Measured
 from tuner.trial.run import TrialResult
 
-OnRun = Callable[[int, int, Candidate, TrialResult], None]
+OnRun = Callable[[int, int, str, TrialResult], None]
 
 
 def confirm_on(
     bench: Bench, best: Mapping[str, SettingValue], *, on_run: OnRun | None = None
 ) -> Confirmation:
-    """Run best, Java defaults and aiokafka defaults `confirm.repeats` times, interleaved.
+    """Run best, Java defaults and the client's own defaults `confirm.repeats` times, interleaved.
 
-    `on_run(done, total, name, result)` hears each finished run. A run whose backlog still ran
+    `on_run(done, total, label, result)` hears each finished run (`label`: the candidate as a
+    reader sees it, the baseline named after the measured client). A run whose backlog still ran
     out is kept as it is (`backlog_emptied`): the report refuses to compare it.
     """
+    c = bench.spec.consumer
+    measured = Measured(client=c.client, protocol=c.group_protocol)
     runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
     total = repeats * len(Candidate)
@@ -33,9 +38,10 @@ def confirm_on(
             result = bench.run(settings, f"c{repeat}.{name.slug}")
             runs[name].append(result)
             if on_run is not None:
-                on_run(sum(map(len, runs.values())), total, name, result)
+                on_run(sum(map(len, runs.values())), total, label(name, measured), result)
     return Confirmation(
         runs={k: tuple(v) for k, v in runs.items()},
         objective=bench.spec.objective,
         settings=dict(best),
+        measured=measured,
     )

@@ -22,6 +22,7 @@ from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
 from tuner.report import Confirmation, best_settings
+from tuner.report.measured import Measured
 from tuner.report.plots import importances
 from tuner.search import space
 from tuner.search.study import BACKLOG_ATTR
@@ -72,6 +73,9 @@ def recommend(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=importances(study),
                 objective=spec.objective, on_change=on_change,
+                defaults=Measured(
+                    client=spec.consumer.client, protocol=spec.consumer.group_protocol
+                ).defaults(),
             )  # fmt: skip
             settings = dict(ablation.settings)
         if on_step is not None:

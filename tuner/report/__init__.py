@@ -9,12 +9,14 @@ from __future__ import annotations
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
 from tuner.report.content import best_settings, recommended_settings
 from tuner.report.files import write
+from tuner.report.measured import Measured
 
 __all__ = [
     "DEFAULTS",
     "Candidate",
     "Confirmation",
     "Gain",
+    "Measured",
     "best_settings",
     "candidates",
     "recommended_settings",

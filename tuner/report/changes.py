@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tuner.config import SettingValue
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
+from tuner.report.measured import Measured
 from tuner.search import space
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def section(
     ablation: Ablation | None,
     *,
     trial: Mapping[str, SettingValue] | None = None,
+    measured: Measured | None = None,
 ) -> Section:
     """The kept and reverted changes (or why there are none) and the timeouts table; `trial`
     (the best trial's own settings) names the values the ablation started from rounded."""
@@ -42,17 +44,17 @@ def section(
             )
         )
     else:
-        blocks += _ablation(ablation, trial or {})
+        blocks += _ablation(ablation, trial or {}, measured or Measured())
     blocks.append(Paragraph(text=text("What a dead or stuck member costs with these settings:")))
-    blocks.append(timeouts(settings))
+    blocks.append(timeouts(settings, measured or Measured()))
     return Section(title=text("Why each change (ablation)"), blocks=tuple(blocks), lead=True)
 
 
-def _ablation(a: Ablation, trial: Mapping[str, SettingValue]) -> list[Block]:
+def _ablation(a: Ablation, trial: Mapping[str, SettingValue], measured: Measured) -> list[Block]:
     runs = f"{a.pairs} interleaved pair{'s' if a.pairs != 1 else ''}"
     intro = text(
-        "Starting from the best trial, each setting that differs from the baseline (aiokafka's "
-        "defaults plus the config's ",
+        "Starting from the best trial, each setting that differs from the baseline "
+        f"({measured.client}'s defaults plus the config's ",
         Code("consumer.settings"),
         f") was put back in turn and measured against the recommendation so far in {runs} "
         f"({a.runs} runs in all). It stayed only if putting it back cost more than "
@@ -123,11 +125,13 @@ def _effect(c: Change) -> str:
     return f"putting it back {g.estimate:+.1%} throughput (95% interval {low:+.1%} to {high:+.1%})"
 
 
-def timeouts(settings: Mapping[str, SettingValue]) -> Block:
-    """Failover time (session.timeout.ms) and stuck-consumer detection (max.poll.interval.ms)."""
+def timeouts(settings: Mapping[str, SettingValue], measured: Measured) -> Block:
+    """Failover time (session.timeout.ms) and stuck-consumer detection (max.poll.interval.ms)
+    of the recommendation, the measured client's defaults and Java's."""
+    own = measured.defaults()
     configs: dict[str, Mapping[str, object]] = {
-        "recommendation": space.effective_settings(settings),
-        "aiokafka defaults": space.aiokafka_defaults(),
+        "recommendation": {**own, **settings},
+        measured.defaults_label: own,
         "Java defaults": space.java_defaults(),
     }
     rows: list[list[Cell]] = [

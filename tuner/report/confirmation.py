@@ -10,17 +10,19 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec, SettingValue
+from tuner.report.measured import Measured
 from tuner.search import space
 from tuner.search.objective import Constraint, Unusable, score, unusable
 from tuner.trial.run import TrialResult
 
 
 class Candidate(StrEnum):
-    """A configuration the confirmation runs; the value is the name a reader sees."""
+    """A configuration the confirmation runs; the value is its key in `summary.json`, and
+    `label` the name a reader sees (the own-defaults baseline names the measured client)."""
 
     BEST = "best"
     JAVA_DEFAULTS = "java defaults"
@@ -37,6 +39,13 @@ _SLUGS = {
     Candidate.JAVA_DEFAULTS: "java",
     Candidate.AIOKAFKA_DEFAULTS: "aiokafka",
 }
+
+
+def label(name: Candidate, measured: Measured) -> str:
+    """What a reader sees for `name`: the own-defaults baseline names the measured client."""
+    return measured.defaults_label if name is Candidate.AIOKAFKA_DEFAULTS else str(name)
+
+
 DEFAULTS = (Candidate.JAVA_DEFAULTS, Candidate.AIOKAFKA_DEFAULTS)
 """The baselines the best settings are compared against, in report order."""
 MIN_PAIRS = 3
@@ -106,6 +115,11 @@ class Confirmation:
     """The study's constraints, to say which a configuration broke (None: rebalances only)."""
     settings: Mapping[str, SettingValue] | None = None
     """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
+    measured: Measured = field(default_factory=Measured)
+    """The client every run used: the own-defaults baseline is named after it."""
+
+    def label(self, name: Candidate) -> str:
+        return label(name, self.measured)
 
     def broken(self, name: Candidate) -> dict[Constraint, list[int]]:
         """Constraint → the runs (1-based) of `name` that broke it."""
@@ -157,14 +171,15 @@ class Confirmation:
         emptied = [i for i, why in enumerate(reasons, 1) if why is Unusable.SUPPLY]
         if emptied:
             return (
-                f"the backlog of {name} ran out in run {_numbers(emptied)} of {len(runs)}, so "
-                "those runs measured the supply of records, not the consumers; raise "
-                "workload.prefill_records (or add producer load) and confirm again"
+                f"the backlog of {self.label(name)} ran out in run {_numbers(emptied)} of "
+                f"{len(runs)}, so those runs measured the supply of records, not the "
+                "consumers; raise workload.prefill_records (or add producer load) and confirm "
+                "again"
             )
         idle = [i for i, why in enumerate(reasons, 1) if why is Unusable.IDLE]
         if idle:
             return (
-                f"{name} processed 0 records in run {_numbers(idle)} of {len(runs)} "
+                f"{self.label(name)} processed 0 records in run {_numbers(idle)} of {len(runs)} "
                 f"({self.rebalances(name)} rebalances in all); there is no ratio to give"
             )
         return None
@@ -179,12 +194,13 @@ class Confirmation:
     def verdict(self, baseline: Candidate) -> str:
         """The gain over `baseline` in words, or why no gain can be given."""
         reason = self.unusable(Candidate.BEST) or self.unusable(baseline)
+        name = self.label(baseline)
         if reason is not None:
-            return f"against {baseline}: no gain given: {reason}."
-        said = f"against {baseline}: {self.gain(baseline).describe()}"
+            return f"against {name}: no gain given: {reason}."
+        said = f"against {name}: {self.gain(baseline).describe()}"
         if self.broken(baseline) and not self.broken(Candidate.BEST):
             said += (
-                f"; but {baseline} broke the study's constraints, which the recommendation "
+                f"; but {name} broke the study's constraints, which the recommendation "
                 f"kept: {self._broken_text(baseline)}"
             )
         return said + "."

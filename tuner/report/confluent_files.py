@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.consumer.kip848 import GROUP_CONFIGS
+from tuner.report.measured import PROTOCOL_LABELS
 from tuner.report.settings_files import Recommended
 from tuner.settings import SETTINGS, java_property
 
@@ -76,7 +77,7 @@ def librdkafka_properties(r: Recommended, *, protocol: str) -> str:
     lines = [
         "# Consumer settings for librdkafka (confluent-kafka), from kafka-tuner study "
         f"{r.study!r}.",
-        f"# Measured on {MEASURED_ON}, group protocol {protocol}: {r.origin}.",
+        f"# Measured on {MEASURED_ON}, group protocol {_protocol(protocol)}: {r.origin}.",
     ]
     if not r.changes:
         lines.append("# No setting measurably helped: this file changes nothing.")
@@ -93,7 +94,7 @@ def snippet(r: Recommended, *, protocol: str) -> str:
     said = "".join(f"# {note}\n" for note in notes)
     return (
         f"# From kafka-tuner study {r.study!r}: {r.origin} (measured on {MEASURED_ON}, "
-        f"group protocol {protocol}).\n{said}"
+        f"group protocol {_protocol(protocol)}).\n{said}"
         "from confluent_kafka import Consumer\n\n"
         'consumer = Consumer({\n    "bootstrap.servers": "...",\n    "group.id": "your-group",\n'
         f"{entries}}})\n"
@@ -112,6 +113,11 @@ def _java_comments(r: Recommended) -> str:
     ]
     lines += [f"# {java_property(n, v)}" for n, v in r.settings.items() if n in SETTINGS]
     return "\n".join(lines) + "\n"
+
+
+def _protocol(protocol: str) -> str:
+    """`classic`, or `consumer (KIP-848)`."""
+    return PROTOCOL_LABELS.get(protocol, protocol)
 
 
 def _value(value: object) -> str:

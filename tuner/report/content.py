@@ -29,6 +29,7 @@ from tuner.report.document import (
     table,
     text,
 )
+from tuner.report.measured import Measured
 from tuner.search import space
 from tuner.search.study import (
     FIXED_ATTR,
@@ -91,25 +92,30 @@ def build(
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
     front = pareto_front(study)
+    measured = Measured.of(study)
     settings = recommended_settings(best, ablation, confirmation)
     noise = helped(ablation, confirmation) is False
     ranked = None if noise else ranked
     sections = [
         _recommendation(study, best, settings, confirmation, ranked),
-        changes.section(settings, ablation, trial=best_settings(best)),
+        changes.section(settings, ablation, trial=best_settings(best), measured=measured),
     ]
     if advice is not None:
         sections.append(advisor.section(advice))
     if confirmation is not None:
         sections.append(_confirmation(confirmation))
-    sections.append(_settings(settings))
+    sections.append(_settings(settings, measured))
     if front:
-        sections.append(_front(front, best, figure("pareto.png")))
+        sections.append(_front(front, best, figure("pareto.png"), measured))
     sections.append(_importances(ranked, figure("importances.png"), noise=noise))
     sections.append(_trials(study, figure("history.png"), figure("throughput_vs_rebalances.png")))
     sections.append(_shape(study, ranked, figure("slice.png"), figure("contour.png"), noise=noise))
     return Document(
-        title=text("kafka-tuner recommendation: study ", Code(study.study_name)),
+        title=text(
+            "kafka-tuner recommendation: study ",
+            Code(study.study_name),
+            f", measured on {measured.describe()}",
+        ),
         sections=tuple(sections),
     )
 
@@ -161,11 +167,13 @@ def _value(value: object) -> str:
 
 
 def _changed(
-    settings: Mapping[str, SettingValue], fixed: Mapping[str, SettingValue]
+    settings: Mapping[str, SettingValue],
+    fixed: Mapping[str, SettingValue],
+    defaults: Mapping[str, SettingValue | None],
 ) -> dict[str, SettingValue]:
-    """What the user must change: settings off aiokafka's defaults that they did not fix."""
-    aio = space.aiokafka_defaults()
-    return {k: v for k, v in sorted(settings.items()) if aio.get(k) != v and k not in fixed}
+    """What the user must change: settings off the measured client's defaults that they did
+    not fix."""
+    return {k: v for k, v in sorted(settings.items()) if defaults.get(k) != v and k not in fixed}
 
 
 def _recommendation(
@@ -176,19 +184,22 @@ def _recommendation(
     ranked: Mapping[str, float] | None,
 ) -> Section:
     fixed = fixed_settings(study)
-    changed = _changed(settings, fixed)
-    java, aio = space.java_defaults(), space.aiokafka_defaults()
+    measured = Measured.of(study)
+    own = measured.defaults()
+    changed = _changed(settings, fixed, own)
+    java = space.java_defaults()
     blocks: list[Block] = []
     kept = ", ".join(f"{k}={v}" for k, v in sorted(fixed.items()))
     keep = f"keep the rest as is (your fixed {kept} included)" if fixed else "keep the rest as is"
     if changed:
         blocks.append(Paragraph(text=text(f"Set these consumer settings; {keep}:")))
         rows: list[list[Cell]] = [
-            [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name)),
-             space.SETTINGS[name].description if name in space.SETTINGS else ""]
+            [Code(name), _value(value), _value(own.get(name)), _value(java.get(name)),
+             measured.meaning(name)]
             for name, value in changed.items()
         ]  # fmt: skip
-        header = ["setting", "set to", "aiokafka default", "Java default", "what it does"]
+        header = ["setting", "set to", f"{measured.client} default", "Java default",
+                  "what it does"]  # fmt: skip
         blocks.append(table(header, rows))
     else:
         blocks.append(
@@ -249,7 +260,7 @@ def _confirmation(c: Confirmation) -> Section:
     rows: list[list[Cell]] = []
     for name in Candidate:
         p99 = c.median_p99_ms(name)
-        row: list[Cell] = [name, f"{c.median_throughput(name):,.0f}"]
+        row: list[Cell] = [c.label(name), f"{c.median_throughput(name):,.0f}"]
         if latency:
             row.append("n/a" if p99 is None else f"{p99:,.0f} ms")
         rows.append([*row, str(c.rebalances(name)), "no: see below" if c.unusable(name) else "yes"])
@@ -276,29 +287,30 @@ def _confirmation(c: Confirmation) -> Section:
     )
 
 
-def _settings(settings: Mapping[str, SettingValue]) -> Section:
-    java, aio = space.java_defaults(), space.aiokafka_defaults()
+def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Section:
+    java, own = space.java_defaults(), measured.defaults()
     rows: list[list[Cell]] = [
-        [Code(name), _value(value), _value(aio.get(name)), _value(java.get(name))]
+        [Code(name), _value(value), _value(own.get(name)), _value(java.get(name))]
         for name, value in sorted(settings.items())
     ]
-    return Section(
-        title=text("Every setting of the recommendation"),
-        blocks=(table(["setting", "recommended", "aiokafka default", "Java default"], rows),),
-    )
+    header = ["setting", "recommended", f"{measured.client} default", "Java default"]
+    return Section(title=text("Every setting of the recommendation"), blocks=(table(header, rows),))
 
 
-def _front(front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure) -> Section:
+def _front(
+    front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure, measured: Measured
+) -> Section:
     """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
     rows: list[list[Cell]] = []
+    own = measured.defaults()
     for t in front:
-        changed = ", ".join(f"{k}={v}" for k, v in _changed(best_settings(t), {}).items())
+        changed = ", ".join(f"{k}={v}" for k, v in _changed(best_settings(t), {}, own).items())
         mark = " (chosen)" if t.number == chosen.number else ""
         rows.append(
             [f"#{t.number}{mark}", f"{t.values[0]:,.0f}", f"{t.values[1]:,.0f} ms", changed]
         )
     header = ["trial", "records/s", "steady-state p99 latency",
-              "settings that differ from aiokafka's defaults"]  # fmt: skip
+              f"settings that differ from {measured.client}'s defaults"]  # fmt: skip
     intro = text(
         "Each row is a feasible trial that no other beats on both. The report recommends the "
         "fastest; ",

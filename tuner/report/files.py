@@ -15,8 +15,8 @@ from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.report import confluent_files, content, html, markdown, plots, settings_files
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
+from tuner.report.measured import Measured
 from tuner.search.study import (
-    CLIENT_ATTR,
     FAIL_REASON_ATTR,
     SETTINGS_ATTR,
     is_feasible,
@@ -81,6 +81,7 @@ def summary(
         reason = confirmation.unusable(Candidate.BEST) or confirmation.unusable(baseline)
         gain = None if reason else confirmation.gain(baseline)
         gains[baseline] = {
+            "label": confirmation.label(baseline),
             "median_records_per_s": confirmation.median_throughput(baseline),
             "rebalances": confirmation.rebalances(baseline),
             "refused": reason,
@@ -88,8 +89,11 @@ def summary(
             "interval": None if gain is None else gain.interval,
             "pairs": None if gain is None else gain.pairs,
         }
+    measured = Measured.of(study)
     return {
         "study": study.study_name,
+        "client": measured.client,
+        "group_protocol": measured.protocol,
         "settings": dict(settings),
         "best_median_records_per_s": (
             None if confirmation is None else confirmation.median_throughput(Candidate.BEST)
@@ -131,12 +135,12 @@ def _settings_files(
     study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
 ) -> tuple[settings_files.Recommended, dict[str, str]]:
     """What the recommendation sets, and the settings files of the client the study measured."""
-    measured = study.user_attrs.get(CLIENT_ATTR, {})
+    measured = Measured.of(study)
     fixed = content.fixed_settings(study)
-    if measured.get("client") != librdkafka.CONFLUENT:
+    if measured.client != librdkafka.CONFLUENT:
         chosen = settings_files.recommended(settings, fixed, study=study.study_name, origin=origin)
         return chosen, settings_files.files(chosen)
-    protocol = str(measured.get("group_protocol", "classic"))
+    protocol = measured.protocol
     chosen = confluent_files.recommended(
         settings, fixed, study=study.study_name, origin=origin, protocol=protocol
     )

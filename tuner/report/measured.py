@@ -1,0 +1,70 @@
+"""Which client and group protocol a study measured, and the names a reader sees for them.
+
+A confluent-kafka study's baseline is librdkafka's defaults, not aiokafka's: the report, the
+printed summary and the settings files name the client and protocol that ran, and take the
+"defaults" column from that client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import optuna
+
+from tuner import librdkafka
+from tuner.config import SettingValue
+from tuner.search.study import CLIENT_ATTR
+from tuner.settings import SETTINGS, aiokafka_defaults
+
+PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
+_CONFLUENT_MEANING = {
+    librdkafka.MAX_POLL_RECORDS: "records per consume() call (its num_messages); measured as "
+    "max.poll.records",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measured:
+    """The client and group protocol every run of a study used."""
+
+    client: str = "aiokafka"
+    protocol: str = "classic"
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> Measured:
+        """What `study` recorded (a study from before the choice existed measured aiokafka)."""
+        attr = study.user_attrs.get(CLIENT_ATTR, {})
+        return cls(
+            client=str(attr.get("client", "aiokafka")),
+            protocol=str(attr.get("group_protocol", "classic")),
+        )
+
+    @property
+    def protocol_label(self) -> str:
+        return PROTOCOL_LABELS.get(self.protocol, self.protocol)
+
+    @property
+    def defaults_label(self) -> str:
+        """The baseline's name: `aiokafka defaults`, `confluent-kafka defaults`."""
+        return f"{self.client} defaults"
+
+    def describe(self) -> str:
+        """`confluent-kafka, group protocol consumer (KIP-848)`."""
+        return f"{self.client}, group protocol {self.protocol_label}"
+
+    def defaults(self) -> Mapping[str, SettingValue | None]:
+        """Java name → the measured client's own default (librdkafka's for confluent-kafka,
+        the broker's group defaults for the session under KIP-848)."""
+        if self.client == librdkafka.CONFLUENT:
+            return librdkafka.effective_settings({}, protocol=self.protocol)
+        return aiokafka_defaults()
+
+    def meaning(self, name: str) -> str:
+        """What setting `name` does in the measured client ("" when there is nothing to say)."""
+        if self.client == librdkafka.CONFLUENT:
+            if name in _CONFLUENT_MEANING:
+                return _CONFLUENT_MEANING[name]
+            if name in librdkafka.LIBRDKAFKA_ONLY:
+                return librdkafka.LIBRDKAFKA_ONLY[name].description
+        return SETTINGS[name].description if name in SETTINGS else ""

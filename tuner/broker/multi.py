@@ -202,7 +202,8 @@ class EmbeddedCluster(Running):
         proc = self._procs.get(node_id)
         if proc is not None:
             return proc.pid if proc.poll() is None else None
-        return self._pids.get(node_id)
+        pid = self._pids.get(node_id)
+        return pid if pid is not None and _alive_kafka(pid) else None
 
     def info(self) -> BrokerInfo:
         controller = self.pid_of(CONTROLLER_ID)
@@ -253,9 +254,19 @@ class EmbeddedCluster(Running):
     def start_broker(self, node_id: int, timeout_s: float = START_TIMEOUT_S) -> None:
         """Restart a stopped broker on its own storage; returns once the metadata lists every
         broker again."""
-        if self.pid_of(node_id) is not None:
-            return
-        self._launch(node_id, check_java(), classpath())
+        self.relaunch(node_id)
+        self.wait_for_all(timeout_s)
+
+    def relaunch(self, node_id: int) -> None:
+        """Start a stopped broker's JVM again, without waiting for it.
+
+        Call it from the thread that will outlive the broker (not a worker thread): an attached
+        broker gets SIGTERM when the thread that launched it exits (`setpriv --pdeathsig`)."""
+        if self.pid_of(node_id) is None:
+            self._launch(node_id, check_java(), classpath())
+
+    def wait_for_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Until the metadata lists every broker (blocking: run it in a worker thread)."""
         self._wait_for(set(self.broker_ids), timeout_s)
         if self.state_file is not None:
             self.state_file.write_text(json.dumps(asdict(self.info())))

@@ -84,6 +84,9 @@ listeners=CONTROLLER://127.0.0.1:{controller_port}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT
 log.dirs={data_dir / "kraft"}
+# The controller moves leaders: a broker back from a fault gets its partitions' leadership back
+# within seconds, not the default 5 minutes, so the next trial runs on leaders spread as before.
+leader.imbalance.check.interval.seconds=5
 """
 
 
@@ -102,7 +105,4 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs={data_dir / "kraft"}
-# A broker back from a fault gets its partitions' leadership back within seconds, not the
-# default 5 minutes, so the next trial runs on leaders spread as before.
-leader.imbalance.check.interval.seconds=5
 {_shared(brokers=brokers)}"""

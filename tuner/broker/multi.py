@@ -78,9 +78,10 @@ class EmbeddedCluster(Running):
     """Format fresh storage for a controller and `brokers` brokers (ids 1…N on ports
     `port`…`port+N-1`) and run them until `stop()`; the data is deleted on stop.
 
-    `detach=True` starts them in their own sessions so they outlive this process (`tuner broker
-    up --brokers N`). `stop_broker`/`start_broker` stop and restart one broker on its own
-    storage, for faults.
+    Its temp dir starts with `kafka-tuner-broker-`, so `tuner clean` removes what a killed run
+    left. `detach=True` starts them in their own sessions so they outlive this process
+    (`tuner broker up --brokers N`). `stop_broker`/`start_broker` stop and restart one broker
+    on its own storage, for faults.
     """
 
     def __init__(
@@ -100,7 +101,7 @@ class EmbeddedCluster(Running):
             else tuple(free_port() for _ in range(brokers))
         )
         self._own_dir = data_dir is None
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kafka-tuner-cluster-"))
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="kafka-tuner-broker-cluster-"))
         self.heap = heap
         self.detach = detach
         self._procs: dict[int, subprocess.Popen[bytes]] = {}

@@ -307,6 +307,8 @@ def test_up_brokers_3_runs_a_cluster_a_run_reuses(
     assert main(["broker", "up", "--brokers", "3", "--port", str(port)]) == 0
     out = capsys.readouterr().out
     bootstrap = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
+    assert f"is up at {bootstrap}" in out
+    assert "already up" not in out
     assert f"bootstrap_servers: {bootstrap}" in out
     assert f"brokers: 1 at 127.0.0.1:{port} " in out
     assert broker.live_broker_ids(bootstrap) == {1, 2, 3}

@@ -50,10 +50,10 @@ def _broker_up(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     if started:
         print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
-    if info.nodes:
-        print(_nodes(info))
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
+    if info.nodes:
+        print(_nodes(info))
     print(f"network: {path}")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
     if (secured := render_secured(info)) is not None:

@@ -273,17 +273,22 @@ class EmbeddedCluster(Running):
             self.state_file.write_text(json.dumps(asdict(self.info())))
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Every broker at once (SIGTERM), then the controller they report to; data dropped."""
+        """Every broker at once (SIGTERM), then the controller they report to; data dropped.
+
+        `timeout_s` bounds the whole stop, not each node: what has not exited by then gets
+        SIGKILL (the data is deleted anyway), so a loaded machine cannot stretch it per node."""
+        deadline = time.monotonic() + timeout_s
+
+        def left() -> float:
+            return max(0.5, deadline - time.monotonic())
+
         for node_id in self.broker_ids:
             if (proc := self._procs.get(node_id)) is not None and proc.poll() is None:
                 proc.terminate()
-        for node_id in self.broker_ids:
-            terminate(self._procs.get(node_id), timeout_s)
+        for node_id in (*self.broker_ids, CONTROLLER_ID):
+            terminate(self._procs.get(node_id), left())
             if (pid := self._pids.get(node_id)) is not None:
-                _signal_and_wait(pid, signal.SIGTERM, timeout_s)
-        terminate(self._procs.get(CONTROLLER_ID), timeout_s)
-        if (pid := self._pids.get(CONTROLLER_ID)) is not None:
-            _signal_and_wait(pid, signal.SIGTERM, timeout_s)
+                _signal_and_wait(pid, signal.SIGTERM, left())
         _live.pop(self.bootstrap_servers, None)
         self._cleanup()
 

@@ -5,8 +5,10 @@ share one study storage. Reported per run: wall time, trials per minute, the bes
 throughput, and each worker's trials. The workload costs a constant `PER_RECORD_MS` per record
 on one member, so every trial whose batches are not tiny has the same analytical ceiling
 (1000 / PER_RECORD_MS records/s): how far each worker's trials land from it, alone and with a
-second worker sharing the CPU, is the isolation claim checked.
-Run:  python benchmarks/bench_scale.py [--trials 6] [--storage URL]   (a few minutes)
+second worker sharing the CPU, is the isolation claim checked; and checked directly: the best
+settings measured `--repeats` times by worker 1 alone and by workers 1 and 2 at once, each
+with its 95% interval.
+Run:  python benchmarks/bench_scale.py [--trials 6] [--repeats 3] [--storage URL]   (a few minutes)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
 
 from tuner.broker import EmbeddedBroker
 from tuner.search.study import FAIL_REASON_ATTR, PRUNED_ATTR, WORKER_ATTR, open_storage, recommended
@@ -105,6 +108,7 @@ def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) ->
         ],
         "trials_per_min": round(len(done) / wall_s * 60, 2),
         "best_records_per_s": None if best is None else round(best.values[0], 1),
+        "best_max_poll_records": None if best is None else best.params.get("max.poll.records"),
         "per_worker": {
             f"worker {i + 1}": {
                 "trials": len(values),
@@ -117,18 +121,92 @@ def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) ->
     }
 
 
+def _interval(values: list[float]) -> dict[str, object]:
+    """Mean and its 95% t-interval (n < 2: no interval)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return {"n": len(values), "mean_records_per_s": round(mean, 1), "ci95": None}
+    half = (
+        float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / len(values) ** 0.5
+    )
+    return {
+        "n": len(values),
+        "mean_records_per_s": round(mean, 1),
+        "ci95": [round(mean - half, 1), round(mean + half, 1)],
+        "mean_of_ceiling": round(mean / CEILING, 3),
+    }
+
+
+def _runs(config: Path, brokers: list[str], records: int, tmp: Path, tag: str) -> list[float]:
+    """`tuner run` of the same settings on each broker at once; each one's throughput."""
+    outs = [tmp / f"iso-{tag}-{i}.json" for i in range(len(brokers))]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tuner.cli",
+                "run",
+                str(config),
+                "--quiet",
+                "--json",
+                str(out),
+                "--set",
+                f"cluster.bootstrap_servers={b}",
+                "--set",
+                f"consumer.settings.max.poll.records={records}",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for b, out in zip(brokers, outs, strict=True)
+    ]
+    if any(p.wait() for p in procs):
+        raise SystemExit(f"a `tuner run` of the isolation check failed ({tag})")
+    return [float(json.loads(out.read_text())["throughput_records_per_s"]) for out in outs]
+
+
+def isolation(records: int, repeats: int, tmp: Path) -> dict[str, object]:
+    """The same settings measured by worker 1 alone, then by workers 1 and 2 at the same time
+    (each on its broker, as in a 2-worker study): if the intervals agree, a second worker on
+    this machine does not move what a worker measures."""
+    config = tmp / "isolation.yaml"
+    write_config(config, "tuner.bench.scale.isolation", 1, 0)
+    alone: list[float] = []
+    together: list[list[float]] = [[], []]
+    with contextlib.ExitStack() as stack:
+        brokers = [
+            stack.enter_context(EmbeddedBroker(heap="512m")).bootstrap_servers for _ in range(2)
+        ]
+        for r in range(repeats):  # interleaved, so a drift of the machine hits both alike
+            alone += _runs(config, brokers[:1], records, tmp, f"alone{r}")
+            for i, value in enumerate(_runs(config, brokers, records, tmp, f"both{r}")):
+                together[i].append(value)
+    return {
+        "max.poll.records": records,
+        "worker 1 alone": _interval(alone),
+        "worker 1 beside worker 2": _interval(together[0]),
+        "worker 2 beside worker 1": _interval(together[1]),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--storage", help="a study storage URL (default: a journal file)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs per worker of the isolation check"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tuner-bench-scale-") as tmp:
         runs = [run(n, args.trials, args.seed, args.storage, Path(tmp)) for n in (1, 2)]
+        best = runs[-1]["best_max_poll_records"]
+        checked = isolation(int(best) if isinstance(best, int) else 500, args.repeats, Path(tmp))
     out = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "ceiling_records_per_s": CEILING,
         "runs": runs,
+        "isolation": checked,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(out, indent=2) + "\n")

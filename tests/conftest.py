@@ -16,7 +16,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tuner.broker import EmbeddedBroker, free_port
+from tuner.broker import EmbeddedBroker, EmbeddedCluster, free_port
 from tuner.broker.security import SecureOptions
 
 
@@ -29,6 +29,14 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[EmbeddedCluster]:
+    """A real 3-broker KRaft cluster (a controller and brokers 1-3, 384 MiB heaps) on free
+    ports, started only by the tests that ask for it, stopped at the end."""
+    with EmbeddedCluster(brokers=3) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -283,3 +283,46 @@ def test_bad_network_options_are_bad_input(
     assert main(["broker", "up", "--rtt-ms", "2", "--jitter-ms", "4"]) == 2
     assert "--jitter-ms: must be in [0, rtt_ms]" in capsys.readouterr().err
     assert broker.status() is None
+
+
+def _free_run(length: int) -> int:
+    """A first port such that it and the next `length - 1` are all free."""
+    for _ in range(50):
+        first = broker.free_port()
+        if first + length <= 65535 and not any(
+            broker.port_in_use(first + i) for i in range(length)
+        ):
+            return first
+    raise AssertionError(f"no {length} consecutive free ports found")
+
+
+@pytest.mark.slow
+def test_up_brokers_3_runs_a_cluster_a_run_reuses(
+    private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up --brokers 3` starts three brokers on consecutive ports that the metadata lists,
+    `status` names them, a config's `embedded` with `cluster.brokers: 3` reuses the cluster (one
+    broker asked for does not), asking for another size on its port is bad input, and `down`
+    stops all four JVMs."""
+    port = _free_run(3)
+    assert main(["broker", "up", "--brokers", "3", "--port", str(port)]) == 0
+    out = capsys.readouterr().out
+    bootstrap = ",".join(f"127.0.0.1:{port + i}" for i in range(3))
+    assert f"is up at {bootstrap}" in out
+    assert "already up" not in out
+    assert f"bootstrap_servers: {bootstrap}" in out
+    assert f"brokers: 1 at 127.0.0.1:{port} " in out
+    assert broker.live_broker_ids(bootstrap) == {1, 2, 3}
+    assert main(["broker", "status", "--port", str(port)]) == 0
+    assert f"3 at 127.0.0.1:{port + 2}" in capsys.readouterr().out
+    with broker.for_cluster(ClusterSpec(brokers=3)) as reused:
+        assert reused == bootstrap
+    assert broker.reusable(brokers=1) is None
+    assert main(["broker", "up", "--port", str(port)]) == 2
+    assert "with 3 broker(s)" in capsys.readouterr().err
+    info = broker.status(port)
+    assert info is not None
+    pids = [info.pid, *(n.pid for n in info.nodes)]
+    assert main(["broker", "down", "--port", str(port)]) == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert not Path(info.data_dir).exists()

@@ -429,7 +429,7 @@ BAD_INPUTS: dict[str, tuple[Callable[[str, str], str | bytes], list[str], list[s
     "replication factor, embedded": (
         lambda b, t: "topic: {replication_factor: 3}\n",
         [],
-        ["topic.replication_factor: must be 1 on the embedded cluster"],
+        ["topic.replication_factor: must be at most cluster.brokers (1) on the embedded cluster"],
     ),
     "replication factor, cluster": (
         lambda b, t: _valid(b, t).replace("2}", "2, replication_factor: 3}"),

@@ -435,10 +435,11 @@ def test_well_formed_bootstrap_lists_load() -> None:
 
 
 def test_replication_beyond_the_one_embedded_broker_is_refused() -> None:
-    """The embedded cluster is one broker: a replication factor of 3 is refused up front."""
+    """The embedded cluster is one broker unless `cluster.brokers` says more: a replication
+    factor of 3 is refused up front."""
     assert problems({"topic": {"replication_factor": 3}}) == (
-        "topic.replication_factor: must be 1 on the embedded cluster (one broker holds one "
-        "replica), got 3",
+        "topic.replication_factor: must be at most cluster.brokers (1) on the embedded cluster "
+        "(each broker holds one replica), got 3",
     )
 
 

@@ -7,12 +7,14 @@ import json
 from typing import Any
 
 from tests.helpers import measured
+from tuner.broker.faults import FaultReport, LeaderChange
 from tuner.load.runner import ProducerStats
 from tuner.trial.result import LatencyMs, SteadyState, TrialResult
 
 
 def _full() -> TrialResult:
-    """A result with every optional part filled in (producer, intervals, steady state)."""
+    """A result with every optional part filled in (producer, intervals, steady state, a
+    broker fault)."""
     return dataclasses.replace(
         measured(1234.5, rebalances=1, settings={"max.poll.records": 500, "fetch.max.bytes": None}),
         errors=("member m0: boom",),
@@ -22,6 +24,8 @@ def _full() -> TrialResult:
         steady=SteadyState(group_id="s", window_s=10, target_records_per_s=100, produced=1000,
                            consumed=998, latency_ms=LatencyMs(p50=4, p95=8, p99=None),
                            kept_up=True, rebalances=0),
+        faults=(FaultReport(broker=1, at_s=5, kill=False, failover_s=0.4, leader_changes=(
+            LeaderChange(partition=0, before=1, after=2, after_s=0.4),)),),
     )  # fmt: skip
 
 

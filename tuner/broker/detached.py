@@ -1,5 +1,5 @@
-"""The detached brokers of `tuner broker up|down|status`, one per port; the bootstrap address a
-run uses."""
+"""The detached brokers of `tuner broker up|down|status`, one per port (a multi-broker cluster
+by its first port); the bootstrap address a run uses."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tuner.broker.embedded import START_TIMEOUT_S, BrokerInfo, EmbeddedBroker, answers
+from tuner.broker.errors import BrokerSetupError
 from tuner.broker.jars import cache_dir
+from tuner.broker.multi import EmbeddedCluster, started_here
 from tuner.broker.security import SecureOptions
 from tuner.config import EMBEDDED, ClusterSpec, NetworkSpec
 
@@ -55,7 +57,7 @@ def is_our_proxy(pid: int) -> bool:
 
 
 def _port_of(info: BrokerInfo) -> int:
-    return int(info.bootstrap_servers.rsplit(":", 1)[1])
+    return int(info.bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
 
 
 def _read(state: Path) -> BrokerInfo | None:
@@ -85,16 +87,27 @@ def up(
     timeout_s: float = START_TIMEOUT_S,
     network: NetworkSpec | None = None,
     secure: bool = False,
+    brokers: int = 1,
 ) -> tuple[BrokerInfo, bool]:
-    """Start a detached broker on `port` unless one is already up there; returns
-    (info, started_now). Brokers on other ports are left alone: each port is a cluster of its
-    own. The caller compares a running broker's `network` with the one it asked for."""
+    """Start a detached broker (`brokers` > 1: a cluster on `port`…`port+brokers-1`) on `port`
+    unless one is already up there; returns (info, started_now). Brokers on other ports are
+    left alone: each port is a cluster of its own. The caller compares a running broker's
+    `network` and `brokers` with the ones it asked for."""
     already = status(port)
     if already is not None:
         return already, False
     state = _state_file(port)
     data_dir = state.parent / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
+    if brokers > 1:
+        if network is not None or secure:
+            raise BrokerSetupError("a multi-broker cluster runs without a network profile or TLS")
+        state.parent.mkdir(parents=True, exist_ok=True)
+        info = EmbeddedCluster(brokers=brokers, port=port, data_dir=data_dir, detach=True).start(
+            timeout_s
+        )
+        state.write_text(json.dumps(asdict(info)))
+        return info, True
     secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if secure else None
     broker = EmbeddedBroker(
         port=port, data_dir=data_dir, detach=True, network=network, secure=secured
@@ -105,6 +118,10 @@ def up(
 
 
 def _stop(info: BrokerInfo, timeout_s: float) -> None:
+    if info.nodes:
+        EmbeddedCluster.attach(info).stop(timeout_s)
+        shutil.rmtree(info.data_dir, ignore_errors=True)
+        return
     if info.proxy_pid is not None and is_our_proxy(info.proxy_pid):
         os.kill(info.proxy_pid, signal.SIGTERM)
     os.kill(info.pid, signal.SIGTERM)
@@ -132,29 +149,52 @@ def down(port: int | None = None, timeout_s: float = 30.0) -> list[BrokerInfo]:
     return stopped
 
 
-def reusable(network: NetworkSpec | None = None) -> BrokerInfo | None:
-    """The running `tuner broker` if it answers and clients reach it through `network`."""
+def reusable(network: NetworkSpec | None = None, brokers: int = 1) -> BrokerInfo | None:
+    """The running `tuner broker` if it answers, has `brokers` brokers and clients reach it
+    through `network`."""
     for info in running():
-        if info.network == network and answers(info.bootstrap_servers):
+        if info.network == network and info.brokers == brokers and answers(info.bootstrap_servers):
             return info
+    return None
+
+
+def controllable(bootstrap_servers: str) -> EmbeddedCluster | None:
+    """The multi-broker cluster at that address whose brokers this machine can stop and
+    restart: one this process started, or a detached one (None: any other cluster)."""
+    here = started_here(bootstrap_servers)
+    if here is not None:
+        return here
+    for state in _state_files():
+        info = _read(state)
+        if info is not None and info.nodes and info.bootstrap_servers == bootstrap_servers:
+            return EmbeddedCluster.attach(info, state)
     return None
 
 
 @contextlib.contextmanager
 def bootstrap_for(
-    bootstrap_servers: str, *, port: int = 0, network: NetworkSpec | None = None
+    bootstrap_servers: str,
+    *,
+    port: int = 0,
+    network: NetworkSpec | None = None,
+    brokers: int = 1,
 ) -> Iterator[str]:
     """Yield a bootstrap address: the given cluster, the running `tuner broker`, or a new one.
 
-    For `embedded`, a broker started here lives only as long as the `with` block; the running
-    one is used only if it runs the same `network` profile (its listeners fix the path).
+    For `embedded`, a broker (or a cluster of `brokers`) started here lives only as long as the
+    `with` block; the running one is used only if it has as many brokers and runs the same
+    `network` profile (its listeners fix the path).
     """
     if bootstrap_servers != EMBEDDED:
         yield bootstrap_servers
         return
-    reused = reusable(network)
+    reused = reusable(network, brokers)
     if reused is not None:
         yield reused.bootstrap_servers
+        return
+    if brokers > 1:
+        with EmbeddedCluster(brokers=brokers, port=port) as cluster:
+            yield cluster.bootstrap_servers
         return
     with EmbeddedBroker(port=port, network=network) as broker:
         yield broker.bootstrap_servers
@@ -162,4 +202,6 @@ def bootstrap_for(
 
 def for_cluster(cluster: ClusterSpec) -> contextlib.AbstractContextManager[str]:
     """`bootstrap_for` the cluster a config names, through its network profile."""
-    return bootstrap_for(cluster.bootstrap_servers, network=cluster.network)
+    return bootstrap_for(
+        cluster.bootstrap_servers, network=cluster.network, brokers=cluster.brokers
+    )

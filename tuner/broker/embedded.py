@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from aiokafka import AIOKafkaClient
 
@@ -49,12 +50,31 @@ class BrokerInfo:
     network: NetworkSpec | None = None
     """The profile clients reach it through (None: directly, over loopback)."""
     proxy_pid: int | None = None
+    nodes: tuple[NodeInfo, ...] = ()
+    """A multi-broker cluster's brokers (`pid` is then its controller's); empty for one node."""
+
+    @property
+    def brokers(self) -> int:
+        return len(self.nodes) or 1
 
     @classmethod
     def from_json(cls, text: str) -> BrokerInfo:
         data = json.loads(text)
         network = data.get("network")
-        return cls(**{**data, "network": None if network is None else NetworkSpec(**network)})
+        nodes = tuple(NodeInfo(**node) for node in data.get("nodes", ()))
+        return cls(**{
+            **data, "network": None if network is None else NetworkSpec(**network), "nodes": nodes
+        })  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeInfo:
+    """One broker of a multi-broker cluster: its id (`trial.faults` names it), port, process."""
+
+    node_id: int
+    port: int
+    pid: int
+    data_dir: str
 
 
 def free_port() -> int:
@@ -74,7 +94,7 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def _random_cluster_id() -> str:
+def random_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -97,7 +117,7 @@ def answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
     return True
 
 
-def _log_tail(path: Path, lines: int = 25) -> str:
+def log_tail(path: Path, lines: int = 25) -> str:
     """The log's error lines (the cause is rarely the last line), then its last lines."""
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -111,7 +131,28 @@ def _log_tail(path: Path, lines: int = 25) -> str:
 _ERROR_LINE = re.compile(r"\b(ERROR|FATAL)\b|Exception|Error:|already in use")
 
 
-def _terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+def launcher(*, detach: bool) -> list[str]:
+    """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
+    setpriv = shutil.which("setpriv")
+    if detach or setpriv is None:
+        return []
+    return [setpriv, "--pdeathsig", "TERM"]
+
+
+def jvm_argv(java: str, cp: str, *, heap: str, data_dir: Path) -> list[str]:
+    """The Java command line (before the main class) of a node whose files are in `data_dir`:
+    its heap capped at `heap`, its logs written there."""
+    log4j_path = data_dir / "log4j2.yaml"
+    log4j_path.write_text(
+        (resources.files("tuner.broker") / "resources" / "log4j2.yaml").read_text()
+    )
+    start_heap = "256m" if heap.endswith("m") and int(heap[:-1]) >= 256 else heap
+    return [java, f"-Xmx{heap}", f"-Xms{start_heap}", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={data_dir}",
+            "-cp", cp]  # fmt: skip
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
     """SIGTERM, then SIGKILL if it has not exited within the deadline."""
     if proc is None or proc.poll() is not None:
         return
@@ -123,7 +164,29 @@ def _terminate(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
         proc.wait()
 
 
-class EmbeddedBroker:
+class Running:
+    """What runs from `start()` to `stop()`: `with` starts it, leaving the block stops it."""
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
+        raise NotImplementedError
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedBroker(Running):
     """Format fresh storage and run a broker until `stop()`; its data is deleted on stop.
 
     `detach=True` starts it in its own session so it outlives this process (`tuner broker up`);
@@ -191,15 +254,10 @@ class EmbeddedBroker:
                 raise BrokerSetupError(str(exc)) from exc
             text += self.listeners.properties(port=self.port, controller_port=controller_port)
         write_private(props, text + self.extra_properties)
-        log4j = resources.files("tuner.broker") / "resources" / "log4j2.yaml"
-        log4j_path = self.data_dir / "log4j2.yaml"
-        log4j_path.write_text(log4j.read_text())
-        jvm = [java, f"-Xmx{self.heap}", "-Xms256m", "-Djava.awt.headless=true",
-               f"-Dlog4j2.configurationFile={log4j_path}", f"-Dkafka.logs.dir={self.data_dir}",
-               "-cp", cp]  # fmt: skip
+        jvm = jvm_argv(java, cp, heap=self.heap, data_dir=self.data_dir)
         scram = [] if self.listeners is None else self.listeners.scram_arguments()
         fmt = run_with_argfile(jvm, ["kafka.tools.StorageTool", "format", "-c", str(props),
-                                     f"--cluster-id={_random_cluster_id()}", *scram],
+                                     f"--cluster-id={random_cluster_id()}", *scram],
                                self.data_dir / "format.args")  # fmt: skip
         if fmt.returncode != 0:
             self._cleanup()
@@ -235,7 +293,7 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proxy.poll() is not None:
-                tail = _log_tail(self.data_dir / "proxy.log", 10)
+                tail = log_tail(self.data_dir / "proxy.log", 10)
                 self.stop()
                 raise BrokerFailure(f"the network proxy exited on start:\n{tail}")
             if port_in_use(self.port) and answers(self.bootstrap_servers, timeout_s=3.0):
@@ -245,11 +303,7 @@ class EmbeddedBroker:
         raise BrokerFailure(f"the network proxy did not answer within {timeout_s:.0f} s")
 
     def _launcher(self) -> list[str]:
-        """`setpriv --pdeathsig` so an attached broker gets SIGTERM if this process dies hard."""
-        setpriv = shutil.which("setpriv")
-        if self.detach or setpriv is None:
-            return []
-        return [setpriv, "--pdeathsig", "TERM"]
+        return launcher(detach=self.detach)
 
     @property
     def pid(self) -> int:
@@ -272,8 +326,8 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                tail = _log_tail(self.log_path)
-                out = _log_tail(self.data_dir / "stdout.log", 10)
+                tail = log_tail(self.log_path)
+                out = log_tail(self.data_dir / "stdout.log", 10)
                 self._cleanup()
                 raise BrokerFailure(
                     f"the broker exited on start (code {self._proc.returncode}); last log lines:\n"
@@ -285,7 +339,7 @@ class EmbeddedBroker:
             if answers(f"127.0.0.1:{self.direct_port}", timeout_s=3.0):
                 return
             time.sleep(0.3)
-        tail = _log_tail(self.log_path)
+        tail = log_tail(self.log_path)
         self.stop()
         raise BrokerFailure(
             f"the broker did not answer within {timeout_s:.0f} s; last log lines:\n{tail}"
@@ -293,8 +347,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM (Kafka's controlled shutdown), SIGKILL after the deadline, then drop the data."""
-        _terminate(self._proxy, 5.0)
-        _terminate(self._proc, timeout_s)
+        terminate(self._proxy, 5.0)
+        terminate(self._proc, timeout_s)
         self._cleanup()
 
     def _cleanup(self) -> None:
@@ -303,15 +357,3 @@ class EmbeddedBroker:
         elif not self.keep_data:
             shutil.rmtree(self.data_dir / "kraft", ignore_errors=True)
             shutil.rmtree(self.data_dir / "secure", ignore_errors=True)
-
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -31,7 +31,9 @@ def _broker_up(args: argparse.Namespace) -> int:
         err("invalid network profile:\n" + "\n".join(problems))
         return EXIT_BAD_INPUT
     try:
-        info, started = broker.up(port=args.port, network=network, secure=args.secure)
+        info, started = broker.up(
+            port=args.port, network=network, secure=args.secure, brokers=args.brokers
+        )
     except broker.BrokerError as exc:
         return broker_failed(exc)
     path = describe_path(info.network)
@@ -41,10 +43,18 @@ def _broker_up(args: argparse.Namespace) -> int:
             f"profile ({path}); `tuner broker down --port {args.port}` first"
         )
         return EXIT_BAD_INPUT
+    if not started and info.brokers != args.brokers:
+        err(
+            f"already up at {info.bootstrap_servers} with {info.brokers} broker(s); "
+            f"`tuner broker down --port {args.port}` first"
+        )
+        return EXIT_BAD_INPUT
     if started:
         print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
+    if info.nodes:
+        print(_nodes(info))
     print(f"network: {path}")
     print(f"bootstrap_servers: {info.bootstrap_servers}")
     if (secured := render_secured(info)) is not None:
@@ -71,9 +81,17 @@ def _broker_status(args: argparse.Namespace) -> int:
             f"up at {info.bootstrap_servers} (pid {info.pid}); "
             f"network: {describe_path(info.network)}"
         )
+        if info.nodes:
+            print(_nodes(info))
         if (secured := render_secured(info)) is not None:
             print(secured)
     return code
+
+
+def _nodes(info: broker.BrokerInfo) -> str:
+    """`brokers: 1 at 127.0.0.1:29092 (pid 10), …`: the ids `trial.faults` names."""
+    listed = ", ".join(f"{n.node_id} at 127.0.0.1:{n.port} (pid {n.pid})" for n in info.nodes)
+    return f"brokers: {listed}; controller pid {info.pid}"
 
 
 def _broker_down(args: argparse.Namespace) -> int:
@@ -90,13 +108,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser's subcommands."""
     b = sub.add_parser(
         "broker",
-        help="run local single-node Apache Kafka (KRaft) brokers for trials and tests",
+        help="run local Apache Kafka (KRaft) brokers or clusters for trials and tests",
         description="Start, check or stop Apache Kafka brokers on 127.0.0.1, one per port.",
     )
     bsub = b.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = bsub.add_parser("up", help="start the broker and leave it running")
     up.add_argument("--port", type=int, default=broker.DEFAULT_PORT, help="listener port (9092)")
     up.add_argument("--secure", action="store_true", help="also SASL_SSL on port+1, SSL on port+2")
+    up.add_argument(
+        "--brokers", type=int, default=1, choices=range(1, broker.MAX_BROKERS + 1),
+        metavar="N", help="a cluster of N brokers on port…port+N-1 and a KRaft controller (1)",
+    )  # fmt: skip
     up.add_argument("--rtt-ms", type=float, help="clients reach the broker with this round trip")
     up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")
     up.add_argument("--bandwidth-mbit", type=float, help="cap each direction at this bandwidth")

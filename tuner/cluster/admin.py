@@ -141,8 +141,13 @@ async def ensure_topic(conn: Connection, topic: TopicSpec) -> bool:
             if not topic.create:
                 raise ClusterError(f"topic {topic.name!r} does not exist and topic.create is false")
             check_owned(topic.name, conn.cluster.topic_prefix)
+            configs = (
+                {}
+                if topic.min_insync_replicas is None
+                else {"min.insync.replicas": str(topic.min_insync_replicas)}
+            )
             response = await admin.create_topics(
-                [NewTopic(topic.name, topic.partitions, topic.replication_factor)]
+                [NewTopic(topic.name, topic.partitions, topic.replication_factor, None, configs)]
             )
             # The broker answers a refused topic with an error code per topic, not an error.
             for _name, code, *message in response.topic_errors:

@@ -14,6 +14,7 @@ from tuner.config.spec import (
     ConfirmSpec,
     ConstraintsSpec,
     ConsumerSpec,
+    FaultSpec,
     HandlerSpec,
     LocustSpec,
     MetricsSpec,
@@ -37,7 +38,7 @@ from tuner.settings import ParameterSpec, SettingValue
 
 __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are made of them
     "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
-    "ConstraintsSpec", "ConsumerSpec", "HandlerSpec", "LocustSpec", "MetricsSpec",
+    "ConstraintsSpec", "ConsumerSpec", "FaultSpec", "HandlerSpec", "LocustSpec", "MetricsSpec",
     "NetworkSpec", "ObjectiveSpec", "ParameterSpec", "PayloadsSpec", "ProcessingSpec",
     "ProducerSpec", "SearchSpec", "SecuritySpec", "SettingValue", "ShapeSpec", "SizeSpec",
     "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec", "WorkloadSpec", "describe_path",

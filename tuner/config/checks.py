@@ -9,6 +9,7 @@ import re
 
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
+from tuner.config.topology import topology_problems
 from tuner.librdkafka import (
     CONFLUENT,
     client_problems,
@@ -286,15 +287,10 @@ def _check_metrics(spec: StudySpec, problems: list[str]) -> None:
 
 
 def _check_cluster(spec: StudySpec, problems: list[str]) -> None:
-    """The address, and what the embedded cluster cannot do (it is one broker)."""
+    """The address, and what the embedded cluster and the faults can do (`topology`)."""
+    problems.extend(topology_problems(spec))
     servers = spec.cluster.bootstrap_servers
     if servers == EMBEDDED:
-        factor = spec.topic.replication_factor
-        if factor > 1:
-            problems.append(
-                "topic.replication_factor: must be 1 on the embedded cluster (one broker "
-                f"holds one replica), got {factor}"
-            )
         return
     wrong = bootstrap_problem(servers)
     if wrong is not None:

@@ -310,6 +310,9 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
         if not isinstance(value, list):
             problems.append(f"{path}: must be a list, got {show(value)}")
             return None
+        if args and dataclasses.is_dataclass(args[0]):
+            item = cast(type[Any], args[0])
+            return tuple(_build(item, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
         return tuple(value)
     if origin is collections.abc.Mapping:
         if not isinstance(value, dict):

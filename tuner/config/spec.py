@@ -64,6 +64,9 @@ class ClusterSpec:
     """Only topics whose name starts with this are ever created, written or deleted."""
     network: NetworkSpec | None = None
     """Embedded broker only: clients reach it through a proxy with this delay and bandwidth."""
+    brokers: int = 1
+    """Embedded only: how many brokers the cluster `tuner` starts has (1, or 3 for replicated
+    topics and `trial.faults`); a running `tuner broker up --brokers N` is used if N matches."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +74,8 @@ class TopicSpec:
     name: str = "tuner.quickstart"
     partitions: int = 6
     replication_factor: int = 1
+    min_insync_replicas: int | None = None
+    """Set on the topic when it is created (None: the broker's default, 1)."""
     create: bool = True
 
 
@@ -212,9 +217,28 @@ class ConsumerSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FaultSpec:
+    """A broker of the embedded multi-broker cluster stopped mid-trial; it is restarted after
+    the trial, so the next one runs on every broker again."""
+
+    stop_broker: int = 0
+    """The broker's id: 1…`cluster.brokers` (`tuner broker up --brokers N` numbers them from
+    its first port)."""
+    at_s: float = 0.0
+    """Seconds after the measurement window starts."""
+    kill: bool = False
+    """SIGKILL, a crash the controller notices when the broker's session expires; default
+    SIGTERM, Kafka's controlled shutdown, which moves the broker's leaders first."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TrialSpec:
     warmup_s: float = 5.0
     measure_s: float = 20.0
+    faults: tuple[FaultSpec, ...] = ()
+    measure_through_faults: bool = False
+    """False: a trial with a fault is failed, its reason naming the broker and the leader
+    changes seen. True: it is measured, with the failover time in its result."""
     steady_s: float = 0.0
     """A steady-state window after the capacity window, where end-to-end latency is measured
     (live load at a set rate, no backlog); 0 = none, unless the objective needs latency

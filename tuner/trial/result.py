@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 
+from tuner.broker.faults import FaultReport
 from tuner.config import NetworkSpec, SettingValue
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
@@ -163,6 +164,8 @@ class TrialResult:
     capacity-bound, or a result stored before it was recorded)."""
     work: WorkIntervals | None = None
     """Per-member, per-second work in the capacity window (None in results stored before)."""
+    faults: tuple[FaultReport, ...] = ()
+    """The brokers stopped in the window (`trial.faults`, measured through), their failover."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))
@@ -194,9 +197,12 @@ def _from_dict(cls: type[_D], data: Mapping[str, Any]) -> _D:
 def _value(hint: Any, value: Any) -> Any:
     if value is None:
         return None
+    if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        if dataclasses.is_dataclass(item):
+            return tuple(_from_dict(cast(type[Any], item), v) for v in value)
+        return tuple(value)
     for kind in (hint, *get_args(hint)):  # `X | None` names the dataclass among its args
         if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             return _from_dict(kind, value)
-    if get_origin(hint) is tuple:
-        return tuple(value)
     return value

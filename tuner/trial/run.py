@@ -19,6 +19,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
+from tuner.broker import faults
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
@@ -142,19 +143,28 @@ async def run_trial(
                         security=spec.cluster.security,
                     )
                 )
-            async with ConsumerGroup(
-                members, registry=registry, isolation=spec.consumer.isolation
-            ) as group:
+            injector = faults.Injector(
+                spec.trial.faults, bootstrap_servers=bootstrap_servers, topic=spec.topic.name
+            )
+            async with (
+                injector,
+                ConsumerGroup(
+                    members, registry=registry, isolation=spec.consumer.isolation
+                ) as group,
+            ):
                 phase(Phase.JOIN)
                 await group.wait_until_assigned(timeout_s=60)
                 phase(Phase.WARMUP)
                 await asyncio.sleep(spec.trial.warmup_s)
                 phase(Phase.MEASURE)
+                injector.arm()
                 measured = await _measure(
                     spec.trial.measure_s, group, load, registry, conn, group_id, phase
                 )
+            reports = injector.verdict(measure_through=spec.trial.measure_through_faults)
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
+            result = replace(result, faults=reports)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
                 await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
@@ -171,7 +181,7 @@ async def run_trial(
                     errors=(*result.errors, *(f"steady state: {e}" for e in steady_errors)),
                 )
             phase(Phase.STOP)
-    except (GroupError, LoadError, kip848.GroupConfigError) as exc:
+    except (GroupError, LoadError, kip848.GroupConfigError, faults.FaultError) as exc:
         raise TrialError(str(exc)) from exc
     return result
 

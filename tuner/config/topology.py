@@ -1,0 +1,81 @@
+"""What the cluster's shape allows: the embedded cluster's broker count, the topic's replicas
+and `min.insync.replicas`, and the broker faults a trial injects."""
+
+from __future__ import annotations
+
+from tuner.config.spec import EMBEDDED, StudySpec
+
+MAX_BROKERS = 5
+"""The most brokers the embedded cluster runs (each is a JVM with a 384 MiB heap)."""
+
+
+def topology_problems(spec: StudySpec) -> list[str]:
+    """Every problem with the cluster's shape, each naming its field's path."""
+    c, t = spec.cluster, spec.topic
+    embedded = c.bootstrap_servers == EMBEDDED
+    problems = []
+    if not 1 <= c.brokers <= MAX_BROKERS:
+        problems.append(f"cluster.brokers: must be in [1, {MAX_BROKERS}], got {c.brokers}")
+    elif c.brokers > 1 and not embedded:
+        problems.append(
+            f"cluster.brokers: only the embedded cluster is started by the tuner (the cluster "
+            f"at {c.bootstrap_servers!r} has the brokers it has), got {c.brokers}"
+        )
+    elif c.brokers > 1 and c.network is not None:
+        problems.append(
+            f"cluster.network: a network profile needs one broker, got cluster.brokers {c.brokers}"
+        )
+    if embedded and t.replication_factor > c.brokers:
+        problems.append(
+            f"topic.replication_factor: must be at most cluster.brokers ({c.brokers}) on the "
+            f"embedded cluster (each broker holds one replica), got {t.replication_factor}"
+        )
+    if t.min_insync_replicas is not None and not (
+        1 <= t.min_insync_replicas <= t.replication_factor
+    ):
+        problems.append(
+            f"topic.min_insync_replicas: must be in [1, topic.replication_factor "
+            f"({t.replication_factor})], got {t.min_insync_replicas}"
+        )
+    problems.extend(_fault_problems(spec))
+    return problems
+
+
+def _fault_problems(spec: StudySpec) -> list[str]:
+    faults, c = spec.trial.faults, spec.cluster
+    if not faults:
+        return []
+    if c.bootstrap_servers != EMBEDDED or c.brokers < 2:
+        return [
+            "trial.faults: broker faults need the embedded multi-broker cluster "
+            "(cluster.bootstrap_servers: embedded, cluster.brokers >= 2), got "
+            f"{c.bootstrap_servers!r} with {c.brokers} broker(s)"
+        ]
+    problems = []
+    for i, fault in enumerate(faults):
+        path = f"trial.faults[{i}]"
+        if not 1 <= fault.stop_broker <= c.brokers:
+            problems.append(
+                f"{path}.stop_broker: must be a broker id in [1, {c.brokers}], "
+                f"got {fault.stop_broker}"
+            )
+        if not 0 <= fault.at_s < spec.trial.measure_s:
+            problems.append(
+                f"{path}.at_s: must be in [0, trial.measure_s ({spec.trial.measure_s:g})), "
+                f"seconds into the measurement window, got {fault.at_s:g}"
+            )
+    stopped = {f.stop_broker for f in faults}
+    if len(stopped) < len(faults):
+        problems.append("trial.faults: each broker can be stopped once per trial")
+    if len(stopped) >= c.brokers:
+        problems.append(
+            f"trial.faults: at least one of the {c.brokers} brokers must stay up, "
+            f"got faults on {sorted(stopped)}"
+        )
+    replicas = spec.topic.replication_factor
+    if replicas <= len(stopped):
+        problems.append(
+            f"topic.replication_factor: a fault needs a replica left on a running broker for "
+            f"every partition, so more than {len(stopped)} replica(s), got {replicas}"
+        )
+    return problems

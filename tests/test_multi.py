@@ -39,15 +39,21 @@ def _describe(bootstrap_servers: str, topic: str) -> tuple[list[dict[str, Any]],
 def test_a_run_on_three_brokers_reads_from_every_leader(kafka_cluster: EmbeddedCluster) -> None:
     """A run on an RF 3 topic of 6 partitions: every partition has a replica on each broker,
     the leaders are spread on all three, and the group committed records on the partitions
-    each broker leads (a consumer fetches from leaders only, so it fetched from all three)."""
+    each broker leads (a consumer fetches from leaders only, so it fetched from all three).
+    0.2 ms per record (15,000 records/s for the group) keeps the window inside the backlog,
+    and 500 records per poll take each member to both its partitions within it."""
     bootstrap = kafka_cluster.bootstrap_servers
     assert live_broker_ids(bootstrap) == {1, 2, 3}
     spec = small_spec(
         "rf3",
         cluster={"bootstrap_servers": bootstrap},
         topic={"partitions": 6, "replication_factor": 3, "min_insync_replicas": 2},
-        workload={"prefill_records": 30000},
-        consumer={"members": 3},
+        workload={"prefill_records": 100000},
+        consumer={
+            "members": 3,
+            "processing": {"per_record_ms": 0.2},
+            "settings": {"max.poll.records": 500},
+        },
         trial={"warmup_s": 0.5, "measure_s": 3},
     )
     result = run_standalone(spec)

@@ -239,12 +239,14 @@ def ablate(
 def _pairs(
     run: Run, current: Mapping[str, SettingValue], candidate: Mapping[str, SettingValue], n: int
 ) -> tuple[list[TrialResult], list[TrialResult], str | None]:
-    """`n` interleaved pairs (current, candidate, …); stops at a run that raises `TrialError`
-    and says which side failed and why."""
+    """`n` interleaved pairs, the order swapped each pair (current, candidate, candidate,
+    current, …) so that a run's position (after which run, how warm the broker) favours
+    neither side; stops at a run that raises `TrialError` and says which side failed and why."""
     ours: list[TrialResult] = []
     theirs: list[TrialResult] = []
-    for _ in range(n):
-        for side, settings in ((ours, current), (theirs, candidate)):
+    for i in range(n):
+        pair = ((ours, current), (theirs, candidate))
+        for side, settings in pair if i % 2 == 0 else pair[::-1]:
             try:
                 side.append(run(settings))
             except TrialError as exc:

@@ -72,6 +72,22 @@ def test_each_confirmation_round_starts_one_candidate_later() -> None:
         registry=CollectorRegistry(),
     )  # fmt: skip
     bench.order = []
-    confirm_on(bench, {"max.poll.records": 200})
+    confirmation = confirm_on(bench, {"max.poll.records": 200})
     best, java, own = (c.slug for c in Candidate)
     assert bench.order == [best, java, own, java, own, best, own, best, java]
+    assert not confirmation.unchanged
+
+
+def test_a_recommendation_of_the_defaults_is_not_called_a_gain_over_them() -> None:
+    """Nothing kept: the recommendation's runs and aiokafka's defaults measure the same
+    settings, and the verdict says their ratio is the spread, not a gain."""
+    bench = _OrderBench(
+        spec=small_spec("same", consumer={"settings": {"max.poll.interval.ms": 10000}}),
+        bootstrap_servers="", backlog_records=0, registry=CollectorRegistry(),
+    )  # fmt: skip
+    bench.order = []
+    confirmation = confirm_on(bench, {"max.poll.interval.ms": 10000})
+    assert confirmation.unchanged
+    said = confirmation.verdict(Candidate.AIOKAFKA_DEFAULTS)
+    assert said.endswith("the run-to-run spread of the same configuration, not a gain.")
+    assert "spread" not in confirmation.verdict(Candidate.JAVA_DEFAULTS)

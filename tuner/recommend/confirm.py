@@ -37,7 +37,8 @@ def confirm_on(
     runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
     total = repeats * len(Candidate)
-    order = list(candidates(best, bench.spec.consumer.settings).items())
+    configurations = candidates(best, bench.spec.consumer.settings)
+    order = list(configurations.items())
     for repeat in range(repeats):
         start = repeat % len(order)
         for name, settings in order[start:] + order[:start]:
@@ -50,4 +51,5 @@ def confirm_on(
         objective=bench.spec.objective,
         settings=dict(best),
         measured=measured,
+        unchanged=configurations[Candidate.BEST] == configurations[Candidate.AIOKAFKA_DEFAULTS],
     )

@@ -117,6 +117,9 @@ class Confirmation:
     """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
     measured: Measured = field(default_factory=Measured)
     """The client every run used: the own-defaults baseline is named after it."""
+    unchanged: bool = False
+    """The recommendation is the client's defaults (with `consumer.settings`): its runs and the
+    own-defaults runs measured the same settings, so their ratio is the machine's spread."""
 
     def label(self, name: Candidate) -> str:
         return label(name, self.measured)
@@ -198,6 +201,11 @@ class Confirmation:
         if reason is not None:
             return f"against {name}: no gain given: {reason}."
         said = f"against {name}: {self.gain(baseline).describe()}"
+        if self.unchanged and baseline is Candidate.AIOKAFKA_DEFAULTS:
+            said += (
+                "; the recommendation is these very settings, so this is the run-to-run "
+                "spread of the same configuration, not a gain"
+            )
         if self.broken(baseline) and not self.broken(Candidate.BEST):
             said += (
                 f"; but {name} broke the study's constraints, which the recommendation "

@@ -167,6 +167,48 @@ RULE_INPUTS: Mapping[str, frozenset[str]] = {
 """The settings each rule of `check_rules` reads, keyed by the setting its problem names."""
 
 
+PARTNERS: Mapping[str, tuple[str, ...]] = {
+    name: tuple(sorted(inputs - {name}))
+    for inputs in RULE_INPUTS.values()
+    if len(inputs) > 1
+    for name in inputs
+}
+"""Settings a rule of `check_rules` binds: the ablation puts them back together if need be."""
+
+REVERT_ORDER = (
+    "session.timeout.ms", "max.poll.interval.ms", "heartbeat.interval.ms",
+    "partition.assignment.strategy", "enable.auto.commit", "auto.commit.interval.ms",
+    "fetch.max.wait.ms", "fetch.min.bytes", "fetch.max.bytes", "max.partition.fetch.bytes",
+    "max.poll.records",
+)  # fmt: skip
+"""The ablation's order without importances: the timeouts (failover time) first."""
+
+WHY: Mapping[str, str] = {
+    "fetch.min.bytes": "lets the broker fill each fetch response instead of answering with a "
+    "few records, so fewer round trips carry the same records",
+    "fetch.max.wait.ms": "bounds how long the broker holds a fetch for fetch.min.bytes: the "
+    "latency paid for fuller responses",
+    "max.partition.fetch.bytes": "bounds the data one partition returns per fetch, so one "
+    "response carries more (or less) of each partition's backlog",
+    "fetch.max.bytes": "bounds one fetch response over all partitions; it must hold at least "
+    "max.partition.fetch.bytes",
+    "max.poll.records": "bounds the records one poll hands out, so one batch's processing "
+    "stays inside max.poll.interval.ms",
+    "session.timeout.ms": "how long the coordinator waits for heartbeats before it evicts a "
+    "member: the time a dead member's partitions stand still",
+    "heartbeat.interval.ms": "how often a member tells the coordinator it is alive; it must "
+    "stay below a third of session.timeout.ms",
+    "max.poll.interval.ms": "how long one batch may take before the member is deemed stuck and "
+    "leaves the group: the time a stuck member's partitions stand still",
+    "enable.auto.commit": "commits offsets in the background instead of after each batch",
+    "auto.commit.interval.ms": "how often background commits happen: the records re-read "
+    "after a failover",
+    "partition.assignment.strategy": "decides which member reads which partition, and how much "
+    "moves in a rebalance",
+}
+"""Why each setting matters, in the ablation's words."""
+
+
 def check_rules(
     eff: Mapping[str, SettingValue | None], limits: BrokerLimits
 ) -> list[tuple[str, str]]:

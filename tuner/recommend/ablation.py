@@ -22,6 +22,7 @@ from tuner.recommend.bench import Bench
 from tuner.report.confirmation import Gain, paired_gain
 from tuner.search import space
 from tuner.search.objective import score, unusable
+from tuner.settings import PARTNERS, REVERT_ORDER, WHY
 from tuner.trial.run import TrialError, TrialResult
 
 Run = Callable[[Mapping[str, SettingValue]], TrialResult]
@@ -30,58 +31,11 @@ Run = Callable[[Mapping[str, SettingValue]], TrialResult]
 TOLERANCE = 0.03
 """A revert that keeps at least 97% of the throughput (geometric mean) is not measurably slower."""
 
-RISK_ORDER = (
-    "session.timeout.ms",
-    "max.poll.interval.ms",
-    "heartbeat.interval.ms",
-    "partition.assignment.strategy",
-    "enable.auto.commit",
-    "auto.commit.interval.ms",
-    "fetch.max.wait.ms",
-    "fetch.min.bytes",
-    "fetch.max.bytes",
-    "max.partition.fetch.bytes",
-    "max.poll.records",
-)
-"""The order without importances: the timeouts, whose long values cost failover time, first."""
-
-PARTNERS: Mapping[str, tuple[str, ...]] = {
-    "session.timeout.ms": ("heartbeat.interval.ms",),
-    "heartbeat.interval.ms": ("session.timeout.ms",),
-    "fetch.max.bytes": ("max.partition.fetch.bytes",),
-    "max.partition.fetch.bytes": ("fetch.max.bytes",),
-}
-"""Settings bound by a rule of `space.check_rules`: reverted together when one alone breaks it."""
-
 PARAM_SETTING = {
     "heartbeat.fraction": "heartbeat.interval.ms",
     "fetch.max.bytes.ratio": "fetch.max.bytes",
 }
 """Optuna parameters that stand for a setting (the heartbeat is sampled as a fraction)."""
-
-WHY: Mapping[str, str] = {
-    "fetch.min.bytes": "lets the broker fill each fetch response instead of answering with a "
-    "few records, so fewer round trips carry the same records",
-    "fetch.max.wait.ms": "bounds how long the broker holds a fetch for fetch.min.bytes: the "
-    "latency paid for fuller responses",
-    "max.partition.fetch.bytes": "bounds the data one partition returns per fetch, so one "
-    "response carries more (or less) of each partition's backlog",
-    "fetch.max.bytes": "bounds one fetch response over all partitions; it must hold at least "
-    "max.partition.fetch.bytes",
-    "max.poll.records": "bounds the records one poll hands out, so one batch's processing "
-    "stays inside max.poll.interval.ms",
-    "session.timeout.ms": "how long the coordinator waits for heartbeats before it evicts a "
-    "member: the time a dead member's partitions stand still",
-    "heartbeat.interval.ms": "how often a member tells the coordinator it is alive; it must "
-    "stay below a third of session.timeout.ms",
-    "max.poll.interval.ms": "how long one batch may take before the member is deemed stuck and "
-    "leaves the group: the time a stuck member's partitions stand still",
-    "enable.auto.commit": "commits offsets in the background instead of after each batch",
-    "auto.commit.interval.ms": "how often background commits happen: the records re-read "
-    "after a failover",
-    "partition.assignment.strategy": "decides which member reads which partition, and how much "
-    "moves in a rebalance",
-}
 
 
 class Verdict(StrEnum):
@@ -282,9 +236,9 @@ def _rule_problems(settings: Mapping[str, SettingValue]) -> list[tuple[str, str]
 
 
 def _order(names: Sequence[str], importances: Mapping[str, float] | None) -> list[str]:
-    """Least important first; ties (and everything, without importances) in `RISK_ORDER`."""
+    """Least important first; ties (and everything, without importances) in `REVERT_ORDER`."""
     weight = {PARAM_SETTING.get(k, k): v for k, v in (importances or {}).items()}
-    risk = {name: i for i, name in enumerate(RISK_ORDER)}
+    risk = {name: i for i, name in enumerate(REVERT_ORDER)}
     return sorted(names, key=lambda n: (weight.get(n, 0.0), risk.get(n, len(risk))))
 
 

@@ -135,7 +135,7 @@ def test_write_draws_every_picture_for_the_default_space(tmp_path: Path) -> None
     written = report.write(tmp_path, study, study.best_trial, c)
     for name in (*PICTURES, "report.html", "report.md"):
         assert (tmp_path / name).stat().st_size > 0, name
-        assert tmp_path / name in written
+        assert tmp_path / name in written.paths
     assert "No picture" not in (tmp_path / "report.md").read_text()
 
 
@@ -151,7 +151,7 @@ def test_a_picture_that_fails_is_named_in_the_report(
     study = synthetic_study(24)
     written = report.write(tmp_path, study, study.best_trial, None)
     assert not (tmp_path / "contour.png").exists()
-    assert (tmp_path / "slice.png") in written
+    assert (tmp_path / "slice.png") in written.paths
     assert (tmp_path / "report.html").exists()
     for page in ("report.md", "report.html"):
         text = (tmp_path / page).read_text()
@@ -163,10 +163,13 @@ def test_a_picture_that_fails_is_named_in_the_report(
 def test_the_recommendation_lists_only_changed_settings_first(tmp_path: Path) -> None:
     """The first section shows the changed settings and the confirmed gain with its interval."""
     study = synthetic_study(24)
-    report.write(tmp_path, study, study.best_trial, _confirmation([150] * 3, [100] * 3, [100] * 3))
+    c = _confirmation([150] * 3, [100] * 3, [100] * 3)
+    written = report.write(tmp_path, study, study.best_trial, c)
     md = (tmp_path / "report.md").read_text()
-    first = md.split("\n## ")[1]
+    title, first, second = md.split("\n## ")[:3]
     assert first.startswith("What to change")
+    assert written.summary == f"{title}\n## {first}".rstrip()
+    assert second.split("\n")[0] not in written.summary
     assert "`max.poll.records`" in first
     assert "against aiokafka defaults: +50% throughput (95% interval" in first
     assert "enable.auto.commit" not in first  # not searched, so not changed
@@ -268,7 +271,7 @@ def test_a_study_that_found_nothing_writes_files_that_change_nothing(tmp_path: P
     assert "no setting measurably helped, so the differences between trials were noise" in md
     assert "| setting | importance |" not in md
     assert "mattered most" not in md
-    assert tmp_path / "importances.png" not in written
+    assert tmp_path / "importances.png" not in written.paths
 
 
 def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from tuner.cli.common import cluster_mismatch, load_spec, ports_free, say, say_b
 from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from tuner.cli.exits import broker_failed as _broker_failed
 from tuner.cli.exits import err as _err
-from tuner.cli.render import StudyProgress, ablation_line, confirm_line, summary
+from tuner.cli.render import StudyProgress, ablation_line, confirm_line
 from tuner.cluster.admin import ClusterError, Connection
 from tuner.config import StudySpec
 from tuner.payloads.sample import with_topic_sample
@@ -127,8 +127,8 @@ def _recommend(
         out_dir, study, best, confirmation, ablation=ablation,
         advice=cli_advise.study_advice_of(spec, best, confirmation, ablation) if advised else None,
     )  # fmt: skip
-    print(summary((out_dir / "report.md").read_text()))
-    names = ", ".join(f.name for f in files if f.suffix != ".png")
+    print(files.summary)
+    names = ", ".join(f.name for f in files.paths if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
 

@@ -203,13 +203,6 @@ def ablation_line(done: int, total: int, change: Change) -> str:
     return f"  ablation {done}/{total}: {change.name} back to {back}: {effect} ({verdict})"
 
 
-def summary(report_md: str) -> str:
-    """The report's title and first section (what to change, the confirmed gain, why): what a
-    person reads at the end of a run; the rest is in the files."""
-    title, first, *_ = [*report_md.split("\n## ", 2), ""]
-    return f"{title}\n## {first}".rstrip() if first else title.rstrip()
-
-
 def confirm_line(done: int, total: int, name: str, result: TrialResult) -> str:
     return (
         f"  confirm {done}/{total}: {name}: {result.throughput_records_per_s:,.0f} records/s, "

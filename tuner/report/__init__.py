@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
 from tuner.report.content import best_settings, recommended_settings
-from tuner.report.files import write
+from tuner.report.files import Written, write
 from tuner.report.measured import Measured
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Confirmation",
     "Gain",
     "Measured",
+    "Written",
     "best_settings",
     "candidates",
     "recommended_settings",

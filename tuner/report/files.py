@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
     from tuner.recommend.ablation import Ablation
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What `write` wrote, and the report's head for the terminal."""
+
+    paths: tuple[Path, ...]
+    summary: str
+    """The report's title and first section (what to change, the confirmed gain, why) in
+    markdown: what a person reads at the end of a run; the rest is in the files."""
+
+
 def write(
     out_dir: Path,
     study: optuna.Study,
@@ -36,10 +47,11 @@ def write(
     *,
     ablation: Ablation | None = None,
     advice: StudyAdvice | None = None,
-) -> list[Path]:
+) -> Written:
     """Write every output file; returns their paths (a picture that failed is not among them,
-    and the report says why it is missing). The settings files hold what the recommendation
-    changes (see `content.recommended_settings`) and the study's fixed settings, nothing else."""
+    and the report says why it is missing) and the report's head. The settings files hold
+    what the recommendation changes (see `content.recommended_settings`) and the study's fixed
+    settings, nothing else."""
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = content.recommended_settings(best, ablation, confirmation)
     origin = content.origin(best, ablation, confirmation)
@@ -68,7 +80,10 @@ def write(
     written.append(out_dir / "summary.json")
     (out_dir / "report.md").write_text(markdown.render(doc))
     (out_dir / "report.html").write_text(html.render(doc))
-    return [*written, out_dir / "report.md", out_dir / "report.html"]
+    return Written(
+        paths=(*written, out_dir / "report.md", out_dir / "report.html"),
+        summary=markdown.render(replace(doc, sections=doc.sections[:1])).rstrip(),
+    )
 
 
 def summary(

@@ -191,15 +191,16 @@ def main() -> None:
         f"bound {bound:,.0f} records/s), medians of {args.runs} interleaved runs; CPU of the "
         "member processes in the capacity window",
         "",
-        "| client | settings | median records/s | CPU s per 1000 records | rebalances | "
-        "capacity-bound | committed offsets = consumed |",
-        "|---|---|---|---|---|---|---|",
+        "| client | configuration | settings | median records/s | CPU s per 1000 records | "
+        "rebalances | capacity-bound | committed offsets = consumed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "its defaults"
+        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "no change"
+        variant = "its defaults" if r["variant"] == "defaults" else "its study's best"
         cpu = r["median_cpu_s_per_1000"]
         lines.append(
-            f"| {r['client']} | {settings} | {r['median_records_per_s']:,.0f} | "
+            f"| {r['client']} | {variant} | {settings} | {r['median_records_per_s']:,.0f} | "
             f"{'n/a' if cpu is None else f'{cpu:.4f}'} | {r['rebalances']} | "
             f"{'yes' if r['all_capacity_bound'] else 'NO'} | "
             f"{'yes' if r['offsets_agree'] else 'NO'} |"

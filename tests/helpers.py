@@ -9,6 +9,7 @@ import json
 import math
 import re
 import shutil
+import signal
 import subprocess
 import time
 import urllib.error
@@ -391,3 +392,11 @@ def study_config(path: Path, bootstrap_servers: str, name: str, trials: int) -> 
         f"study: {{name: {unique(name)}}}\n"
     )
     return path
+
+
+def sigint_as_in_a_terminal() -> None:
+    """For `Popen(preexec_fn=…)`: SIGINT back to its default in the child, as in a terminal. A
+    shell that starts the test run as a background job ignores SIGINT, its children inherit
+    that, and Python then installs no KeyboardInterrupt: a Ctrl-C test would measure the
+    shell, not the tool."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from tests.helpers import (
     measured,
     running_prometheus,
+    sigint_as_in_a_terminal,
     slow_records,
     small_spec,
     synthetic_study,
@@ -643,7 +644,7 @@ def test_cli_service_keeps_serving_through_failed_checks_and_stops_on_ctrl_c() -
         [sys.executable, "-m", "tuner.cli", "advise", "--prometheus",
          f"http://127.0.0.1:{free_port()}", "--every", "0.2s", "--port", str(port)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=sigint_as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     )  # fmt: skip
     try:
         errors = 0.0

@@ -30,6 +30,7 @@ from tests.helpers import (
     descendants,
     gp_constraint_check,
     gp_search_space,
+    sigint_as_in_a_terminal,
     small_spec,
     unique,
     wait_all_gone,
@@ -231,6 +232,7 @@ def _tuner(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tuner.cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_as_in_a_terminal,  # noqa: PLW1509 - only resets one signal
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaClient
 
+from tests.helpers import alive, descendants
 from tuner import broker
 from tuner.broker.security import client_info
 from tuner.cli import main
@@ -322,7 +323,9 @@ def test_up_brokers_3_runs_a_cluster_a_run_reuses(
     assert "with 3 broker(s)" in capsys.readouterr().err
     info = broker.status(port)
     assert info is not None
-    pids = [info.pid, *(n.pid for n in info.nodes)]
+    pids = {info.pid, *(n.pid for n in info.nodes)}
+    jvms = {proc for proc in descendants(os.getpid()) if proc[0] in pids}
+    assert len(jvms) == 4
     assert main(["broker", "down", "--port", str(port)]) == 0
-    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert not alive(jvms)  # started by this process, they stay zombies until it reaps them
     assert not Path(info.data_dir).exists()

@@ -487,7 +487,7 @@ def test_broker_lost_mid_study_fails_that_trial_and_the_study_goes_on(tmp_path: 
     config.write_text(config.read_text().replace("measure_s: 2", "measure_s: 6"))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     proc = _tuner("optimize", str(config), "--storage", storage, "--out", str(tmp_path),
-                  "--quiet")  # fmt: skip
+                  "--worker", "--quiet")  # fmt: skip  # the trials, not the confirmation
     second: EmbeddedBroker | None = None
     try:
         deadline = time.monotonic() + 120

@@ -31,6 +31,7 @@ def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
         "rounded",
         cluster={"bootstrap_servers": bootstrap_servers},
         confirm={"repeats": 1, "ablation_pairs": 1},
+        trial={"warmup_s": 0.5, "measure_s": 2},
     )
     study = optuna.create_study(direction="maximize")
     trial = study.ask()

@@ -6,13 +6,12 @@ build the same pool from the same inputs, so a backlog and live load carry the s
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.payloads.records import Format, Record, read_records
-from tuner.payloads.sizes import Distribution, Order, cycle, sized_values
+from tuner.payloads.sizes import Distribution, Order, cycle, fixed_values, sized_values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,5 +46,4 @@ def build_pool(
         )
     if distribution is not None:
         return Pool(records=sized_values(distribution, message_bytes, p99), order=order, seed=seed)
-    value = random.Random(0).randbytes(max(1, round(message_bytes)))  # noqa: S311 - filler bytes
-    return Pool(records=(Record(key=None, value=value),))
+    return Pool(records=fixed_values(max(1, round(message_bytes))))

@@ -67,6 +67,15 @@ def sized_values(
     return tuple(Record(key=None, value=rng.randbytes(size)) for size in sizes)
 
 
+def fixed_values(size: int, *, seed: int = 0) -> tuple[Record, ...]:
+    """Distinct random values of one size: a batch of them compresses as real distinct records
+    of random bytes do (not at all), where one value repeated would compress dozens of times
+    and carry a fraction of the bytes through the broker and the network."""
+    n = max(1, min(MAX_DRAWS, POOL_BYTES // size))
+    rng = random.Random(seed)  # noqa: S311 - filler bytes, not secrets
+    return tuple(Record(key=None, value=rng.randbytes(size)) for _ in range(n))
+
+
 def cycle(records: Sequence[Record], order: Order, seed: int) -> Callable[[], Record]:
     """The next record to write, round-robin over `records`, or drawn at random with `seed`."""
     if order == "random":

@@ -44,10 +44,12 @@ class PayloadSummary:
     mean_bytes: float
     compression: str | None = None
     compression_ratio: float | None = None
+    unit: str = "records"
+    """What `count` counts: the user's records, or the distinct values generated and cycled."""
 
     def line(self) -> str:
         """`file samples.jsonl (values): 1,000 records, value size p50 812 B, p99 7,900 B, …`"""
-        counted = f"{self.count:,} records, " if self.count > 1 else ""  # one value, repeated
+        counted = f"{self.count:,} {self.unit}, " if self.count > 1 else ""
         text = (
             f"{self.source}: {counted}value size p50 {self.p50_bytes:,} B, "
             f"p99 {self.p99_bytes:,} B, mean {self.mean_bytes:,.0f} B"
@@ -84,6 +86,7 @@ def summarize(workload: WorkloadSpec) -> PayloadSummary:
         mean_bytes=sum(sizes) / len(sizes),
         compression=None if codec == "none" else codec,
         compression_ratio=None if codec == "none" else _ratio(pool, codec, workload),
+        unit="records" if p is not None else "distinct values",
     )
 
 

@@ -41,7 +41,8 @@ Handler = Callable[[argparse.Namespace], int]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuner",
-        description="Load-test and tune Kafka consumers (aiokafka) against a real cluster.",
+        description="Load-test and tune Kafka consumers (aiokafka, confluent-kafka) against a "
+        "real cluster.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="log everything; show tracebacks")

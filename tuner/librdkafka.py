@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _V = TypeVar("_V")
 Client = Literal["aiokafka", "confluent-kafka"]
+GroupProtocol = Literal["classic", "consumer"]
 CONFLUENT = "confluent-kafka"
 MAX_POLL_RECORDS = "max.poll.records"
 DEFAULT_BATCH_RECORDS = 500
@@ -138,6 +139,11 @@ def effective_settings(
     return out
 
 
+KIP848_GROUP_CONFIGS: Mapping[str, str] = {
+    "session.timeout.ms": "consumer.session.timeout.ms",
+    "heartbeat.interval.ms": "consumer.heartbeat.interval.ms",
+}
+"""Client setting (Java name) → the group config that replaces it under KIP-848."""
 KIP848_FORBIDDEN = ("partition.assignment.strategy",)
 """Client settings librdkafka refuses under `group.protocol=consumer` that have no group
 config to become (the broker assigns: `group.remote.assignor` picks its assignor)."""

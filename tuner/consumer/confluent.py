@@ -164,17 +164,20 @@ async def run_confluent_member(
     any, gets the `Message`s of each `consume()`; librdkafka heartbeats on its own thread, so
     a plain `def` handler delays only `max.poll.interval.ms`, never the session.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
-    metrics.consumed(spec.topic, 0, 0)
-    model = ProcessingModel(spec.processing, seed=spec.seed)
-    app = UserHandler(spec.handler) if spec.handler is not None else None
     conf = {
         **librdkafka.connection_config(spec.bootstrap_servers, spec.cluster.security),
         "group.id": spec.group_id,
         "client.id": f"{spec.group_id}.{spec.member}",
         **spec.consumer_kwargs,
     }
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = ConsumerMetrics(
+        registry, group=spec.group_id, member=spec.member, client=librdkafka.CONFLUENT,
+        group_protocol=str(conf.get("group.protocol", "classic")),
+    )  # fmt: skip
+    metrics.consumed(spec.topic, 0, 0)
+    model = ProcessingModel(spec.processing, seed=spec.seed)
+    app = UserHandler(spec.handler) if spec.handler is not None else None
     manual_commit = conf.get("enable.auto.commit") is False
     consumer = RdConsumer(spec.topic, metrics=metrics, conf=conf, batch=spec.batch_records)
     reporter = _Reporter(spec.member, registry, send)

@@ -21,11 +21,7 @@ from tuner import librdkafka
 from tuner.config import SecuritySpec, StudySpec
 from tuner.settings import SettingValue
 
-GROUP_CONFIGS: Mapping[str, str] = {
-    "session.timeout.ms": "consumer.session.timeout.ms",
-    "heartbeat.interval.ms": "consumer.heartbeat.interval.ms",
-}
-"""Client setting (Java name) → the group config that replaces it under KIP-848."""
+GROUP_CONFIGS = librdkafka.KIP848_GROUP_CONFIGS
 ADMIN_TIMEOUT_S = 15.0
 
 

@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from tests.helpers import measured, running_prometheus, small_spec, trial
 from tuner import metrics
-from tuner.advice import Finding, Severity, from_run
+from tuner.advice import Finding, Severity, advise, from_config, from_run
 from tuner.advice import prometheus as prom
 from tuner.cli import main
+from tuner.config import parse_config
 from tuner.librdkafka import Client, GroupProtocol
 from tuner.trial.result import PollStats, TrialResult
 
@@ -122,3 +123,56 @@ def test_a_live_confluent_kafka_group_is_advised_as_confluent_kafka(
     assert live.settings["queued.max.messages.kbytes"] == 65_536
     assert found["KT105"].value == 45_000
     assert found["KT105"].group == result.group_id
+
+
+KIP848_CONFIG = """
+consumer:
+  client: confluent-kafka
+  group_protocol: consumer
+  settings: {session.timeout.ms: 10000, heartbeat.interval.ms: 2000,
+             partition.assignment.strategy: range, max.poll.records: 100}
+"""
+"""A KIP-848 group configured as a classic one: three client settings librdkafka refuses."""
+
+
+def test_kip848s_refused_client_settings_are_a_finding_not_a_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner advise` on a KIP-848 config that sets session, heartbeat and assignor on the
+    client: KT113 (risk) names the three, the group configs to set instead with their values
+    and the broker's bounds (10,000 ms is under Kafka's 45,000 minimum); `tuner run` still
+    refuses the assignor with exit 2."""
+    config = tmp_path / "kip848.yaml"
+    config.write_text(KIP848_CONFIG)
+    found = _advise_json([str(config)], capsys)
+    kt113 = found["KT113"]
+    assert kt113.severity is Severity.RISK
+    assert (kt113.value, kt113.limit) == (3, 0)
+    assert "session.timeout.ms 10,000, heartbeat.interval.ms 2,000, partition.assignment." \
+        "strategy range: 3" in kt113.arithmetic  # fmt: skip
+    assert "--add-config consumer.session.timeout.ms=10000,consumer.heartbeat.interval.ms=2000" \
+        in kt113.change  # fmt: skip
+    assert "group.consumer.min.session.timeout.ms 45,000 <= consumer.session.timeout.ms" in (
+        kt113.change
+    )
+    assert "10,000 is outside them: change the broker's group.consumer.min.session" in (
+        kt113.change
+    )
+    assert "group.remote.assignor" in kt113.change
+    run = ["run", str(config), "--set", "metrics.port=0", "--set", "metrics.producer_port=0"]
+    assert main(run) == 2
+    assert "consumer.settings.partition.assignment.strategy" in capsys.readouterr().err
+
+
+def test_kip848_finding_only_for_client_settings_of_a_kip848_group() -> None:
+    """KT113 is quiet for the same settings under the classic protocol, for a KIP-848 config
+    that leaves them to the group, and for a KIP-848 run (its session was a group config)."""
+    settings = {"session.timeout.ms": 10000, "heartbeat.interval.ms": 2000}
+    classic = parse_config({"consumer": {"client": "confluent-kafka", "settings": settings}})
+    bare = parse_config({"consumer": {"client": "confluent-kafka", "group_protocol": "consumer"}})
+    run = replace(measured(100, settings=settings), client="confluent-kafka",
+                  group_protocol="consumer")  # fmt: skip
+    for quiet in (from_config(classic), from_config(bare), from_run(run)):
+        assert "KT113" not in {f.code for f in advise(quiet)}
+    kip848 = {"client": "confluent-kafka", "group_protocol": "consumer", "settings": settings}
+    assert "KT113" in {f.code for f in advise(from_config(parse_config({"consumer": kip848})))}

@@ -10,6 +10,7 @@ as for aiokafka: every change of the assignment after the first one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from tuner.consumer.processing import ProcessingModel
 from tuner.consumer.rdkafka_stats import StatsReader, assigned_pairs
 from tuner.metrics import ConsumerMetrics
 
+log = logging.getLogger(__name__)
 _AUTH_ERRORS = frozenset({
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
     KafkaError._SSL,
@@ -63,6 +65,9 @@ class RdConsumer:
             "statistics.interval.ms": librdkafka.STATISTICS_INTERVAL_MS,
             "stats_cb": self.stats,
             "error_cb": self._error,
+            # librdkafka's own log lines go through the member's logger, served by consume(),
+            # instead of straight to stderr: warnings and errors show, its info chatter does not.
+            "logger": log,
         })  # fmt: skip
 
     def start(self) -> None:

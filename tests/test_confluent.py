@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import os
+import re
 import signal
 import time
 
@@ -18,11 +20,14 @@ from confluent_kafka.admin._resource import ResourceType
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import small_spec, trial, unique
+from tuner.broker import free_port
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
-from tuner.config import StudySpec
+from tuner.config import SecuritySpec, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
+from tuner.consumer.confluent import RdConsumer
+from tuner.metrics import ConsumerMetrics
 from tuner.trial.run import TrialResult, _member_specs, run_trial
 
 
@@ -195,3 +200,47 @@ def test_a_member_killed_under_kip848_is_named_and_its_partitions_move(
     assert "killed by SIGKILL" in named
     assert assigned == 4
     assert rebalances >= 1
+
+
+def _raw_librdkafka_lines(err: str) -> list[str]:
+    """Lines librdkafka wrote to stderr itself (`%<level>|<time>|<facility>|…`)."""
+    return [line for line in err.splitlines() if re.match(r"%\d\|", line)]
+
+
+def test_librdkafkas_log_lines_go_through_the_members_logger(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A member whose broker refuses connections: librdkafka's connect errors reach the
+    member's logger as ERROR records (so they still show), none is written raw to stderr."""
+    metrics = ConsumerMetrics(CollectorRegistry(), group="g", member="m0")
+    conf = {"bootstrap.servers": f"127.0.0.1:{free_port()}", "group.id": unique("group")}
+    with caplog.at_level(logging.ERROR, logger="tuner.consumer.confluent"):
+        consumer = RdConsumer(unique("logs"), metrics=metrics, conf=conf, batch=10)
+        consumer.start()
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            consumer.poll(0.2)
+        consumer.consumer.close()
+    refused = [r for r in caplog.records if "Connection refused" in r.getMessage()]
+    assert refused
+    assert all(r.levelno == logging.ERROR for r in refused)
+    assert _raw_librdkafka_lines(capfd.readouterr().err) == []
+
+
+def test_the_kip848_admin_clients_log_lines_go_through_the_tuners_logger(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setting group configs on a broker that refuses connections fails with the broker
+    named, and librdkafka's connect errors reach `tuner.consumer.kip848`'s logger, none raw."""
+    monkeypatch.setattr(kip848, "ADMIN_TIMEOUT_S", 1.5)
+    address = f"127.0.0.1:{free_port()}"
+    configs = {"consumer.session.timeout.ms": "6000"}
+    with (
+        caplog.at_level(logging.ERROR, logger="tuner.consumer.kip848"),
+        pytest.raises(kip848.GroupConfigError, match="the broker refused"),
+    ):
+        asyncio.run(kip848.set_group_configs(address, SecuritySpec(), unique("g"), configs))
+    assert [r for r in caplog.records if "Connection refused" in r.getMessage()]
+    assert _raw_librdkafka_lines(capfd.readouterr().err) == []

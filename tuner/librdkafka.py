@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _V = TypeVar("_V")
 Client = Literal["aiokafka", "confluent-kafka"]
+GroupProtocol = Literal["classic", "consumer"]
 CONFLUENT = "confluent-kafka"
 MAX_POLL_RECORDS = "max.poll.records"
 DEFAULT_BATCH_RECORDS = 500
@@ -138,6 +139,18 @@ def effective_settings(
     return out
 
 
+KIP848_GROUP_CONFIGS: Mapping[str, str] = {
+    "session.timeout.ms": "consumer.session.timeout.ms",
+    "heartbeat.interval.ms": "consumer.heartbeat.interval.ms",
+}
+"""Client setting (Java name) → the group config that replaces it under KIP-848."""
+KIP848_CLIENT_REFUSED = (
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "partition.assignment.strategy",
+)
+"""What librdkafka refuses to create a consumer with under `group.protocol=consumer` ("… is
+not supported for `group.protocol=consumer` … It is defined broker side"), by Java name."""
 KIP848_FORBIDDEN = ("partition.assignment.strategy",)
 """Client settings librdkafka refuses under `group.protocol=consumer` that have no group
 config to become (the broker assigns: `group.remote.assignor` picks its assignor)."""
@@ -148,9 +161,11 @@ KIP848_DEFAULTS: Mapping[str, int] = {"session.timeout.ms": 45_000, "heartbeat.i
 
 
 def protocol_problems(
-    client: Client, protocol: str, values: Mapping[str, object]
+    client: Client, protocol: str, values: Mapping[str, object], *, rules: bool = True
 ) -> list[tuple[str, str]]:
-    """(path, message) for what the group protocol cannot run with this client and settings."""
+    """(path, message) for what the group protocol cannot run with this client and settings;
+    `rules=False` leaves out the settings KIP-848 takes from the client (`tuner advise` explains
+    them as its finding KT113)."""
     if protocol == "classic":
         return _classic_problems(client, values)
     if client != CONFLUENT:
@@ -159,6 +174,8 @@ def protocol_problems(
             f"'consumer' (KIP-848) needs consumer.client: {CONFLUENT}: aiokafka implements "
             f"only the classic group protocol, got client {client!r}",
         )]  # fmt: skip
+    if not rules:
+        return []
     out = [
         (f"consumer.settings.{name}",
          "is not a client setting under group_protocol 'consumer' (KIP-848: the broker "

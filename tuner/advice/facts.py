@@ -15,6 +15,7 @@ from tuner import librdkafka
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
+from tuner.librdkafka import Client, GroupProtocol
 from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
 from tuner.trial.result import TrialResult
 
@@ -76,8 +77,11 @@ class Facts:
     workload: Workload | None = None
     observed: Observed | None = None
     limits: BrokerLimits = field(default_factory=BrokerLimits)
-    client: str = "aiokafka"
-    """The client whose defaults fill `settings` (confluent-kafka: librdkafka's)."""
+    client: Client | None = None
+    """The client whose defaults fill `settings` (confluent-kafka: librdkafka's); None when no
+    source named it (an older run, the Java client's names): aiokafka's are assumed."""
+    group_protocol: GroupProtocol = "classic"
+    """The consumer group protocol of `client` (KIP-848's is `consumer`)."""
 
     def ms(self, name: str) -> int:
         """An integer setting's value (ms, bytes or a count)."""
@@ -102,14 +106,10 @@ def from_config(spec: StudySpec, *, group: str = "") -> Facts:
         records_per_s=producer.users * producer.rate_per_user if paced else None,
     )
     c = spec.consumer
-    settings = (
-        effective_settings(c.settings)
-        if c.client == "aiokafka"
-        else librdkafka.effective_settings(c.settings, protocol=c.group_protocol)
-    )
+    settings = client_settings(c.client, c.group_protocol, c.settings)
     return Facts(
         group=group, settings=settings, given=frozenset(c.settings), workload=workload,
-        client=c.client,
+        client=c.client, group_protocol=c.group_protocol,
     )  # fmt: skip
 
 
@@ -123,7 +123,9 @@ def _handler_mode(ref: str) -> Literal["async", "cpu"]:
 
 
 def from_run(result: TrialResult) -> Facts:
-    """A `tuner run --json` result: the settings it ran with and what it measured."""
+    """A `tuner run --json` result: the client, protocol and settings it ran with (that
+    client's defaults filling gaps) and what it measured. Under KIP-848 its session and
+    heartbeat were the group's configs, so they are not counted as settings the client stated."""
     growth = None
     if result.steady is not None and result.steady.window_s > 0:
         growth = (result.steady.produced - result.steady.consumed) / result.steady.window_s
@@ -142,20 +144,41 @@ def from_run(result: TrialResult) -> Facts:
         lag_max=float(result.lag_max),
         lag_growth_per_s=growth,
     )
-    settings = effective_settings({k: v for k, v in result.settings.items() if v is not None})
+    protocol = result.group_protocol or "classic"
+    settings = client_settings(
+        result.client, protocol, {k: v for k, v in result.settings.items() if v is not None}
+    )
+    group_configs = librdkafka.KIP848_GROUP_CONFIGS if protocol == "consumer" else {}
     return Facts(
         group=result.group_id,
         settings={**settings, **dict(result.settings)},
-        given=frozenset(n for n in result.settings if n in SETTINGS),
+        given=frozenset(
+            n
+            for n in result.settings
+            if (n in SETTINGS or n in librdkafka.LIBRDKAFKA_ONLY) and n not in group_configs
+        ),
         observed=observed,
+        client=result.client,
+        group_protocol=protocol,
     )
 
 
+def client_settings(
+    client: Client | None, protocol: GroupProtocol, stated: Mapping[str, SettingValue]
+) -> dict[str, SettingValue | None]:
+    """Every setting of `client` (aiokafka when None): `stated`, its defaults filling gaps."""
+    if client == librdkafka.CONFLUENT:
+        return librdkafka.effective_settings(stated, protocol=protocol)
+    return effective_settings(stated)
+
+
 def merge(base: Facts, over: Facts) -> Facts:
-    """`over` laid on `base`: its stated settings, workload and observations win; a setting
-    neither states keeps the default of the merged client (a run or a live group that names no
-    client, laid on a confluent-kafka config, keeps librdkafka's defaults, not aiokafka's)."""
-    client = base.client if over.client == "aiokafka" else over.client
+    """`over` laid on `base`: its stated settings, workload and observations win, and the
+    client (with its protocol) where it names one; a setting neither states keeps the default
+    of the merged client (a run or a live group that names no client, laid on a
+    confluent-kafka config, keeps librdkafka's defaults, not aiokafka's)."""
+    named = base if over.client is None else over
+    client = named.client
     fill = over if over.client == client else base
     settings = {
         name: over.settings[name]
@@ -173,6 +196,7 @@ def merge(base: Facts, over: Facts) -> Facts:
         observed=over.observed or base.observed,
         limits=base.limits,
         client=client,
+        group_protocol=named.group_protocol,
     )
 
 

@@ -2,7 +2,8 @@
 `kafka_consumer_*` names (as the JMX exporter writes them), one `Facts` per consumer group.
 
 The Java client exports no settings, so Java-named facts assume Java's defaults unless a
-config states them; our names carry `max.poll.interval.ms` and `fetch.max.wait.ms`. Gauges are
+config states them; our names carry `max.poll.interval.ms` and `fetch.max.wait.ms`, and each
+member's client and group protocol (`client_info`), whose defaults fill the rest. Gauges are
 read as their last value in the window, so members that stopped inside it still count.
 """
 
@@ -17,9 +18,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from tuner.advice.facts import Facts, Observed
+from tuner.advice.facts import Facts, Observed, client_settings
+from tuner.librdkafka import Client, GroupProtocol
 from tuner.metrics import JAVA_CONSUMER, JAVA_COORDINATOR, JAVA_FETCH, PREFIX
-from tuner.settings import effective_settings, java_defaults
+from tuner.settings import java_defaults
 
 Names = Literal["tuner", "java"]
 Get = Callable[[str], Any]
@@ -150,14 +152,49 @@ def read(
     values = {
         key: query(url, expr, get=get) for key, expr in _queries(names, group, window_s).items()
     }
+    clients = clients_of(url, group, window_s, get=get) if names == "tuner" else {}
     facts = []
     for key in sorted(values["members"]):
         name = key or group or ""
-        facts.append(_facts(names, name, {k: v.get(key) for k, v in values.items()}, window_s))
+        v = {k: value.get(key) for k, value in values.items()}
+        facts.append(_facts(names, name, v, window_s, clients.get(key)))
     return tuple(facts)
 
 
-def _facts(names: Names, group: str, v: Mapping[str, float | None], window_s: float) -> Facts:
+_CLIENTS: Mapping[str, Client] = {"aiokafka": "aiokafka", "confluent-kafka": "confluent-kafka"}
+_PROTOCOLS: Mapping[str, GroupProtocol] = {"classic": "classic", "consumer": "consumer"}
+
+
+def clients_of(
+    url: str, group: str | None, window_s: float, *, get: Get = _get_json
+) -> dict[str, tuple[Client, GroupProtocol]]:
+    """Group → the client and group protocol most of its members said they run (the
+    `client_info` family); a group whose members do not say is left out."""
+    s = f'{{group="{_promql(group)}"}}' if group else ""
+    expr = (
+        "count by (group, client, group_protocol) "
+        f"(last_over_time({PREFIX}client_info{s}[{max(int(window_s), 1)}s]))"
+    )
+    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    counted: dict[str, tuple[float, Client, GroupProtocol]] = {}
+    for item in ask(url, expr, target, get=get):
+        labels, members = item["metric"], float(item["value"][1])
+        client = _CLIENTS.get(labels.get("client", ""))
+        protocol = _PROTOCOLS.get(labels.get("group_protocol", ""))
+        key = labels.get("group", "")
+        if client is None or protocol is None or members <= counted.get(key, (0.0,))[0]:
+            continue
+        counted[key] = (members, client, protocol)
+    return {key: (client, protocol) for key, (_, client, protocol) in counted.items()}
+
+
+def _facts(
+    names: Names,
+    group: str,
+    v: Mapping[str, float | None],
+    window_s: float,
+    client: tuple[Client, GroupProtocol] | None = None,
+) -> Facts:
     source = "Prometheus, tuner names" if names == "tuner" else "Prometheus, Java names"
     observed = Observed(
         source=source,
@@ -181,9 +218,13 @@ def _facts(names: Names, group: str, v: Mapping[str, float | None], window_s: fl
         for name in ("max.poll.interval.ms", "fetch.max.wait.ms")
         if (value := v.get(name)) is not None
     }
+    named: Client | None = None if client is None else client[0]
+    protocol: GroupProtocol = "classic" if client is None else client[1]
     return Facts(
         group=group,
-        settings=effective_settings(stated),
+        settings=client_settings(named, protocol, stated),
         given=frozenset(stated),
         observed=observed,
+        client=named,
+        group_protocol=protocol,
     )

@@ -34,6 +34,7 @@ from tuner.advice.observed import (
     starved_fetches,
 )
 from tuner.advice.prefetch import prefetch_memory
+from tuner.advice.protocol import kip848_client_settings
 
 Rule = Callable[[Facts], Finding | None]
 
@@ -42,11 +43,13 @@ RULES: tuple[Rule, ...] = (
     session_outside_bounds, long_failover, slow_stuck_detection, fetch_min_unfillable,
     partition_fetch_below_message, fetch_max_below_partitions, idle_members, auto_commit_async,
     poll_gap_near_limit, starved_fetches, rebalancing, lag_growing, poll_idle, prefetch_memory,
+    kip848_client_settings,
 )  # fmt: skip
 
 __all__ = [
     "HEADROOM", "IDLE_RATIO", "RULES", "Rule", "advise", "auto_commit_async",
     "fetch_max_below_partitions", "fetch_min_unfillable", "heartbeat_vs_session", "idle_members",
+    "kip848_client_settings",
     "lag_growing", "long_failover", "loop_blocked_past_session", "partition_fetch_below_message",
     "poll_gap_near_limit", "poll_idle", "poll_work", "poll_work_over_interval",
     "prefetch_memory", "rebalancing",

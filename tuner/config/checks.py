@@ -204,7 +204,7 @@ def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
         problems.append(f"consumer.settings.{name}: {message}")
     for name, message in client_problems(c.client, c.settings):
         problems.append(f"consumer.settings.{name}: {message}")
-    for path, message in protocol_problems(c.client, c.group_protocol, c.settings):
+    for path, message in protocol_problems(c.client, c.group_protocol, c.settings, rules=rules):
         problems.append(f"{path}: {message}")
     if c.client == CONFLUENT and c.isolation == "task":
         problems.append(

@@ -10,6 +10,7 @@ as for aiokafka: every change of the assignment after the first one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from tuner.consumer.processing import ProcessingModel
 from tuner.consumer.rdkafka_stats import StatsReader, assigned_pairs
 from tuner.metrics import ConsumerMetrics
 
+log = logging.getLogger(__name__)
 _AUTH_ERRORS = frozenset({
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
     KafkaError._SSL,
@@ -63,6 +65,9 @@ class RdConsumer:
             "statistics.interval.ms": librdkafka.STATISTICS_INTERVAL_MS,
             "stats_cb": self.stats,
             "error_cb": self._error,
+            # librdkafka's own log lines go through the member's logger, served by consume(),
+            # instead of straight to stderr: warnings and errors show, its info chatter does not.
+            "logger": log,
         })  # fmt: skip
 
     def start(self) -> None:
@@ -164,17 +169,20 @@ async def run_confluent_member(
     any, gets the `Message`s of each `consume()`; librdkafka heartbeats on its own thread, so
     a plain `def` handler delays only `max.poll.interval.ms`, never the session.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
-    metrics.consumed(spec.topic, 0, 0)
-    model = ProcessingModel(spec.processing, seed=spec.seed)
-    app = UserHandler(spec.handler) if spec.handler is not None else None
     conf = {
         **librdkafka.connection_config(spec.bootstrap_servers, spec.cluster.security),
         "group.id": spec.group_id,
         "client.id": f"{spec.group_id}.{spec.member}",
         **spec.consumer_kwargs,
     }
+    registry = CollectorRegistry(auto_describe=False)
+    metrics = ConsumerMetrics(
+        registry, group=spec.group_id, member=spec.member, client=librdkafka.CONFLUENT,
+        group_protocol=str(conf.get("group.protocol", "classic")),
+    )  # fmt: skip
+    metrics.consumed(spec.topic, 0, 0)
+    model = ProcessingModel(spec.processing, seed=spec.seed)
+    app = UserHandler(spec.handler) if spec.handler is not None else None
     manual_commit = conf.get("enable.auto.commit") is False
     consumer = RdConsumer(spec.topic, metrics=metrics, conf=conf, batch=spec.batch_records)
     reporter = _Reporter(spec.member, registry, send)

@@ -11,6 +11,7 @@ client has no GROUP resource, so confluent-kafka's is used here.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 
 from confluent_kafka.admin import AdminClient
@@ -21,12 +22,9 @@ from tuner import librdkafka
 from tuner.config import SecuritySpec, StudySpec
 from tuner.settings import SettingValue
 
-GROUP_CONFIGS: Mapping[str, str] = {
-    "session.timeout.ms": "consumer.session.timeout.ms",
-    "heartbeat.interval.ms": "consumer.heartbeat.interval.ms",
-}
-"""Client setting (Java name) → the group config that replaces it under KIP-848."""
+GROUP_CONFIGS = librdkafka.KIP848_GROUP_CONFIGS
 ADMIN_TIMEOUT_S = 15.0
+log = logging.getLogger(__name__)
 
 
 class GroupConfigError(Exception):
@@ -54,7 +52,9 @@ async def set_group_configs(
     """Set `configs` on the group `group_id` (which need not exist yet); no-op when empty."""
     if not configs:
         return
-    admin = AdminClient({**librdkafka.connection_config(bootstrap_servers, security)})
+    # Its log lines (an INFO "Purging … unserved events from background queue" as it is
+    # destroyed) go through our logger, which shows warnings and errors, not straight to stderr.
+    admin = AdminClient({**librdkafka.connection_config(bootstrap_servers, security)}, logger=log)
     resource = ConfigResource(
         ResourceType.GROUP,
         group_id,
@@ -69,3 +69,5 @@ async def set_group_configs(
     except Exception as exc:
         shown = ", ".join(f"{n}={v}" for n, v in configs.items())
         raise GroupConfigError(f"group {group_id!r}: the broker refused {shown}: {exc}") from exc
+    finally:
+        admin.poll(0)  # an admin client's log lines reach the logger only when polled

@@ -45,10 +45,23 @@ BYTES_BUCKETS = tuple(float(1 << s) for s in range(8, 27, 2))  # 256 B … 64 Mi
 class ConsumerMetrics:
     """The instruments of one group member, with its labelled children looked up once."""
 
-    def __init__(self, registry: CollectorRegistry, *, group: str, member: str) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        group: str,
+        member: str,
+        client: str = "aiokafka",
+        group_protocol: str = "classic",
+    ) -> None:
         self.group = group
         self.member = member
         r = registry
+        Gauge(
+            f"{PREFIX}client_info",
+            "The member's client library and consumer group protocol, as labels (value 1).",
+            (*GROUP_LABELS, "client", "group_protocol"), registry=r,
+        ).labels(group, member, client, group_protocol).set(1)  # fmt: skip
         self._records = Counter(
             f"{PREFIX}records_consumed", "Records the application finished processing.",
             TOPIC_LABELS, registry=r,

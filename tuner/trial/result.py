@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from tuner.broker.faults import FaultReport
 from tuner.config import NetworkSpec, SettingValue
+from tuner.librdkafka import Client, GroupProtocol
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
 from tuner.payloads.workload import PayloadSummary
@@ -166,6 +167,11 @@ class TrialResult:
     """Per-member, per-second work in the capacity window (None in results stored before)."""
     faults: tuple[FaultReport, ...] = ()
     """The brokers stopped in the window (`trial.faults`, measured through), their failover."""
+    client: Client | None = None
+    """The client the members were; None in results stored before it was recorded (the
+    advisor takes such a run for aiokafka's, unless a config laid under it names the client)."""
+    group_protocol: GroupProtocol | None = None
+    """The consumer group protocol measured; None, as for `client`, in older results."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

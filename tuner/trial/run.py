@@ -222,6 +222,8 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
     )
     return TrialResult(
         group_id=group_id,
+        client=spec.consumer.client,
+        group_protocol=spec.consumer.group_protocol,
         settings=MappingProxyType(effective),
         window_s=window.seconds,
         records_consumed=int(window.records),

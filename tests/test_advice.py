@@ -252,6 +252,11 @@ def test_auto_commit_with_async_processing() -> None:
     assert f.severity is Severity.WARNING
     assert r.auto_commit_async(facts({"enable.auto.commit": False}, workload=WORK)) is None
     assert r.auto_commit_async(facts(workload=replace(WORK, mode="cpu"))) is None
+    assert "getmany()" in f.semantics
+    on_confluent = r.auto_commit_async(replace(facts(workload=WORK), client="confluent-kafka"))
+    assert on_confluent is not None
+    assert "consume()" in on_confluent.semantics
+    assert "getmany" not in on_confluent.semantics + on_confluent.change
 
 
 def test_poll_gap_near_and_past_its_limit() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number, setting
+from tuner.librdkafka import CONFLUENT
 from tuner.settings import fetch_max_too_small
 
 
@@ -106,16 +107,22 @@ def auto_commit_async(facts: Facts) -> Finding | None:
     if w is None or w.mode != "async" or facts.settings["enable.auto.commit"] is not True:
         return None
     every = facts.ms("auto.commit.interval.ms")
+    confluent = facts.client == CONFLUENT
+    poll, commit = (
+        ("consume()", "consumer.commit(asynchronous=False)")
+        if confluent
+        else ("getmany()", "await consumer.commit()")
+    )
     return Finding(
         code="KT111", rule="auto-commit-async",
         group=facts.group, severity=Severity.WARNING,
         title="offsets are committed before the records are processed",
         arithmetic=f"{setting(facts, 'enable.auto.commit')} with "
         f"mode async (commits every {setting(facts, 'auto.commit.interval.ms', 'ms')})",
-        semantics="Auto-commit commits the position (past the last record getmany() returned) "
-        "from a background task; while the handler awaits, records not yet processed are "
-        "committed, and a crash skips them.",
+        semantics=f"Auto-commit commits the position (past the last record {poll} returned) "
+        f"from a background {'thread' if confluent else 'task'}; while the handler awaits, "
+        "records not yet processed are committed, and a crash skips them.",
         change="set enable.auto.commit to false and commit after each processed batch "
-        "(await consumer.commit())",
+        f"({commit})",
         value=1.0, limit=float(every),
     )  # fmt: skip

@@ -410,3 +410,16 @@ def test_snapshot_refuses_a_metric_name_no_family_serves() -> None:
         snap.total("tuner_consumer_records_consumed_totl")
     with pytest.raises(KeyError, match="tuner_consumer_records_consumed"):
         snap.maximum("tuner_consumer_records_consumed")  # the family's name, not a sample's
+
+
+def test_java_app_info_names_a_confluent_kafka_members_library_version() -> None:
+    """A confluent-kafka member's app-info series carries confluent-kafka's version, not
+    aiokafka's: the `version` label is the client library the member runs."""
+    registry = CollectorRegistry()
+    ConsumerMetrics(registry, group="g", member="m0", client="confluent-kafka").consumed("a", 1, 1)
+    java = JavaCompatibleCollector(registry, clock=lambda: 0.0)
+    java.sample()
+    versions = {
+        s.labels["version"] for f in java.collect() if f.name in APP_INFO for s in f.samples
+    }
+    assert versions == {importlib.metadata.version("confluent-kafka")}

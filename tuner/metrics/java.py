@@ -225,7 +225,9 @@ class JavaCompatibleCollector(Collector):
         self._ticked_at = now
 
     def _families(self) -> list[Metric]:
-        members = member_totals(self.source.collect())
+        collected = list(self.source.collect())
+        members = member_totals(collected)
+        libraries = _member_clients(collected)
         if any(_unpublished(members[c], self._members.get(c)) for c in members):
             self._sample(members)  # a new member, topic or node: its tick now, not after it
         families: dict[str, Metric] = {}
@@ -236,10 +238,10 @@ class JavaCompatibleCollector(Collector):
             GaugeMetricFamily(name, "The consumer's app-info: one series per client (value 1).")
             for name in APP_INFO
         ]
-        version = _aiokafka_version()
         for client_id, totals in sorted(members.items()):
             published = self._members[client_id].published
             client = {"client_type": CLIENT_TYPE, "client_id": client_id}
+            version = _version(libraries.get(client_id, "aiokafka"))
             for family in app_info:
                 family.add_sample(family.name, {**client, "version": version}, 1.0)
             for m in JAVA_MAPPINGS:
@@ -284,10 +286,21 @@ def _unpublished(totals: MemberTotals, state: _Member | None) -> bool:
     )
 
 
+def _member_clients(families: Iterable[Metric]) -> dict[str, str]:
+    """client_id → the client library the member reports in `tuner_consumer_client_info`."""
+    return {
+        f"{s.labels['group']}.{s.labels['member']}": s.labels["client"]
+        for family in families
+        if family.name == f"{PREFIX}client_info"
+        for s in family.samples
+    }
+
+
 @functools.cache
-def _aiokafka_version() -> str:
-    """The `version` label of the app-info series (the Java client puts its own version there)."""
+def _version(library: str) -> str:
+    """The `version` label of the app-info series: the member's client library's version (the
+    Java client puts its own version there)."""
     try:
-        return importlib.metadata.version("aiokafka")
+        return importlib.metadata.version(library)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"

@@ -264,6 +264,45 @@ def test_a_run_that_waited_on_the_supply_is_not_shown_as_capacity() -> None:
     assert "set workload.prefill_records to 720,000" in text
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_with_a_fault_prints_what_it_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner run` on its own embedded 3-broker cluster, broker 2 stopped 1 s into the window
+    and measured through: after the result it prints the broker, how and when it was
+    stopped, each partition whose leader moved off it and the failover time; `--json` holds
+    the same."""
+    port = free_port()
+    path = _write(
+        tmp_path,
+        "cluster: {bootstrap_servers: embedded, brokers: 3}\n"
+        f"topic: {{name: {unique('cli-fault')}, partitions: 6, replication_factor: 3}}\n"
+        "workload: {prefill_records: 60000, message_bytes: 100}\n"
+        "consumer: {members: 2, processing: {per_record_ms: 0.5}}\n"
+        "trial:\n  warmup_s: 0.5\n  measure_s: 5\n  measure_through_faults: true\n"
+        "  faults: [{stop_broker: 2, at_s: 1}]\n"
+        f"metrics: {{port: {port}, producer_port: {free_port()}}}\n",
+    )
+    out_json = tmp_path / "r.json"
+    code = main(["run", str(path), "--json", str(out_json), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (fault,) = json.loads(out_json.read_text())["faults"]
+    assert (fault["broker"], fault["at_s"], fault["kill"]) == (2, 1, False)
+    moved = fault["leader_changes"]
+    assert moved
+    assert all(c["before"] == 2 and c["after"] in {1, 3} for c in moved)
+    assert 0 < fault["failover_s"] < 30
+    (line,) = (s for s in out.splitlines() if s.startswith("fault "))
+    changes = ", ".join(f"p{c['partition']} 2→{c['after']} ({c['after_s']:.1f} s)" for c in moved)
+    assert line == (
+        "fault            broker 2 stopped (SIGTERM) at 1 s of the window; "
+        f"leader changes: {changes}; failover {fault['failover_s']:.1f} s"
+    )
+    assert out.index("offsets   ") < out.index(line)
+
+
 def test_no_feasible_trial_exits_1_naming_the_commonest_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

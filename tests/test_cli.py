@@ -28,6 +28,7 @@ from tests.helpers import (
 )
 from tuner import broker, report
 from tuner.broker import free_port
+from tuner.broker.faults import FaultReport, LeaderChange
 from tuner.cli import main
 from tuner.cli.exits import broker_failed
 from tuner.cli.render import StudyProgress, ablation_line, progress_bar, render_result
@@ -249,6 +250,25 @@ def test_a_run_shows_how_long_the_event_loop_was_held() -> None:
     poll = PollStats(interval_ms_max=2100.0, idle_ratio=0.1, loop_blocked_ms_max=8672.0)
     text = render_result(replace(measured(1000.0), poll=poll))
     assert "max interval 2,100.0 ms, idle ratio 0.10, event loop held up to 8,672.0 ms" in text
+
+
+def test_a_run_lists_each_fault_after_its_offsets() -> None:
+    """Each fault of a run measured through gets its own line after the offsets: broker, how,
+    when, the leaders that moved, and the failover (or that there was none in time)."""
+    moved = (LeaderChange(partition=0, before=1, after=2, after_s=9.1),)
+    faults = (
+        FaultReport(broker=1, at_s=1, kill=True, leader_changes=moved, failover_s=9.1),
+        FaultReport(broker=3, at_s=4, kill=False, leader_changes=(), failover_s=None),
+    )
+    lines = render_result(replace(measured(1000.0), faults=faults)).splitlines()
+    shown = [line for line in lines if line.startswith("fault ")]
+    assert shown == [
+        "fault            broker 1 stopped (SIGKILL) at 1 s of the window; leader changes: "
+        "p0 1→2 (9.1 s); failover 9.1 s",
+        "fault            broker 3 stopped (SIGTERM) at 4 s of the window; leader changes: "
+        "none; no failover within 30 s",
+    ]
+    assert lines.index(shown[0]) > next(i for i, s in enumerate(lines) if s.startswith("offsets"))
 
 
 def test_a_run_that_waited_on_the_supply_is_not_shown_as_capacity() -> None:

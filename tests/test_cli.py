@@ -28,6 +28,7 @@ from tests.helpers import (
 )
 from tuner import broker, report
 from tuner.broker import free_port
+from tuner.broker.faults import FaultReport, LeaderChange
 from tuner.cli import main
 from tuner.cli.exits import broker_failed
 from tuner.cli.render import StudyProgress, ablation_line, progress_bar, render_result
@@ -251,6 +252,25 @@ def test_a_run_shows_how_long_the_event_loop_was_held() -> None:
     assert "max interval 2,100.0 ms, idle ratio 0.10, event loop held up to 8,672.0 ms" in text
 
 
+def test_a_run_lists_each_fault_after_its_offsets() -> None:
+    """Each fault of a run measured through gets its own line after the offsets: broker, how,
+    when, the leaders that moved, and the failover (or that there was none in time)."""
+    moved = (LeaderChange(partition=0, before=1, after=2, after_s=9.1),)
+    faults = (
+        FaultReport(broker=1, at_s=1, kill=True, leader_changes=moved, failover_s=9.1),
+        FaultReport(broker=3, at_s=4, kill=False, leader_changes=(), failover_s=None),
+    )
+    lines = render_result(replace(measured(1000.0), faults=faults)).splitlines()
+    shown = [line for line in lines if line.startswith("fault ")]
+    assert shown == [
+        "fault            broker 1 stopped (SIGKILL) at 1 s of the window; leader changes: "
+        "p0 1→2 (9.1 s); failover 9.1 s",
+        "fault            broker 3 stopped (SIGTERM) at 4 s of the window; leader changes: "
+        "none; no failover within 30 s",
+    ]
+    assert lines.index(shown[0]) > next(i for i, s in enumerate(lines) if s.startswith("offsets"))
+
+
 def test_a_run_that_waited_on_the_supply_is_not_shown_as_capacity() -> None:
     """A result that measured the supply says so beside its number, with the evidence and the
     prefill that would do."""
@@ -262,6 +282,45 @@ def test_a_run_that_waited_on_the_supply_is_not_shown_as_capacity() -> None:
         in text
     )
     assert "set workload.prefill_records to 720,000" in text
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_run_with_a_fault_prints_what_it_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner run` on its own embedded 3-broker cluster, broker 2 stopped 1 s into the window
+    and measured through: after the result it prints the broker, how and when it was
+    stopped, each partition whose leader moved off it and the failover time; `--json` holds
+    the same."""
+    port = free_port()
+    path = _write(
+        tmp_path,
+        "cluster: {bootstrap_servers: embedded, brokers: 3}\n"
+        f"topic: {{name: {unique('cli-fault')}, partitions: 6, replication_factor: 3}}\n"
+        "workload: {prefill_records: 60000, message_bytes: 100}\n"
+        "consumer: {members: 2, processing: {per_record_ms: 0.5}}\n"
+        "trial:\n  warmup_s: 0.5\n  measure_s: 5\n  measure_through_faults: true\n"
+        "  faults: [{stop_broker: 2, at_s: 1}]\n"
+        f"metrics: {{port: {port}, producer_port: {free_port()}}}\n",
+    )
+    out_json = tmp_path / "r.json"
+    code = main(["run", str(path), "--json", str(out_json), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (fault,) = json.loads(out_json.read_text())["faults"]
+    assert (fault["broker"], fault["at_s"], fault["kill"]) == (2, 1, False)
+    moved = fault["leader_changes"]
+    assert moved
+    assert all(c["before"] == 2 and c["after"] in {1, 3} for c in moved)
+    assert 0 < fault["failover_s"] < 30
+    (line,) = (s for s in out.splitlines() if s.startswith("fault "))
+    changes = ", ".join(f"p{c['partition']} 2→{c['after']} ({c['after_s']:.1f} s)" for c in moved)
+    assert line == (
+        "fault            broker 2 stopped (SIGTERM) at 1 s of the window; "
+        f"leader changes: {changes}; failover {fault['failover_s']:.1f} s"
+    )
+    assert out.index("offsets   ") < out.index(line)
 
 
 def test_no_feasible_trial_exits_1_naming_the_commonest_reason(

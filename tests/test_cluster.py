@@ -8,9 +8,10 @@ import socket
 import time
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.helpers import small_spec, topic_exists, unique
-from tuner.broker import free_port
+from tuner.broker import EmbeddedCluster, free_port
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec, TopicSpec
@@ -101,3 +102,38 @@ def test_preflight_gives_up_on_a_listener_that_never_answers() -> None:
         f"no answer from the cluster at {address} within {cluster.REACH_TIMEOUT_S:.0f} s: "
         "check cluster.bootstrap_servers (and that the cluster is up)"
     )
+
+
+@pytest.mark.integration
+def test_group_reads_wait_out_a_killed_coordinator(kafka_cluster: EmbeddedCluster) -> None:
+    """With the group's coordinator SIGKILLed (the controller fences it only once its broker
+    session expires), the committed offsets and the group's state come from the broker that
+    takes over: what was committed, not an error or nothing."""
+    conn = Connection(bootstrap_servers=kafka_cluster.bootstrap_servers, cluster=ClusterSpec())
+    topic = TopicSpec(name=unique("coord"), partitions=3, replication_factor=3)
+    group = unique("group")
+    committed = {0: 10, 1: 11, 2: 12}
+
+    async def commit() -> int:
+        await cluster.ensure_topic(conn, topic)
+        consumer = AIOKafkaConsumer(**conn.kwargs(), group_id=group, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            offsets = {TopicPartition(topic.name, p): off for p, off in committed.items()}
+            consumer.assign(list(offsets))
+            await consumer.commit(offsets)
+        finally:
+            await consumer.stop()
+        async with cluster.admin_client(conn) as admin:
+            return int(await admin.find_coordinator(group))
+
+    coordinator = asyncio.run(commit())
+    kafka_cluster.stop_broker(coordinator, kill=True)
+    try:
+        started = time.monotonic()
+        assert asyncio.run(cluster.committed_offsets(conn, group, topic.name)) == committed
+        waited_s = time.monotonic() - started
+        assert asyncio.run(cluster.describe_group(conn, group)).state == "Empty"
+    finally:
+        kafka_cluster.start_broker(coordinator)
+    assert waited_s > 1.0, "the killed coordinator was never asked: nothing was waited out"

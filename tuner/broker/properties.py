@@ -73,6 +73,13 @@ group.consumer.max.heartbeat.interval.ms=30000
 CONTROLLER_ID = 0
 """The node id of a multi-broker cluster's dedicated controller; brokers are 1, 2, 3…"""
 
+BROKER_SESSION_TIMEOUT_MS = 9000
+"""How long the controller waits for a broker's heartbeat before fencing it and moving its
+leaders (Kafka's default, kept: a SIGKILLed broker fails over as it would in production)."""
+BROKER_HEARTBEAT_INTERVAL_MS = 2000
+"""How often a broker heartbeats to the controller (Kafka's default): a broker killed just
+after a heartbeat is fenced `BROKER_SESSION_TIMEOUT_MS` minus this after the kill at the soonest."""
+
 
 def controller_properties(*, controller_port: int, data_dir: Path) -> str:
     """The dedicated controller of a multi-broker cluster: the quorum's only voter."""
@@ -87,6 +94,8 @@ log.dirs={data_dir / "kraft"}
 # The controller moves leaders: a broker back from a fault gets its partitions' leadership back
 # within seconds, not the default 5 minutes, so the next trial runs on leaders spread as before.
 leader.imbalance.check.interval.seconds=5
+# A killed broker (no controlled shutdown) keeps its leaders until its session expires.
+broker.session.timeout.ms={BROKER_SESSION_TIMEOUT_MS}
 """
 
 
@@ -104,5 +113,6 @@ advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+broker.heartbeat.interval.ms={BROKER_HEARTBEAT_INTERVAL_MS}
 log.dirs={data_dir / "kraft"}
 {_shared(brokers=brokers)}"""

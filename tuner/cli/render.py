@@ -85,6 +85,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             f"{ms(p.send_latency_ms_p50)} p99 {ms(p.send_latency_ms_p99)}, "
             f"{p.failures} failures"
         )
+    lines.extend(f"fault            {fault.describe()}" for fault in result.faults)
     if result.backlog_emptied:
         lines.append(
             "NOT CAPACITY     this run measured the supply of records, not the consumers: "

@@ -10,23 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     KafkaConnectionError,
+    KafkaError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
     for_code,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.commit import OffsetFetchRequest
 
 from tuner.cluster import owned
 from tuner.config import ClusterSpec, StudySpec, TopicSpec
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class ClusterError(Exception):
@@ -216,11 +222,57 @@ async def end_offsets(conn: Connection, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+COORDINATOR_TIMEOUT_S = 30.0
+"""How long a read from a group's coordinator is retried. A broker killed mid-trial stays the
+coordinator until the controller fences it (`broker.session.timeout.ms`, 9 s on the embedded
+cluster); the broker taking over, or one that leads `__consumer_offsets` again after a restart,
+answers COORDINATOR_LOAD_IN_PROGRESS until it has read the group's offsets back."""
+
+
+async def _from_coordinator(
+    conn: Connection, group_id: str, ask: Callable[[AIOKafkaAdminClient, int], Awaitable[_T]]
+) -> _T:
+    """`ask(admin, coordinator)`, again on a fresh coordinator lookup while it fails with a
+    retriable error (the coordinator down, moved or still loading), until
+    `COORDINATOR_TIMEOUT_S`."""
+    deadline = time.monotonic() + COORDINATOR_TIMEOUT_S
+    while True:
+        try:
+            async with admin_client(conn) as admin:
+                return await ask(admin, await admin.find_coordinator(group_id))
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() >= deadline:
+                raise
+            log.debug("group %s: coordinator not ready (%r), asking again", group_id, exc)
+        await asyncio.sleep(0.5)
+
+
+def _raise_for(error_code: int, what: str) -> None:
+    if error_code:
+        raise for_code(error_code)(what)
+
+
 async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict[int, int]:
-    """Partition → offset the group committed (partitions never committed are absent)."""
-    async with admin_client(conn) as admin:
-        offsets = await admin.list_consumer_group_offsets(group_id)
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    """Partition → offset the group committed (partitions never committed are absent).
+
+    aiokafka's `list_consumer_group_offsets` ignores the response's group-level error, so a
+    coordinator still loading the group reads as "nothing committed" (issue 21: offsets 0 after
+    a failover); the request is sent here and that error retried."""
+
+    async def ask(admin: AIOKafkaAdminClient, coordinator: int) -> dict[int, int]:
+        # A private call, as aiokafka's own list_consumer_group_offsets makes it: the public one
+        # drops the group-level error this function exists to see.
+        response = await admin._send_request(OffsetFetchRequest(group_id, None), coordinator)
+        _raise_for(getattr(response, "error_code", 0), f"offsets of group {group_id}")
+        offsets: dict[int, int] = {}
+        for name, parts in response.topics:
+            for partition, offset, _metadata, error_code in parts:
+                _raise_for(error_code, f"offset of group {group_id} on {name}-{partition}")
+                if name == topic:
+                    offsets[partition] = offset
+        return offsets
+
+    return await _from_coordinator(conn, group_id, ask)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,12 +288,19 @@ async def describe_group(conn: Connection, group_id: str) -> GroupState:
 
     The broker's view catches what a member cannot see of itself: a member whose loop was
     blocked past `session.timeout.ms` is evicted while it keeps consuming its prefetched data.
+    A coordinator that is down or loading is asked again (`COORDINATOR_TIMEOUT_S`): its empty
+    answer would read as every member gone.
     """
-    async with admin_client(conn) as admin:
-        responses = await admin.describe_consumer_groups([group_id])
-    for response in responses:
-        for group in response.groups:
-            _error, gid, state, _ptype, _protocol, members, *_ = group
-            if gid == group_id:
-                return GroupState(state=state, member_ids=frozenset(m[0] for m in members))
-    return GroupState(state="Dead", member_ids=frozenset())
+
+    async def ask(admin: AIOKafkaAdminClient, coordinator: int) -> GroupState:
+        responses = await admin.describe_consumer_groups([group_id], coordinator)
+        for response in responses:
+            for group in response.groups:
+                error, gid, state, _ptype, _protocol, members, *_ = group
+                if gid == group_id:
+                    if error and for_code(error).retriable:
+                        _raise_for(error, f"group {group_id}")
+                    return GroupState(state=state, member_ids=frozenset(m[0] for m in members))
+        return GroupState(state="Dead", member_ids=frozenset())
+
+    return await _from_coordinator(conn, group_id, ask)

@@ -12,7 +12,6 @@ trial records the cluster it ran on (user attribute `cluster`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -24,10 +23,9 @@ import optuna
 from optuna.trial import TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, librdkafka, metrics
+from tuner import librdkafka, metrics
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
-from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.search import lease, space
 from tuner.search.events import StudyOutcome, TrialEvent
@@ -48,6 +46,7 @@ from tuner.search.study import (
     recommended,
     study_url,
 )
+from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
 from tuner.trial.phases import Outcome
 from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
@@ -212,18 +211,8 @@ def optimize(
     sampler = make_sampler(spec)
     registry = CollectorRegistry()
     started = time.monotonic()
-    with (
-        metrics.serve(
-            registry,
-            host=spec.metrics.host,
-            port=spec.metrics.port,
-            java_compatible=spec.metrics.java_compatible,
-        ),
-        broker.for_cluster(spec.cluster) as bootstrap,
-    ):
-        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-        # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.
-        asyncio.run(cluster.preflight(conn, spec.topic))
+    # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.
+    with measuring_on(spec, registry) as conn:
         study = optuna.create_study(
             study_name=name,
             storage=store,
@@ -235,7 +224,7 @@ def optimize(
         with cluster.owned_topic(spec, conn, f"{name}.{uuid.uuid4().hex[:6]}") as study_spec:
             ctx = _Context(
                 spec=study_spec,
-                bootstrap=bootstrap,
+                bootstrap=conn.bootstrap_servers,
                 registry=registry,
                 backlog_records=max(
                     spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))

@@ -15,13 +15,12 @@ from dataclasses import dataclass, replace
 
 from prometheus_client import CollectorRegistry
 
-from tuner import broker, metrics
+from tuner import broker
 from tuner.cluster import access
-from tuner.cluster import admin as cluster
-from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.payloads.sample import with_topic_sample
 from tuner.payloads.workload import summarize
+from tuner.trial.connect import measuring_on
 from tuner.trial.phases import Observer
 from tuner.trial.result import TrialResult
 from tuner.trial.run import run_trial
@@ -106,21 +105,11 @@ def run_standalone(
     access.check(spec.cluster)
     registry = CollectorRegistry()
     group_id = f"{spec.cluster.topic_prefix}run.{uuid.uuid4().hex[:8]}"
-    with (
-        metrics.serve(
-            registry,
-            host=spec.metrics.host,
-            port=spec.metrics.port,
-            java_compatible=spec.metrics.java_compatible,
-        ),
-        broker.for_cluster(spec.cluster) as bootstrap,
-    ):
-        conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-        asyncio.run(cluster.preflight(conn, spec.topic))
+    with measuring_on(spec, registry) as conn:
         spec = with_topic_sample(spec, conn, broker.cache_dir() / "samples")
         return measure(
             spec,
-            bootstrap_servers=bootstrap,
+            bootstrap_servers=conn.bootstrap_servers,
             settings=spec.consumer.settings if settings is None else settings,
             group_id=group_id,
             registry=registry,

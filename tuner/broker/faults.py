@@ -140,6 +140,15 @@ class Injector:
         if self._tasks is not None:
             self._pending = {self._tasks.create_task(self._fire(f)): f for f in self.faults}
 
+    async def settle(self) -> None:
+        """Wait until the fired faults have seen their leaders move (or given up). Call it
+        before the group stops: until the controller fences a killed broker, commits stall
+        and fail, and an aiokafka consumer that is closing never looks its coordinator up
+        again, so its last commit would retry past the trial."""
+        fired = [t for t, fault in self._pending.items() if fault.stop_broker in self._stopped]
+        if fired:
+            await asyncio.wait(fired)
+
     async def _fire(self, fault: FaultSpec) -> None:
         """Stop the broker at its second and watch its leaders move; a failure to do so is
         kept in `errors` (the trial then fails naming it), never raised into the trial."""

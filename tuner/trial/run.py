@@ -161,6 +161,7 @@ async def run_trial(
                 measured = await _measure(
                     spec.trial.measure_s, group, load, registry, conn, group_id, phase
                 )
+                await injector.settle()
             reports = injector.verdict(measure_through=spec.trial.measure_through_faults)
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)

@@ -78,3 +78,17 @@ def test_a_fault_must_leave_a_replica_and_a_broker() -> None:
     assert any(
         p.startswith("topic.replication_factor: a fault needs a replica left") for p in found
     )
+
+
+def test_a_measured_kill_needs_the_window_to_outlast_the_fencing() -> None:
+    """A SIGKILL measured through, 5 s into a 10 s window, is refused naming the latest second
+    it may fire; the same kill unmeasured, or a SIGTERM, loads."""
+    trial = {"measure_s": 10, "measure_through_faults": True,
+             "faults": [{"stop_broker": 1, "at_s": 5, "kill": True}]}  # fmt: skip
+    base = {"cluster": {"brokers": 3}, "topic": {"replication_factor": 3}}
+    (problem,) = _problems({**base, "trial": trial})
+    assert problem.startswith("trial.faults[0].at_s: a SIGKILL measured through needs 10 s")
+    assert "at most trial.measure_s - 10 = 0, got 5" in problem
+    parse_config({**base, "trial": {**trial, "measure_through_faults": False}})
+    parse_config({**base, "trial": {**trial, "faults": [{"stop_broker": 1, "at_s": 5}]}})
+    parse_config({**base, "trial": {**trial, "measure_s": 15}})

@@ -142,9 +142,8 @@ class Injector:
 
     async def settle(self) -> None:
         """Wait until the fired faults have seen their leaders move (or given up). Call it
-        before the group stops: until the controller fences a killed broker, commits stall
-        and fail, and an aiokafka consumer that is closing never looks its coordinator up
-        again, so its last commit would retry past the trial."""
+        before the group stops: until the controller fences a killed broker commits stall,
+        and a group stopped meanwhile cannot make its last commit."""
         fired = [t for t, fault in self._pending.items() if fault.stop_broker in self._stopped]
         if fired:
             await asyncio.wait(fired)

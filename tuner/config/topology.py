@@ -7,6 +7,10 @@ from tuner.config.spec import EMBEDDED, StudySpec
 
 MAX_BROKERS = 5
 """The most brokers the embedded cluster runs (each is a JVM with a 384 MiB heap)."""
+KILL_LEAD_S = 10.0
+"""Window a measured SIGKILL needs after it: the embedded cluster fences a killed broker 7-9 s
+later (its 9 s `broker.session.timeout.ms`); stopped before that, aiokafka members whose
+commits failed meanwhile cannot make their last one and leave the group."""
 
 
 def topology_problems(spec: StudySpec) -> list[str]:
@@ -63,6 +67,17 @@ def _fault_problems(spec: StudySpec) -> list[str]:
             problems.append(
                 f"{path}.at_s: must be in [0, trial.measure_s ({spec.trial.measure_s:g})), "
                 f"seconds into the measurement window, got {fault.at_s:g}"
+            )
+        elif (
+            fault.kill
+            and spec.trial.measure_through_faults
+            and spec.trial.measure_s - fault.at_s < KILL_LEAD_S
+        ):
+            problems.append(
+                f"{path}.at_s: a SIGKILL measured through needs {KILL_LEAD_S:g} s of window "
+                f"after it (the cluster fences the broker 7-9 s later), so at most "
+                f"trial.measure_s - {KILL_LEAD_S:g} = {spec.trial.measure_s - KILL_LEAD_S:g}, "
+                f"got {fault.at_s:g}"
             )
     stopped = {f.stop_broker for f in faults}
     if len(stopped) < len(faults):

@@ -124,11 +124,16 @@ def ask(url: str, expr: str, target: str, *, get: Get = _get_json) -> list[Any]:
     return result
 
 
+def instant(url: str, expr: str, *, get: Get = _get_json) -> list[Any]:
+    """The `result` of an instant query: one item per series, its labels and its value."""
+    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    return ask(url, expr, target, get=get)
+
+
 def query(url: str, expr: str, *, get: Get = _get_json) -> dict[str, float]:
     """An instant query's vector as group label → value (`""` when there is no such label)."""
-    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
     out: dict[str, float] = {}
-    for item in ask(url, expr, target, get=get):
+    for item in instant(url, expr, get=get):
         value = float(item["value"][1])
         if not math.isnan(value):  # NaN: a rate over a range without two samples
             out[item["metric"].get("group", "")] = value
@@ -175,9 +180,8 @@ def clients_of(
         "count by (group, client, group_protocol) "
         f"(last_over_time({PREFIX}client_info{s}[{max(int(window_s), 1)}s]))"
     )
-    target = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
     counted: dict[str, tuple[float, Client, GroupProtocol]] = {}
-    for item in ask(url, expr, target, get=get):
+    for item in instant(url, expr, get=get):
         labels, members = item["metric"], float(item["value"][1])
         client = _CLIENTS.get(labels.get("client", ""))
         protocol = _PROTOCOLS.get(labels.get("group_protocol", ""))

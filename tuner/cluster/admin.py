@@ -256,8 +256,8 @@ async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict
     """Partition → offset the group committed (partitions never committed are absent).
 
     aiokafka's `list_consumer_group_offsets` ignores the response's group-level error, so a
-    coordinator still loading the group reads as "nothing committed" (issue 21: offsets 0 after
-    a failover); the request is sent here and that error retried."""
+    coordinator still loading the group reads as "nothing committed" (offsets 0 after a
+    failover); the request is sent here and that error retried."""
 
     async def ask(admin: AIOKafkaAdminClient, coordinator: int) -> dict[int, int]:
         # A private call, as aiokafka's own list_consumer_group_offsets makes it: the public one

@@ -201,8 +201,9 @@ def slow_stuck_detection(facts: Facts) -> Finding | None:
         title=f"a stuck consumer keeps its partitions for {seconds(interval)}",
         arithmetic=f"{setting(facts, 'max.poll.interval.ms', 'ms')} = {seconds(interval)} > "
         f"{seconds(LONG_POLL_INTERVAL_MS)}",
-        semantics="A member whose handler hangs keeps heartbeating (a background task) and "
-        "keeps its partitions until max.poll.interval.ms passes without a poll.",
+        semantics="A member whose handler hangs keeps heartbeating (apart from the handler: "
+        "aiokafka's task, librdkafka's thread) and keeps its partitions until "
+        "max.poll.interval.ms passes without a poll.",
         change=f"set max.poll.interval.ms to a few times your slowest batch{seen}",
         value=float(interval), limit=float(LONG_POLL_INTERVAL_MS),
     )  # fmt: skip

@@ -231,7 +231,8 @@ def study_check(bootstrap: str, tmp: Path, pairs: int) -> dict[str, Any]:
             raise RuntimeError(f"{label} study exited {done.returncode}:\n{done.stderr[-3000:]}")
         summary = json.loads((out / "summary.json").read_text())
         studies[label] = {
-            "settings": dict(summary["settings"]), "claimed": summary["against"][BASELINE],
+            "settings": dict(summary["settings"]),
+            "claimed": summary["against"][summary["baseline"]],
             "optimize_s": time.monotonic() - started,
         }  # fmt: skip
         print(f"{label} study: {studies[label]['settings']} ({studies[label]['claimed']})",

@@ -312,21 +312,23 @@ def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
 
 
 def test_a_change_that_cost_throughput_is_not_called_no_effect(tmp_path: Path) -> None:
-    """Putting max.poll.records back is 13.2% faster: the report lists it as put back because
-    the change cost throughput, beside the number, never under "no measurable effect"."""
+    """Putting max.poll.records back is 13.2% faster in 3 pairs: the report lists it as put back
+    because the change cost throughput, beside the number, never under "no measurable
+    effect"."""
     study = synthetic_study(24)
 
     def run(settings: Mapping[str, SettingValue]) -> TrialResult:
         return measured(1000 if "max.poll.records" in settings else 1132)
 
-    ablation = ablate({"max.poll.records": 2200}, {}, run=run, pairs=2)
+    ablation = ablate({"max.poll.records": 2200}, {}, run=run, pairs=3)
     report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
     md = (tmp_path / "report.md").read_text()
     assert "Put back (no measurable effect)" not in md
     assert (
         "Put back (the change cost throughput):\n\n- `max.poll.records=unlimited` (best trial: "
-        "2200): putting it back +13.2% throughput (2 pairs, no interval); putting it back "
-        "raised throughput by more than 3%: the change cost throughput."
+        "2200): putting it back +13.2% throughput (95% interval +13.2% to +13.2%); putting it "
+        "back raised throughput by more than 3%, its whole 95% interval beyond the tolerance: "
+        "the change cost throughput."
     ) in md
     assert _set_lines(tmp_path / "consumer.properties") == []
 
@@ -486,7 +488,9 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     assert "| confluent-kafka defaults | 100 |" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["client"], summary["group_protocol"]) == ("confluent-kafka", "consumer")
-    assert summary["against"]["aiokafka defaults"]["label"] == "confluent-kafka defaults"
+    assert summary["baseline"] == "confluent-kafka defaults"
+    assert set(summary["against"]) == {"java defaults", "confluent-kafka defaults"}
+    assert summary["against"]["confluent-kafka defaults"]["label"] == "confluent-kafka defaults"
     props = (tmp_path / "librdkafka.properties").read_text()
     assert "# Measured on confluent-kafka, group protocol consumer (KIP-848): " in props
 

@@ -69,13 +69,13 @@ def recommend(
         if spec.confirm.ablation_pairs > 0:
             if on_step is not None:
                 on_step(Step.ABLATION)
+            measured = Measured(client=spec.consumer.client, protocol=spec.consumer.group_protocol)
             ablation = ablate(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=importances(study),
                 objective=spec.objective, on_change=on_change,
-                defaults=Measured(
-                    client=spec.consumer.client, protocol=spec.consumer.group_protocol
-                ).defaults(),
+                failover_goal=bool(spec.trial.faults) and spec.trial.measure_through_faults,
+                effective=measured.effective_settings,
             )  # fmt: skip
             settings = dict(ablation.settings)
         if on_step is not None:

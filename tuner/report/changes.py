@@ -56,10 +56,19 @@ def _ablation(a: Ablation, trial: Mapping[str, SettingValue], measured: Measured
         "Starting from the best trial, each setting that differs from the baseline "
         f"({measured.client}'s defaults plus the config's ",
         Code("consumer.settings"),
-        f") was put back in turn and measured against the recommendation so far in {runs} "
-        f"({a.runs} runs in all). It stayed only if putting it back cost more than "
-        f"{a.tolerance:.0%} throughput (geometric mean) or brought back a rebalance, an error, "
-        "a broken constraint or a run out of backlog; among equals the baseline wins.",
+        f") was put back in turn and measured against the recommendation so far in {runs}, "
+        f"more (up to {a.max_pairs}) while putting it back seemed to cost throughput but its "
+        f"interval did not show it ({a.runs} runs in all). It stayed only if putting it back "
+        "brought back a rebalance, an error, a broken constraint or a run out of backlog, or "
+        f"cost more than {a.tolerance:.0%} throughput with its whole 95% interval beyond that; "
+        "among equals the baseline wins. The liveness timeouts (",
+        Code("max.poll.interval.ms"),
+        ", ",
+        Code("session.timeout.ms"),
+        ", ",
+        Code("heartbeat.interval.ms"),
+        ") change throughput only through a rebalance: with none in their runs they stay only "
+        "for the trouble they prevent, never for a throughput difference.",
     )
     blocks: list[Block] = [Paragraph(text=intro)]
     rounding = _rounding(a, trial)
@@ -75,6 +84,7 @@ def _ablation(a: Ablation, trial: Mapping[str, SettingValue], measured: Measured
     titles = {
         Verdict.NO_EFFECT: "Put back (no measurable effect):",
         Verdict.HURT: "Put back (the change cost throughput):",
+        Verdict.NO_TROUBLE: "Put back (a timeout that prevented no trouble):",
     }
     for verdict, title in titles.items():
         items = tuple(_reverted(c) for c in a.reverted if c.verdict is verdict)

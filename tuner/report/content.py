@@ -101,7 +101,7 @@ def build(
         changes.section(settings, ablation, trial=best_settings(best), measured=measured),
     ]
     if advice is not None:
-        sections.append(advisor.section(advice))
+        sections.append(advisor.section(advice, measured))
     if confirmation is not None:
         sections.append(_confirmation(confirmation))
     sections.append(_settings(settings, measured))
@@ -135,7 +135,10 @@ def recommended_settings(
 def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None) -> str:
     """How the recommendation was chosen, in a few words for the settings files."""
     if ablation is not None:
-        how = "each kept only if putting it back cost throughput or brought back trouble"
+        how = (
+            "each kept only if putting it back brought back trouble or cost throughput beyond "
+            "the tolerance with its whole interval"
+        )
         return f"the changes of trial #{best.number} that paid in the ablation ({how})"
     if confirmation is not None and confirmation.settings is not None:
         return f"trial #{best.number} as confirmed; no ablation ran"
@@ -144,8 +147,8 @@ def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmat
 
 def helped(ablation: Ablation | None, confirmation: Confirmation | None) -> bool | None:
     """Whether some setting measurably helped: a change the ablation kept on its runs' evidence,
-    else a confirmed gain over aiokafka's defaults whose interval lies above zero; None when
-    neither ran (nothing to tell noise from a difference)."""
+    else a confirmed gain over the measured client's defaults whose interval lies above zero;
+    None when neither ran (nothing to tell noise from a difference)."""
     if ablation is not None:
         return ablation.helped
     if confirmation is None:

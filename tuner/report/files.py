@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.report import confluent_files, content, html, markdown, plots, settings_files
-from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
+from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation, label
 from tuner.report.measured import Measured
 from tuner.search.study import (
     FAIL_REASON_ATTR,
@@ -89,13 +89,16 @@ def write(
 def summary(
     study: optuna.Study, settings: Mapping[str, SettingValue], confirmation: Confirmation | None
 ) -> dict[str, object]:
-    """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks)."""
+    """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks): `against`
+    is keyed by what each baseline is, `java defaults` and the measured client's own
+    (`baseline`: `aiokafka defaults`, `confluent-kafka defaults`)."""
+    measured = Measured.of(study)
     gains: dict[str, object] = {}
     for baseline in DEFAULTS if confirmation is not None else ():
         assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
         reason = confirmation.unusable(Candidate.BEST) or confirmation.unusable(baseline)
         gain = None if reason else confirmation.gain(baseline)
-        gains[baseline] = {
+        gains[label(baseline, measured)] = {
             "label": confirmation.label(baseline),
             "median_records_per_s": confirmation.median_throughput(baseline),
             "rebalances": confirmation.rebalances(baseline),
@@ -104,11 +107,11 @@ def summary(
             "interval": None if gain is None else gain.interval,
             "pairs": None if gain is None else gain.pairs,
         }
-    measured = Measured.of(study)
     return {
         "study": study.study_name,
         "client": measured.client,
         "group_protocol": measured.protocol,
+        "baseline": measured.defaults_label,
         "settings": dict(settings),
         "best_median_records_per_s": (
             None if confirmation is None else confirmation.median_throughput(Candidate.BEST)

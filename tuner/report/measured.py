@@ -15,7 +15,7 @@ import optuna
 from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.search.study import CLIENT_ATTR
-from tuner.settings import SETTINGS, aiokafka_defaults
+from tuner.settings import SETTINGS, effective_settings
 
 PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
 _CONFLUENT_MEANING = {
@@ -56,9 +56,17 @@ class Measured:
     def defaults(self) -> Mapping[str, SettingValue | None]:
         """Java name → the measured client's own default (librdkafka's for confluent-kafka,
         the broker's group defaults for the session under KIP-848)."""
+        return self.effective_settings({})
+
+    def effective_settings(
+        self, values: Mapping[str, SettingValue]
+    ) -> dict[str, SettingValue | None]:
+        """Java name → what a member of the measured client runs with: `values` over its own
+        defaults. The one place the ablation, the report and the files learn a client's
+        defaults from (a confluent-kafka session left out is 45 s, not aiokafka's 10 s)."""
         if self.client == librdkafka.CONFLUENT:
-            return librdkafka.effective_settings({}, protocol=self.protocol)
-        return aiokafka_defaults()
+            return librdkafka.effective_settings(values, protocol=self.protocol)
+        return effective_settings(values)
 
     def meaning(self, name: str) -> str:
         """What setting `name` does in the measured client ("" when there is nothing to say)."""

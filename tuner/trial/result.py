@@ -180,8 +180,9 @@ class TrialResult:
     """The consumer group protocol measured; None, as for `client`, in older results."""
     lag_from_broker: bool = False
     """`lag_max` is the topic's end offsets minus the group's committed offsets (its consumed
-    positions, committed as the members left): a member's own reading was stale, its gap
-    between polls open past `tuner.consumer.LAG_STALE_S` at the window's end."""
+    positions, committed as the members left), as large as any member's own reading or larger:
+    a member's own reading was stale, its gap between polls open past
+    `tuner.consumer.LAG_STALE_S` at the window's end."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

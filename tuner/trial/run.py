@@ -244,14 +244,16 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             bytes_per_fetch_avg=window.bytes_per_fetch,
         ),
         poll=PollStats(
-            interval_ms_max=_ms(end.maximum(f"{PREFIX}poll_interval_max_seconds")),
+            interval_ms_max=_ms(
+                _at_least(end.maximum(f"{PREFIX}poll_interval_max_seconds"), open_gap)
+            ),
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
             records_per_poll_avg=window.records_per_poll or None,
             loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
             open_gap_ms_max=_ms(open_gap),
         ),
         lag_max=max(lag, broker_lag) if stale else lag,
-        lag_from_broker=stale and broker_lag > lag,
+        lag_from_broker=stale and broker_lag >= lag,
         backlog_emptied=waited is not None,
         supply=waited,
         errors=tuple(errors),
@@ -337,6 +339,12 @@ def _lost_records(
     if not rebalanced and sum(ends.values()) < consumed_total:
         return f"it holds {sum(ends.values())} records but the group consumed {consumed_total}"
     return None
+
+
+def _at_least(value: float | None, floor: float | None) -> float | None:
+    """The larger of two readings (each gauge is read as its member reports, one after the
+    other: the open gap read last may be the later, longer one)."""
+    return value if floor is None else floor if value is None else max(value, floor)
 
 
 def _ms(seconds: float | None) -> float | None:

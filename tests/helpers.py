@@ -400,3 +400,21 @@ def sigint_as_in_a_terminal() -> None:
     that, and Python then installs no KeyboardInterrupt: a Ctrl-C test would measure the
     shell, not the tool."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def assert_stuck(result: TrialResult) -> None:
+    """A member inside one batch all window: its open gap is the longest one, it was busy, and
+    the lag comes from the broker's offsets (the members' readings are from before the batch)."""
+    window_ms = result.window_s * 1000
+    gap = result.poll.interval_ms_max
+    assert gap is not None
+    assert gap >= window_ms, result.poll
+    assert result.poll.idle_ratio is not None
+    assert result.poll.idle_ratio < 0.5, result.poll
+    behind = result.offsets.end_offsets_total - result.offsets.committed_total
+    partitions = result.work.partitions if result.work else 1
+    assert result.lag_max >= behind / partitions > 0  # the one most behind: at least the mean
+    assert result.lag_from_broker
+    open_gap = result.poll.open_gap_ms_max
+    assert open_gap is not None
+    assert gap >= open_gap >= window_ms, result.poll

@@ -12,6 +12,7 @@ from typing import TextIO
 from tuner.broker import BrokerInfo
 from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.config import describe_path
+from tuner.consumer import LAG_STALE_S
 from tuner.recommend.ablation import Change
 from tuner.search.events import TrialEvent
 from tuner.trial.phases import Outcome
@@ -45,6 +46,17 @@ def render_secured(broker: BrokerInfo) -> str | None:
     ])  # fmt: skip
 
 
+STUCK_MS = LAG_STALE_S * 1000
+"""A gap between polls still open this long at the window's end is a member stuck in a batch."""
+
+
+def _stuck(open_gap_ms: float | None) -> str:
+    """A member still inside one batch when the window ended, from `STUCK_MS` on."""
+    if open_gap_ms is None or open_gap_ms < STUCK_MS:
+        return ""
+    return f"; a member had not polled for {open_gap_ms / 1000:,.1f} s at the window's end"
+
+
 def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:
     """A readable summary of one trial; `backlog_needed` names the backlog that would keep a
     run that ran dry capacity-bound."""
@@ -73,8 +85,14 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             ""
             if poll.loop_blocked_ms_max is None
             else f", event loop held up to {ms(poll.loop_blocked_ms_max)}"
+        )
+        + _stuck(poll.open_gap_ms_max),
+        f"lag (end)        {result.lag_max:,} records max per partition"
+        + (
+            " (the broker's offsets: a member's own reading was stale)"
+            if result.lag_from_broker
+            else ""
         ),
-        f"lag (end)        {result.lag_max:,} records max per partition",
         f"offsets          consumed {result.offsets.consumed_total:,}, committed "
         f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",
     ]

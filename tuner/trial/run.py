@@ -24,7 +24,7 @@ from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
+from tuner.consumer import LAG_STALE_S, ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.search import space
@@ -208,6 +208,10 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
+    open_gap = end.maximum(f"{PREFIX}poll_gap_open_seconds")
+    stale = (open_gap or 0.0) > LAG_STALE_S  # that member's lag is its poll's before the batch
+    lag = int(end.maximum(f"{PREFIX}lag_records") or 0)
+    broker_lag = max((off - committed.get(p, 0) for p, off in ends.items()), default=0)
     effective = (
         space.effective_settings(settings)
         if spec.consumer.client == "aiokafka"
@@ -240,12 +244,16 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             bytes_per_fetch_avg=window.bytes_per_fetch,
         ),
         poll=PollStats(
-            interval_ms_max=_ms(end.maximum(f"{PREFIX}poll_interval_max_seconds")),
+            interval_ms_max=_ms(
+                _at_least(end.maximum(f"{PREFIX}poll_interval_max_seconds"), open_gap)
+            ),
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
             records_per_poll_avg=window.records_per_poll or None,
             loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
+            open_gap_ms_max=_ms(open_gap),
         ),
-        lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
+        lag_max=max(lag, broker_lag) if stale else lag,
+        lag_from_broker=stale and broker_lag >= lag,
         backlog_emptied=waited is not None,
         supply=waited,
         errors=tuple(errors),
@@ -331,6 +339,12 @@ def _lost_records(
     if not rebalanced and sum(ends.values()) < consumed_total:
         return f"it holds {sum(ends.values())} records but the group consumed {consumed_total}"
     return None
+
+
+def _at_least(value: float | None, floor: float | None) -> float | None:
+    """The larger of two readings (each gauge is read as its member reports, one after the
+    other: the open gap read last may be the later, longer one)."""
+    return value if floor is None else floor if value is None else max(value, floor)
 
 
 def _ms(seconds: float | None) -> float | None:

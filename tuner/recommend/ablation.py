@@ -314,7 +314,7 @@ def _judge(
             f"{back} brings back trouble: {what} in {len(theirs)} runs",
         )
     mine = [t for r in ours if (t := _trouble(r, objective)) is not None]
-    if reverting is None or any(r.backlog_emptied for r in ours):
+    if reverting is None or any(unusable(r) is not None for r in ours):
         return (
             Verdict.UNMEASURED,
             reverting,

@@ -172,6 +172,13 @@ class TrialResult:
     advisor takes such a run for aiokafka's, unless a config laid under it names the client)."""
     group_protocol: GroupProtocol | None = None
     """The consumer group protocol measured; None, as for `client`, in older results."""
+    warmup_s: float | None = None
+    """How long the warm-up really took: `trial.warmup_s` at least, then until every member had
+    finished a batch (`tuner.trial.measurable`); None in results stored before it was."""
+    coarse: str | None = None
+    """Why the window held too few batches per member to be scored, with the numbers (None:
+    enough, or a result stored before it was judged): its edges may be off by a whole batch,
+    so no ranking or comparison may use its number (`tuner.trial.measurable.coarse`)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

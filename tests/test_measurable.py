@@ -29,18 +29,19 @@ def _at(batches: int, *, missed: int = 0, batch: int = 0, batch_s: float = 0.0) 
 
 
 def test_a_member_without_a_finished_batch_keeps_the_window_shut() -> None:
-    """No batch finished (so no expected time for the one in flight) names the member; a member
-    without partitions is not waited for; every member past its first batch is measurable."""
+    """A handler's first batch in flight (no expected time) or no batch yet names the member;
+    a model's first batch (its time drawn) and a member with nothing to consume do not; every
+    member past its first batch is measurable."""
     first = _at(0, batch=3300)
-    assert unmeasurable({"m0": first, "m1": _at(2, batch=10, batch_s=1)}, {}) == (
-        "member m0 has finished no batch"
-    )
-    assert unmeasurable({"m0": None}, {"m0": 3}) == "member m0 has finished no batch"
-    assert unmeasurable({"m0": _at(1, batch=9, batch_s=0)}, {}) == (
+    assert unmeasurable({"m0": first, "m1": _at(2, batch=10, batch_s=1)}, ()) == (
         "member m0's batch in flight has no expected time"
     )
-    assert unmeasurable({"m0": first, "m1": _at(1)}, {"m0": 0, "m1": 3}) is None
-    assert unmeasurable({"m0": _at(1, batch=3300, batch_s=5), "m1": _at(4)}, {}) is None
+    assert unmeasurable({"m0": None, "m1": _at(0)}, ()) == (
+        "member m0 has finished no batch; member m1 has finished no batch"
+    )
+    assert unmeasurable({"m0": _at(0, batch=500, batch_s=5)}, ()) is None
+    assert unmeasurable({"m0": first, "m1": _at(1)}, {"m0"}) is None
+    assert unmeasurable({"m0": _at(1, batch=3300, batch_s=5), "m1": _at(4)}, ()) is None
 
 
 def test_a_batch_is_mispredicted_past_a_tenth_of_its_time() -> None:

@@ -6,8 +6,8 @@ only known once the member has finished a batch: a user's handler has no expecte
 it, and its first batch is credited whole at its start. A window opened during such a batch
 counted the rest of it before the window (a run of 1.5 ms records in ~5 s batches read
 `[0, 0, 975, …]` and `[0, 0, 7454, …]` records/s in two runs of the same settings). So the
-window opens only when every member has finished a batch (`unmeasurable`), however long the
-warm-up had to be.
+window opens only when every member has finished a batch, or is in one whose time is known
+(`unmeasurable`), however long the warm-up had to be.
 
 A window's two edges each cut a batch. Credited at its end, a batch moves the window's count
 by a whole batch; credited pro rata, by the share its expected time missed. So a window must
@@ -19,7 +19,7 @@ batches whose times were predicted land within 1% of the ceiling and of each oth
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from tuner.consumer.messages import MISS_SHARE, Progress
 
@@ -43,20 +43,19 @@ def extra_warmup_s(window_s: float) -> float:
     return max(window_s, EXTRA_WARMUP_MIN_S)
 
 
-def unmeasurable(
-    progress: Mapping[str, Progress | None], partitions: Mapping[str, int]
-) -> str | None:
+def unmeasurable(progress: Mapping[str, Progress | None], idle: Collection[str]) -> str | None:
     """Why the group cannot be measured yet, naming the members; None when it can: every member
-    with partitions has finished a batch, and the batch it is in has an expected time. A member
-    without partitions (more members than partitions) has nothing to measure."""
+    has finished a batch or is in one whose expected time is known (the model's draw), and none
+    is in a batch without one. A member in `idle` has nothing to consume (no partitions, or
+    empty polls with no lag) and is not waited for."""
     waiting = []
     for member, p in sorted(progress.items()):
-        if partitions.get(member, 1) <= 0:
+        if member in idle:
             continue
-        if p is None or p.batches < 1:
-            waiting.append(f"member {member} has finished no batch")
-        elif p.batch and p.batch_s <= 0:
+        if p is not None and p.batch and p.batch_s <= 0:
             waiting.append(f"member {member}'s batch in flight has no expected time")
+        elif p is None or (p.batches < 1 and not p.batch):
+            waiting.append(f"member {member} has finished no batch")
     return "; ".join(waiting) or None
 
 

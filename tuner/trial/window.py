@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from tuner.consumer import ConsumerGroup, GroupError
 from tuner.consumer.messages import Progress
 from tuner.load.runner import LocustLoad
-from tuner.metrics import PREFIX, RegistrySnapshot
+from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.trial import measurable
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,16 @@ def partitions(snap: RegistrySnapshot) -> dict[str, int]:
     return {m: int(n) for m, n in snap.per_member(f"{PREFIX}assigned_partitions").items()}
 
 
+def _idle(snap: RegistrySnapshot) -> set[str]:
+    """Members with nothing to consume: no partitions, or no lag and an empty poll."""
+    lag = snap.per_member(f"{PREFIX}lag_records")
+    empty = snap.per_member(f"{PREFIX}empty_polls_total")
+    return {
+        m for m, n in partitions(snap).items()
+        if n <= 0 or (lag.get(m) == 0 and empty.get(m, 0) > 0)
+    }  # fmt: skip
+
+
 async def warm_up(
     group: ConsumerGroup,
     *,
@@ -76,7 +86,7 @@ async def warm_up(
         group.check_handlers()
         progress = group.progress()
         seen = {spec.member: progress.get(spec.member) for spec in group.members}
-        why = measurable.unmeasurable(seen, partitions(snapshot(registry, group_id)))
+        why = measurable.unmeasurable(seen, _idle(snapshot(registry, group_id)))
         waited = time.monotonic() - started
         if why is None:
             if waited > min_s + 0.5:
@@ -116,6 +126,8 @@ async def each_second(
     def more(elapsed: float) -> bool:
         if elapsed < window_s:
             return True
+        if GroupWindow(start, previous).rebalances:
+            return False  # infeasible whatever the window holds: no use measuring on
         return lengthen and measurable.lengthen(
             progress, group.progress(), elapsed_s=elapsed, window_s=window_s,
             partitions=partitions(previous),

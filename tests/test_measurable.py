@@ -57,34 +57,34 @@ def test_a_window_of_few_predicted_batches_is_scored_and_of_few_missed_ones_is_n
     """2 batches that kept their expected time are enough; 3 with one missed are not (it names
     the member, its counts and a window that would do), 10 are enough whatever they missed."""
     start = {"m0": _at(1), "m1": _at(1)}
-    assert coarse(start, {"m0": _at(3), "m1": _at(4)}, window_s=12, partitions={}) is None
-    why = coarse(start, {"m0": _at(4, missed=1), "m1": _at(4)}, window_s=12, partitions={})
+    assert coarse(start, {"m0": _at(3), "m1": _at(4)}, window_s=12, idle=()) is None
+    why = coarse(start, {"m0": _at(4, missed=1), "m1": _at(4)}, window_s=12, idle=())
     assert why is not None
     assert why.startswith("member m0 finished 3 batches in the 12.0 s window, 1 of them 10% off")
     assert "set trial.measure_s to 40 or more" in why
     assert "m1" not in why
     end = {"m0": _at(1 + MIN_BATCHES, missed=5), "m1": _at(3)}
-    assert coarse(start, end, window_s=12, partitions={}) is None
+    assert coarse(start, end, window_s=12, idle=()) is None
 
 
-def test_a_window_inside_one_batch_is_coarse_unless_the_member_has_no_partitions() -> None:
+def test_a_window_inside_one_batch_is_coarse_unless_the_member_had_nothing_to_consume() -> None:
     """A member that finished one batch in the window: coarse, asking for twice the window; the
-    same member without partitions is not judged."""
+    same member with nothing to consume is not judged (the supply's judgement is)."""
     start, end = {"m0": _at(1)}, {"m0": _at(2)}
-    why = coarse(start, end, window_s=6, partitions={"m0": 3})
+    why = coarse(start, end, window_s=6, idle=())
     assert why is not None
     assert "member m0 finished 1 batches" in why
     assert "set trial.measure_s to 12 or more" in why
-    assert coarse(start, end, window_s=6, partitions={"m0": 0}) is None
+    assert coarse(start, end, window_s=6, idle={"m0"}) is None
 
 
 def test_a_coarse_window_is_lengthened_up_to_twice_its_length() -> None:
     """Coarse at 6 s and 11 s of a 6 s window: measure on; at 12 s: stop; enough: stop."""
     start, end = {"m0": _at(1)}, {"m0": _at(2)}
-    assert lengthen(start, end, elapsed_s=6, window_s=6, partitions={})
-    assert lengthen(start, end, elapsed_s=11, window_s=6, partitions={})
-    assert not lengthen(start, end, elapsed_s=12, window_s=6, partitions={})
-    assert not lengthen(start, {"m0": _at(3)}, elapsed_s=6, window_s=6, partitions={})
+    assert lengthen(start, end, elapsed_s=6, window_s=6, idle=())
+    assert lengthen(start, end, elapsed_s=11, window_s=6, idle=())
+    assert not lengthen(start, end, elapsed_s=12, window_s=6, idle=())
+    assert not lengthen(start, {"m0": _at(3)}, elapsed_s=6, window_s=6, idle=())
 
 
 def test_the_warm_up_waits_a_window_more_at_least_10_s() -> None:
@@ -110,8 +110,8 @@ CEILING = 2 / 0.0015
 def test_long_blocking_batches_measure_the_same_twice_at_the_ceiling(
     bootstrap_servers: str, tmp_path: Path
 ) -> None:
-    """An async def handler blocking 1.5 ms per record, in batches of 2.25 s (fetches bounded to
-    230 kB; the prefill's 1 MiB record batches are handed out 1,500 records a poll), behind a
+    """An async def handler blocking 1.5 ms per record, in batches of 1.5 s (fetches bounded to
+    230 kB, but the prefill's 1 MiB record batches come whole: 1,000 records a poll), behind a
     0.5 s warm-up: two runs agree within 3%, neither is above the ceiling, and no second of
     either window is 0 or a spike (the first batch credited whole before the window opened)."""
     (tmp_path / "blocking.py").write_text(textwrap.dedent(BLOCKING))
@@ -126,9 +126,9 @@ def test_long_blocking_batches_measure_the_same_twice_at_the_ceiling(
         consumer={
             "handler": f"{tmp_path / 'blocking.py'}:handle",
             "settings": {"max.partition.fetch.bytes": 230000, "fetch.max.bytes": 230000}
-            | {"max.poll.records": 1500},
+            | {"max.poll.records": 1000},
         },
-        trial={"warmup_s": 0.5, "measure_s": 5},
+        trial={"warmup_s": 0.5, "measure_s": 4},
     )
     first, second = trial(spec, bootstrap_servers), trial(spec, bootstrap_servers)
     for result in (first, second):

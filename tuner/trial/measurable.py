@@ -69,16 +69,17 @@ def coarse(
     end: Mapping[str, Progress],
     *,
     window_s: float,
-    partitions: Mapping[str, int],
+    idle: Collection[str],
 ) -> str | None:
     """Why the window from `start` to `end` (each member's progress at either edge) held too
     few batches to be scored, naming each member's numbers and the window it needed; None when
-    it held enough (see the module doc)."""
+    it held enough (see the module doc). A member in `idle` had nothing to consume: whether
+    that measured the supply is `tuner.trial.supply`'s judgement."""
     short = []
     needed = window_s
     for member, last in sorted(end.items()):
         first = start.get(member)
-        if partitions.get(member, 1) <= 0:
+        if member in idle:
             continue
         batches = last.batches - (first.batches if first else 0)
         missed = last.missed - (first.missed if first else 0)
@@ -106,10 +107,10 @@ def lengthen(
     *,
     elapsed_s: float,
     window_s: float,
-    partitions: Mapping[str, int],
+    idle: Collection[str],
 ) -> bool:
     """Whether a window `elapsed_s` long (at least `window_s`) measures on: it is still coarse
     and shorter than `LENGTHEN_FACTOR` times `window_s`."""
     return elapsed_s < LENGTHEN_FACTOR * window_s and (
-        coarse(start, now, window_s=elapsed_s, partitions=partitions) is not None
+        coarse(start, now, window_s=elapsed_s, idle=idle) is not None
     )

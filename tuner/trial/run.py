@@ -41,7 +41,7 @@ from tuner.trial.result import (
 )
 from tuner.trial.steady import run_steady
 from tuner.trial.supply import backlog_for, grown_backlog, peak_rate
-from tuner.trial.window import each_second, partitions, warm_up
+from tuner.trial.window import each_second, idle, warm_up
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Observer", "OffsetCheck", "Phase", "PollStats",
@@ -306,7 +306,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     await group.check_handlers_return(since=window.end.at, within_s=measure_s)
     too_few = coarse(
         window.progress, group.progress(), window_s=window.end.at - window.start.at,
-        partitions=partitions(window.end),
+        idle=idle(window.end),
     )  # fmt: skip
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None

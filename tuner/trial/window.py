@@ -51,17 +51,17 @@ class Window:
     """Each member's progress when the window opened (its batches so far)."""
 
 
-def partitions(snap: RegistrySnapshot) -> dict[str, int]:
+def _partitions(snap: RegistrySnapshot) -> dict[str, int]:
     """Each member's assigned partitions in `snap`."""
     return {m: int(n) for m, n in snap.per_member(f"{PREFIX}assigned_partitions").items()}
 
 
-def _idle(snap: RegistrySnapshot) -> set[str]:
+def idle(snap: RegistrySnapshot) -> set[str]:
     """Members with nothing to consume: no partitions, or no lag and an empty poll."""
     lag = snap.per_member(f"{PREFIX}lag_records")
     empty = snap.per_member(f"{PREFIX}empty_polls_total")
     return {
-        m for m, n in partitions(snap).items()
+        m for m, n in _partitions(snap).items()
         if n <= 0 or (lag.get(m) == 0 and empty.get(m, 0) > 0)
     }  # fmt: skip
 
@@ -86,7 +86,7 @@ async def warm_up(
         group.check_handlers()
         progress = group.progress()
         seen = {spec.member: progress.get(spec.member) for spec in group.members}
-        why = measurable.unmeasurable(seen, _idle(snapshot(registry, group_id)))
+        why = measurable.unmeasurable(seen, idle(snapshot(registry, group_id)))
         waited = time.monotonic() - started
         if why is None:
             if waited > min_s + 0.5:
@@ -130,7 +130,7 @@ async def each_second(
             return False  # infeasible whatever the window holds: no use measuring on
         return lengthen and measurable.lengthen(
             progress, group.progress(), elapsed_s=elapsed, window_s=window_s,
-            partitions=partitions(previous),
+            idle=idle(previous),
         )  # fmt: skip
 
     while more(elapsed := previous.at - start.at):

@@ -66,6 +66,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         f"throughput       {result.throughput_records_per_s:,.0f} records/s "
         f"({result.throughput_mb_per_s:,.2f} MB/s) over {result.window_s:.1f} s",
         f"rebalances       {result.rebalances}",
+        *([] if result.warmup_s is None else [f"warm-up          {result.warmup_s:.1f} s"]),
         f"record age       {_quantiles(result.record_age_ms)} "
         "(draining a backlog: not a latency the settings cause)",
         *_steady_lines(result.steady),
@@ -112,6 +113,8 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             "arrived, not what the group can do; set workload.prefill_records to "
             + (f"{backlog_needed:,}" if backlog_needed else "a larger value")
         )
+    if result.coarse is not None:
+        lines.append(f"NOT MEASURED     the throughput above is not scored: {result.coarse}")
     lines.extend(f"error            {e}" for e in result.errors)
     return "\n".join(lines)
 

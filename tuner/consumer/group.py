@@ -308,6 +308,11 @@ class ConsumerGroup:
         with contextlib.suppress(KeyError):
             self.registry.unregister(self.collector)
 
+    def progress(self) -> dict[str, Progress]:
+        """Each member's latest progress (its batches finished, the batch in flight), by name;
+        a member that has reported none yet is absent."""
+        return dict(self.collector.progress)
+
     def families(self) -> list[Metric]:
         """The members' last reported families (also after the group has stopped)."""
         return list(self.collector.collect())

@@ -26,7 +26,15 @@ from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
 from tuner.consumer.handler import UserHandler
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
-from tuner.consumer.messages import Failed, Message, Progress, Progressed, Snapshot, failure
+from tuner.consumer.messages import (
+    Failed,
+    Message,
+    Progress,
+    Progressed,
+    Snapshot,
+    failure,
+    mispredicted,
+)
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
 from tuner.trial import children
@@ -104,10 +112,11 @@ class _Reporter:
             self._send(snapshot)
 
     def batch_started(self, totals: dict[str, tuple[int, int]], work_s: float) -> None:
-        now = time.monotonic()
+        now, last = time.monotonic(), self.progress
         self.progress = Progress(
-            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s
-        )
+            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s,
+            batches=last.batches, missed=last.missed,
+        )  # fmt: skip
         if work_s >= SNAPSHOT_EVERY_S or self.due():
             self.report()  # the parent must see this poll before a batch that takes long
         elif totals and (
@@ -117,10 +126,18 @@ class _Reporter:
             self.send(Progressed(self.member, self.progress))
 
     def batch_done(self, totals: dict[str, tuple[int, int]]) -> None:
+        """The batch `batch_started` announced is done: its records count, and whether its
+        expected run time held (the parent's in-flight credit rests on it)."""
         for topic, (records, nbytes) in totals.items():
             r, b = self.done.get(topic, (0, 0))
             self.done[topic] = (r + records, b + nbytes)
-        self.progress = Progress(at=time.monotonic(), done=dict(self.done), batch={})
+        now, last = time.monotonic(), self.progress
+        done = any(r for r, _ in totals.values())
+        missed = done and mispredicted(last.batch_s, now - last.batch_started)
+        self.progress = Progress(
+            at=now, done=dict(self.done), batch={},
+            batches=last.batches + done, missed=last.missed + missed,
+        )  # fmt: skip
 
 
 class _Watchdog:

@@ -144,7 +144,7 @@ def judge(
             ),
         )
     mine = [t for r in ours if (t := trouble(r, objective)) is not None]
-    if reverting is None or any(r.backlog_emptied for r in ours):
+    if reverting is None or any(unusable(r) is not None for r in ours):
         return (
             Verdict.UNMEASURED,
             reverting,

@@ -179,6 +179,11 @@ class Confirmation:
                 "consumers; raise workload.prefill_records (or add producer load) and confirm "
                 "again"
             )
+        if Unusable.COARSE in reasons:  # its edges may be off by a whole batch
+            coarse = [i for i, why in enumerate(reasons, 1) if why is Unusable.COARSE]
+            return f"the window of {self.label(name)} held too few batches in run " + (
+                f"{_numbers(coarse)} of {len(runs)}; lengthen trial.measure_s, confirm again"
+            )
         idle = [i for i, why in enumerate(reasons, 1) if why is Unusable.IDLE]
         if idle:
             return (

@@ -173,6 +173,9 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
                 f"workload.prefill_records to {backlog_for(spec, peak_rate(result)):,}"
             ),
         )
+    if result.coarse is not None and not result.rebalances:
+        # A rebalancing trial is infeasible whatever its window held: it is judged below.
+        return _Step(outcome=Outcome.FAILED, measured=measured, reason=result.coarse)
     judged = score(result, spec.objective)
     for key, value in judged.constraints.items():
         trial.set_constraint(key, value)

@@ -183,6 +183,13 @@ class TrialResult:
     positions, committed as the members left), as large as any member's own reading or larger:
     a member's own reading was stale, its gap between polls open past
     `tuner.consumer.LAG_STALE_S` at the window's end."""
+    warmup_s: float | None = None
+    """How long the warm-up really took: `trial.warmup_s` at least, then until every member had
+    finished a batch (`tuner.trial.measurable`); None in results stored before it was."""
+    coarse: str | None = None
+    """Why the window held too few batches per member to be scored, with the numbers (None:
+    enough, or a result stored before it was judged): its edges may be off by a whole batch,
+    so no ranking or comparison may use its number (`tuner.trial.measurable.coarse`)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

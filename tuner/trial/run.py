@@ -7,7 +7,6 @@ Prometheus exporter serves, and cross-checked against topic end offsets and comm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -29,6 +28,7 @@ from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.search import space
 from tuner.trial import supply
+from tuner.trial.measurable import coarse
 from tuner.trial.phases import Observer, Phase
 from tuner.trial.result import (
     FetchStats,
@@ -41,7 +41,7 @@ from tuner.trial.result import (
 )
 from tuner.trial.steady import run_steady
 from tuner.trial.supply import backlog_for, grown_backlog, peak_rate
-from tuner.trial.window import each_second
+from tuner.trial.window import each_second, idle, warm_up
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Observer", "OffsetCheck", "Phase", "PollStats",
@@ -155,7 +155,10 @@ async def run_trial(
                 phase(Phase.JOIN)
                 await group.wait_until_assigned(timeout_s=60)
                 phase(Phase.WARMUP)
-                await asyncio.sleep(spec.trial.warmup_s)
+                warmed_s = await warm_up(
+                    group, registry=registry, group_id=group_id,
+                    min_s=spec.trial.warmup_s, window_s=spec.trial.measure_s,
+                )  # fmt: skip
                 phase(Phase.MEASURE)
                 injector.arm()
                 measured = await _measure(
@@ -165,7 +168,7 @@ async def run_trial(
             reports = injector.verdict(measure_through=spec.trial.measure_through_faults)
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
-            result = replace(result, faults=reports)
+            result = replace(result, faults=reports, warmup_s=warmed_s, coarse=measured.coarse)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
                 await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
@@ -281,6 +284,7 @@ class _Measured:
     members_changed: bool
     producer: ProducerStats | None
     errors: tuple[str, ...]
+    coarse: str | None = None
 
 
 async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
@@ -304,9 +308,14 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
 
     window = await each_second(
-        measure_s, group=group, load=load, registry=registry, group_id=group_id, second=second
-    )
+        measure_s, group=group, load=load, registry=registry, group_id=group_id, second=second,
+        lengthen=True,
+    )  # fmt: skip
     await group.check_handlers_return(since=window.end.at, within_s=measure_s)
+    too_few = coarse(
+        window.progress, group.progress(), window_s=window.end.at - window.start.at,
+        idle=idle(window.end),
+    )  # fmt: skip
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
     members_after = await cluster.describe_group(conn, group_id)
@@ -319,6 +328,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         members_changed=members_after != members_before,
         producer=producer,
         errors=window.errors,
+        coarse=too_few,
     )
 
 

@@ -36,7 +36,7 @@ from bench_trust import BASELINE, ROOT, describe, rerun, settings_args, tuner
 from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.trial.measure import run_standalone
 from tuner.trial.run import TrialResult
 

@@ -17,10 +17,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import measured, synthetic_study
 from tuner import report
+from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
-from tuner.payloads.workload import PayloadSummary
 from tuner.recommend.ablation import ablate
-from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
+from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
 from tuner.search import space
 from tuner.search.objective import Constraint

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from tuner.settings import (
     ASSIGNOR_NAMES,
@@ -22,8 +22,22 @@ from tuner.settings import (
     validate_settings,
 )
 
-if TYPE_CHECKING:
-    from tuner.config.spec import SecuritySpec
+
+class Security(Protocol):
+    """The fields of `tuner.config.SecuritySpec` that librdkafka's connection needs (a protocol,
+    so that the config, which validates with this module's rules, is not imported back)."""
+
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def sasl_mechanism(self) -> str | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def ssl_cafile(self) -> str | None: ...
+
 
 _V = TypeVar("_V")
 Client = Literal["aiokafka", "confluent-kafka"]
@@ -305,7 +319,7 @@ def settings_config(
     return conf
 
 
-def connection_config(bootstrap_servers: str, security: SecuritySpec) -> dict[str, str]:
+def connection_config(bootstrap_servers: str, security: Security) -> dict[str, str]:
     """librdkafka's connection and authentication properties (never logged: secrets)."""
     conf = {"bootstrap.servers": bootstrap_servers, "security.protocol": security.protocol}
     if security.protocol.startswith("SASL"):

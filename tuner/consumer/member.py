@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from tuner import children
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
@@ -28,7 +29,6 @@ from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.messages import Failed, Message, Progress, Progressed, Snapshot, failure
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
-from tuner.trial import children
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02

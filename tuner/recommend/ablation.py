@@ -19,7 +19,7 @@ from types import MappingProxyType
 from tuner import librdkafka
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.bench import Bench
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.search import space
 from tuner.search.objective import score, unusable
 from tuner.settings import PARTNERS, REVERT_ORDER, WHY

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping
 
 from tuner.config import SettingValue
 from tuner.recommend.bench import Bench
-from tuner.report import Candidate, Confirmation, candidates
-from tuner.report.confirmation import label
-from tuner.report.measured import Measured
+from tuner.recommend.confirmation import Candidate, Confirmation, candidates, label
+from tuner.recommend.measured import Measured
 from tuner.trial.run import TrialResult
 
 OnRun = Callable[[int, int, str, TrialResult], None]

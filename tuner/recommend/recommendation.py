@@ -21,11 +21,10 @@ from tuner.config import StudySpec
 from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
-from tuner.report import Confirmation, best_settings
-from tuner.report.measured import Measured
-from tuner.report.plots import importances
+from tuner.recommend.confirmation import Confirmation
+from tuner.recommend.measured import Measured
 from tuner.search import space
-from tuner.search.study import BACKLOG_ATTR
+from tuner.search.study import BACKLOG_ATTR, best_settings, importances
 
 
 class Step(StrEnum):

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tuner.config import SettingValue
+from tuner.recommend.measured import Measured
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
-from tuner.report.measured import Measured
 from tuner.search import space
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from tuner import librdkafka
 from tuner.config import SettingValue
 from tuner.consumer.kip848 import GROUP_CONFIGS
-from tuner.report.measured import PROTOCOL_LABELS
+from tuner.recommend.measured import PROTOCOL_LABELS
 from tuner.report.settings_files import Recommended
 from tuner.settings import SETTINGS, java_property
 

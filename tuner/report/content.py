@@ -13,9 +13,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import SettingValue, describe_path
+from tuner.recommend.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
+from tuner.recommend.measured import Measured
 from tuner.report import advice as advisor
 from tuner.report import changes, plots
-from tuner.report.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
 from tuner.report.document import (
     Block,
     Bullets,
@@ -29,11 +30,10 @@ from tuner.report.document import (
     table,
     text,
 )
-from tuner.report.measured import Measured
 from tuner.search import space
 from tuner.search.study import (
     FIXED_ATTR,
-    SETTINGS_ATTR,
+    best_settings,
     is_feasible,
     pareto_front,
     recommended,
@@ -54,10 +54,6 @@ CAPTIONS = {
     "throughput_vs_rebalances.png": "Throughput against rebalances (green: feasible)",
     "pareto.png": "Throughput against steady-state p99 latency: the Pareto front",
 }
-
-
-def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
-    return dict(trial.user_attrs[SETTINGS_ATTR])
 
 
 def record_age_p99(result: TrialResult | None) -> float | None:

@@ -14,12 +14,13 @@ from optuna.trial import FrozenTrial
 
 from tuner import librdkafka
 from tuner.config import SettingValue
+from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation
+from tuner.recommend.measured import Measured
 from tuner.report import confluent_files, content, html, markdown, plots, settings_files
-from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.report.measured import Measured
 from tuner.search.study import (
     FAIL_REASON_ATTR,
     SETTINGS_ATTR,
+    importances,
     is_feasible,
     stored_result,
 )
@@ -62,7 +63,7 @@ def write(
         written.append(out_dir / name)
     written.append(_trials_csv(out_dir / "trials.csv", study))
     noise = content.helped(ablation, confirmation) is False
-    ranked = None if noise else plots.importances(study)
+    ranked = None if noise else importances(study)
     pictures = plots.draw(study, out_dir, ranked=ranked, importances=not noise)
     written += [p.path for p in pictures.values() if p.path is not None]
     doc = content.build(

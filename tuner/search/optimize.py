@@ -27,6 +27,7 @@ from tuner import librdkafka, metrics
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
+from tuner.metrics.phases import Outcome
 from tuner.search import lease, space
 from tuner.search.events import StudyOutcome, TrialEvent
 from tuner.search.objective import infeasible_reason, score
@@ -48,7 +49,6 @@ from tuner.search.study import (
 )
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
-from tuner.trial.phases import Outcome
 from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
 
 log = logging.getLogger(__name__)

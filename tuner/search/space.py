@@ -13,13 +13,10 @@ from types import MappingProxyType
 from typing import cast
 
 import optuna
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
+from tuner.clients.aiokafka import ASSIGNORS, to_aiokafka_kwargs
 from tuner.librdkafka import CONFLUENT, CONFLUENT_SEARCH
 from tuner.settings import (
-    ASSIGNOR_NAMES,
     INT_MAX,
     SETTINGS,
     BrokerLimits,
@@ -55,26 +52,6 @@ __all__ = [
     "to_aiokafka_kwargs",
     "validate_settings",
 ]
-
-ASSIGNORS = {
-    "range": RangePartitionAssignor,
-    "roundrobin": RoundRobinPartitionAssignor,
-    "sticky": StickyPartitionAssignor,
-}
-"""aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`."""
-
-
-def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
-    """The one place aiokafka consumer keyword arguments are built from Java-named settings."""
-    kwargs: dict[str, object] = {}
-    for name, value in values.items():
-        setting = SETTINGS[name]
-        if setting.kind is str and isinstance(value, str):
-            kwargs[setting.aiokafka_kwarg] = (ASSIGNORS[ASSIGNOR_NAMES[value]],)
-        else:
-            kwargs[setting.aiokafka_kwarg] = value
-    return kwargs
-
 
 # --- the search space ---------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.broker import faults
+from tuner.clients.aiokafka import to_aiokafka_kwargs
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
@@ -27,9 +28,9 @@ from tuner.config import SettingValue, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
-from tuner.search import space
+from tuner.metrics.phases import Observer, Phase
+from tuner.settings import effective_settings
 from tuner.trial import supply
-from tuner.trial.phases import Observer, Phase
 from tuner.trial.result import (
     FetchStats,
     LatencyMs,
@@ -68,7 +69,7 @@ def _member_specs(
     state at the topic's end (`latest`), seeing only records produced after it joined."""
     client = spec.consumer.client
     kwargs: dict[str, object] = (
-        {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
+        {**to_aiokafka_kwargs(settings), "auto_offset_reset": start}
         if client == "aiokafka"
         else dict(
             librdkafka.settings_config(
@@ -209,7 +210,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
     effective = (
-        space.effective_settings(settings)
+        effective_settings(settings)
         if spec.consumer.client == "aiokafka"
         else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
     )

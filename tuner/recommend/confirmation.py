@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.report.measured import Measured
+from tuner.recommend.measured import Measured
 from tuner.search import space
 from tuner.search.objective import Constraint, Unusable, score, unusable
 from tuner.trial.run import TrialResult

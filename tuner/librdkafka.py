@@ -207,25 +207,6 @@ def protocol_problems(
     return out
 
 
-CONFLUENT_SEARCH: Mapping[str, ParameterSpec] = {
-    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
-    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
-    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
-    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
-    "queued.min.messages": ParameterSpec(low=1000, high=1_000_000, log=True),
-    "queued.max.messages.kbytes": ParameterSpec(low=1024, high=256 << 10, log=True),
-    MAX_POLL_RECORDS: ParameterSpec(low=10, high=5000, log=True),
-    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
-    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
-    "max.poll.interval.ms": ParameterSpec(low=60000, high=600000, log=True),
-}
-"""What a confluent-kafka study searches when `search.parameters` is not given: the fetch
-settings, the prefetch queue's bounds, the batch passed to `consume()` (as max.poll.records)
-and the timeouts — under KIP-848 the session and heartbeat as the group's configs. Every
-fetch.max.bytes it samples is at least 1 MiB, above librdkafka's message.max.bytes floor, and
-every max.poll.interval.ms at least the longest session (librdkafka refuses less)."""
-
-
 def parameter_problems(
     client: Client, params: Mapping[str, ParameterSpec]
 ) -> list[tuple[str, str]]:

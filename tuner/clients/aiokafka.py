@@ -1,14 +1,17 @@
-"""The aiokafka consumer: its keyword arguments, built from Java-named settings in one place."""
+"""The aiokafka consumer: its defaults, its space, and its keyword arguments, built from
+Java-named settings in one place."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
-from tuner.settings import ASSIGNOR_NAMES, SETTINGS
+from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient
+from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue, effective_settings
 
 ASSIGNORS = {
     "range": RangePartitionAssignor,
@@ -28,3 +31,36 @@ def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
         else:
             kwargs[setting.aiokafka_kwarg] = value
     return kwargs
+
+
+class Aiokafka(ConsumerClient):
+    """aiokafka: heartbeats from a task on the member's event loop, no prefetch queue bounds."""
+
+    name = "aiokafka"
+    distribution = "aiokafka"
+    search: ClassVar[Mapping[str, ParameterSpec]] = {
+        **FETCH_SEARCH,
+        **LIVENESS_SEARCH,
+        "max.poll.interval.ms": ParameterSpec(low=10000, high=600000, log=True),
+    }
+    background = "task"
+    heartbeats_on_the_loop = True
+    protocols = ("classic",)
+    prefetch_queue = False
+    poll_call = "getmany()"
+    commit_call = "await consumer.commit()"
+
+    def effective_settings(
+        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+    ) -> dict[str, SettingValue | None]:
+        del protocol  # aiokafka implements the classic protocol only (config refuses others)
+        return effective_settings(settings)
+
+    def member_config(
+        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: str
+    ) -> dict[str, object]:
+        del protocol
+        return {**to_aiokafka_kwargs(settings), "auto_offset_reset": offset_reset}
+
+
+AIOKAFKA = Aiokafka()

@@ -12,16 +12,12 @@ from dataclasses import dataclass
 
 import optuna
 
-from tuner import librdkafka
+from tuner.clients import client_named
 from tuner.config import SettingValue
 from tuner.search.study import CLIENT_ATTR
-from tuner.settings import SETTINGS, aiokafka_defaults
+from tuner.settings import SETTINGS
 
 PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
-_CONFLUENT_MEANING = {
-    librdkafka.MAX_POLL_RECORDS: "records per consume() call (its num_messages); measured as "
-    "max.poll.records",
-}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,15 +52,11 @@ class Measured:
     def defaults(self) -> Mapping[str, SettingValue | None]:
         """Java name → the measured client's own default (librdkafka's for confluent-kafka,
         the broker's group defaults for the session under KIP-848)."""
-        if self.client == librdkafka.CONFLUENT:
-            return librdkafka.effective_settings({}, protocol=self.protocol)
-        return aiokafka_defaults()
+        return client_named(self.client).defaults(protocol=self.protocol)
 
     def meaning(self, name: str) -> str:
         """What setting `name` does in the measured client ("" when there is nothing to say)."""
-        if self.client == librdkafka.CONFLUENT:
-            if name in _CONFLUENT_MEANING:
-                return _CONFLUENT_MEANING[name]
-            if name in librdkafka.LIBRDKAFKA_ONLY:
-                return librdkafka.LIBRDKAFKA_ONLY[name].description
+        own = client_named(self.client).meaning(name)
+        if own is not None:
+            return own
         return SETTINGS[name].description if name in SETTINGS else ""

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.broker import faults
-from tuner.clients.aiokafka import to_aiokafka_kwargs
+from tuner.clients import client_named
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
@@ -29,7 +29,6 @@ from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.metrics.phases import Observer, Phase
-from tuner.settings import effective_settings
 from tuner.trial import supply
 from tuner.trial.result import (
     FetchStats,
@@ -68,14 +67,8 @@ def _member_specs(
     """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
     state at the topic's end (`latest`), seeing only records produced after it joined."""
     client = spec.consumer.client
-    kwargs: dict[str, object] = (
-        {**to_aiokafka_kwargs(settings), "auto_offset_reset": start}
-        if client == "aiokafka"
-        else dict(
-            librdkafka.settings_config(
-                settings, offset_reset=start, protocol=spec.consumer.group_protocol
-            )
-        )
+    kwargs = client_named(client).member_config(
+        settings, offset_reset=start, protocol=spec.consumer.group_protocol
     )
     return [
         MemberSpec(
@@ -209,10 +202,8 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
-    effective = (
-        effective_settings(settings)
-        if spec.consumer.client == "aiokafka"
-        else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
+    effective = client_named(spec.consumer.client).effective_settings(
+        settings, protocol=spec.consumer.group_protocol
     )
     waited = supply.waited_on_supply(
         measured.seconds,

@@ -38,7 +38,7 @@ from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
 from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.trial.measure import run_standalone
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

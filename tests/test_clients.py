@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import small_spec, trial
 from tuner import librdkafka
 from tuner.clients import CLIENTS, ConsumerClient, client_named
+from tuner.config import ConfigError, parse_config
 from tuner.settings import SETTINGS, check_parameters
 
 CONFIG_NAME = {"aiokafka": "fetch_min_bytes", "confluent-kafka": "fetch.min.bytes"}
@@ -94,3 +95,16 @@ def test_the_clients_members_consume_a_backlog(
     assert result.offsets.consumed_total == 20000
     assert result.offsets.committed_total == 20000
     assert result.settings["session.timeout.ms"] == DEFAULT_SESSION_MS[client.name]
+
+
+@every_client
+def test_task_isolation_is_refused_exactly_for_a_client_whose_poll_blocks(
+    client: ConsumerClient,
+) -> None:
+    """Members sharing one event loop stall on a blocking poll: the config says so, by name."""
+    data = {"consumer": {"client": client.name, "isolation": "task"}}
+    if not client.blocking_poll:
+        assert parse_config(data).consumer.isolation == "task"
+        return
+    with pytest.raises(ConfigError, match=rf"consumer\.isolation: .*{client.poll_call}"):
+        parse_config(data)

@@ -6,19 +6,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-
 from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient
 from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue, effective_settings
 
-ASSIGNORS = {
-    "range": RangePartitionAssignor,
-    "roundrobin": RoundRobinPartitionAssignor,
-    "sticky": StickyPartitionAssignor,
-}
-"""aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`."""
+
+def assignors() -> dict[str, type]:
+    """aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`,
+    imported only when a member is configured: the config's checks look the clients up, and
+    a config loads without importing aiokafka."""
+    from aiokafka.coordinator.assignors.range import RangePartitionAssignor  # noqa: PLC0415 - lazy
+    from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor  # noqa: PLC0415 - lazy
+    from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor  # noqa: PLC0415 - lazy
+
+    return {
+        "range": RangePartitionAssignor,
+        "roundrobin": RoundRobinPartitionAssignor,
+        "sticky": StickyPartitionAssignor,
+    }
 
 
 def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
@@ -27,7 +31,7 @@ def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
     for name, value in values.items():
         setting = SETTINGS[name]
         if setting.kind is str and isinstance(value, str):
-            kwargs[setting.aiokafka_kwarg] = (ASSIGNORS[ASSIGNOR_NAMES[value]],)
+            kwargs[setting.aiokafka_kwarg] = (assignors()[ASSIGNOR_NAMES[value]],)
         else:
             kwargs[setting.aiokafka_kwarg] = value
     return kwargs
@@ -46,6 +50,7 @@ class Aiokafka(ConsumerClient):
     background = "task"
     heartbeats_on_the_loop = True
     protocols = ("classic",)
+    blocking_poll = False
     prefetch_queue = False
     poll_call = "getmany()"
     commit_call = "await consumer.commit()"

@@ -48,6 +48,8 @@ class ConsumerClient(ABC):
     does not)."""
     protocols: ClassVar[tuple[str, ...]]
     """The group protocols the client implements (`classic`; `consumer` is KIP-848)."""
+    blocking_poll: ClassVar[bool]
+    """Whether its poll blocks the thread (members then need a process each, never a task)."""
     prefetch_queue: ClassVar[bool]
     """Whether the client prefetches into a queue whose bounds are settings (librdkafka)."""
     poll_call: ClassVar[str]

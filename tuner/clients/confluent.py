@@ -40,6 +40,7 @@ class ConfluentKafka(ConsumerClient):
     background = "thread"
     heartbeats_on_the_loop = False
     protocols = ("classic", "consumer")
+    blocking_poll = True
     prefetch_queue = True
     poll_call = "consume()"
     commit_call = "consumer.commit(asynchronous=False)"

@@ -50,8 +50,8 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.search.space.to_aiokafka_kwargs` (plus offset reset),
-    or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
+    """The client's own configuration, from `ConsumerClient.member_config` (aiokafka keyword
+    arguments, or librdkafka properties for confluent-kafka)."""
     client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
     batch_records: int = 500
     """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""

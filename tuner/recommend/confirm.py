@@ -16,7 +16,7 @@ from tuner.config import SettingValue
 from tuner.recommend.bench import Bench
 from tuner.recommend.confirmation import Candidate, Confirmation, candidates, label
 from tuner.recommend.measured import Measured
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 OnRun = Callable[[int, int, str, TrialResult], None]
 

@@ -15,9 +15,9 @@ from enum import StrEnum
 
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.measured import Measured
-from tuner.search import space
 from tuner.search.objective import Constraint, Unusable, score, unusable
-from tuner.trial.run import TrialResult
+from tuner.settings import java_defaults
+from tuner.trial.result import TrialResult
 
 
 class Candidate(StrEnum):
@@ -224,6 +224,6 @@ def candidates(
     """The three configurations; the config's own `consumer.settings` stay fixed in all."""
     return {
         Candidate.BEST: {**base, **best},
-        Candidate.JAVA_DEFAULTS: {**space.java_defaults(), **base},
+        Candidate.JAVA_DEFAULTS: {**java_defaults(), **base},
         Candidate.AIOKAFKA_DEFAULTS: dict(base),
     }

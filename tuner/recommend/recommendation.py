@@ -23,8 +23,8 @@ from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
 from tuner.recommend.confirmation import Confirmation
 from tuner.recommend.measured import Measured
-from tuner.search import space
 from tuner.search.study import BACKLOG_ATTR, best_settings, importances
+from tuner.settings import rounded
 
 
 class Step(StrEnum):
@@ -58,7 +58,7 @@ def recommend(
     from the user's own `choices` are written already and stay as they are. Raises `TrialError`
     if a run fails; `broker.BrokerError` and `ClusterError` as the trials do."""
     chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
-    settings = space.rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
+    settings = rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
     ablation = None
     with (
         broker.for_cluster(spec.cluster) as bootstrap,

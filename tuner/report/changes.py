@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tuner.config import SettingValue
 from tuner.recommend.measured import Measured
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
-from tuner.search import space
+from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.recommend.ablation import Ablation, Change
@@ -132,7 +132,7 @@ def timeouts(settings: Mapping[str, SettingValue], measured: Measured) -> Block:
     configs: dict[str, Mapping[str, object]] = {
         "recommendation": {**own, **settings},
         measured.defaults_label: own,
-        "Java defaults": space.java_defaults(),
+        "Java defaults": java_defaults(),
     }
     rows: list[list[Cell]] = [
         [name, _seconds(eff["session.timeout.ms"]), _seconds(eff["max.poll.interval.ms"])]

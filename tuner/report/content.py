@@ -30,7 +30,6 @@ from tuner.report.document import (
     table,
     text,
 )
-from tuner.search import space
 from tuner.search.study import (
     FIXED_ATTR,
     best_settings,
@@ -40,6 +39,7 @@ from tuner.search.study import (
     stored_result,
     violations,
 )
+from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.advice import StudyAdvice
@@ -183,7 +183,7 @@ def _recommendation(
     measured = Measured.of(study)
     own = measured.defaults()
     changed = _changed(settings, fixed, own)
-    java = space.java_defaults()
+    java = java_defaults()
     blocks: list[Block] = []
     kept = ", ".join(f"{k}={v}" for k, v in sorted(fixed.items()))
     keep = f"keep the rest as is (your fixed {kept} included)" if fixed else "keep the rest as is"
@@ -284,7 +284,7 @@ def _confirmation(c: Confirmation) -> Section:
 
 
 def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Section:
-    java, own = space.java_defaults(), measured.defaults()
+    java, own = java_defaults(), measured.defaults()
     rows: list[list[Cell]] = [
         [Code(name), _value(value), _value(own.get(name)), _value(java.get(name))]
         for name, value in sorted(settings.items())

@@ -14,9 +14,16 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from tuner.clients.aiokafka import to_aiokafka_kwargs
 from tuner.config import SettingValue
-from tuner.search import space
-from tuner.settings import java_property, librdkafka_gap, librdkafka_property
+from tuner.settings import (
+    SETTINGS,
+    aiokafka_defaults,
+    effective_settings,
+    java_property,
+    librdkafka_gap,
+    librdkafka_property,
+)
 
 MEASURED_ON = "aiokafka"
 """The client every run of a study uses."""
@@ -55,7 +62,7 @@ def recommended(
 ) -> Recommended:
     """Split a recommendation into its changes (off aiokafka's defaults, not fixed) and the
     fixed settings; a setting left at aiokafka's default is neither."""
-    eff, aio = space.effective_settings(settings), space.effective_settings({})
+    eff, aio = effective_settings(settings), effective_settings({})
     changes = {
         name: settings[name]
         for name in sorted(settings)
@@ -104,7 +111,7 @@ def librdkafka_properties(r: Recommended) -> str:
 
 def aiokafka_kwargs(r: Recommended) -> dict[str, object]:
     """aiokafka keyword arguments: the changes and the fixed settings (the measured client)."""
-    kwargs = space.to_aiokafka_kwargs(r.settings)
+    kwargs = to_aiokafka_kwargs(r.settings)
     return {k: (v[0].name if isinstance(v, tuple) else v) for k, v in kwargs.items()}
 
 
@@ -146,9 +153,9 @@ def _block(values: Mapping[str, SettingValue], render: Render, title: str) -> li
 
 def _defaults(r: Recommended, client: str) -> list[str]:
     """The defaults the runs used where this client's differ: not set, so not changed."""
-    aio = space.aiokafka_defaults()
+    aio = aiokafka_defaults()
     rows = []
-    for name, setting in space.SETTINGS.items():
+    for name, setting in SETTINGS.items():
         if name in r.settings or (client == "librdkafka" and setting.librdkafka_name is None):
             continue
         theirs = _ASSIGNOR_DEFAULTS[client] if setting.kind is str else setting.java_default

@@ -47,6 +47,7 @@ from tuner.search.study import (
     recommended,
     study_url,
 )
+from tuner.settings import aiokafka_defaults
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
 from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
@@ -104,7 +105,7 @@ def _budget_left(
 
 
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
-    defaults = space.aiokafka_defaults()
+    defaults = aiokafka_defaults()
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
 
 

@@ -15,7 +15,7 @@ from typing import cast
 import optuna
 
 from tuner.clients import client_named
-from tuner.clients.aiokafka import AIOKAFKA, ASSIGNORS, to_aiokafka_kwargs
+from tuner.clients.aiokafka import AIOKAFKA, to_aiokafka_kwargs
 from tuner.settings import (
     INT_MAX,
     SETTINGS,
@@ -33,7 +33,6 @@ from tuner.settings import (
 )
 
 __all__ = [
-    "ASSIGNORS",
     "DEFAULT_SEARCH",
     "FETCH_RATIO",
     "HEARTBEAT_FRACTION",

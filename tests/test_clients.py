@@ -108,3 +108,24 @@ def test_task_isolation_is_refused_exactly_for_a_client_whose_poll_blocks(
         return
     with pytest.raises(ConfigError, match=rf"consumer\.isolation: .*{client.poll_call}"):
         parse_config(data)
+
+
+OWN_FILE = {"aiokafka": "aiokafka.json", "confluent-kafka": "librdkafka.properties"}
+"""The settings file each client runs from as it was measured."""
+
+
+@every_client
+def test_a_recommendation_is_taken_against_the_clients_own_defaults(
+    client: ConsumerClient,
+) -> None:
+    """session.timeout.ms=10000 is aiokafka's default, not librdkafka's: it is a change (and in
+    the client's own file) exactly where the client's default differs; a real change always is."""
+    r = client.recommended(
+        {"session.timeout.ms": 10000, "fetch.min.bytes": 4096}, {}, study="s", origin="o"
+    )
+    own_default = client.defaults()["session.timeout.ms"]
+    assert ("session.timeout.ms" in r.changes) == (own_default != 10000)
+    assert r.changes["fetch.min.bytes"] == 4096
+    own = client.settings_files(r)[OWN_FILE[client.name]]
+    assert CONFIG_NAME[client.name] in own
+    assert ("10000" in own) == (own_default != 10000), own

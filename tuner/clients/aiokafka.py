@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient
+from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient, Recommended
 from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue, effective_settings
 
 
@@ -66,6 +66,14 @@ class Aiokafka(ConsumerClient):
     ) -> dict[str, object]:
         del protocol
         return {**to_aiokafka_kwargs(settings), "auto_offset_reset": offset_reset}
+
+    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+        """aiokafka's snippet, measured; the Java consumer's and librdkafka's files as far as
+        each setting means the same there."""
+        del protocol
+        from tuner.clients import aiokafka_files  # noqa: PLC0415 - it imports this module
+
+        return aiokafka_files.files(r)
 
 
 AIOKAFKA = Aiokafka()

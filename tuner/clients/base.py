@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar
 
 from tuner.settings import ParameterSpec, SettingValue
@@ -29,6 +30,26 @@ LIVENESS_SEARCH: Mapping[str, ParameterSpec] = {
     "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
 }
 """The batch and liveness ranges every client's default space searches, after its own."""
+
+PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
+"""Each group protocol as a reader sees it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recommended:
+    """What a settings file sets, and where it comes from."""
+
+    changes: Mapping[str, SettingValue]
+    """Settings off aiokafka's defaults that the user did not fix."""
+    fixed: Mapping[str, SettingValue]
+    """The config's `consumer.settings`: kept in every run."""
+    study: str
+    origin: str
+    """How the changes were chosen, in words (ablated and confirmed, or the best trial's)."""
+
+    @property
+    def settings(self) -> dict[str, SettingValue]:
+        return {**self.fixed, **self.changes}
 
 
 class ConsumerClient(ABC):
@@ -78,6 +99,31 @@ class ConsumerClient(ABC):
     ) -> dict[str, object]:
         """The client's own configuration of a member from Java-named `settings` (only those:
         its defaults fill the rest), starting at `offset_reset` in a new group."""
+
+    def recommended(
+        self,
+        settings: Mapping[str, SettingValue],
+        fixed: Mapping[str, SettingValue],
+        *,
+        study: str,
+        origin: str,
+        protocol: str = "classic",
+    ) -> Recommended:
+        """Split a recommendation into its changes (off this client's defaults, not fixed) and
+        the fixed settings; a setting left at the client's default is neither."""
+        eff = self.effective_settings(settings, protocol=protocol)
+        base = self.defaults(protocol=protocol)
+        changes = {
+            name: settings[name]
+            for name in sorted(settings)
+            if name not in fixed and eff.get(name) != base.get(name)
+        }
+        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+
+    @abstractmethod
+    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+        """Each settings file of a study measured on this client, by name: its text (this
+        client's own, measured; the others' as far as the settings carry over)."""
 
     def narrow_space(
         self, kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]

@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import ClassVar
 
 from tuner import librdkafka
-from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient
+from tuner.clients import confluent_files
+from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient, Recommended
 from tuner.settings import ParameterSpec, SettingValue
 
 SESSION = "session.timeout.ms"
@@ -56,6 +57,10 @@ class ConfluentKafka(ConsumerClient):
         return dict(
             librdkafka.settings_config(settings, offset_reset=offset_reset, protocol=protocol)
         )
+
+    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+        """librdkafka's properties and snippet, measured; the Java consumer's as comments."""
+        return confluent_files.files(r, protocol=protocol)
 
     def narrow_space(
         self, kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import optuna
 
 from tuner.clients import client_named
+from tuner.clients.base import PROTOCOL_LABELS
 from tuner.config import SettingValue
 from tuner.search.study import CLIENT_ATTR
 from tuner.settings import SETTINGS
-
-PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner import librdkafka
+from tuner.clients import client_named
+from tuner.clients.base import Recommended
 from tuner.config import SettingValue
 from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation
 from tuner.recommend.measured import Measured
-from tuner.report import confluent_files, content, html, markdown, plots, settings_files
+from tuner.report import content, html, markdown, plots
 from tuner.search.study import (
     FAIL_REASON_ATTR,
     SETTINGS_ATTR,
@@ -149,15 +150,12 @@ def _blank(value: float | None) -> float | str:
 
 def _settings_files(
     study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
-) -> tuple[settings_files.Recommended, dict[str, str]]:
+) -> tuple[Recommended, dict[str, str]]:
     """What the recommendation sets, and the settings files of the client the study measured."""
     measured = Measured.of(study)
+    client, protocol = client_named(measured.client), measured.protocol
     fixed = content.fixed_settings(study)
-    if measured.client != librdkafka.CONFLUENT:
-        chosen = settings_files.recommended(settings, fixed, study=study.study_name, origin=origin)
-        return chosen, settings_files.files(chosen)
-    protocol = measured.protocol
-    chosen = confluent_files.recommended(
+    chosen = client.recommended(
         settings, fixed, study=study.study_name, origin=origin, protocol=protocol
     )
-    return chosen, confluent_files.files(chosen, protocol=protocol)
+    return chosen, client.settings_files(chosen, protocol=protocol)

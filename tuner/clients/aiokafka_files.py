@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from tuner.clients.aiokafka import to_aiokafka_kwargs
-from tuner.config import SettingValue
+from tuner.clients.base import Recommended
 from tuner.settings import (
     SETTINGS,
+    SettingValue,
     aiokafka_defaults,
-    effective_settings,
     java_property,
     librdkafka_gap,
     librdkafka_property,
@@ -34,41 +33,6 @@ defaults are Java's)."""
 
 Render = Callable[[str, SettingValue], str]
 """One `name=value` line in a client's dialect."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recommended:
-    """What a settings file sets, and where it comes from."""
-
-    changes: Mapping[str, SettingValue]
-    """Settings off aiokafka's defaults that the user did not fix."""
-    fixed: Mapping[str, SettingValue]
-    """The config's `consumer.settings`: kept in every run."""
-    study: str
-    origin: str
-    """How the changes were chosen, in words (ablated and confirmed, or the best trial's)."""
-
-    @property
-    def settings(self) -> dict[str, SettingValue]:
-        return {**self.fixed, **self.changes}
-
-
-def recommended(
-    settings: Mapping[str, SettingValue],
-    fixed: Mapping[str, SettingValue],
-    *,
-    study: str,
-    origin: str,
-) -> Recommended:
-    """Split a recommendation into its changes (off aiokafka's defaults, not fixed) and the
-    fixed settings; a setting left at aiokafka's default is neither."""
-    eff, aio = effective_settings(settings), effective_settings({})
-    changes = {
-        name: settings[name]
-        for name in sorted(settings)
-        if name not in fixed and eff[name] != aio[name]
-    }
-    return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
 
 
 def files(r: Recommended) -> dict[str, str]:

@@ -458,7 +458,7 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
 
 
 def measured_meaning(name: str) -> str:
-    return report.Measured(client="confluent-kafka").meaning(name)
+    return report.MeasuredClient(client="confluent-kafka").meaning(name)
 
 
 def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults(
@@ -471,7 +471,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     study.set_user_attr(CLIENT_ATTR, {"client": "confluent-kafka", "group_protocol": "consumer"})
     confirmation = replace(
         _confirmation([150] * 3, [100] * 3, [100] * 3),
-        measured=report.Measured(client="confluent-kafka", protocol="consumer"),
+        measured=report.MeasuredClient(client="confluent-kafka", protocol="consumer"),
     )
     report.write(tmp_path, study, study.best_trial, confirmation)
     md = (tmp_path / "report.md").read_text()
@@ -493,7 +493,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:
     """A study without a recorded client measured aiokafka, on the classic protocol."""
-    measured_on = report.Measured.of(optuna.create_study())
+    measured_on = report.MeasuredClient.of(optuna.create_study())
     assert measured_on.describe() == "aiokafka, group protocol classic"
     assert measured_on.defaults()["session.timeout.ms"] == 10000
     assert _confirmation([1.0], [1.0], [1.0]).label(Candidate.AIOKAFKA_DEFAULTS) == (

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from tuner.config import SettingValue
 from tuner.recommend.bench import Bench
 from tuner.recommend.confirmation import Candidate, Confirmation, candidates, label
-from tuner.recommend.measured import Measured
+from tuner.recommend.measured import MeasuredClient
 from tuner.trial.result import TrialResult
 
 OnRun = Callable[[int, int, str, TrialResult], None]
@@ -32,7 +32,7 @@ def confirm_on(
     out is kept as it is (`backlog_emptied`): the report refuses to compare it.
     """
     c = bench.spec.consumer
-    measured = Measured(client=c.client, protocol=c.group_protocol)
+    measured = MeasuredClient(client=c.client, protocol=c.group_protocol)
     runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
     total = repeats * len(Candidate)

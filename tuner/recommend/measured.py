@@ -20,14 +20,14 @@ from tuner.settings import SETTINGS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Measured:
+class MeasuredClient:
     """The client and group protocol every run of a study used."""
 
     client: str = "aiokafka"
     protocol: str = "classic"
 
     @classmethod
-    def of(cls, study: optuna.Study) -> Measured:
+    def of(cls, study: optuna.Study) -> MeasuredClient:
         """What `study` recorded (a study from before the choice existed measured aiokafka)."""
         attr = study.user_attrs.get(CLIENT_ATTR, {})
         return cls(

@@ -22,7 +22,7 @@ from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
 from tuner.recommend.confirmation import Confirmation
-from tuner.recommend.measured import Measured
+from tuner.recommend.measured import MeasuredClient
 from tuner.search.study import BACKLOG_ATTR, best_settings, importances
 from tuner.settings import rounded
 
@@ -72,7 +72,7 @@ def recommend(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=importances(study),
                 objective=spec.objective, on_change=on_change,
-                defaults=Measured(
+                defaults=MeasuredClient(
                     client=spec.consumer.client, protocol=spec.consumer.group_protocol
                 ).defaults(),
             )  # fmt: skip

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
-from tuner.recommend.measured import Measured
+from tuner.recommend.measured import MeasuredClient
 from tuner.report.content import recommended_settings
 from tuner.report.files import Written, write
 from tuner.search.study import best_settings
@@ -17,7 +17,7 @@ __all__ = [
     "Candidate",
     "Confirmation",
     "Gain",
-    "Measured",
+    "MeasuredClient",
     "Written",
     "best_settings",
     "candidates",

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import SettingValue, describe_path
 from tuner.recommend.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
-from tuner.recommend.measured import Measured
+from tuner.recommend.measured import MeasuredClient
 from tuner.report import advice as advisor
 from tuner.report import changes, plots
 from tuner.report.document import (
@@ -88,7 +88,7 @@ def build(
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
     front = pareto_front(study)
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     settings = recommended_settings(best, ablation, confirmation)
     noise = helped(ablation, confirmation) is False
     ranked = None if noise else ranked
@@ -180,7 +180,7 @@ def _recommendation(
     ranked: Mapping[str, float] | None,
 ) -> Section:
     fixed = fixed_settings(study)
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     own = measured.defaults()
     changed = _changed(settings, fixed, own)
     java = java_defaults()
@@ -283,7 +283,7 @@ def _confirmation(c: Confirmation) -> Section:
     )
 
 
-def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Section:
+def _settings(settings: Mapping[str, SettingValue], measured: MeasuredClient) -> Section:
     java, own = java_defaults(), measured.defaults()
     rows: list[list[Cell]] = [
         [Code(name), _value(value), _value(own.get(name)), _value(java.get(name))]
@@ -294,7 +294,7 @@ def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Secti
 
 
 def _front(
-    front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure, measured: Measured
+    front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure, measured: MeasuredClient
 ) -> Section:
     """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
     rows: list[list[Cell]] = []

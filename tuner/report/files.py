@@ -16,7 +16,7 @@ from tuner.clients import client_named
 from tuner.clients.base import Recommended
 from tuner.config import SettingValue
 from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.recommend.measured import Measured
+from tuner.recommend.measured import MeasuredClient
 from tuner.report import content, html, markdown, plots
 from tuner.search.study import (
     FAIL_REASON_ATTR,
@@ -106,7 +106,7 @@ def summary(
             "interval": None if gain is None else gain.interval,
             "pairs": None if gain is None else gain.pairs,
         }
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     return {
         "study": study.study_name,
         "client": measured.client,
@@ -152,7 +152,7 @@ def _settings_files(
     study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
 ) -> tuple[Recommended, dict[str, str]]:
     """What the recommendation sets, and the settings files of the client the study measured."""
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     client, protocol = client_named(measured.client), measured.protocol
     fixed = content.fixed_settings(study)
     chosen = client.recommended(

@@ -36,9 +36,9 @@ from bench_trust import BASELINE, ROOT, describe, rerun, settings_args, tuner
 from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.trial.measure import run_standalone
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"

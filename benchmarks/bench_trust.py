@@ -26,7 +26,7 @@ from typing import Any
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED
-from tuner.report.confirmation import Candidate, Gain, paired_gain
+from tuner.recommend.confirmation import Candidate, Gain, paired_gain
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

@@ -16,8 +16,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tests.helpers import topic_exists, unique
 from tuner.cli import main
 from tuner.cluster import admin as cluster
-from tuner.cluster import clean, owned
+from tuner.cluster import owned
 from tuner.config import ClusterSpec, TopicSpec
+from tuner.search import clean
 from tuner.search.lease import Coordinator
 
 

@@ -35,9 +35,9 @@ from tuner.cli.render import StudyProgress, ablation_line, progress_bar, render_
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, TopicSpec
+from tuner.metrics.phases import Outcome
 from tuner.recommend.ablation import ablate
 from tuner.search.events import TrialEvent
-from tuner.trial.phases import Outcome
 from tuner.trial.result import PollStats
 from tuner.trial.run import LatencyMs, Phase, SteadyState
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import measured
+from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.recommend.judge import Verdict, judge, throughput
-from tuner.report.confirmation import Gain, paired_gain
 from tuner.trial.run import TrialResult
 
 

@@ -22,16 +22,16 @@ from tuner.cli import main
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
-from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
-from tuner.payloads import PayloadError, Record, read_records, record_line
-from tuner.payloads.sample import (
+from tuner.cluster.sample import (
     PayloadTopicError,
     sample_path,
     sample_topic,
     with_topic_sample,
 )
+from tuner.cluster.workload import summarize
+from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
+from tuner.payloads import PayloadError, Record, read_records, record_line
 from tuner.payloads.sizes import percentile, quantile, sized_values
-from tuner.payloads.workload import summarize
 
 # --- reading payloads (no broker) ---------------------------------------------------------------
 

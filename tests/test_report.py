@@ -17,10 +17,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import measured, synthetic_study
 from tuner import report
+from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
-from tuner.payloads.workload import PayloadSummary
 from tuner.recommend.ablation import ablate
-from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
+from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
 from tuner.search import space
 from tuner.search.objective import Constraint
@@ -460,7 +460,7 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
 
 
 def measured_meaning(name: str) -> str:
-    return report.Measured(client="confluent-kafka").meaning(name)
+    return report.MeasuredClient(client="confluent-kafka").meaning(name)
 
 
 def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults(
@@ -473,7 +473,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     study.set_user_attr(CLIENT_ATTR, {"client": "confluent-kafka", "group_protocol": "consumer"})
     confirmation = replace(
         _confirmation([150] * 3, [100] * 3, [100] * 3),
-        measured=report.Measured(client="confluent-kafka", protocol="consumer"),
+        measured=report.MeasuredClient(client="confluent-kafka", protocol="consumer"),
     )
     report.write(tmp_path, study, study.best_trial, confirmation)
     md = (tmp_path / "report.md").read_text()
@@ -497,7 +497,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:
     """A study without a recorded client measured aiokafka, on the classic protocol."""
-    measured_on = report.Measured.of(optuna.create_study())
+    measured_on = report.MeasuredClient.of(optuna.create_study())
     assert measured_on.describe() == "aiokafka, group protocol classic"
     assert measured_on.defaults()["session.timeout.ms"] == 10000
     assert _confirmation([1.0], [1.0], [1.0]).label(Candidate.AIOKAFKA_DEFAULTS) == (

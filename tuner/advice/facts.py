@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tuner import librdkafka
+from tuner.clients import client_named
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
@@ -171,9 +172,7 @@ def client_settings(
     client: Client | None, protocol: GroupProtocol, stated: Mapping[str, SettingValue]
 ) -> dict[str, SettingValue | None]:
     """Every setting of `client` (aiokafka when None): `stated`, its defaults filling gaps."""
-    if client == librdkafka.CONFLUENT:
-        return librdkafka.effective_settings(stated, protocol=protocol)
-    return effective_settings(stated)
+    return client_named(client).effective_settings(stated, protocol=protocol)
 
 
 def merge(base: Facts, over: Facts) -> Facts:

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_OK, err
-from tuner.cluster import clean
 from tuner.config import ConfigError, load_config
+from tuner.search import clean
 from tuner.search.study import StorageError, check_storage
 
 

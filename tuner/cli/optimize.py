@@ -17,8 +17,8 @@ from tuner.cli.exits import broker_failed as _broker_failed
 from tuner.cli.exits import err as _err
 from tuner.cli.render import StudyProgress, ablation_line, confirm_line
 from tuner.cluster.admin import ClusterError, Connection
+from tuner.cluster.sample import with_topic_sample
 from tuner.config import StudySpec
-from tuner.payloads.sample import with_topic_sample
 from tuner.recommend.recommendation import recommend
 from tuner.search import space
 from tuner.search import study as stored

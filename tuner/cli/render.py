@@ -13,9 +13,9 @@ from tuner.broker import BrokerInfo
 from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.config import describe_path
 from tuner.consumer import LAG_STALE_S
+from tuner.metrics.phases import Outcome
 from tuner.recommend.ablation import Change
 from tuner.search.events import TrialEvent
-from tuner.trial.phases import Outcome
 from tuner.trial.run import LatencyMs, Phase, SteadyState, TrialResult
 
 

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from tuner.children import describe_exit
 from tuner.config import handler as refs
 from tuner.consumer.member import STOP_TIMEOUT_S, MemberSpec, member_process, run_member
 from tuner.consumer.messages import (
@@ -37,7 +38,6 @@ from tuner.consumer.messages import (
     failure,
 )
 from tuner.metrics import PREFIX
-from tuner.trial.children import describe_exit
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from tuner import children
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
@@ -37,7 +38,6 @@ from tuner.consumer.messages import (
 )
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
-from tuner.trial import children
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
@@ -63,8 +63,8 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.search.space.to_aiokafka_kwargs` (plus offset reset),
-    or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
+    """The client's own configuration, from `ConsumerClient.member_config` (aiokafka keyword
+    arguments, or librdkafka properties for confluent-kafka)."""
     client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
     batch_records: int = 500
     """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""

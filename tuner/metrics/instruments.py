@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tuner.trial.phases import Outcome
+from tuner.metrics.phases import Outcome
 
 _M = TypeVar("_M", Counter, Histogram)
 

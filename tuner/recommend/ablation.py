@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from tuner import librdkafka
+from tuner import settings as catalogue
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.bench import Bench
+from tuner.recommend.confirmation import Gain
 from tuner.recommend.judge import MAX_PAIRS, TOLERANCE, Judged, Verdict, judge
-from tuner.report.confirmation import Gain
-from tuner.search import space
 from tuner.settings import PARTNERS, REVERT_ORDER, WHY
 from tuner.trial.run import TrialError, TrialResult
 
@@ -34,7 +34,8 @@ Run = Callable[[Mapping[str, SettingValue]], TrialResult]
 
 Effective = Callable[[Mapping[str, SettingValue]], Mapping[str, SettingValue | None]]
 """Java name → what a member of the measured client runs with: the given values over that
-client's own defaults (`Measured.effective_settings`; aiokafka's `space.effective_settings`)."""
+client's own defaults (`MeasuredClient.effective_settings`; aiokafka's
+`tuner.settings.effective_settings`)."""
 
 PARAM_SETTING = {
     "heartbeat.fraction": "heartbeat.interval.ms",
@@ -58,7 +59,7 @@ class Change:
     reason: str
     """Why it was kept or put back, in words (the numbers are in `reverting`)."""
     together: tuple[str, ...] = ()
-    """Partners put back with it (a rule of `space.check_rules` binds them)."""
+    """Partners put back with it (a rule of `catalogue.check_rules` binds them)."""
 
     @property
     def kept(self) -> bool:
@@ -110,7 +111,7 @@ def ablate(
     max_pairs: int = MAX_PAIRS,
     failover_goal: bool = False,
     on_change: Callable[[int, int, Change], None] | None = None,
-    effective: Effective = space.effective_settings,
+    effective: Effective = catalogue.effective_settings,
 ) -> Ablation:
     """Put back each setting where `best` differs from `baseline`, least important first.
 
@@ -125,7 +126,7 @@ def ablate(
     `on_change(done, total, change)` hears each decided setting. `effective` is the measured
     client's (aiokafka's by default): it decides what differs from the baseline and what a
     setting goes back to. Raises `ValueError` if the best settings over the baseline break a
-    rule (`space.check_rules`) or `pairs` < 1.
+    rule (`catalogue.check_rules`) or `pairs` < 1.
     """
     if pairs < 1:
         raise ValueError(f"ablation needs at least one pair of runs per setting, got {pairs}")
@@ -236,9 +237,9 @@ def _rule_problems(
     """The Java-named settings' values, then the rules on what the measured client runs with
     (a session left out is librdkafka's 45 s, not aiokafka's 10 s); librdkafka's own settings
     were checked with the config."""
-    given = {n: v for n, v in settings.items() if n in space.SETTINGS}
-    problems = space.validate_settings(given, rules=False)
-    return problems or space.check_rules(effective(settings), space.BrokerLimits())
+    given = {n: v for n, v in settings.items() if n in catalogue.SETTINGS}
+    problems = catalogue.validate_settings(given, rules=False)
+    return problems or catalogue.check_rules(effective(settings), catalogue.BrokerLimits())
 
 
 def _order(names: Sequence[str], importances: Mapping[str, float] | None) -> list[str]:

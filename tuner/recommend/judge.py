@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec
-from tuner.report.confirmation import CONFIDENCE, MIN_PAIRS, Gain, paired_gain
+from tuner.recommend.confirmation import CONFIDENCE, MIN_PAIRS, Gain, paired_gain
 from tuner.search.objective import score, unusable
 from tuner.trial.run import TrialResult
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 
 class Constraint(StrEnum):

@@ -27,6 +27,7 @@ from tuner import librdkafka, metrics
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
+from tuner.metrics.phases import Outcome
 from tuner.search import lease, space
 from tuner.search.events import StudyOutcome, TrialEvent
 from tuner.search.objective import infeasible_reason, score
@@ -46,9 +47,9 @@ from tuner.search.study import (
     recommended,
     study_url,
 )
+from tuner.settings import aiokafka_defaults
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
-from tuner.trial.phases import Outcome
 from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def _budget_left(
 
 
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
-    defaults = space.aiokafka_defaults()
+    defaults = aiokafka_defaults()
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
 
 

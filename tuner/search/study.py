@@ -5,7 +5,10 @@ and the one it recommends. Read by the loop, the report, the plots and the advis
 from __future__ import annotations
 
 import collections
+import logging
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -14,8 +17,10 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
 
-from tuner.config import StudySpec
+from tuner.config import SettingValue, StudySpec
 from tuner.trial.result import TrialResult
+
+log = logging.getLogger(__name__)
 
 RESULT_ATTR = "result"
 """Trial attribute: the trial's `TrialResult.to_dict()`."""
@@ -144,3 +149,28 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     if len(study.directions) == 1:
         return []
     return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
+    """The settings a stored trial ran with (its parameters resolved to Java names)."""
+    return dict(trial.user_attrs[SETTINGS_ATTR])
+
+
+def importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """None for one objective; else minus throughput, as Optuna's PED-ANOVA ranks the settings
+    that reach *low* target values."""
+    if len(study.directions) == 1:
+        return None
+    return lambda t: -t.values[0]
+
+
+def importances(study: optuna.Study) -> dict[str, float] | None:
+    """Optuna's default (PED-ANOVA) importances for throughput, most important first; None
+    when the study has too few complete trials (or a single value) to tell."""
+    try:
+        with warnings.catch_warnings():  # the "low target values" note: the target is negated
+            warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator")
+            return optuna.importance.get_param_importances(study, target=importance_target(study))
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        log.info("no importances: %s", exc)
+        return None

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from tuner.broker.faults import FaultReport
+from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue
 from tuner.librdkafka import Client, GroupProtocol
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
-from tuner.payloads.workload import PayloadSummary
 
 E2E = f"{PREFIX}e2e_latency_seconds"
 

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.broker import faults
+from tuner.clients import client_named
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
@@ -26,10 +27,9 @@ from tuner.config import SettingValue, StudySpec
 from tuner.consumer import LAG_STALE_S, ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
-from tuner.search import space
+from tuner.metrics.phases import Observer, Phase
 from tuner.trial import supply
 from tuner.trial.measurable import coarse
-from tuner.trial.phases import Observer, Phase
 from tuner.trial.result import (
     FetchStats,
     LatencyMs,
@@ -67,14 +67,8 @@ def _member_specs(
     """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
     state at the topic's end (`latest`), seeing only records produced after it joined."""
     client = spec.consumer.client
-    kwargs: dict[str, object] = (
-        {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
-        if client == "aiokafka"
-        else dict(
-            librdkafka.settings_config(
-                settings, offset_reset=start, protocol=spec.consumer.group_protocol
-            )
-        )
+    kwargs = client_named(client).member_config(
+        settings, offset_reset=start, protocol=spec.consumer.group_protocol
     )
     return [
         MemberSpec(
@@ -215,10 +209,8 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
     stale = (open_gap or 0.0) > LAG_STALE_S  # that member's lag is its poll's before the batch
     lag = int(end.maximum(f"{PREFIX}lag_records") or 0)
     broker_lag = max((off - committed.get(p, 0) for p, off in ends.items()), default=0)
-    effective = (
-        space.effective_settings(settings)
-        if spec.consumer.client == "aiokafka"
-        else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
+    effective = client_named(spec.consumer.client).effective_settings(
+        settings, protocol=spec.consumer.group_protocol
     )
     waited = supply.waited_on_supply(
         measured.seconds,

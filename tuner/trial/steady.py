@@ -17,7 +17,7 @@ from tuner.cluster.admin import Connection
 from tuner.consumer import ConsumerGroup, MemberSpec
 from tuner.load.runner import LocustLoad
 from tuner.metrics import GroupWindow, RegistrySnapshot
-from tuner.trial.phases import Observer, Phase
+from tuner.metrics.phases import Observer, Phase
 from tuner.trial.result import LatencyMs, SteadyState
 from tuner.trial.window import each_second, warm_up
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_OK, err
+from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, err
 from tuner.cluster import clean
 from tuner.config import ConfigError, load_config
-from tuner.search.study import StorageError, check_storage
+from tuner.search.study import StorageError, StorageUnreachableError, reach_storage
 
 
 def _clean(args: argparse.Namespace) -> int:
@@ -21,7 +21,10 @@ def _clean(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
     try:
         if args.storage is not None:
-            check_storage(args.storage)
+            reach_storage(args.storage, field="--storage")
+    except StorageUnreachableError as exc:
+        err(str(exc))
+        return EXIT_FAILURE
     except StorageError as exc:
         err(str(exc))
         return EXIT_BAD_INPUT

@@ -16,6 +16,7 @@ subpackage of its step (cli, config, broker, cluster, load, consumer, metrics, t
 recommend, report, advice, profile, payloads)."""
 
 MAX_FLAT = 8
+"""How many modules may sit at the top at all: past this, the top is a heap again."""
 
 
 def test_no_module_is_over_the_line_limit() -> None:
@@ -33,5 +34,5 @@ def test_only_the_shared_modules_sit_at_the_top_of_the_package() -> None:
     """The flat modules of `tuner/` are the known few; any other belongs to a step's package."""
     root = Path(tuner.__file__).parent
     flat = {path.name for path in root.glob("*.py")}
-    assert len(FLAT) <= MAX_FLAT
+    assert len(flat) <= MAX_FLAT, f"{len(flat)} flat modules (at most {MAX_FLAT}): {sorted(flat)}"
     assert flat == FLAT, f"new flat modules {sorted(flat - FLAT)}, gone {sorted(FLAT - flat)}"

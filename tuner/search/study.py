@@ -14,8 +14,16 @@ from pathlib import Path
 import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.pool import NullPool
 
 from tuner.config import SettingValue, StudySpec
 from tuner.trial.result import TrialResult
@@ -57,6 +65,16 @@ class StorageError(Exception):
     """The storage URL is malformed or names a database whose driver is not installed."""
 
 
+class StorageUnreachableError(StorageError):
+    """The storage's database did not let the tuner in: nothing listens at its address, or
+    it refused the user. A failure (exit 1), as a cluster that does not answer is."""
+
+
+CONNECT_TIMEOUT_S = 10
+"""How long `reach_storage` waits for the database: an address that drops packets would
+otherwise hang for the driver's own timeout (none for libpq)."""
+
+
 POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
 
 
@@ -87,9 +105,47 @@ def check_storage(url: str) -> None:
         ) from exc
 
 
-def open_storage(url: str) -> str | optuna.storages.BaseStorage:
+def _unreachable(url: str, exc: OperationalError, field: str) -> StorageUnreachableError:
+    """The driver's first line (which names the address it tried and why it failed), without
+    SQLAlchemy's wrapping and its link, and what to check."""
+    said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else repr(exc.orig)
+    for prefix in ("connection is bad: ", "connection failed: "):  # psycopg 3's wrapping
+        said = said.removeprefix(prefix)
+    shown = make_url(url).render_as_string(hide_password=True)
+    what = (
+        "(its directory must exist and be writable)"
+        if database_url(url).startswith("sqlite")
+        else "(host, port, user, database) and that the database server is up and accepts "
+        "connections"
+    )
+    return StorageUnreachableError(
+        f"{field}: cannot open the study storage {shown!r}: {said}: check {field} {what}"
+    )
+
+
+def reach_storage(url: str, *, field: str = "study.storage") -> None:
+    """Connect to `url`'s database once, so that a server that is not there is said before a
+    broker, a topic or a trial is started (StorageUnreachableError naming `field`). Files
+    (`sqlite:`, `journal:`) are made on first use and need no check."""
+    check_storage(url)
+    db = database_url(url)
+    if url.startswith("journal:") or db.startswith("sqlite"):
+        return
+    args = {"connect_timeout": CONNECT_TIMEOUT_S} if db.startswith("postgresql") else {}
+    engine = create_engine(db, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise _unreachable(url, exc, field) from None
+    finally:
+        engine.dispose()
+
+
+def open_storage(url: str, *, field: str = "study.storage") -> str | optuna.storages.BaseStorage:
     """An SQLAlchemy URL (`postgresql://` through psycopg 3); `journal:PATH` is Optuna's journal
-    file (for several workers on one machine). Raises StorageError as `check_storage` does."""
+    file (for several workers on one machine). Raises StorageError as `check_storage` does, and
+    StorageUnreachableError (naming `field`) when the database does not let the tuner in."""
     if url.startswith("journal:"):
         backend = JournalFileBackend(url.removeprefix("journal:"))
         return optuna.storages.JournalStorage(backend)
@@ -97,14 +153,18 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
     db = database_url(url)
     if db.startswith("sqlite"):
         return db
-    for _ in range(2):
-        try:
-            return optuna.storages.RDBStorage(db)
-        except (IntegrityError, ProgrammingError):
-            # Workers starting together on a fresh database race to create Optuna's schema;
-            # the loser sees the winner's types or tables half made, and finds them done later.
-            time.sleep(1.0)
-    return optuna.storages.RDBStorage(db)
+    try:
+        for _ in range(2):
+            try:
+                return optuna.storages.RDBStorage(db)
+            except (IntegrityError, ProgrammingError):
+                # Workers starting together on a fresh database race to create Optuna's schema;
+                # the loser sees the winner's types or tables half made, and finds them done
+                # later.
+                time.sleep(1.0)
+        return optuna.storages.RDBStorage(db)
+    except OperationalError as exc:
+        raise _unreachable(url, exc, field) from None
 
 
 def recommended(study: optuna.Study) -> FrozenTrial | None:

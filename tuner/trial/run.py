@@ -104,6 +104,7 @@ async def run_trial(
     topic: it is topped up to `backlog_records` (default `workload.prefill_records`) first.
     Several trials can share one topic that way, and its backlog only grows. With a steady
     state to measure (`StudySpec.steady_s`), a second group `<group_id>.steady` follows.
+    Both groups are deleted when the trial ends, however it ends.
     """
 
     def phase(p: Phase, value: float | None = None) -> None:
@@ -181,6 +182,8 @@ async def run_trial(
             phase(Phase.STOP)
     except (GroupError, LoadError, kip848.GroupConfigError, faults.FaultError) as exc:
         raise TrialError(str(exc)) from exc
+    finally:  # the groups this trial made, once their members left: the tuner leaves none
+        await cluster.delete_groups_of_run(conn, (group_id, f"{group_id}.steady"))
     return result
 
 

@@ -300,7 +300,8 @@ def test_run_with_a_fault_prints_what_it_did(
         "cluster: {bootstrap_servers: embedded, brokers: 3}\n"
         f"topic: {{name: {unique('cli-fault')}, partitions: 6, replication_factor: 3}}\n"
         "workload: {prefill_records: 60000, message_bytes: 100}\n"
-        "consumer: {members: 2, processing: {per_record_ms: 0.5}}\n"
+        "consumer: {members: 2, processing: {per_record_ms: 0.5},"
+        " settings: {max.poll.records: 500}}\n"
         "trial:\n  warmup_s: 0.5\n  measure_s: 5\n  measure_through_faults: true\n"
         "  faults: [{stop_broker: 2, at_s: 1}]\n"
         f"metrics: {{port: {port}, producer_port: {free_port()}}}\n",

@@ -29,9 +29,9 @@ from aiokafka.errors import (
 )
 from aiokafka.helpers import create_ssl_context
 from aiokafka.protocol.admin import DeleteGroupsRequest
-from aiokafka.protocol.commit import OffsetFetchRequest
 
 from tuner.cluster import owned
+from tuner.cluster.offset_fetch import StableOffsetFetch
 from tuner.config import ClusterSpec, StudySpec, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -263,20 +263,22 @@ def _raise_for(error_code: int, what: str) -> None:
 async def committed_offsets(conn: Connection, group_id: str, topic: str) -> dict[int, int]:
     """Partition → offset the group committed (partitions never committed are absent).
 
-    aiokafka's `list_consumer_group_offsets` ignores the response's group-level error, so a
-    coordinator still loading the group reads as "nothing committed" (offsets 0 after a
-    failover); the request is sent here and that error retried."""
+    Asked as a stable fetch (`offset_fetch`): a coordinator that has just taken the group over
+    answers a plain one without the commits its followers have not fetched yet. aiokafka's
+    `list_consumer_group_offsets` also ignores the response's group-level error, so a
+    coordinator still loading the group would read as "nothing committed"; that error is
+    retried here."""
 
     async def ask(admin: AIOKafkaAdminClient, coordinator: int) -> dict[int, int]:
-        # A private call, as aiokafka's own list_consumer_group_offsets makes it: the public one
-        # drops the group-level error this function exists to see.
-        response = await admin._send_request(OffsetFetchRequest(group_id, None), coordinator)
-        _raise_for(getattr(response, "error_code", 0), f"offsets of group {group_id}")
+        # A private call, as aiokafka's own list_consumer_group_offsets makes it, with a
+        # request aiokafka does not have (v7: require_stable).
+        response = await admin._send_request(StableOffsetFetch(group_id), coordinator)
+        _raise_for(response.error_code, f"offsets of group {group_id}")
         offsets: dict[int, int] = {}
-        for name, parts in response.topics:
-            for partition, offset, _metadata, error_code in parts:
+        for name, parts, _tags in response.topics:
+            for partition, offset, _epoch, _metadata, error_code, _ptags in parts:
                 _raise_for(error_code, f"offset of group {group_id} on {name}-{partition}")
-                if name == topic:
+                if name == topic and offset >= 0:
                     offsets[partition] = offset
         return offsets
 

@@ -93,7 +93,12 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
         t.replication_factor >= 1, "topic.replication_factor", "must be >= 1", t.replication_factor
     )
     problems.extend(payload_problems(w))
-    need(w.prefill_records >= 0, "workload.prefill_records", "must be >= 0", w.prefill_records)
+    need(
+        w.prefill_records is None or w.prefill_records >= 0,
+        "workload.prefill_records",
+        "must be >= 0 (leave it out to size the backlog from the measured rate)",
+        w.prefill_records,
+    )
     for name in ("users", "linger_ms", "batch_bytes", "expect_workers"):
         section = w.locust if name == "expect_workers" else p
         value = getattr(section, name)

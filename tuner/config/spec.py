@@ -159,7 +159,9 @@ class WorkloadSpec:
     message_bytes: int | SizeSpec = 512
     """A fixed value size, or a distribution of sizes; unused with `payloads`."""
     payloads: PayloadsSpec | None = None
-    prefill_records: int = 200_000
+    prefill_records: int | None = None
+    """The backlog a trial starts from; None: sized from the group's measured rate (a small
+    first backlog, topped up before the window). Either way it is grown when it runs short."""
     key_distribution: Literal["uniform", "zipf", "none"] = "uniform"
     producer: ProducerSpec = field(default_factory=ProducerSpec)
     shape: ShapeSpec = field(default_factory=ShapeSpec)

@@ -20,17 +20,19 @@ from tuner.cluster import access
 from tuner.config import SettingValue, StudySpec
 from tuner.payloads.sample import with_topic_sample
 from tuner.payloads.workload import summarize
+from tuner.trial import supply
+from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.phases import Observer
 from tuner.trial.result import TrialResult
 from tuner.trial.run import run_trial
-from tuner.trial.supply import grown_backlog
 
 log = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 3
-"""A trial that waited on the supply is run again on a grown backlog at most this often in all."""
+"""A trial that waited on the supply is run again, on a backlog sized from the rate it showed,
+at most this often in all."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +41,7 @@ class Measured:
 
     result: TrialResult
     backlog_records: int
+    """What the topic held before the last attempt's group joined (the warm-up may add)."""
     attempts: int
 
     @property
@@ -53,18 +56,24 @@ def measure(
     settings: Mapping[str, SettingValue],
     group_id: str,
     registry: CollectorRegistry,
-    backlog_records: int,
+    backlog_records: int = 0,
+    rates: Rates | None = None,
     observer: Observer | None = None,
 ) -> Measured:
     """Run a trial until it is capacity-bound: a run in which some member waited on the supply
     (`tuner.trial.supply`: its backlog ran out, or it caught up with live load) measured the supply,
-    not the group, so the topic is topped up and the trial runs again with a fresh
-    group (`<group_id>.r<n>`), at most `MAX_ATTEMPTS` times in all.
+    not the group, so the trial runs again with a fresh group (`<group_id>.r<n>`) on a backlog
+    sized from the rate it showed, at most `MAX_ATTEMPTS` times in all.
 
-    The caller must refuse to rank a result that is still not capacity-bound.
+    The backlog before the group joins is at least `backlog_records`, sized for the fastest
+    rate in `rates` (the study's and bench's trials share one, so each is sized for the fastest
+    seen so far) and topped up before the window from the rate the warm-up shows
+    (`tuner.trial.backlog`). The caller must refuse to rank a result that is still not
+    capacity-bound; its `supply` then says what stood in the way.
     """
-    records = backlog_records
+    rates = Rates() if rates is None else rates
     payloads = summarize(spec.workload)
+    records = max(backlog_records, supply.first_backlog(spec, rates.consumed_per_s))
     for attempt in range(MAX_ATTEMPTS):
         result = asyncio.run(
             run_trial(
@@ -75,15 +84,22 @@ def measure(
                 registry=registry,
                 observer=observer,
                 backlog_records=records,
+                rates=rates,
             )
         )
+        rates.saw(consumed_per_s=supply.peak_rate(result))
         if not result.backlog_emptied or attempt == MAX_ATTEMPTS - 1:
             break
-        grown = grown_backlog(spec, result, records)
+        rates.saw(consumed_per_s=supply.seen_rate(spec, result))
+        sized = supply.first_backlog(spec, rates.consumed_per_s)
+        # What the rate sizes ran dry already: the rate was a lower bound (a drained backlog).
+        grown = min(sized if sized > records else 2 * records, supply.cap_records(spec))
         log.info("on a backlog of %d records %s; again on %d", records, result.supply, grown)
         if grown <= records:
             break
         records = grown
+    if result.backlog_emptied and rates.shortfall:
+        result = replace(result, supply=f"{result.supply}; {rates.shortfall}")
     return Measured(
         result=replace(result, payloads=payloads), backlog_records=records, attempts=attempt + 1
     )
@@ -114,5 +130,4 @@ def run_standalone(
             group_id=group_id,
             registry=registry,
             observer=observer,
-            backlog_records=spec.workload.prefill_records,
         ).result

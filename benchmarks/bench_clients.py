@@ -32,8 +32,8 @@ from typing import Any
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, SettingValue, StudySpec, load_config
 from tuner.librdkafka import Client
+from tuner.metrics.phases import Phase
 from tuner.trial.measure import run_standalone
-from tuner.trial.phases import Phase
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

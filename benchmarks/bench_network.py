@@ -193,7 +193,7 @@ def optimize_under(rtt_ms: float, out: Path, env: dict[str, str]) -> Row:
     if run.returncode != 0:
         raise RuntimeError(f"tuner optimize at RTT {rtt_ms:g} ms exited {run.returncode}")
     summary = json.loads((out / "summary.json").read_text())
-    against = summary["against"][BASELINE]
+    against = summary["against"][summary["baseline"]]
     aio = space.aiokafka_defaults()
     under = re.search(r"Measured under: (.*?)\.\s", (out / "report.md").read_text())
     return Row(

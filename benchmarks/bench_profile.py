@@ -36,9 +36,9 @@ from bench_trust import BASELINE, ROOT, describe, rerun, settings_args, tuner
 from tuner import profile
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED, StudySpec, parse_config
-from tuner.report.confirmation import Gain, paired_gain
+from tuner.recommend.confirmation import Gain, paired_gain
 from tuner.trial.measure import run_standalone
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -231,7 +231,8 @@ def study_check(bootstrap: str, tmp: Path, pairs: int) -> dict[str, Any]:
             raise RuntimeError(f"{label} study exited {done.returncode}:\n{done.stderr[-3000:]}")
         summary = json.loads((out / "summary.json").read_text())
         studies[label] = {
-            "settings": dict(summary["settings"]), "claimed": summary["against"][BASELINE],
+            "settings": dict(summary["settings"]),
+            "claimed": summary["against"][summary["baseline"]],
             "optimize_s": time.monotonic() - started,
         }  # fmt: skip
         print(f"{label} study: {studies[label]['settings']} ({studies[label]['claimed']})",

@@ -26,7 +26,7 @@ from typing import Any
 
 from tuner.broker import bootstrap_for
 from tuner.config import EMBEDDED
-from tuner.report.confirmation import Candidate, Gain, paired_gain
+from tuner.recommend.confirmation import Candidate, Gain, paired_gain
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -47,7 +47,7 @@ WORKLOADS = {
 }
 """Slug → (what the table calls it, its config)."""
 BASELINE = Candidate.AIOKAFKA_DEFAULTS
-"""The summary's key for the measured client's own defaults (its `label` names the client)."""
+"""The re-runs' key for the measured client's own defaults (the summary's is its `baseline`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,7 +104,7 @@ def bench(slug: str, bootstrap: str, pairs: int, tmp: Path) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"{name}: tuner optimize exited {done.returncode}:\n{done.stderr}")
     summary = json.loads((out / "summary.json").read_text())
-    claimed = summary["against"][BASELINE]
+    claimed = summary["against"][summary["baseline"]]
     recommended: dict[str, object] = dict(summary["settings"])
     print(f"{name}: optimize {optimize_s:.0f} s; recommends {recommended}; claims "
           f"{claimed['gain']} {claimed['interval']} ({claimed['refused'] or 'usable'})",

@@ -23,14 +23,15 @@ from typing import Any
 
 import optuna
 import yaml
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from prometheus_client import CollectorRegistry
 
 from tuner.advice import Finding, from_config, from_run, merge, rules
 from tuner.broker import free_port
-from tuner.config import StudySpec, parse_config
+from tuner.cluster.admin import Connection, ensure_topic
+from tuner.config import ClusterSpec, StudySpec, TopicSpec, parse_config
 from tuner.search import space
 from tuner.search.study import RESULT_ATTR, SETTINGS_ATTR
 from tuner.trial.run import (
@@ -47,6 +48,37 @@ from tuner.trial.run import (
 def unique(prefix: str) -> str:
     """A topic or group name no other test uses: `tuner.<prefix>.<random>`."""
     return f"tuner.{prefix}.{uuid.uuid4().hex[:8]}"
+
+
+def empty_group(bootstrap_servers: str, group: str) -> None:
+    """A classic group that committed an offset and whose one member left (on a topic of its
+    own): what a killed run's group is once its members' sessions expired."""
+
+    async def main() -> None:
+        topic = unique("commits")
+        conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+        await ensure_topic(conn, TopicSpec(name=topic, partitions=1, create=True))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.commit({TopicPartition(topic, 0): 0})
+        finally:
+            await consumer.stop()
+
+    asyncio.run(main())
+
+
+async def cluster_groups(bootstrap_servers: str) -> set[str]:
+    """Every consumer group on the cluster, whatever its name."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return {g[0] for g in await admin.list_consumer_groups()}
+    finally:
+        await admin.close()
 
 
 def one_trial_study(bootstrap_servers: str, topic: str, workload: str) -> str:
@@ -400,3 +432,21 @@ def sigint_as_in_a_terminal() -> None:
     that, and Python then installs no KeyboardInterrupt: a Ctrl-C test would measure the
     shell, not the tool."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def assert_stuck(result: TrialResult) -> None:
+    """A member inside one batch all window: its open gap is the longest one, it was busy, and
+    the lag comes from the broker's offsets (the members' readings are from before the batch)."""
+    window_ms = result.window_s * 1000
+    gap = result.poll.interval_ms_max
+    assert gap is not None
+    assert gap >= window_ms, result.poll
+    assert result.poll.idle_ratio is not None
+    assert result.poll.idle_ratio < 0.5, result.poll
+    behind = result.offsets.end_offsets_total - result.offsets.committed_total
+    partitions = result.work.partitions if result.work else 1
+    assert result.lag_max >= behind / partitions > 0  # the one most behind: at least the mean
+    assert result.lag_from_broker
+    open_gap = result.poll.open_gap_ms_max
+    assert open_gap is not None
+    assert gap >= open_gap >= window_ms, result.poll

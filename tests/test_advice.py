@@ -279,6 +279,52 @@ def test_poll_gap_near_and_past_its_limit() -> None:
     assert r.poll_gap_near_limit(quiet) is None
 
 
+def test_a_rebalance_names_only_the_causes_that_fired() -> None:
+    """KT203's change names the poll gap (KT201) or the held loop (KT102) with its numbers
+    when that finding fired, and neither when neither did."""
+    stuck = facts(
+        {"max.poll.interval.ms": 2000},
+        observed=seen(
+            poll_interval_max_ms=5000, open_gap_ms=5000, loop_blocked_max_ms=3, rebalances=1
+        ),
+    )
+    change = _change(r.rebalancing(stuck))
+    assert (
+        "a member had not polled for 5,000 ms when the window ended (stuck in one batch), "
+        "250% of max.poll.interval.ms (KT201)"
+    ) in change
+    assert "KT102" not in change
+    held = facts(observed=seen(poll_interval_max_ms=13000, loop_blocked_max_ms=13000, rebalances=1))
+    change = _change(r.rebalancing(held))
+    assert "the handler blocks the event loop for 13.0 s, against the session timeout (KT102)" in (
+        change
+    )
+    assert "KT201" not in change
+    neither = facts(observed=seen(poll_interval_max_ms=50, loop_blocked_max_ms=2, rebalances=1))
+    change = _change(r.rebalancing(neither))
+    assert change.startswith("no measured gap between polls or held event loop explains it")
+    assert "KT1" not in change
+    assert "KT2" not in change
+
+
+def test_slow_stuck_detection_names_a_stuck_member_and_never_a_gap_of_0_ms() -> None:
+    """KT106 says how long a member stuck in one batch had not polled, and says nothing of a
+    gap that was never measured (0 ms)."""
+    stuck = _change(
+        r.slow_stuck_detection(facts(observed=seen(poll_interval_max_ms=13000, open_gap_ms=12500)))
+    )
+    assert "(a member had not polled for 12.5 s when the window ended: stuck in one batch" in stuck
+    gap = _change(r.slow_stuck_detection(facts(observed=seen(poll_interval_max_ms=900))))
+    assert gap.endswith("(the longest gap observed was 900 ms)")
+    zero = _change(r.slow_stuck_detection(facts(observed=seen(poll_interval_max_ms=0.0))))
+    assert "0 ms" not in zero
+
+
+def _change(finding: Finding | None) -> str:
+    assert finding is not None
+    return finding.change
+
+
 def test_starved_fetches() -> None:
     """480 ms fetches of 3 records against a 500 ms wait; fast or full fetches say nothing."""
     f = r.starved_fetches(facts(observed=seen(fetch_latency_ms=480, records_per_fetch=3)))
@@ -411,6 +457,11 @@ def test_cli_json_and_a_config_kafka_would_refuse(
          "--window: expected a duration like 30s"),
         (["advise", "--prometheus", "http://127.0.0.1:1", "--every", "1s", "--fail-on", "risk"],
          "use one of them"),
+        (["advise", "--prometheus", "ftp://nowhere", "--group", "g"],
+         "--prometheus: expected http://host[:port] or https://host[:port], got 'ftp://nowhere'"),
+        (["advise", "--prometheus", "localhost:9090"], "--prometheus: expected http://host"),
+        (["advise", "--prometheus", "http://127.0.0.1:99999"], "--prometheus: expected http://"),
+        (["advise", "--prometheus", "file:///etc/hostname"], "(scheme 'file')"),
         (["advise", "--run", "no-such-result.json"], "--run no-such-result.json: not a result"),
         (["advise", "no-such-config.yaml"], "no-such-config.yaml: invalid config"),
         (["advise", "--run", "r.json", "--set", "topic.partitions=3"], "give the CONFIG too"),

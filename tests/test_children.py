@@ -10,8 +10,8 @@ import sys
 import time
 
 from tests.helpers import Process, alive, cmdline, descendants, wait_all_gone
-from tuner.trial import children
-from tuner.trial.children import describe_exit
+from tuner import children
+from tuner.children import describe_exit
 
 
 def test_exit_codes_and_signals_are_said_in_words() -> None:
@@ -28,7 +28,7 @@ def test_a_guarded_command_dies_when_its_parent_is_killed() -> None:
     starter = subprocess.Popen(
         [sys.executable, "-c",
          "import subprocess, time\n"
-         "from tuner.trial.children import guarded\n"
+         "from tuner.children import guarded\n"
          "subprocess.Popen(guarded(['sleep', '60']))\n"
          "time.sleep(60)\n"],
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from confluent_kafka import Consumer
 
-from tests.helpers import topic_exists, unique
+from tests.helpers import cluster_groups, empty_group, topic_exists, unique
 from tuner.cli import main
 from tuner.cluster import admin as cluster
-from tuner.cluster import clean, owned
+from tuner.cluster import owned
 from tuner.config import ClusterSpec, TopicSpec
+from tuner.search import clean
 from tuner.search.lease import Coordinator
 
 
@@ -120,3 +122,36 @@ def test_clean_drops_expired_leases_only(postgres_url: str, private_tmp: Path) -
     assert other._try_acquire(f"127.0.0.2:{os.getpid()}") == (False, None)
     for c in (stale, fresh, other):
         c.close()
+
+
+@pytest.mark.integration
+def test_clean_deletes_empty_tuner_groups_only(
+    bootstrap_servers: str, private_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the config's cluster, an empty group under the prefix (a killed run's) is deleted and
+    named; an empty group outside the prefix, and one under it with a member, stay."""
+    left, live, foreign = unique("left"), unique("live"), f"other.{unique('group')}"
+    for group in (left, foreign):
+        empty_group(bootstrap_servers, group)
+    topic = unique("live")
+    conn = cluster.Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1, create=True)))
+    member = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": live})
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    config = private_tmp / "c.yaml"
+    config.write_text(f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n")
+    try:
+        assert {left, live, foreign} <= asyncio.run(cluster_groups(bootstrap_servers))
+        assert main(["clean", "--config", str(config)]) == 0
+        remaining = asyncio.run(cluster_groups(bootstrap_servers))
+    finally:
+        member.close()
+    out = capsys.readouterr().out
+    assert f"deleted group {left} at {bootstrap_servers}" in out
+    assert f"left group {live} at {bootstrap_servers}: it has members (in use)" in out
+    assert foreign not in out
+    assert left not in remaining
+    assert {live, foreign} <= remaining

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import NonEmptyGroup
+from confluent_kafka import Consumer
 
 from tests.helpers import small_spec, topic_exists, unique
 from tuner.broker import EmbeddedCluster, free_port
+from tuner.cli import main
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import ClusterError, Connection, UnreachableError
 from tuner.config import ClusterSpec, TopicSpec
@@ -137,3 +142,79 @@ def test_group_reads_wait_out_a_killed_coordinator(kafka_cluster: EmbeddedCluste
     finally:
         kafka_cluster.start_broker(coordinator)
     assert waited_s > 1.0, "the killed coordinator was never asked: nothing was waited out"
+
+
+@pytest.mark.integration
+def test_a_run_leaves_none_of_its_groups(
+    bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuner run` on a backlog too small for its window runs again on fresh groups
+    (`<group>.r<n>`); when it ends, none of its groups is left on the cluster."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"cluster: {{bootstrap_servers: '{bootstrap_servers}'}}\n"
+        f"topic: {{name: {unique('groups')}, partitions: 2}}\n"
+        "workload: {message_bytes: 100, prefill_records: 1000}\n"
+        "consumer: {members: 1}\n"
+        "trial: {warmup_s: 0.5, measure_s: 1}\n"
+        "metrics: {port: 0, producer_port: 0}\n"
+    )
+    before = set(asyncio.run(cluster.owned_groups(conn)))
+    code = main(["run", str(config), "--quiet", "--json", str(tmp_path / "r.json")])
+    assert code in {0, 1}  # 1: it still measured the supply on the grown backlog
+    capsys.readouterr()
+    group = json.loads((tmp_path / "r.json").read_text())["group_id"]
+    base = group.split(".r")[0]
+    assert group != base, "the run never ran again: no retry group was made"
+    left = set(asyncio.run(cluster.owned_groups(conn)))
+    assert {g for g in left if g.startswith(base)} == set()
+    assert left <= before
+
+
+@pytest.mark.integration
+def test_groups_are_deleted_once_empty_kip848_ones_too(bootstrap_servers: str) -> None:
+    """A KIP-848 (`group.protocol=consumer`) group is deleted after its member closed; a
+    classic group whose member is still in it is asked again until the member has left (the
+    broker answers NON_EMPTY_GROUP until then); a group outside the prefix is refused."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    topic, kip848, classic = unique("del"), unique("kip848"), unique("leaving")
+    asyncio.run(cluster.ensure_topic(conn, TopicSpec(name=topic, partitions=1, create=True)))
+    member = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": kip848,
+                       "group.protocol": "consumer"})  # fmt: skip
+    member.subscribe([topic])
+    deadline = time.monotonic() + 30
+    while not member.assignment() and time.monotonic() < deadline:
+        member.poll(0.2)
+    assert member.assignment(), "the KIP-848 member never got its partition"
+    member.close()
+    assert asyncio.run(cluster.delete_groups(conn, [kip848])) == [kip848]
+    assert kip848 not in asyncio.run(cluster.owned_groups(conn))
+
+    async def leave_later() -> tuple[list[str], float]:
+        consumer = AIOKafkaConsumer(topic, **conn.kwargs(), group_id=classic)
+        await consumer.start()
+        try:
+            async with asyncio.timeout(30):
+                while not consumer.assignment():
+                    await consumer.getmany(timeout_ms=100)
+            with pytest.raises(NonEmptyGroup):
+                await cluster.delete_groups(conn, [classic], wait_s=0.5)
+
+            async def leave() -> None:
+                await asyncio.sleep(1.0)
+                await consumer.stop()
+
+            started = time.monotonic()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(leave())
+                deleted = await cluster.delete_groups(conn, [classic])
+            return deleted, time.monotonic() - started
+        finally:
+            await consumer.stop()  # a second stop is a no-op
+
+    deleted, waited_s = asyncio.run(leave_later())
+    assert deleted == [classic]
+    assert waited_s > 0.5, "deleted while its member was still in it"
+    with pytest.raises(cluster.ForeignGroupError, match="only deletes groups starting with"):
+        asyncio.run(cluster.delete_groups(conn, ["other.group"]))

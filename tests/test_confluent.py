@@ -19,7 +19,7 @@ from confluent_kafka.admin._group import ConsumerGroupDescription
 from confluent_kafka.admin._resource import ResourceType
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import small_spec, trial, unique
+from tests.helpers import assert_stuck, small_spec, trial, unique
 from tuner.broker import free_port
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
@@ -244,3 +244,20 @@ def test_the_kip848_admin_clients_log_lines_go_through_the_tuners_logger(
         asyncio.run(kip848.set_group_configs(address, SecuritySpec(), unique("g"), configs))
     assert [r for r in caplog.records if "Connection refused" in r.getMessage()]
     assert _raw_librdkafka_lines(capfd.readouterr().err) == []
+
+
+def test_a_confluent_member_stuck_in_one_batch_is_measured_as_stuck(bootstrap_servers: str) -> None:
+    """A confluent-kafka member inside one batch of 5,000 records at 10 ms (50 s) all window:
+    its open gap is the longest one, at least the window, it was busy, and the lag comes from
+    the broker's offsets (librdkafka's statistics are served from consume(), not called)."""
+    spec = small_spec(
+        "rdstuck",
+        consumer={
+            "client": "confluent-kafka",
+            "processing": {"per_record_ms": 10},
+            "settings": {"max.poll.records": 5000},
+        },
+        trial={"warmup_s": 1, "measure_s": 4},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert_stuck(result)

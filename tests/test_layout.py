@@ -10,12 +10,13 @@ import tuner
 MAX_LINES = 400
 """A module longer than this has more than one job: split it by what each part owns."""
 
-FLAT = {"__init__.py", "librdkafka.py", "settings.py"}
+FLAT = {"__init__.py", "children.py", "librdkafka.py", "settings.py"}
 """The modules at the top of `tuner/`: what every step uses. A new module goes into the
 subpackage of its step (cli, config, broker, cluster, load, consumer, metrics, trial, search,
 recommend, report, advice, profile, payloads)."""
 
 MAX_FLAT = 8
+"""How many modules may sit at the top at all: past this, the top is a heap again."""
 
 
 def test_no_module_is_over_the_line_limit() -> None:
@@ -33,5 +34,5 @@ def test_only_the_shared_modules_sit_at_the_top_of_the_package() -> None:
     """The flat modules of `tuner/` are the known few; any other belongs to a step's package."""
     root = Path(tuner.__file__).parent
     flat = {path.name for path in root.glob("*.py")}
-    assert len(FLAT) <= MAX_FLAT
+    assert len(flat) <= MAX_FLAT, f"{len(flat)} flat modules (at most {MAX_FLAT}): {sorted(flat)}"
     assert flat == FLAT, f"new flat modules {sorted(flat - FLAT)}, gone {sorted(FLAT - flat)}"

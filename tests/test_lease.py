@@ -17,8 +17,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tests.helpers import study_config, topic_exists, unique
 from tuner.broker import EmbeddedBroker
-from tuner.cluster import clean
 from tuner.config import load_config
+from tuner.search import clean
 from tuner.search.lease import Coordinator
 from tuner.search.optimize import _fail_abandoned
 from tuner.search.study import CLUSTER_ATTR, FAIL_REASON_ATTR, WORKER_ATTR, open_storage

@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric
 
 from tuner.config import ProcessingSpec
 from tuner.consumer import ProcessingModel, count_records
-from tuner.consumer.instrumented import WindowMax
+from tuner.consumer.poll_timer import WindowMax
 from tuner.metrics import (
     APP_INFO,
     JAVA_CONSUMER,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tuner.broker import EmbeddedCluster, live_broker_ids
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec
+from tuner.metrics.phases import Phase
 from tuner.trial.measure import run_standalone
 
 pytestmark = pytest.mark.integration
@@ -56,16 +58,28 @@ def test_a_run_on_three_brokers_reads_from_every_leader(kafka_cluster: EmbeddedC
         },
         trial={"warmup_s": 0.5, "measure_s": 3},
     )
-    result = run_standalone(spec)
+    conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
+    committed: dict[str, dict[int, int]] = {}
+
+    def before_the_groups_go(phase: Phase, _value: float | None) -> None:
+        """At an attempt's end its group has left and is not yet deleted: read its offsets."""
+        if phase is Phase.STOP:
+
+            async def read() -> None:
+                for group in await cluster.owned_groups(conn):
+                    committed[group] = await cluster.committed_offsets(conn, group, spec.topic.name)
+
+            with ThreadPoolExecutor(1) as pool:  # this thread's loop is the trial's
+                pool.submit(asyncio.run, read()).result()
+
+    result = run_standalone(spec, observer=before_the_groups_go)
     partitions, min_isr = _describe(bootstrap, spec.topic.name)
     assert min_isr == "2"
     assert len(partitions) == 6
     assert all(sorted(p["replicas"]) == [1, 2, 3] for p in partitions)
     leaders = {p["partition"]: p["leader"] for p in partitions}
     assert set(leaders.values()) == {1, 2, 3}
-    conn = Connection(bootstrap_servers=bootstrap, cluster=spec.cluster)
-    committed = asyncio.run(cluster.committed_offsets(conn, result.group_id, spec.topic.name))
-    read_from = {leaders[p] for p, offset in committed.items() if offset > 0}
+    read_from = {leaders[p] for p, offset in committed[result.group_id].items() if offset > 0}
     assert read_from == {1, 2, 3}
     assert result.records_consumed > 0
     assert result.errors == ()

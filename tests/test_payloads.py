@@ -16,22 +16,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.helpers import one_trial_study, topic_exists, unique
+from tests.helpers import cluster_groups, one_trial_study, topic_exists, unique
 from tuner.broker import EmbeddedBroker
 from tuner.cli import main
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
-from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
-from tuner.payloads import PayloadError, Record, read_records, record_line
-from tuner.payloads.sample import (
+from tuner.cluster.sample import (
     PayloadTopicError,
     sample_path,
     sample_topic,
     with_topic_sample,
 )
+from tuner.cluster.workload import summarize
+from tuner.config import ClusterSpec, SecuritySpec, StudySpec, TopicSpec, parse_config
+from tuner.payloads import PayloadError, Record, read_records, record_line
 from tuner.payloads.sizes import percentile, quantile, sized_values
-from tuner.payloads.workload import summarize
 
 # --- reading payloads (no broker) ---------------------------------------------------------------
 
@@ -218,15 +218,6 @@ def test_distribution_sizes_on_the_topic_have_the_asked_p50_and_p99(bootstrap_se
     assert spec.workload.mean_message_bytes == 800
 
 
-async def _groups(bootstrap_servers: str) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        return {g[0] for g in await admin.list_consumer_groups()}
-    finally:
-        await admin.close()
-
-
 @pytest.mark.integration
 def test_a_topic_sample_only_reads_the_users_topic(bootstrap_servers: str, tmp_path: Path) -> None:
     """Sampling a topic outside the prefix writes nothing to it, creates no group, commits
@@ -254,12 +245,12 @@ def test_a_topic_sample_only_reads_the_users_topic(bootstrap_servers: str, tmp_p
             await producer.stop()
 
     asyncio.run(produce())
-    groups_before = asyncio.run(_groups(bootstrap_servers))
+    groups_before = asyncio.run(cluster_groups(bootstrap_servers))
     ends_before = asyncio.run(cluster.end_offsets(conn, topic))
     spec = parse_config({"workload": {"payloads": {"topic": topic, "sample_records": 100}}})
     sampled = with_topic_sample(spec, conn, tmp_path)
     assert asyncio.run(cluster.end_offsets(conn, topic)) == ends_before
-    assert asyncio.run(_groups(bootstrap_servers)) == groups_before
+    assert asyncio.run(cluster_groups(bootstrap_servers)) == groups_before
     payloads = sampled.workload.payloads
     assert payloads is not None
     assert payloads.file is not None

@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import synthetic_study
 from tuner.report import plots
+from tuner.search.study import importances
 
 GENERIC = {
     "Objective Value", "Hyperparameter", "Hyperparameter Importance", "heartbeat.fraction",
@@ -32,7 +33,7 @@ def _texts(figure: Any) -> set[str]:
 def charts() -> dict[str, Any]:
     """Each chart's figure for a 24-trial study of the default space (drawn once)."""
     study = synthetic_study(24)
-    ranked = plots.importances(study)
+    ranked = importances(study)
     return {name: chart() for name, chart in plots.charts(study, ranked).items()}
 
 
@@ -52,7 +53,7 @@ def test_importances_name_the_heartbeat_fraction(charts: dict[str, Any]) -> None
 def test_contour_shows_the_two_most_important_settings() -> None:
     """The contour's axes are the importances' top two, which are not the alphabetical first."""
     study = synthetic_study(24)
-    ranked = plots.importances(study)
+    ranked = importances(study)
     assert ranked is not None
     top = list(ranked)[:2]
     assert "max.poll.records" in top  # the synthetic throughput grows with it

@@ -178,6 +178,19 @@ def test_an_unreachable_prometheus_exits_2(tmp_path: Path, capsys: Any) -> None:
     assert f"no answer from Prometheus at {url}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("url", ["ftp://nowhere", "127.0.0.1:9090", "http://:9090"])
+def test_a_prometheus_flag_that_is_not_an_http_url_exits_2(
+    url: str, tmp_path: Path, capsys: Any
+) -> None:
+    """A --prometheus that is not http(s)://host[:port] is refused as bad input, the flag named,
+    before anything is asked (not reported as a Prometheus that did not answer)."""
+    argv = ["profile", "--prometheus", url, "--group", "g", "--out", str(tmp_path / "x.yaml")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--prometheus: expected http://host[:port] or https://host[:port], got {url!r}" in err
+    assert "no answer" not in err
+
+
 @pytest.fixture
 def exported(tmp_path: Path) -> Iterator[tuple[CollectorRegistry, Prometheus]]:
     """The tuner's exporter (our names and the Java client's) and a real Prometheus scraping it

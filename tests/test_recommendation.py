@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -9,50 +10,96 @@ import optuna
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.helpers import measured, small_spec
+from tests.helpers import measured, slow_records, small_spec
 from tuner import report
+from tuner.cli.advise import study_advice_of
 from tuner.config import SettingValue
+from tuner.recommend.ablation import Verdict
 from tuner.recommend.bench import Bench
 from tuner.recommend.confirm import confirm_on
 from tuner.recommend.recommendation import Step, recommend
 from tuner.report import Candidate
-from tuner.search.study import RESULT_ATTR, SETTINGS_ATTR
+from tuner.search.study import CLIENT_ATTR, RESULT_ATTR, SETTINGS_ATTR
 from tuner.trial.run import TrialResult
+
+
+def _study_of(settings: Mapping[str, SettingValue], client: str = "aiokafka") -> optuna.Study:
+    """An in-memory study whose one trial (the best) ran `settings` with `client`."""
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(CLIENT_ATTR, {"client": client, "group_protocol": "classic"})
+    trial = study.ask()
+    trial.set_user_attr(SETTINGS_ATTR, dict(settings))
+    trial.set_user_attr(RESULT_ATTR, measured(1000).to_dict())
+    trial.set_constraint("rebalances", 0.0)
+    study.tell(trial, 1000.0)
+    return study
 
 
 @pytest.mark.integration
 def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
     bootstrap_servers: str, tmp_path: Path
 ) -> None:
-    """A best trial that drew max.poll.records=2211 is ablated and confirmed as 2200: every run
-    of the recommendation used 2200 (or aiokafka's default, once put back), never 2211, and the
-    report names the rounding."""
+    """A best trial that drew max.poll.records=152 is ablated and confirmed as 150: 5 ms
+    records and a 2 s max.poll.interval.ms make aiokafka's unlimited batches overrun it, so
+    putting it back rebalances and 150 is kept; every run of the recommendation used 150, never
+    152, and the report names the rounding."""
     spec = small_spec(
         "rounded",
         cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={**slow_records(), "processing": {"per_record_ms": 5}},
         confirm={"repeats": 1, "ablation_pairs": 1},
-        trial={"warmup_s": 0.5, "measure_s": 2},
+        trial={"warmup_s": 0.5, "measure_s": 3},
     )
-    study = optuna.create_study(direction="maximize")
-    trial = study.ask()
-    trial.set_user_attr(SETTINGS_ATTR, {"max.poll.records": 2211})
-    trial.set_user_attr(RESULT_ATTR, measured(1000).to_dict())
-    trial.set_constraint("rebalances", 0.0)
-    study.tell(trial, 1000.0)
+    study = _study_of({**spec.consumer.settings, "max.poll.records": 152})
     steps: list[Step] = []
     done = recommend(spec, study, study.best_trial, on_step=steps.append)
     assert steps == [Step.ABLATION, Step.CONFIRMATION]
     ablation, confirmation = done.ablation, done.confirmation
     assert ablation is not None
     (change,) = ablation.changes
-    assert change.best == 2200
+    assert change.best == 150
+    assert change.verdict is Verdict.TROUBLE, change.reason
     assert confirmation.settings == dict(ablation.settings)
-    ran = {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]}
-    assert ran == {2200 if change.kept else None}
+    assert {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]} == {150}
     report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
     md = (tmp_path / "report.md").read_text()
-    assert "`max.poll.records=2200` (drawn: 2211)" in md
-    assert "2211" not in (tmp_path / "consumer.properties").read_text()
+    assert "`max.poll.records=150` (drawn: 152)" in md
+    assert "max.poll.records=150\n" in (tmp_path / "consumer.properties").read_text()
+    assert "152" not in (tmp_path / "consumer.properties").read_text()
+
+
+@pytest.mark.integration
+def test_a_confluent_kafka_study_ablates_against_librdkafkas_defaults(
+    bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A confluent-kafka best trial that drew session.timeout.ms=10000 (aiokafka's default;
+    librdkafka's is 45000) is ablated against 45000 and put back (no run rebalanced), so
+    librdkafka.properties does not set it; no file names aiokafka's defaults."""
+    spec = small_spec(
+        "confluent-session",
+        cluster={"bootstrap_servers": bootstrap_servers},
+        consumer={"client": "confluent-kafka", "processing": {"per_record_ms": 0.5}},
+        confirm={"repeats": 1, "ablation_pairs": 1},
+        trial={"warmup_s": 0.5, "measure_s": 2},
+    )
+    study = _study_of({"session.timeout.ms": 10000}, client="confluent-kafka")
+    done = recommend(spec, study, study.best_trial)
+    assert done.ablation is not None
+    (change,) = done.ablation.changes
+    assert (change.name, change.best, change.baseline) == ("session.timeout.ms", 10000, 45000)
+    assert change.verdict is Verdict.NO_TROUBLE, change.reason
+    assert done.confirmation.settings == {}
+    advice = study_advice_of(spec, study.best_trial, done.confirmation, done.ablation)
+    written = report.write(tmp_path, study, study.best_trial, done.confirmation,
+                           ablation=done.ablation, advice=advice)  # fmt: skip
+    assert "session.timeout.ms" not in (tmp_path / "librdkafka.properties").read_text()
+    assert "put back" in written.summary or "Change nothing" in written.summary
+    texts = {p.name: p.read_text() for p in written.paths if p.suffix != ".png"}
+    assert "What the advisor says" in texts["report.md"]
+    for name, text in texts.items():
+        for said in ("aiokafka defaults", "aiokafka's defaults", "aiokafka default "):
+            assert said not in text, (name, said)
+    assert json.loads(texts["summary.json"])["baseline"] == "confluent-kafka defaults"
 
 
 class _OrderBench(Bench):

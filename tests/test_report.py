@@ -17,10 +17,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.helpers import measured, synthetic_study
 from tuner import report
+from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
-from tuner.payloads.workload import PayloadSummary
 from tuner.recommend.ablation import ablate
-from tuner.report.confirmation import Candidate, Confirmation, paired_gain, t_quantile
+from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
 from tuner.search import space
 from tuner.search.objective import Constraint
@@ -312,21 +312,23 @@ def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
 
 
 def test_a_change_that_cost_throughput_is_not_called_no_effect(tmp_path: Path) -> None:
-    """Putting max.poll.records back is 13.2% faster: the report lists it as put back because
-    the change cost throughput, beside the number, never under "no measurable effect"."""
+    """Putting max.poll.records back is 13.2% faster in 3 pairs: the report lists it as put back
+    because the change cost throughput, beside the number, never under "no measurable
+    effect"."""
     study = synthetic_study(24)
 
     def run(settings: Mapping[str, SettingValue]) -> TrialResult:
         return measured(1000 if "max.poll.records" in settings else 1132)
 
-    ablation = ablate({"max.poll.records": 2200}, {}, run=run, pairs=2)
+    ablation = ablate({"max.poll.records": 2200}, {}, run=run, pairs=3)
     report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
     md = (tmp_path / "report.md").read_text()
     assert "Put back (no measurable effect)" not in md
     assert (
         "Put back (the change cost throughput):\n\n- `max.poll.records=unlimited` (best trial: "
-        "2200): putting it back +13.2% throughput (2 pairs, no interval); putting it back "
-        "raised throughput by more than 3%: the change cost throughput."
+        "2200): putting it back +13.2% throughput (95% interval +13.2% to +13.2%); putting it "
+        "back raised throughput by more than 3%, its whole 95% interval beyond the tolerance: "
+        "the change cost throughput."
     ) in md
     assert _set_lines(tmp_path / "consumer.properties") == []
 
@@ -458,7 +460,7 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
 
 
 def measured_meaning(name: str) -> str:
-    return report.Measured(client="confluent-kafka").meaning(name)
+    return report.MeasuredClient(client="confluent-kafka").meaning(name)
 
 
 def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults(
@@ -471,7 +473,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     study.set_user_attr(CLIENT_ATTR, {"client": "confluent-kafka", "group_protocol": "consumer"})
     confirmation = replace(
         _confirmation([150] * 3, [100] * 3, [100] * 3),
-        measured=report.Measured(client="confluent-kafka", protocol="consumer"),
+        measured=report.MeasuredClient(client="confluent-kafka", protocol="consumer"),
     )
     report.write(tmp_path, study, study.best_trial, confirmation)
     md = (tmp_path / "report.md").read_text()
@@ -486,14 +488,16 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     assert "| confluent-kafka defaults | 100 |" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["client"], summary["group_protocol"]) == ("confluent-kafka", "consumer")
-    assert summary["against"]["aiokafka defaults"]["label"] == "confluent-kafka defaults"
+    assert summary["baseline"] == "confluent-kafka defaults"
+    assert set(summary["against"]) == {"java defaults", "confluent-kafka defaults"}
+    assert summary["against"]["confluent-kafka defaults"]["label"] == "confluent-kafka defaults"
     props = (tmp_path / "librdkafka.properties").read_text()
     assert "# Measured on confluent-kafka, group protocol consumer (KIP-848): " in props
 
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:
     """A study without a recorded client measured aiokafka, on the classic protocol."""
-    measured_on = report.Measured.of(optuna.create_study())
+    measured_on = report.MeasuredClient.of(optuna.create_study())
     assert measured_on.describe() == "aiokafka, group protocol classic"
     assert measured_on.defaults()["session.timeout.ms"] == 10000
     assert _confirmation([1.0], [1.0], [1.0]).label(Candidate.AIOKAFKA_DEFAULTS) == (

@@ -22,9 +22,9 @@ from tuner.cli import main
 from tuner.cluster import admin as cluster
 from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
+from tuner.cluster.sample import PayloadTopicDeniedError, PayloadTopicError, sample_topic
 from tuner.config import ClusterSpec, SecuritySpec, TopicSpec, parse_config
 from tuner.payloads import read_records
-from tuner.payloads.sample import PayloadTopicDeniedError, PayloadTopicError, sample_topic
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tuner.broker import free_port
 from tuner.cli import main
 from tuner.search.study import CLUSTER_ATTR, StorageError, check_storage, open_storage
 
@@ -59,3 +60,31 @@ def test_a_malformed_storage_url_exits_2(
     config.write_text("cluster: {bootstrap_servers: '127.0.0.1:1'}\n")
     assert main(["optimize", str(config), "--storage", "nosuchdb://x/y"]) == 2
     assert "storage 'nosuchdb://x/y' is not a database URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("by_flag", [False, True], ids=["study.storage", "--storage"])
+def test_a_postgres_storage_nothing_listens_on_exits_1(
+    by_flag: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PostgreSQL storage with no server at its address fails (exit 1) before a broker
+    starts, naming the field, the address tried and what to check, not SQLAlchemy's text."""
+    port = free_port()
+    url = f"postgresql://tuner:secret@127.0.0.1:{port}/optuna"
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "cluster: {bootstrap_servers: '127.0.0.1:1'}\n"
+        + ("" if by_flag else f"study: {{storage: '{url}'}}\n")
+    )
+    argv = ["optimize", str(config), "--out", str(tmp_path / "out")]
+    assert main(argv + (["--storage", url] if by_flag else [])) == 1
+    err = capsys.readouterr().err
+    field = "--storage" if by_flag else "study.storage"
+    assert (
+        f"{field}: cannot open the study storage 'postgresql://tuner:***@127.0.0.1:{port}/" in err
+    )
+    assert f'"127.0.0.1", port {port} failed: Connection refused' in err
+    assert f"check {field} (host, port, user, database) and that the database server is up" in err
+    assert "secret" not in err
+    assert "sqlalche.me" not in err
+    assert "OperationalError" not in err
+    assert "no answer from the cluster" not in err  # the storage was checked first

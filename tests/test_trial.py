@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import slow_records, small_spec, trial, trickle, unique
+from tests.helpers import assert_stuck, slow_records, small_spec, trial, trickle, unique
+from tuner.advice import Finding, Severity
+from tuner.cli import main
+from tuner.config import StudySpec
 from tuner.trial.measure import measure
 from tuner.trial.run import TrialResult
+
+Found = dict[str, Finding]
 
 pytestmark = pytest.mark.integration
 
@@ -286,3 +294,77 @@ def test_a_group_that_falls_behind_the_load_has_no_steady_state(bootstrap_server
     assert not steady.kept_up
     assert steady.consumed < steady.produced / 2
     assert steady.p99_ms == float("inf")
+
+
+def _stuck(name: str, **consumer: Any) -> StudySpec:
+    """2 members of 2 partitions of 5,000 records (200 B): a member's first poll hands out a
+    whole fetch (1 MiB a partition, ~7,600 records), at 3 ms a record ~23 s of work, which
+    outlasts the 1 s warm-up and the 4 s window."""
+    return small_spec(
+        name,
+        consumer={"members": 2, **consumer},
+        trial={"warmup_s": 1, "measure_s": 4},
+    )
+
+
+def _advise(result: TrialResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Found:
+    """`tuner advise --run` on the run's JSON, as code → finding."""
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result.to_dict()))
+    assert main(["advise", "--run", str(path), "--json"]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    return {
+        f["code"]: Finding(**{**f, "severity": Severity(f["severity"])}) for f in out["findings"]
+    }
+
+
+def test_a_member_stuck_in_one_blocking_batch_is_measured_as_stuck(
+    bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `cpu` batch that holds the loop through the whole window (session 8 s, so no member
+    is evicted in it): the longest gap and the loop's hold are at least the window, the member
+    was busy, the lag is the broker's; the advice names the held loop (KT102) with that hold
+    and KT106 the stuck member, not a gap of 0 ms."""
+    spec = _stuck(
+        "stuckcpu",
+        processing={"per_record_ms": 3, "mode": "cpu"},
+        settings={"session.timeout.ms": 8000, "heartbeat.interval.ms": 2000},
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.rebalances == 0
+    assert_stuck(result)
+    held = result.poll.loop_blocked_ms_max
+    assert held is not None
+    assert held >= result.window_s * 1000
+    found = _advise(result, tmp_path, capsys)
+    assert (found["KT102"].value, found["KT102"].limit) == (held, 8000)
+    assert f"the event loop was held up to {held:,.0f} ms (run" in found["KT102"].arithmetic
+    stuck_s = (result.poll.open_gap_ms_max or 0) / 1000
+    assert f"a member had not polled for {stuck_s:,.1f} s" in found["KT106"].change
+    assert "was 0 ms" not in found["KT106"].change
+    assert "KT203" not in found
+
+
+def test_a_member_stuck_past_max_poll_interval_is_named_as_the_cause(
+    bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An `async` batch far past max.poll.interval.ms 2 s: the group rebalances, the member's
+    open gap is the longest one, and the advice's rebalance finding (KT203) names the poll gap
+    (KT201) with its number, and no held loop (KT102), which did not fire."""
+    spec = _stuck(
+        "stuckasync", processing={"per_record_ms": 3}, settings={"max.poll.interval.ms": 2000}
+    )
+    result = trial(spec, bootstrap_servers)
+    assert result.rebalances >= 1
+    assert_stuck(result)
+    gap = result.poll.interval_ms_max
+    assert gap is not None
+    found = _advise(result, tmp_path, capsys)
+    assert found["KT201"].severity is Severity.RISK
+    assert (found["KT201"].value, found["KT201"].limit) == (gap, 2000)
+    assert "still open at the window's end" in found["KT201"].arithmetic
+    assert "KT102" not in found
+    change = found["KT203"].change
+    assert f"a member had not polled for {gap:,.0f} ms" in change
+    assert "(KT201)" in change
+    assert "KT102" not in change

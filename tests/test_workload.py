@@ -13,8 +13,8 @@ from tests.helpers import unique
 from tuner.broker import EmbeddedBroker
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
+from tuner.cluster.workload import summarize, workload_pool
 from tuner.config import ClusterSpec, TopicSpec, parse_config
-from tuner.payloads.workload import summarize, workload_pool
 
 RECORDS = 8000
 

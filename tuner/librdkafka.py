@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from tuner.settings import (
     ASSIGNOR_NAMES,
@@ -22,8 +22,22 @@ from tuner.settings import (
     validate_settings,
 )
 
-if TYPE_CHECKING:
-    from tuner.config.spec import SecuritySpec
+
+class Security(Protocol):
+    """The fields of `tuner.config.SecuritySpec` that librdkafka's connection needs (a protocol,
+    so that the config, which validates with this module's rules, is not imported back)."""
+
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def sasl_mechanism(self) -> str | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def ssl_cafile(self) -> str | None: ...
+
 
 _V = TypeVar("_V")
 Client = Literal["aiokafka", "confluent-kafka"]
@@ -193,25 +207,6 @@ def protocol_problems(
     return out
 
 
-CONFLUENT_SEARCH: Mapping[str, ParameterSpec] = {
-    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
-    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
-    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
-    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
-    "queued.min.messages": ParameterSpec(low=1000, high=1_000_000, log=True),
-    "queued.max.messages.kbytes": ParameterSpec(low=1024, high=256 << 10, log=True),
-    MAX_POLL_RECORDS: ParameterSpec(low=10, high=5000, log=True),
-    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
-    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
-    "max.poll.interval.ms": ParameterSpec(low=60000, high=600000, log=True),
-}
-"""What a confluent-kafka study searches when `search.parameters` is not given: the fetch
-settings, the prefetch queue's bounds, the batch passed to `consume()` (as max.poll.records)
-and the timeouts — under KIP-848 the session and heartbeat as the group's configs. Every
-fetch.max.bytes it samples is at least 1 MiB, above librdkafka's message.max.bytes floor, and
-every max.poll.interval.ms at least the longest session (librdkafka refuses less)."""
-
-
 def parameter_problems(
     client: Client, params: Mapping[str, ParameterSpec]
 ) -> list[tuple[str, str]]:
@@ -305,7 +300,7 @@ def settings_config(
     return conf
 
 
-def connection_config(bootstrap_servers: str, security: SecuritySpec) -> dict[str, str]:
+def connection_config(bootstrap_servers: str, security: Security) -> dict[str, str]:
     """librdkafka's connection and authentication properties (never logged: secrets)."""
     conf = {"bootstrap.servers": bootstrap_servers, "security.protocol": security.protocol}
     if security.protocol.startswith("SASL"):

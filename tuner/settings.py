@@ -45,7 +45,7 @@ class Setting:
 
 
 ASSIGNOR_KINDS = ("range", "roundrobin", "sticky")
-"""The assignors by short name; `tuner.search.space.ASSIGNORS` maps them to aiokafka's classes."""
+"""The assignors by short name; `tuner.clients.aiokafka.assignors` gives aiokafka's classes."""
 _JAVA_ASSIGNORS = {
     "range": "org.apache.kafka.clients.consumer.RangeAssignor",
     "roundrobin": "org.apache.kafka.clients.consumer.RoundRobinAssignor",

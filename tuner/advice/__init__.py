@@ -10,7 +10,7 @@ from __future__ import annotations
 from tuner.advice.check import check
 from tuner.advice.facts import Facts, Observed, Workload, combine, from_config, from_run, merge
 from tuner.advice.findings import Finding, Severity, at_least
-from tuner.advice.prometheus import PrometheusError, parse_duration
+from tuner.advice.prometheus import PrometheusError, parse_duration, url_problem
 from tuner.advice.rules import RULES, advise
 from tuner.advice.study import StudyAdvice, study_advice
 
@@ -18,5 +18,5 @@ __all__ = [
     "RULES", "Facts", "Finding", "Observed", "PrometheusError", "Severity", "StudyAdvice",
     "Workload",
     "advise", "at_least", "check", "combine", "from_config", "from_run", "merge",
-    "parse_duration", "study_advice",
+    "parse_duration", "study_advice", "url_problem",
 ]  # fmt: skip

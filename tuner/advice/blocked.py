@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tuner import librdkafka
 from tuner.advice.batch import BatchTime, batch_time, largest_within, records_within
 from tuner.advice.facts import Facts, Workload
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.liveness import HEADROOM, measured_gap, no_batch_size_helps, poll_work
 from tuner.advice.numbers import number, seconds, setting
+from tuner.clients import client_named
 
 OFF_THE_LOOP = (
     "run CPU work off the loop (asyncio.to_thread or a process pool; here: "
@@ -105,7 +105,7 @@ def _change(facts: Facts, w: Workload, hold: LoopHold, blocked_ms: float) -> str
 def loop_blocked_past_session(facts: Facts) -> Finding | None:
     """KT102: the event loop held against session.timeout.ms, judged on what a run measured
     (the loop itself, else the gap between polls) where it measured it."""
-    if facts.client == librdkafka.CONFLUENT:
+    if not client_named(facts.client).heartbeats_on_the_loop:
         return None  # librdkafka heartbeats on its own thread: a held loop delays no heartbeat
     w, o, session = facts.workload, facts.observed, facts.ms("session.timeout.ms")
     loop = None if o is None else o.loop_blocked_max_ms

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tuner import librdkafka
+from tuner.clients import client_named
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
@@ -49,6 +50,9 @@ class Observed:
     source: str
     window_s: float | None = None
     poll_interval_max_ms: float | None = None
+    open_gap_ms: float | None = None
+    """The longest a member had gone without polling when the window ended: a gap still open
+    (the member inside one batch), counted in `poll_interval_max_ms` too."""
     loop_blocked_max_ms: float | None = None
     """The longest a member's event loop was held, as a timer on it measured."""
     records_per_poll: float | None = None
@@ -135,6 +139,7 @@ def from_run(result: TrialResult) -> Facts:
         source="run",
         window_s=result.window_s,
         poll_interval_max_ms=result.poll.interval_ms_max,
+        open_gap_ms=result.poll.open_gap_ms_max,
         loop_blocked_max_ms=result.poll.loop_blocked_ms_max,
         records_per_poll=result.poll.records_per_poll_avg,
         records_per_fetch=result.fetch.records_per_fetch_avg if result.fetch.requests else None,
@@ -167,9 +172,7 @@ def client_settings(
     client: Client | None, protocol: GroupProtocol, stated: Mapping[str, SettingValue]
 ) -> dict[str, SettingValue | None]:
     """Every setting of `client` (aiokafka when None): `stated`, its defaults filling gaps."""
-    if client == librdkafka.CONFLUENT:
-        return librdkafka.effective_settings(stated, protocol=protocol)
-    return effective_settings(stated)
+    return client_named(client).effective_settings(stated, protocol=protocol)
 
 
 def merge(base: Facts, over: Facts) -> Facts:

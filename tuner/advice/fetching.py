@@ -6,7 +6,7 @@ from __future__ import annotations
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number, setting
-from tuner.librdkafka import CONFLUENT
+from tuner.clients import client_named
 from tuner.settings import fetch_max_too_small
 
 
@@ -107,12 +107,8 @@ def auto_commit_async(facts: Facts) -> Finding | None:
     if w is None or w.mode != "async" or facts.settings["enable.auto.commit"] is not True:
         return None
     every = facts.ms("auto.commit.interval.ms")
-    confluent = facts.client == CONFLUENT
-    poll, commit = (
-        ("consume()", "consumer.commit(asynchronous=False)")
-        if confluent
-        else ("getmany()", "await consumer.commit()")
-    )
+    client = client_named(facts.client)
+    poll, commit = client.poll_call, client.commit_call
     return Finding(
         code="KT111", rule="auto-commit-async",
         group=facts.group, severity=Severity.WARNING,
@@ -120,7 +116,7 @@ def auto_commit_async(facts: Facts) -> Finding | None:
         arithmetic=f"{setting(facts, 'enable.auto.commit')} with "
         f"mode async (commits every {setting(facts, 'auto.commit.interval.ms', 'ms')})",
         semantics=f"Auto-commit commits the position (past the last record {poll} returned) "
-        f"from a background {'thread' if confluent else 'task'}; while the handler awaits, "
+        f"from a background {client.background}; while the handler awaits, "
         "records not yet processed are committed, and a crash skips them.",
         change="set enable.auto.commit to false and commit after each processed batch "
         f"({commit})",

@@ -9,6 +9,7 @@ from tuner.advice.batch import BatchTime, batch_time, records_within
 from tuner.advice.facts import Facts, Workload
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number, seconds, setting
+from tuner.consumer import LAG_STALE_S
 from tuner.settings import heartbeat_too_slow, session_in_bounds
 
 HEADROOM = 0.5
@@ -51,6 +52,19 @@ def poll_work(facts: Facts, w: Workload) -> PollWork:
     return PollWork(
         records=records, records_text=records_text, batch=batch_time(w, records), fetched=by_fetch
     )
+
+
+STUCK_MS = LAG_STALE_S * 1000
+"""A gap between polls still open this long when the window ended: a member stuck in one batch."""
+
+
+def stuck_ms(facts: Facts) -> float | None:
+    """How long a member had not polled when the window ended, if that is a member stuck in
+    one batch (its gap open past `STUCK_MS`); None otherwise."""
+    o = facts.observed
+    if o is None or o.open_gap_ms is None or o.open_gap_ms < STUCK_MS:
+        return None
+    return o.open_gap_ms
 
 
 def measured_gap(facts: Facts) -> tuple[float, str] | None:
@@ -189,12 +203,16 @@ def slow_stuck_detection(facts: Facts) -> Finding | None:
     interval = facts.ms("max.poll.interval.ms")
     if interval <= LONG_POLL_INTERVAL_MS:
         return None
-    o = facts.observed
-    seen = (
-        f" (the longest gap observed was {number(o.poll_interval_max_ms)} ms)"
-        if o is not None and o.poll_interval_max_ms is not None
-        else ""
-    )
+    o, stuck = facts.observed, stuck_ms(facts)
+    if stuck is not None:
+        seen = (
+            f" (a member had not polled for {seconds(stuck)} when the window ended: stuck in "
+            f"one batch, it keeps its partitions for up to {seconds(interval)})"
+        )
+    elif o is not None and o.poll_interval_max_ms:
+        seen = f" (the longest gap observed was {number(o.poll_interval_max_ms)} ms)"
+    else:
+        seen = ""
     return Finding(
         code="KT106", rule="slow-stuck-detection",
         group=facts.group, severity=Severity.INFO,

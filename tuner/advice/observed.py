@@ -4,9 +4,10 @@ and idle time (KT201-KT205)."""
 from __future__ import annotations
 
 from tuner.advice.batch import records_within
+from tuner.advice.blocked import loop_blocked_past_session
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
-from tuner.advice.liveness import HEADROOM, LEAVES_GROUP, no_batch_size_helps
+from tuner.advice.liveness import HEADROOM, LEAVES_GROUP, no_batch_size_helps, stuck_ms
 from tuner.advice.numbers import count, number, setting
 
 STARVED_SHARE = 0.8
@@ -39,12 +40,18 @@ def poll_gap_near_limit(facts: Facts) -> Finding | None:
         )
     else:
         per_poll = "narrow max.poll.records, or "
+    stuck = stuck_ms(facts)
+    if stuck is not None and stuck >= gap:
+        title = f"a member had not polled for {number(gap)} ms when the window ended (stuck in "
+        title += "one batch)"
+        still = ", still open at the window's end"
+    else:
+        title, still = f"the longest gap between polls was {number(gap)} ms", ""
     return Finding(
         code="KT201", rule="poll-gap-near-limit",
         group=facts.group, severity=severity,
-        title=f"the longest gap between polls was {number(gap)} ms, "
-        f"{gap / interval:.0%} of max.poll.interval.ms",
-        arithmetic=f"longest gap between polls {number(gap)} ms ({o.source}) / "
+        title=f"{title}, {gap / interval:.0%} of max.poll.interval.ms",
+        arithmetic=f"longest gap between polls {number(gap)} ms ({o.source}){still} / "
         f"{setting(facts, 'max.poll.interval.ms', 'ms')} = {gap / interval:.0%}",
         semantics=f"{LEAVES_GROUP}; the group rebalances, and the member rejoins on its next "
         "poll.",
@@ -90,10 +97,21 @@ def rebalancing(facts: Facts) -> Finding | None:
         arithmetic=f"{count(o.rebalances, 'rebalance')}{window} ({o.source}){per_hour} > 0",
         semantics="Every rebalance stops the whole group: partitions are revoked, reassigned "
         "and fetched from the last committed offset, so work since the last commit repeats.",
-        change="remove the cause: see the poll-gap (KT201) and blocked-loop (KT102) findings; "
-        "otherwise members restarting or failing heartbeats",
+        change=_rebalance_cause(facts),
         value=o.rebalances, limit=0.0,
     )  # fmt: skip
+
+
+def _rebalance_cause(facts: Facts) -> str:
+    """The findings of this run that explain a rebalance, with their numbers; never one that
+    did not fire."""
+    found = [f for f in (poll_gap_near_limit(facts), loop_blocked_past_session(facts)) if f]
+    if not found:
+        return (
+            "no measured gap between polls or held event loop explains it: look for members "
+            "restarting or leaving, heartbeats lost on the network, or a broker failover"
+        )
+    return "remove the cause: " + "; ".join(f"{f.title} ({f.code})" for f in found)
 
 
 def lag_growing(facts: Facts) -> Finding | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tuner import librdkafka
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number
+from tuner.clients import client_named
 
 PREFETCH_LIMIT_BYTES = 256 << 20
 """Prefetched records a member may hold before it is worth a look: a quarter of a 1 GiB
@@ -17,7 +17,7 @@ def prefetch_memory(facts: Facts) -> Finding | None:
     keeps up or not: min(queued.min.messages x message size x partitions, the
     queued.max.messages.kbytes bound) plus one fetch per partition beyond the bound."""
     w = facts.workload
-    if facts.client != librdkafka.CONFLUENT or w is None:
+    if not client_named(facts.client).prefetch_queue or w is None:
         return None
     per_member = w.partitions_per_member
     wanted = facts.ms("queued.min.messages") * w.message_bytes * per_member

@@ -41,6 +41,27 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * scale
 
 
+def url_problem(text: str) -> str | None:
+    """What makes `text` not a Prometheus address (`http(s)://host[:port]`, optionally under a
+    path prefix), or None. Checked before asking: urllib would otherwise try `ftp://` or read a
+    `file://` path, and the failure would read as a Prometheus that did not answer."""
+    shape = "expected http://host[:port] or https://host[:port]"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, or out of range
+        return f"{shape}, got {text!r} ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"{shape}, got {text!r} (scheme {parts.scheme or 'missing'!r})"
+    if not parts.hostname:
+        return f"{shape}, got {text!r} (no host)"
+    if parts.query or parts.fragment:
+        return f"{shape}, got {text!r} (a query or fragment cannot prefix the API's paths)"
+    if port == 0:
+        return f"{shape}, got {text!r} (port 0)"
+    return None
+
+
 def _get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the user's own Prometheus URL
         return json.loads(response.read())

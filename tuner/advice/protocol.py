@@ -8,6 +8,7 @@ from tuner import librdkafka
 from tuner.advice.facts import Facts
 from tuner.advice.findings import Finding, Severity
 from tuner.advice.numbers import number
+from tuner.clients import client_named
 
 GROUP_BOUNDS: Mapping[str, tuple[str, int, int]] = {
     "session.timeout.ms": ("group.consumer.{}.session.timeout.ms", 45_000, 60_000),
@@ -39,7 +40,7 @@ def kip848_client_settings(facts: Facts) -> Finding | None:
     """KT113: under `group.protocol=consumer` librdkafka refuses to create a consumer with
     `session.timeout.ms`, `heartbeat.interval.ms` or `partition.assignment.strategy`; the first
     two become the group's configs, the assignor the broker's."""
-    if facts.client != librdkafka.CONFLUENT or facts.group_protocol != "consumer":
+    if facts.group_protocol != "consumer" or "consumer" not in client_named(facts.client).protocols:
         return None
     refused = [n for n in librdkafka.KIP848_CLIENT_REFUSED if n in facts.given]
     if not refused:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 import threading
 from collections.abc import Callable
@@ -17,22 +16,20 @@ import optuna
 from tuner import advice, report
 from tuner.advice import Finding, Severity
 from tuner.advice.serve import DEFAULT_PORT, AdviceService, Round, serving, watch
+from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
+from tuner.cli.exits import err as _err
 from tuner.config import ConfigError, StudySpec, load_config
 from tuner.recommend.ablation import Ablation
 from tuner.search.study import stored_result
 from tuner.trial.result import TrialResult
-
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _err(message: str) -> None:
-    print(f"tuner: {message}", file=sys.stderr)
 
 
 def _usage(args: argparse.Namespace) -> str | None:
     """What is wrong with the arguments, if anything."""
     if args.config is None and args.run is None and args.prometheus is None:
         return "advise needs a CONFIG, --run FILE or --prometheus URL (any of them together)"
+    if args.prometheus is not None and (bad := advice.url_problem(args.prometheus)):
+        return f"--prometheus: {bad}"
     if args.set and args.config is None:
         return "--set overrides a config value: give the CONFIG too"
     if args.prometheus is None:

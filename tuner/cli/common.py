@@ -13,8 +13,8 @@ from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE
 from tuner.cli.exits import err as _err
 from tuner.cluster.access import AccessError, redact_in_logs
 from tuner.cluster.admin import ClusterError, UnreachableError
+from tuner.cluster.sample import PayloadTopicDeniedError
 from tuner.config import EMBEDDED, ConfigError, StudySpec, describe_path, load_config
-from tuner.payloads.sample import PayloadTopicDeniedError
 
 
 def say(line: str) -> None:

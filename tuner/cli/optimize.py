@@ -17,8 +17,8 @@ from tuner.cli.exits import broker_failed as _broker_failed
 from tuner.cli.exits import err as _err
 from tuner.cli.render import StudyProgress, ablation_line, confirm_line
 from tuner.cluster.admin import ClusterError, Connection
+from tuner.cluster.sample import with_topic_sample
 from tuner.config import StudySpec
-from tuner.payloads.sample import with_topic_sample
 from tuner.recommend.recommendation import recommend
 from tuner.search import space
 from tuner.search import study as stored
@@ -40,7 +40,8 @@ def optimize_command(args: argparse.Namespace) -> int:
     if note and not args.quiet:
         print(note, file=sys.stderr)
     try:
-        stored.check_storage(study_url(spec, out_dir, args.storage))  # before anything starts
+        field = "--storage" if args.storage else "study.storage"
+        stored.reach_storage(study_url(spec, out_dir, args.storage), field=field)  # before all
         say_broker_start(spec, args.quiet)
         # One broker for the study and the runs after it (an embedded one started here would
         # otherwise start again, on fresh storage, for the ablation and the confirmation).
@@ -67,8 +68,17 @@ def optimize_command(args: argparse.Namespace) -> int:
                 print(f"worker done; the study is in {outcome.storage}")
                 return EXIT_OK
             return _recommend(
-                spec, outcome.storage, outcome.study_name, out_dir, confirm=True, quiet=args.quiet
+                spec,
+                outcome.storage,
+                outcome.study_name,
+                out_dir,
+                confirm=True,
+                quiet=args.quiet,
+                field=field,
             )
+    except stored.StorageUnreachableError as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
     except (StudyExistsError, stored.StorageError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -88,12 +98,16 @@ def _recommend(
     number: int | None = None,
     quiet: bool = False,
     advised: bool = True,
+    field: str = "--storage",
 ) -> int:
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+        study = optuna.load_study(study_name=name, storage=open_storage(storage, field=field))
     except KeyError:  # what Optuna's storages raise for a study name they do not hold
         _err(f"no study {name!r} in {storage}")
         return EXIT_BAD_INPUT
+    except stored.StorageUnreachableError as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
     except stored.StorageError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT

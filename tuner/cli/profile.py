@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from tuner import advice, profile
+from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_OK
+from tuner.cli.exits import err as _err
 from tuner.trial.result import TrialResult
-
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _err(message: str) -> None:
-    print(f"tuner: {message}", file=sys.stderr)
 
 
 def _usage(args: argparse.Namespace) -> str | None:
     if (args.prometheus is None) == (not args.run):
         return "profile needs --prometheus URL --group G, or --run FILE (one of them)"
+    if args.prometheus is not None and (bad := advice.url_problem(args.prometheus)):
+        return f"--prometheus: {bad}"
     if args.prometheus is not None and not args.group:
         return "--prometheus needs --group: the consumer group to profile"
     for flag, text in (("--window", args.window), ("--step", args.step)):

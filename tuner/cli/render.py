@@ -12,9 +12,10 @@ from typing import TextIO
 from tuner.broker import BrokerInfo
 from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
 from tuner.config import describe_path
+from tuner.consumer import LAG_STALE_S
+from tuner.metrics.phases import Outcome
 from tuner.recommend.ablation import Change
 from tuner.search.events import TrialEvent
-from tuner.trial.phases import Outcome
 from tuner.trial.run import LatencyMs, Phase, SteadyState, TrialResult
 
 
@@ -45,6 +46,17 @@ def render_secured(broker: BrokerInfo) -> str | None:
     ])  # fmt: skip
 
 
+STUCK_MS = LAG_STALE_S * 1000
+"""A gap between polls still open this long at the window's end is a member stuck in a batch."""
+
+
+def _stuck(open_gap_ms: float | None) -> str:
+    """A member still inside one batch when the window ended, from `STUCK_MS` on."""
+    if open_gap_ms is None or open_gap_ms < STUCK_MS:
+        return ""
+    return f"; a member had not polled for {open_gap_ms / 1000:,.1f} s at the window's end"
+
+
 def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:
     """A readable summary of one trial; `backlog_needed` names the backlog that would keep a
     run that ran dry capacity-bound."""
@@ -54,6 +66,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         f"throughput       {result.throughput_records_per_s:,.0f} records/s "
         f"({result.throughput_mb_per_s:,.2f} MB/s) over {result.window_s:.1f} s",
         f"rebalances       {result.rebalances}",
+        *([] if result.warmup_s is None else [f"warm-up          {result.warmup_s:.1f} s"]),
         f"record age       {_quantiles(result.record_age_ms)} "
         "(draining a backlog: not a latency the settings cause)",
         *_steady_lines(result.steady),
@@ -73,8 +86,14 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             ""
             if poll.loop_blocked_ms_max is None
             else f", event loop held up to {ms(poll.loop_blocked_ms_max)}"
+        )
+        + _stuck(poll.open_gap_ms_max),
+        f"lag (end)        {result.lag_max:,} records max per partition"
+        + (
+            " (the broker's offsets: a member's own reading was stale)"
+            if result.lag_from_broker
+            else ""
         ),
-        f"lag (end)        {result.lag_max:,} records max per partition",
         f"offsets          consumed {result.offsets.consumed_total:,}, committed "
         f"{result.offsets.committed_total:,}, topic end {result.offsets.end_offsets_total:,}",
     ]
@@ -94,6 +113,8 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             "arrived, not what the group can do; set workload.prefill_records to "
             + (f"{backlog_needed:,}" if backlog_needed else "a larger value")
         )
+    if result.coarse is not None:
+        lines.append(f"NOT MEASURED     the throughput above is not scored: {result.coarse}")
     lines.extend(f"error            {e}" for e in result.errors)
     return "\n".join(lines)
 

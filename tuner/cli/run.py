@@ -62,4 +62,7 @@ def run_command(args: argparse.Namespace) -> int:
             f"set workload.prefill_records to {needed:,}"
         )
         return EXIT_FAILURE
+    if result.coarse is not None:
+        _err(f"the window cannot be scored: {result.coarse}")
+        return EXIT_FAILURE
     return EXIT_OK if not result.errors else EXIT_FAILURE

@@ -1,8 +1,9 @@
 """Cluster admin: the trial's topic, its group, and the offsets that cross-check counts.
 
-The tuner only creates, writes and deletes topics under its prefix (default `tuner.`); every
-function that changes a topic (here and in `tuner.cluster.prefill`) checks that first, so a
-typo in a config can never touch a topic the tuner did not create.
+The tuner only creates, writes and deletes topics and groups under its prefix (default
+`tuner.`); every function that changes a topic (here and in `tuner.cluster.prefill`) or
+deletes a group checks that first, so a typo in a config can never touch a topic or group the
+tuner did not create.
 """
 
 from __future__ import annotations
@@ -11,20 +12,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    GroupIdNotFound,
     KafkaConnectionError,
     KafkaError,
+    NonEmptyGroup,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
     for_code,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.admin import DeleteGroupsRequest
 from aiokafka.protocol.commit import OffsetFetchRequest
 
 from tuner.cluster import owned
@@ -41,6 +45,10 @@ class ClusterError(Exception):
 
 class ForeignTopicError(ClusterError):
     """Raised instead of touching a topic outside the tuner's prefix."""
+
+
+class ForeignGroupError(ClusterError):
+    """Raised instead of deleting a consumer group outside the tuner's prefix."""
 
 
 class UnreachableError(ClusterError):
@@ -304,3 +312,69 @@ async def describe_group(conn: Connection, group_id: str) -> GroupState:
         return GroupState(state="Dead", member_ids=frozenset())
 
     return await _from_coordinator(conn, group_id, ask)
+
+
+GROUP_LEAVING_S = 5.0
+"""How long `delete_groups` asks again while the broker answers NON_EMPTY_GROUP: members that
+have just closed may still be leaving (a KIP-848 member's last heartbeat, a librdkafka
+consumer's LeaveGroup sent from its own thread), and the whole deletion is bounded by it."""
+
+
+async def _delete_group(admin: AIOKafkaAdminClient, group_id: str, wait_s: float) -> bool:
+    """Ask the group's coordinator to delete it; True if it was there, False if not. A
+    coordinator not ready and a group not yet empty are asked again until `wait_s`, then the
+    broker's error is raised (NonEmptyGroup for a group whose members did not leave)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            coordinator = await admin.find_coordinator(group_id)
+            response = await admin._send_request(DeleteGroupsRequest([group_id]), coordinator)
+            code = next((c for gid, c in response.results if gid == group_id), 0)
+            if code == GroupIdNotFound.errno:
+                return False
+            _raise_for(code, f"deleting group {group_id}")
+            return True
+        except (NonEmptyGroup, KafkaError) as exc:
+            if not (exc.retriable or isinstance(exc, NonEmptyGroup)):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            log.debug("group %s: not deleted yet (%r), asking again", group_id, exc)
+        await asyncio.sleep(0.2)
+
+
+async def delete_groups(
+    conn: Connection, group_ids: Sequence[str], *, wait_s: float = GROUP_LEAVING_S
+) -> list[str]:
+    """Delete the tuner's own consumer groups (the prefix rule of topics: ForeignGroupError for
+    any other); returns those that existed. A group is deleted only once empty (the broker
+    refuses otherwise): one whose members are still leaving is asked again for `wait_s`, then
+    its NonEmptyGroup error is raised. Works for classic, KIP-848 and share groups alike: the
+    coordinator decides, by the group's id."""
+    for group_id in group_ids:
+        if not group_id.startswith(conn.cluster.topic_prefix):
+            raise ForeignGroupError(
+                f"refusing to delete group {group_id!r}: the tuner only deletes groups "
+                f"starting with {conn.cluster.topic_prefix!r}"
+            )
+    async with asyncio.timeout(wait_s + REACH_TIMEOUT_S), admin_client(conn) as admin:
+        return [g for g in group_ids if await _delete_group(admin, g, wait_s)]
+
+
+async def delete_groups_of_run(conn: Connection, group_ids: Sequence[str]) -> None:
+    """`delete_groups` at the end of a run, which its failure must not fail: a broker that is
+    gone, or a member that would not leave, is logged, and `tuner clean` deletes the group."""
+    try:
+        await delete_groups(conn, group_ids)
+    except Exception as exc:  # a failed cleanup must not hide why the run ended
+        log.warning(
+            "could not delete consumer group(s) %s (`tuner clean` deletes them once empty): "
+            "%s: %s", ", ".join(group_ids), type(exc).__name__, exc,
+        )  # fmt: skip
+
+
+async def owned_groups(conn: Connection) -> list[str]:
+    """The cluster's consumer groups under the tuner's prefix, in every state."""
+    async with admin_client(conn) as admin:
+        groups = await admin.list_consumer_groups()
+    return sorted({g[0] for g in groups if g[0].startswith(conn.cluster.topic_prefix)})

@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from tuner.cluster.admin import ClusterError, Connection, check_owned, end_offsets
+from tuner.cluster.workload import workload_pool
 from tuner.config import WorkloadSpec
 from tuner.payloads import Record
 from tuner.payloads.pool import Pool
-from tuner.payloads.workload import workload_pool
 
 log = logging.getLogger(__name__)
 

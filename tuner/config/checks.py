@@ -7,11 +7,11 @@ import ipaddress
 import os
 import re
 
+from tuner.clients import client_named
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.config.topology import topology_problems
 from tuner.librdkafka import (
-    CONFLUENT,
     client_problems,
     parameter_problems,
     protocol_problems,
@@ -211,10 +211,11 @@ def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
         problems.append(f"consumer.settings.{name}: {message}")
     for path, message in protocol_problems(c.client, c.group_protocol, c.settings, rules=rules):
         problems.append(f"{path}: {message}")
-    if c.client == CONFLUENT and c.isolation == "task":
+    client = client_named(c.client)
+    if client.blocking_poll and c.isolation == "task":
         problems.append(
             "consumer.isolation: 'task' runs members in one event loop, which a blocking "
-            f"confluent-kafka consume() would stall: use 'process' with client {CONFLUENT!r}"
+            f"{c.client} {client.poll_call} would stall: use 'process' with client {c.client!r}"
         )
 
 

@@ -302,8 +302,9 @@ class ObjectiveSpec:
 class ConfirmSpec:
     repeats: int = 3
     ablation_pairs: int = 2
-    """Interleaved pairs per setting when ablating the best trial to its smallest change
-    (2 x pairs runs per setting that differs from the baseline); 0 skips the ablation."""
+    """Interleaved pairs each setting that differs from the baseline starts with when ablating
+    the best trial to its smallest change (more, up to `tuner.recommend.judge.MAX_PAIRS`, while
+    its effect is close to the tolerance); 0 skips the ablation."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from tuner.consumer.group import ConsumerGroup, GroupError
-from tuner.consumer.instrumented import InstrumentedConsumer, count_records
+from tuner.consumer.instrumented import LAG_STALE_S, InstrumentedConsumer, count_records
 from tuner.consumer.member import MemberSpec, run_member
 from tuner.consumer.messages import Problem, ProblemKind
 from tuner.consumer.processing import ProcessingModel
 
 __all__ = [
+    "LAG_STALE_S",
     "ConsumerGroup",
     "GroupError",
     "InstrumentedConsumer",

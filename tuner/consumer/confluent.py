@@ -20,9 +20,16 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.consumer.handler import UserHandler
-from tuner.consumer.instrumented import PollTimer
-from tuner.consumer.member import POLL_TIMEOUT_MS, MemberSpec, _Reporter, leave, work_through
+from tuner.consumer.member import (
+    POLL_TIMEOUT_MS,
+    MemberSpec,
+    _Reporter,
+    _watched,
+    leave,
+    work_through,
+)
 from tuner.consumer.messages import Message as Report
+from tuner.consumer.poll_timer import PollTimer
 from tuner.consumer.processing import ProcessingModel
 from tuner.consumer.rdkafka_stats import StatsReader, assigned_pairs
 from tuner.metrics import ConsumerMetrics
@@ -151,6 +158,12 @@ class RdConsumer:
         for stamp in last.values():  # the last record of each partition, as for aiokafka
             m.e2e_latency.observe(max(now_ms - stamp, 0.0) / 1000)
 
+    def close(self) -> None:
+        """Stop polling (no gap is open after) and close: librdkafka commits the stored offsets
+        (auto-commit) and leaves the group."""
+        self._poll_timer.close()
+        self.consumer.close()
+
     def commit(self) -> None:
         started = time.perf_counter()
         try:
@@ -160,14 +173,19 @@ class RdConsumer:
 
 
 async def run_confluent_member(
-    spec: MemberSpec, send: Callable[[Report], None], stopped: Callable[[], bool]
+    spec: MemberSpec,
+    send: Callable[[Report], None],
+    stopped: Callable[[], bool],
+    *,
+    watch: bool = False,
 ) -> None:
     """Consume until `stopped()`: consume a batch, process, commit (auto-commit off), report.
 
     `consume()` blocks the loop for up to its timeout; nothing else runs in this loop (the
     member is its own process), and reports are sent between batches. The user's handler, if
     any, gets the `Message`s of each `consume()`; librdkafka heartbeats on its own thread, so
-    a plain `def` handler delays only `max.poll.interval.ms`, never the session.
+    a plain `def` handler delays only `max.poll.interval.ms`, never the session. Nothing else
+    runs in the loop to report during a long batch: `watch` starts the member's watchdog thread.
     """
     conf = {
         **librdkafka.connection_config(spec.bootstrap_servers, spec.cluster.security),
@@ -191,16 +209,18 @@ async def run_confluent_member(
         if app is not None:
             await app.setup()  # before joining: the group does not wait on it
         consumer.start()
-        while not stopped():
-            batch = consumer.poll(POLL_TIMEOUT_MS / 1000)
-            totals = batch_totals(batch)
-            seconds, blocked_s = await work_through(batch, totals, app or model, reporter, stopped)
-            consumer.processed(batch, seconds, totals, blocked_s)
-            reporter.batch_done(totals)
-            if manual_commit and batch:
-                consumer.commit()
-            if reporter.due():
-                reporter.report()
+        with _watched(reporter, watch):
+            while not stopped():
+                batch = consumer.poll(POLL_TIMEOUT_MS / 1000)
+                totals = batch_totals(batch)
+                seconds, blocked_s = await work_through(
+                    batch, totals, app or model, reporter, stopped
+                )
+                consumer.processed(batch, seconds, totals, blocked_s)
+                reporter.batch_done(totals)
+                if manual_commit and batch:
+                    consumer.commit()
+                if reporter.due():
+                    reporter.report()
     finally:
-        # close() commits the stored offsets (auto-commit) and leaves the group.
-        await leave(asyncio.to_thread(consumer.consumer.close), spec.member, send, reporter, app)
+        await leave(asyncio.to_thread(consumer.close), spec.member, send, reporter, app)

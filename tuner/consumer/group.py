@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from tuner.children import describe_exit
 from tuner.config import handler as refs
 from tuner.consumer.member import STOP_TIMEOUT_S, MemberSpec, member_process, run_member
 from tuner.consumer.messages import (
@@ -37,7 +38,6 @@ from tuner.consumer.messages import (
     failure,
 )
 from tuner.metrics import PREFIX
-from tuner.trial.children import describe_exit
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +307,11 @@ class ConsumerGroup:
             await asyncio.gather(*pending, return_exceptions=True)
         with contextlib.suppress(KeyError):
             self.registry.unregister(self.collector)
+
+    def progress(self) -> dict[str, Progress]:
+        """Each member's latest progress (its batches finished, the batch in flight), by name;
+        a member that has reported none yet is absent."""
+        return dict(self.collector.progress)
 
     def families(self) -> list[Metric]:
         """The members' last reported families (also after the group has stopped)."""

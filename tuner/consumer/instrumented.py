@@ -14,11 +14,11 @@ it logs a warning and runs without those metrics rather than failing.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import operator
 import struct
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.client import ConnectionGroup
 
 from tuner.consumer import auth_failures
+from tuner.consumer.poll_timer import PollTimer, WindowMax
 from tuner.metrics import ConsumerMetrics
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,15 @@ _BATCH_HEADER = struct.Struct(">qi")  # baseOffset, batchLength
 _RECORDS_COUNT = struct.Struct(">i")
 _RECORDS_COUNT_OFFSET = 57  # v2 record batch: recordsCount follows baseSequence (KIP-98 format)
 _BATCH_OVERHEAD = 12  # baseOffset + batchLength precede the batchLength bytes
-MAX_WINDOW_S = 30.0
-"""Like the Java client's `*-max` metrics (time-between-poll-max, fetch-latency-max): the
-maximum over the last 30 s (`metrics.sample.window.ms` x `metrics.num.samples`)."""
 COORDINATOR_NODE_BASE = 2**31 - 1
 """The Java client names its coordinator connection node `Integer.MAX_VALUE - broker id`."""
 LAG_EVERY_S = 1.0
+LAG_STALE_S = 2 * LAG_EVERY_S
+"""A member's lag reading is stale once its gap between polls has been open this long: it
+reads lag at a poll (aiokafka at most every `LAG_EVERY_S`; librdkafka's statistics are
+served from `consume()` each second), so a member stuck in one batch still shows the lag of
+the poll before it, or none. The trial then takes lag from the broker's offsets."""
 LAG_POSITION_TIMEOUT_S = 0.05
-IDLE_DECAY = 0.9
 _VALUE_SIZE = operator.attrgetter("serialized_value_size")
 """Per-record work is the hot path: map+attrgetter is ~5x cheaper than a Python loop."""
 
@@ -71,64 +73,6 @@ def batch_totals(batch: dict[TopicPartition, list[Any]]) -> dict[str, tuple[int,
             r, b = out.get(tp.topic, (0, 0))
             out[tp.topic] = (r + len(records), b + sum(map(_VALUE_SIZE, records)))
     return out
-
-
-class WindowMax:
-    """The largest value added in the last `window_s` seconds, as a sliding-window maximum.
-
-    The deque keeps only values no later, larger one has superseded, so each `add` costs O(1)
-    amortised (a scan of every value cost 0.4 ms per poll at thousands of polls/s).
-    """
-
-    def __init__(self, window_s: float = MAX_WINDOW_S) -> None:
-        self.window_s = window_s
-        self._values: collections.deque[tuple[float, float]] = collections.deque()
-
-    def add(self, now: float, value: float) -> float:
-        """Add `value` observed at `now` (monotonic seconds); return the window's maximum."""
-        values = self._values
-        while values and values[-1][1] <= value:
-            values.pop()
-        values.append((now, value))
-        while values[0][0] < now - self.window_s:
-            values.popleft()
-        return values[0][1]
-
-
-class PollTimer:
-    """Times the gap between polls and the wait inside each, into the poll families; the
-    same for every client, so the families mean the same whichever client fed them."""
-
-    def __init__(self, metrics: ConsumerMetrics) -> None:
-        self.metrics = metrics
-        self._last_poll: float | None = None
-        self._last_return: float | None = None
-        self._poll_max = WindowMax()
-        self._idle = 0.0
-        self._busy = 0.0
-
-    def called(self) -> float:
-        """A poll starts now: observe the gap since the previous one; returns the time."""
-        m = self.metrics
-        called = time.perf_counter()
-        if self._last_poll is not None:
-            interval = called - self._last_poll
-            m.poll_interval.observe(interval)
-            m.poll_interval_max.set(self._poll_max.add(called, interval))
-        if self._last_return is not None:
-            self._busy = self._busy * IDLE_DECAY + (called - self._last_return)
-        return called
-
-    def returned(self, called: float) -> float:
-        """The poll started at `called` returned now: update the idle ratio; returns the time."""
-        m = self.metrics
-        returned = time.perf_counter()
-        self._idle = self._idle * IDLE_DECAY + (returned - called)
-        if self._idle + self._busy > 0:
-            m.poll_idle_ratio.set(self._idle / (self._idle + self._busy))
-        self._last_poll, self._last_return = called, returned
-        m.last_poll.set_to_current_time()
-        return returned
 
 
 def java_node_id(node_id: int, group: int) -> str:
@@ -162,7 +106,9 @@ class InstrumentedConsumer:
         self._poll_timer = PollTimer(metrics)
         self._fetch_max = WindowMax()
         self._loop_max = WindowMax()
+        self._loop_lock = threading.Lock()
         self._loop_due: float | None = None
+        metrics.loop_blocked_max.set_function(self._loop_held_max)
         self._lag_at = 0.0
         self._positions: dict[TopicPartition, int] = {}
         metrics.max_poll_interval.set(consumer_kwargs.get("max_poll_interval_ms", 300000) / 1000)
@@ -176,6 +122,7 @@ class InstrumentedConsumer:
 
     async def stop(self) -> None:
         """Leave the group; with auto-commit on, aiokafka commits the consumed offsets first."""
+        self._poll_timer.close()
         await self.consumer.stop()
 
     async def __aenter__(self) -> InstrumentedConsumer:
@@ -334,18 +281,22 @@ class InstrumentedConsumer:
             await self._update_lag()
         return batch
 
-    def expect_loop(self, due: float) -> None:
-        """A timer on the member's event loop is set to fire at `due` (`time.perf_counter()`)."""
+    def expect_loop(self, due: float | None) -> None:
+        """A timer on the member's event loop is set to fire at `due` (`time.perf_counter()`);
+        None: no timer any more (the member stops)."""
         self._loop_due = due
 
     def check_loop(self) -> None:
         """Record how late that timer is: the loop has been held that long, and aiokafka's
         heartbeat task (on the same loop) with it. Called by the timer when it fires and
-        inline at each poll, so a hold still going on shows too."""
-        if self._loop_due is not None:
-            now = time.perf_counter()
-            held = self._loop_max.add(now, max(now - self._loop_due, 0.0))
-            self.metrics.loop_blocked_max.set(held)
+        inline at each poll; a hold still going on when the member reports (from its watchdog
+        thread while the loop is held) shows too, as the lateness so far."""
+        self._loop_held_max()
+
+    def _loop_held_max(self) -> float:
+        now, due = time.perf_counter(), self._loop_due
+        with self._loop_lock:
+            return self._loop_max.add(now, 0.0 if due is None else max(now - due, 0.0))
 
     def processed(
         self,

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,15 +21,23 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
+from tuner import children
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
 from tuner.consumer.handler import UserHandler
 from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
-from tuner.consumer.messages import Failed, Message, Progress, Progressed, Snapshot, failure
+from tuner.consumer.messages import (
+    Failed,
+    Message,
+    Progress,
+    Progressed,
+    Snapshot,
+    failure,
+    mispredicted,
+)
 from tuner.consumer.processing import ProcessingModel
 from tuner.metrics import ConsumerMetrics
-from tuner.trial import children
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
@@ -38,6 +47,10 @@ LOOP_PROBE_S = 0.05
 """How often a timer checks that the event loop is free: a blocked loop shows, to within this,
 as the timer's lateness."""
 STOP_TIMEOUT_S = 30.0
+WATCHDOG_EVERY_S = 0.1
+WATCHDOG_AFTER_S = 1.5 * SNAPSHOT_EVERY_S
+"""The watchdog reports for a loop silent this long: the loop's own cadence is
+`SNAPSHOT_EVERY_S`, checked between batches and polls."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,8 +63,8 @@ class MemberSpec:
     group_id: str
     member: str
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """aiokafka keyword arguments from `tuner.search.space.to_aiokafka_kwargs` (plus offset reset),
-    or for confluent-kafka librdkafka properties from `tuner.librdkafka.settings_config`."""
+    """The client's own configuration, from `ConsumerClient.member_config` (aiokafka keyword
+    arguments, or librdkafka properties for confluent-kafka)."""
     client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
     batch_records: int = 500
     """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""
@@ -68,32 +81,42 @@ class MemberSpec:
 
 class _Reporter:
     """What a member tells its parent: full snapshots every `SNAPSHOT_EVERY_S`, and the start
-    of each batch (a `Progress`) at least every `PROGRESS_EVERY_S`."""
+    of each batch (a `Progress`) at least every `PROGRESS_EVERY_S`.
+
+    The member's loop reports, and its `_Watchdog` thread when the loop has not for a while:
+    sends are serialised by a lock (a pipe's messages must not interleave)."""
 
     def __init__(
         self, member: str, registry: CollectorRegistry, send: Callable[[Message], None]
     ) -> None:
-        self.member, self.registry, self.send = member, registry, send
+        self.member, self.registry, self._send = member, registry, send
+        self._lock = threading.Lock()
         self.assignments: Callable[[], int] = lambda: 0
         self.done: dict[str, tuple[int, int]] = {}
         self.progress = Progress(at=time.monotonic(), done={}, batch={})
         self.reported_at = self.progressed_at = 0.0
 
-    def due(self) -> bool:
-        return time.monotonic() - self.reported_at >= SNAPSHOT_EVERY_S
+    def due(self, every_s: float = SNAPSHOT_EVERY_S) -> bool:
+        return time.monotonic() - self.reported_at >= every_s
+
+    def send(self, message: Message) -> None:
+        with self._lock:
+            self._send(message)
 
     def report(self) -> None:
-        self.reported_at = self.progressed_at = time.monotonic()
-        snapshot = Snapshot(
-            self.member, list(self.registry.collect()), self.assignments(), self.progress
-        )
-        self.send(snapshot)
+        with self._lock:
+            self.reported_at = self.progressed_at = time.monotonic()
+            snapshot = Snapshot(
+                self.member, list(self.registry.collect()), self.assignments(), self.progress
+            )
+            self._send(snapshot)
 
     def batch_started(self, totals: dict[str, tuple[int, int]], work_s: float) -> None:
-        now = time.monotonic()
+        now, last = time.monotonic(), self.progress
         self.progress = Progress(
-            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s
-        )
+            at=now, done=dict(self.done), batch=totals, batch_started=now, batch_s=work_s,
+            batches=last.batches, missed=last.missed,
+        )  # fmt: skip
         if work_s >= SNAPSHOT_EVERY_S or self.due():
             self.report()  # the parent must see this poll before a batch that takes long
         elif totals and (
@@ -103,33 +126,84 @@ class _Reporter:
             self.send(Progressed(self.member, self.progress))
 
     def batch_done(self, totals: dict[str, tuple[int, int]]) -> None:
+        """The batch `batch_started` announced is done: its records count, and whether its
+        expected run time held (the parent's in-flight credit rests on it)."""
         for topic, (records, nbytes) in totals.items():
             r, b = self.done.get(topic, (0, 0))
             self.done[topic] = (r + records, b + nbytes)
-        self.progress = Progress(at=time.monotonic(), done=dict(self.done), batch={})
+        now, last = time.monotonic(), self.progress
+        done = any(r for r, _ in totals.values())
+        missed = done and mispredicted(last.batch_s, now - last.batch_started)
+        self.progress = Progress(
+            at=now, done=dict(self.done), batch={},
+            batches=last.batches + done, missed=last.missed + missed,
+        )  # fmt: skip
+
+
+class _Watchdog:
+    """A thread that sends the member's report when its loop has not for `WATCHDOG_AFTER_S`.
+
+    A batch that holds the event loop (a blocking handler, `mode: cpu`), or one of a client
+    whose loop runs no reporting task (confluent-kafka's), would otherwise leave the parent
+    with the member's last report from before the batch: no open gap, no held loop, an idle
+    ratio of the polls before it. The report's gauges are read as it is made, so this one
+    carries the gap and the hold so far. Only for a member in its own process: a task member
+    shares the parent's loop, and a held loop holds the parent too.
+    """
+
+    def __init__(self, reporter: _Reporter) -> None:
+        self._reporter = reporter
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tuner-watchdog", daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(WATCHDOG_EVERY_S):
+            if self._reporter.due(WATCHDOG_AFTER_S):
+                with contextlib.suppress(OSError):  # the parent is gone: the loop will see it
+                    self._reporter.report()
+
+
+def _watched(reporter: _Reporter, watch: bool) -> contextlib.AbstractContextManager[object]:
+    return _Watchdog(reporter) if watch else contextlib.nullcontext()
 
 
 async def _probe_loop(consumer: InstrumentedConsumer) -> None:
     """Time a timer on the loop, forever: its lateness is how long the loop was held."""
-    while True:
-        consumer.expect_loop(time.perf_counter() + LOOP_PROBE_S)
-        await asyncio.sleep(LOOP_PROBE_S)
-        consumer.check_loop()
+    try:
+        while True:
+            consumer.expect_loop(time.perf_counter() + LOOP_PROBE_S)
+            await asyncio.sleep(LOOP_PROBE_S)
+            consumer.check_loop()
+    finally:
+        consumer.expect_loop(None)  # no timer: a stopped probe is no held loop
 
 
 async def run_member(
-    spec: MemberSpec, send: Callable[[Message], None], stopped: Callable[[], bool]
+    spec: MemberSpec,
+    send: Callable[[Message], None],
+    stopped: Callable[[], bool],
+    *,
+    watch: bool = False,
 ) -> None:
     """Consume until `stopped()`: poll, process, commit (if auto-commit is off), report.
 
     Reporting and the stop check also happen inline between batches: when records are
     prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
     so a background task alone would starve exactly when the interesting things happen.
+    `watch`: a `_Watchdog` thread reports while the loop cannot (a member in its own process).
     """
     if spec.client == "confluent-kafka":
         from tuner.consumer.confluent import run_confluent_member  # noqa: PLC0415 - it imports this module
 
-        await run_confluent_member(spec, send, stopped)
+        await run_confluent_member(spec, send, stopped, watch=watch)
         return
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
@@ -152,23 +226,24 @@ async def run_member(
         if app is not None:
             await app.setup()  # before joining: the group does not wait on it
         await consumer.start()  # inside: a start the broker refuses still sends its counts
-        async with asyncio.TaskGroup() as tasks:
-            idle_reports = tasks.create_task(report_while_idle())
-            probe = tasks.create_task(_probe_loop(consumer))
-            while not stopped():
-                batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
-                totals = batch_totals(batch)
-                seconds, blocked_s = await work_through(
-                    batch, totals, app or model, reporter, stopped
-                )
-                consumer.processed(batch, seconds, totals, blocked_s)
-                reporter.batch_done(totals)
-                if manual_commit and any(r for r, _ in totals.values()):
-                    await consumer.commit()
-                if reporter.due():
-                    reporter.report()
-            idle_reports.cancel()
-            probe.cancel()
+        with _watched(reporter, watch):
+            async with asyncio.TaskGroup() as tasks:
+                idle_reports = tasks.create_task(report_while_idle())
+                probe = tasks.create_task(_probe_loop(consumer))
+                while not stopped():
+                    batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+                    totals = batch_totals(batch)
+                    seconds, blocked_s = await work_through(
+                        batch, totals, app or model, reporter, stopped
+                    )
+                    consumer.processed(batch, seconds, totals, blocked_s)
+                    reporter.batch_done(totals)
+                    if manual_commit and any(r for r, _ in totals.values()):
+                        await consumer.commit()
+                    if reporter.due():
+                        reporter.report()
+                idle_reports.cancel()
+                probe.cancel()
     finally:
         await leave(consumer.stop(), spec.member, send, reporter, app)
 
@@ -281,7 +356,7 @@ def member_process(spec: MemberSpec, pipe: Pipe) -> None:
     # The user's handler may name its per-member resources (a file per member) after these.
     os.environ["TUNER_MEMBER"], os.environ["TUNER_GROUP"] = spec.member, spec.group_id
     try:
-        asyncio.run(run_member(spec, pipe.send, stopped))
+        asyncio.run(run_member(spec, pipe.send, stopped, watch=True))
     except BaseException as exc:  # everything, even Ctrl-C, is reported to the parent
         with contextlib.suppress(OSError):
             pipe.send(failure(spec.member, exc))

@@ -14,6 +14,20 @@ from prometheus_client.metrics_core import Metric
 
 from tuner.consumer.handler import HandlerFailed
 
+MISS_SHARE = 0.1
+"""A batch whose run time differs from what was expected at its start by more than this share
+(and `MISS_FLOOR_S`) was mispredicted: while it was in flight, its credit was off by up to
+that share of its records."""
+MISS_FLOOR_S = 0.005
+"""Below this a misprediction is the timer's resolution, not the estimate's (a 0 ms model's
+batch is credited whole at its start and takes microseconds)."""
+
+
+def mispredicted(expected_s: float, took_s: float) -> bool:
+    """Whether a batch expected to take `expected_s` (0: no expectation yet) and done in
+    `took_s` was credited wrongly while in flight (see `Progress.credited`)."""
+    return abs(took_s - expected_s) > max(MISS_SHARE * took_s, MISS_FLOOR_S)
+
 
 @dataclass(frozen=True, slots=True)
 class Progress:
@@ -22,6 +36,8 @@ class Progress:
     Records count as consumed when their batch finishes; a window that ends inside a batch
     would then hold a whole number of batches and its rate would jump by whole batches. The
     parent credits the batch in flight linearly over its planned processing time instead.
+    A batch without a plan (`batch_s` 0: a user's handler before its first batch has finished)
+    is credited whole at its start; `tuner.trial.window` opens no window while one is in flight.
     """
 
     at: float
@@ -32,6 +48,11 @@ class Progress:
     """Topic → (records, value bytes) of the batch in flight (empty: none)."""
     batch_started: float = 0.0
     batch_s: float = 0.0
+    batches: int = 0
+    """Non-empty batches finished so far."""
+    missed: int = 0
+    """Of those, the batches whose run time `batch_s` mispredicted (`mispredicted`): the window
+    judges from these whether its edges were credited right (`tuner.trial.window.coarse`)."""
 
     def credited(self, now: float) -> dict[str, tuple[float, float]]:
         """Topic → (records, bytes) processed by `now`, the batch in flight pro rata."""

@@ -28,7 +28,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tuner.consumer.instrumented import COORDINATOR_NODE_BASE, WindowMax
+from tuner.consumer.instrumented import COORDINATOR_NODE_BASE
+from tuner.consumer.poll_timer import WindowMax
 from tuner.metrics import ConsumerMetrics, observe_many
 
 _QUANTILES = ((0.0, "min"), (0.5, "p50"), (0.75, "p75"), (0.9, "p90"), (0.95, "p95"),

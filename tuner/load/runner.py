@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from tuner import children
 from tuner.config import SecuritySpec, WorkloadSpec
 from tuner.load.stats import StatsLine
 from tuner.metrics import delta_buckets, histogram_quantile
-from tuner.trial import children
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from tuner.trial.phases import Outcome
+from tuner.metrics.phases import Outcome
 
 _M = TypeVar("_M", Counter, Histogram)
 
@@ -124,12 +124,19 @@ class ConsumerMetrics:
         ).labels(group, member)  # fmt: skip
         self.poll_interval_max = Gauge(
             f"{PREFIX}poll_interval_max_seconds",
-            "Longest time between polls in the last 30 s.", GROUP_LABELS, registry=r,
+            "Longest time between polls in the last 30 s, the gap still open included.",
+            GROUP_LABELS, registry=r,
+        ).labels(group, member)  # fmt: skip
+        self.poll_gap_open = Gauge(
+            f"{PREFIX}poll_gap_open_seconds",
+            "How long the member has gone without polling: since its last poll began, while it "
+            "works on that poll's records (0 inside a poll). A member stuck in one batch shows "
+            "here before its gap closes.", GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.loop_blocked_max = Gauge(
             f"{PREFIX}event_loop_blocked_max_seconds",
-            "Longest time the member's event loop was held (a timer fired this late) in the last "
-            "30 s: heartbeats waited as long.", GROUP_LABELS, registry=r,
+            "Longest time the member's event loop was held (a timer fired this late, or is this "
+            "late so far) in the last 30 s: heartbeats waited as long.", GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.poll_records = Histogram(
             f"{PREFIX}poll_records", "Records returned per poll.", GROUP_LABELS,
@@ -141,7 +148,8 @@ class ConsumerMetrics:
         ).labels(group, member)  # fmt: skip
         self.poll_idle_ratio = Gauge(
             f"{PREFIX}poll_idle_ratio",
-            "Share of time spent waiting inside poll rather than processing (recent).",
+            "Share of time spent waiting inside poll rather than processing (recent; the batch "
+            "in progress counts as processing).",
             GROUP_LABELS, registry=r,
         ).labels(group, member)  # fmt: skip
         self.processing = Histogram(

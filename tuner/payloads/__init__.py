@@ -1,7 +1,7 @@
 """The user's payloads: records from a file, a directory or a topic sample, or sized values.
 
-Only the Kafka-free parts are imported here (the config loader and the Locust process use
-them); `tuner.payloads.sample` reads a topic, `tuner.payloads.summary` describes a workload.
+Kafka-free and config-free (the config loader and the Locust process import it): reading a
+topic's sample is `tuner.cluster.sample`, a workload's pool and summary `tuner.cluster.workload`.
 """
 
 from __future__ import annotations

@@ -3,63 +3,45 @@
 The best trial sets every searched setting, most of them to values with no measurable effect,
 and each carries risk (a 57 s session timeout stalls a dead member's partitions for 57 s).
 Following Fawcett & Hoos (J. Heuristics 2016), each setting that differs from the baseline
-is put back in turn and kept only if putting it back costs measurably or brings back trouble
-(a rebalance, an error, a broken constraint of the config). Among equals the baseline wins:
-a value the search happened to draw is no reason to change a setting, a shorter timeout
-included (a failover time the team needs is a goal to state, not a side effect of a draw).
+is put back in turn and kept only if putting it back brings back trouble (a rebalance, an
+error, a broken constraint of the config) or costs throughput clear of the noise, with an
+interval (`tuner.recommend.judge`). Among equals the baseline wins: a value the search happened
+to draw is no reason to change a setting, a shorter timeout included (a failover time the team
+needs is a goal to state, not a side effect of a draw). "The baseline" is the measured client's
+defaults: a confluent-kafka session of 10 s is a change from librdkafka's 45 s, although it is
+aiokafka's default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 
 from tuner import librdkafka
+from tuner import settings as catalogue
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.bench import Bench
-from tuner.report.confirmation import Gain, paired_gain
-from tuner.search import space
-from tuner.search.objective import score, unusable
+from tuner.recommend.confirmation import Gain
+from tuner.recommend.judge import MAX_PAIRS, TOLERANCE, Judged, Verdict, judge
 from tuner.settings import PARTNERS, REVERT_ORDER, WHY
 from tuner.trial.run import TrialError, TrialResult
+
+__all__ = ["MAX_PAIRS", "TOLERANCE", "Ablation", "Change", "Verdict", "ablate", "bench_run"]
 
 Run = Callable[[Mapping[str, SettingValue]], TrialResult]
 """Measures one configuration (one fresh group, capacity-bound) and returns what it did."""
 
-TOLERANCE = 0.03
-"""A revert that keeps at least 97% of the throughput (geometric mean) is not measurably slower."""
+Effective = Callable[[Mapping[str, SettingValue]], Mapping[str, SettingValue | None]]
+"""Java name → what a member of the measured client runs with: the given values over that
+client's own defaults (`MeasuredClient.effective_settings`; aiokafka's
+`tuner.settings.effective_settings`)."""
 
 PARAM_SETTING = {
     "heartbeat.fraction": "heartbeat.interval.ms",
     "fetch.max.bytes.ratio": "fetch.max.bytes",
 }
 """Optuna parameters that stand for a setting (the heartbeat is sampled as a fraction)."""
-
-
-class Verdict(StrEnum):
-    """What the runs said about one change, and so whether it stays."""
-
-    COSTS = "costs"
-    """Kept: putting it back cost more than the tolerance in throughput."""
-    TROUBLE = "trouble"
-    """Kept: putting it back brought back a rebalance, an error or a broken constraint."""
-    UNMEASURED = "unmeasured"
-    """Kept: no comparison could be made (a run failed, or it cannot go back alone)."""
-    NO_EFFECT = "no effect"
-    """Put back: throughput within the tolerance either way."""
-    HURT = "hurt"
-    """Put back: putting it back raised throughput by more than the tolerance."""
-
-    @property
-    def kept(self) -> bool:
-        return self in (Verdict.COSTS, Verdict.TROUBLE, Verdict.UNMEASURED)
-
-    @property
-    def measured(self) -> bool:
-        """Whether runs decided it (every verdict but UNMEASURED)."""
-        return self is not Verdict.UNMEASURED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +51,7 @@ class Change:
     name: str
     best: SettingValue | None
     baseline: SettingValue | None
-    """Effective values (None = aiokafka's unlimited)."""
+    """Effective values in the measured client (None = aiokafka's unlimited)."""
     verdict: Verdict
     reverting: Gain | None
     """Throughput with the setting put back over the recommendation at that step (candidate /
@@ -77,7 +59,7 @@ class Change:
     reason: str
     """Why it was kept or put back, in words (the numbers are in `reverting`)."""
     together: tuple[str, ...] = ()
-    """Partners put back with it (a rule of `space.check_rules` binds them)."""
+    """Partners put back with it (a rule of `catalogue.check_rules` binds them)."""
 
     @property
     def kept(self) -> bool:
@@ -97,8 +79,11 @@ class Ablation:
     baseline: Mapping[str, SettingValue]
     changes: tuple[Change, ...]
     pairs: int
+    """Pairs each step starts with (`confirm.ablation_pairs`)."""
     tolerance: float
     runs: int
+    max_pairs: int = MAX_PAIRS
+    """Pairs a step may grow to while its effect is close to the tolerance."""
 
     @property
     def kept(self) -> tuple[Change, ...]:
@@ -123,60 +108,69 @@ def ablate(
     importances: Mapping[str, float] | None = None,
     objective: ObjectiveSpec | None = None,
     tolerance: float = TOLERANCE,
+    max_pairs: int = MAX_PAIRS,
+    failover_goal: bool = False,
     on_change: Callable[[int, int, Change], None] | None = None,
-    defaults: Mapping[str, SettingValue | None] | None = None,
+    effective: Effective = catalogue.effective_settings,
 ) -> Ablation:
     """Put back each setting where `best` differs from `baseline`, least important first.
 
     Each step measures the current recommendation and the candidate (it with the setting, and
     any partner a rule needs, put back) in `pairs` interleaved pairs: current, candidate, ….
-    The candidate replaces the current when it is clean in every run (no rebalance, no error,
-    capacity-bound, records processed, and feasible under `objective`'s constraints) and the
-    geometric mean of candidate/current is >= 1 - `tolerance`; otherwise the change is kept
-    (also when a run raises `TrialError`: there is then nothing to compare). Among equals the
-    baseline wins, whatever the setting: only measured throughput or trouble keeps a change.
-    `on_change(done, total, change)` hears each decided setting; `defaults` (the measured
-    client's own, aiokafka's when None) name what a setting goes back to. Raises `ValueError` if the
-    best settings over the baseline break a rule (`space.validate_settings`) or `pairs` < 1.
+    The candidate replaces the current unless a run of it is not clean (a rebalance, an error,
+    out of backlog, no records, or infeasible under `objective`'s constraints) or putting it
+    back costs more than `tolerance` with its whole interval (`tuner.recommend.judge`); while
+    a cost is suggested but not shown, the step adds pairs up to `max_pairs`. The liveness
+    timeouts stay only for trouble, unless a run rebalanced or `failover_goal` (the study
+    measures failovers). A run that raises `TrialError` keeps the change: nothing to compare.
+    `on_change(done, total, change)` hears each decided setting. `effective` is the measured
+    client's (aiokafka's by default): it decides what differs from the baseline and what a
+    setting goes back to. Raises `ValueError` if the best settings over the baseline break a
+    rule (`catalogue.check_rules`) or `pairs` < 1.
     """
     if pairs < 1:
         raise ValueError(f"ablation needs at least one pair of runs per setting, got {pairs}")
+    max_pairs = max(pairs, max_pairs)
     current = {**baseline, **best}
-    problems = _rule_problems(current)
+    problems = _rule_problems(current, effective)
     if problems:
         raise ValueError("; ".join(f"{name}: {message}" for name, message in problems))
-    differing = _differing(current, baseline)
+    differing = _differing(current, baseline, effective)
     changes: list[Change] = []
     runs = 0
     for name in _order(differing, importances):
         if any(c.name == name for c in changes):
             continue
         decided = {c.name for c in changes}
-        group = _group(current, baseline, name, decided)
+        before = current
+        group = _group(current, baseline, name, decided, effective)
         if group is None:
-            broken = _rule_problems(_reverted(current, baseline, (name,)))
-            step = [_change(current, baseline, name, verdict=Verdict.UNMEASURED, reverting=None,
-                            reason=f"cannot go back alone: {broken[0][1]}",
-                            defaults=defaults)]  # fmt: skip
+            broken = _rule_problems(_reverted(current, baseline, (name,)), effective)
+            judged: Judged = (Verdict.UNMEASURED, None, f"cannot go back alone: {broken[0][1]}")
+            group = (name,)
         else:
             candidate = _reverted(current, baseline, group)
-            ours, theirs, failed = _pairs(run, current, candidate, pairs)
-            runs += len(ours) + len(theirs) + (failed is not None)
-            if failed is None:
-                verdict, reverting, reason = _judge(
-                    ours, theirs, group=group, objective=objective, tolerance=tolerance
-                )
-            else:
-                verdict, reverting, reason = Verdict.UNMEASURED, None, failed
-            step = [
-                _change(current, baseline, n, verdict=verdict, reverting=reverting,
-                        reason=reason, together=tuple(m for m in group if m != n),
-                        defaults=defaults)
-                for n in group
-            ]  # fmt: skip
-            if not verdict.kept:
+            ours: list[TrialResult] = []
+            theirs: list[TrialResult] = []
+            n = pairs
+            while True:
+                failed = _pairs(run, current, candidate, n, ours=ours, theirs=theirs)
+                if failed is not None:
+                    runs += 1
+                    judged = (Verdict.UNMEASURED, None, failed)
+                    break
+                said = judge(ours, theirs, group=group, objective=objective, tolerance=tolerance,
+                             more=n < max_pairs, failover_goal=failover_goal)  # fmt: skip
+                if said is not None:
+                    judged = said
+                    break
+                n += 1
+            runs += len(ours) + len(theirs)
+            if not judged[0].kept:
                 current = candidate
-        for change in step:
+        for member in group:
+            change = _change(before, baseline, member, judged=judged, effective=effective,
+                             together=tuple(m for m in group if m != member))  # fmt: skip
             changes.append(change)
             if on_change is not None:
                 on_change(len(changes), len(differing), change)
@@ -185,28 +179,34 @@ def ablate(
         baseline=MappingProxyType(dict(baseline)),
         changes=tuple(changes),
         pairs=pairs,
+        max_pairs=max_pairs,
         tolerance=tolerance,
         runs=runs,
     )
 
 
 def _pairs(
-    run: Run, current: Mapping[str, SettingValue], candidate: Mapping[str, SettingValue], n: int
-) -> tuple[list[TrialResult], list[TrialResult], str | None]:
-    """`n` interleaved pairs, the order swapped each pair (current, candidate, candidate,
-    current, …) so that a run's position (after which run, how warm the broker) favours
-    neither side; stops at a run that raises `TrialError` and says which side failed and why."""
-    ours: list[TrialResult] = []
-    theirs: list[TrialResult] = []
-    for i in range(n):
+    run: Run,
+    current: Mapping[str, SettingValue],
+    candidate: Mapping[str, SettingValue],
+    n: int,
+    *,
+    ours: list[TrialResult],
+    theirs: list[TrialResult],
+) -> str | None:
+    """Measure pairs into `ours` and `theirs` until there are `n`, the order swapped each pair
+    (current, candidate, candidate, current, …) so that a run's position (after which run, how
+    warm the broker) favours neither side; stops at a run that raises `TrialError` and says
+    which side failed and why."""
+    for i in range(len(theirs), n):
         pair = ((ours, current), (theirs, candidate))
         for side, settings in pair if i % 2 == 0 else pair[::-1]:
             try:
                 side.append(run(settings))
             except TrialError as exc:
                 who = "the recommendation" if side is ours else "the candidate put back"
-                return ours, theirs, f"no comparison: a run of {who} failed: {exc}"
-    return ours, theirs, None
+                return f"no comparison: a run of {who} failed: {exc}"
+    return None
 
 
 def bench_run(bench: Bench) -> Run:
@@ -215,11 +215,12 @@ def bench_run(bench: Bench) -> Run:
 
 
 def _differing(
-    current: Mapping[str, SettingValue], baseline: Mapping[str, SettingValue]
+    current: Mapping[str, SettingValue], baseline: Mapping[str, SettingValue], effective: Effective
 ) -> list[str]:
-    now, base = space.effective_settings(current), space.effective_settings(baseline)
+    """The settings whose value a member runs with differs, by the measured client's defaults."""
+    now, base = effective(current), effective(baseline)
     own = sorted({*current, *baseline} - set(now))  # librdkafka's own, compared as given
-    return [name for name in now if now[name] != base[name]] + [
+    return [name for name in now if now[name] != base.get(name)] + [
         name for name in own if current.get(name) != baseline.get(name)
     ]
 
@@ -230,9 +231,15 @@ def _own_default(name: str) -> SettingValue | None:
     return None if own is None else own.default
 
 
-def _rule_problems(settings: Mapping[str, SettingValue]) -> list[tuple[str, str]]:
-    """The rules of the Java-named settings; librdkafka's own were checked with the config."""
-    return space.validate_settings({n: v for n, v in settings.items() if n in space.SETTINGS})
+def _rule_problems(
+    settings: Mapping[str, SettingValue], effective: Effective
+) -> list[tuple[str, str]]:
+    """The Java-named settings' values, then the rules on what the measured client runs with
+    (a session left out is librdkafka's 45 s, not aiokafka's 10 s); librdkafka's own settings
+    were checked with the config."""
+    given = {n: v for n, v in settings.items() if n in catalogue.SETTINGS}
+    problems = catalogue.validate_settings(given, rules=False)
+    return problems or catalogue.check_rules(effective(settings), catalogue.BrokerLimits())
 
 
 def _order(names: Sequence[str], importances: Mapping[str, float] | None) -> list[str]:
@@ -250,7 +257,7 @@ def _reverted(
         if name in baseline:
             out[name] = baseline[name]
         else:
-            out.pop(name, None)  # not set explicitly: aiokafka's default
+            out.pop(name, None)  # not set explicitly: the measured client's default
     return out
 
 
@@ -259,75 +266,17 @@ def _group(
     baseline: Mapping[str, SettingValue],
     name: str,
     decided: set[str],
+    effective: Effective,
 ) -> tuple[str, ...] | None:
     """`name` alone if putting it back keeps the rules, else with its undecided partners that
     differ; None if even that breaks a rule."""
-    if not _rule_problems(_reverted(current, baseline, (name,))):
+    if not _rule_problems(_reverted(current, baseline, (name,)), effective):
         return (name,)
-    differing = set(_differing(current, baseline)) - decided
+    differing = set(_differing(current, baseline, effective)) - decided
     group = (name, *(p for p in PARTNERS.get(name, ()) if p in differing))
-    if len(group) > 1 and not _rule_problems(_reverted(current, baseline, group)):
+    if len(group) > 1 and not _rule_problems(_reverted(current, baseline, group), effective):
         return group
     return None
-
-
-def _trouble(result: TrialResult, objective: ObjectiveSpec | None) -> str | None:
-    """Why a run is not clean, or None."""
-    if result.rebalances:
-        return "rebalances"
-    if result.errors:
-        return "errors"
-    reason = unusable(result)
-    if reason is not None:
-        return reason.value
-    if objective is not None:
-        violated = score(result, objective).violated()
-        if violated:
-            return "infeasible (" + ", ".join(violated) + ")"
-    return None
-
-
-def _judge(
-    ours: Sequence[TrialResult],
-    theirs: Sequence[TrialResult],
-    *,
-    group: Sequence[str],
-    objective: ObjectiveSpec | None,
-    tolerance: float,
-) -> tuple[Verdict, Gain | None, str]:
-    """(the verdict, candidate/current, the reason in words); see `ablate` for the rule."""
-    back = "putting it back" if len(group) == 1 else f"putting back {' and '.join(group)}"
-    troubles = [t for r in theirs if (t := _trouble(r, objective)) is not None]
-    rebalances = sum(r.rebalances for r in theirs)
-    comparable = all(r.throughput_records_per_s > 0 for r in (*ours, *theirs))
-    reverting = None
-    if comparable:
-        reverting = paired_gain(
-            [r.throughput_records_per_s for r in theirs],
-            [r.throughput_records_per_s for r in ours],
-        )
-    if troubles:
-        what = f"{rebalances} rebalances" if rebalances else troubles[0]
-        return (
-            Verdict.TROUBLE,
-            reverting,
-            f"{back} brings back trouble: {what} in {len(theirs)} runs",
-        )
-    mine = [t for r in ours if (t := _trouble(r, objective)) is not None]
-    if reverting is None or any(r.backlog_emptied for r in ours):
-        return (
-            Verdict.UNMEASURED,
-            reverting,
-            f"no comparison: the recommendation's own run: {mine[0]}",
-        )
-    if reverting.estimate < -tolerance:
-        return Verdict.COSTS, reverting, f"{back} costs more than {tolerance:.0%} throughput"
-    if reverting.estimate > tolerance:
-        return (
-            Verdict.HURT, reverting,
-            f"{back} raised throughput by more than {tolerance:.0%}: the change cost throughput",
-        )  # fmt: skip
-    return Verdict.NO_EFFECT, reverting, f"{back} changes throughput by less than {tolerance:.0%}"
 
 
 def _change(
@@ -335,17 +284,14 @@ def _change(
     baseline: Mapping[str, SettingValue],
     name: str,
     *,
-    verdict: Verdict,
-    reverting: Gain | None,
-    reason: str,
+    judged: Judged,
+    effective: Effective,
     together: tuple[str, ...] = (),
-    defaults: Mapping[str, SettingValue | None] | None = None,
 ) -> Change:
-    now = space.effective_settings(current)
-    base = space.effective_settings(baseline) if defaults is None else {**defaults, **baseline}
+    now, base = effective(current), effective(baseline)
+    verdict, reverting, reason = judged
     return Change(
         name=name, best=now.get(name, current.get(name)),
         baseline=base.get(name, baseline.get(name, _own_default(name))), verdict=verdict,
-        reverting=reverting,
-        reason=reason, together=together,
+        reverting=reverting, reason=reason, together=together,
     )  # fmt: skip

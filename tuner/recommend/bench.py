@@ -19,7 +19,7 @@ from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.trial.backlog import Rates
 from tuner.trial.measure import measure
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 
 @dataclass(slots=True, kw_only=True)

@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping
 
 from tuner.config import SettingValue
 from tuner.recommend.bench import Bench
-from tuner.report import Candidate, Confirmation, candidates
-from tuner.report.confirmation import label
-from tuner.report.measured import Measured
-from tuner.trial.run import TrialResult
+from tuner.recommend.confirmation import Candidate, Confirmation, candidates, label
+from tuner.recommend.measured import MeasuredClient
+from tuner.trial.result import TrialResult
 
 OnRun = Callable[[int, int, str, TrialResult], None]
 
@@ -33,7 +32,7 @@ def confirm_on(
     out is kept as it is (`backlog_emptied`): the report refuses to compare it.
     """
     c = bench.spec.consumer
-    measured = Measured(client=c.client, protocol=c.group_protocol)
+    measured = MeasuredClient(client=c.client, protocol=c.group_protocol)
     runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
     total = repeats * len(Candidate)

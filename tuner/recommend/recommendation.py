@@ -21,11 +21,10 @@ from tuner.config import StudySpec
 from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
-from tuner.report import Confirmation, best_settings
-from tuner.report.measured import Measured
-from tuner.report.plots import importances
-from tuner.search import space
-from tuner.search.study import BACKLOG_ATTR
+from tuner.recommend.confirmation import Confirmation
+from tuner.recommend.measured import MeasuredClient
+from tuner.search.study import BACKLOG_ATTR, best_settings, importances
+from tuner.settings import rounded
 
 
 class Step(StrEnum):
@@ -59,7 +58,7 @@ def recommend(
     from the user's own `choices` are written already and stay as they are. Raises `TrialError`
     if a run fails; `broker.BrokerError` and `ClusterError` as the trials do."""
     chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
-    settings = space.rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
+    settings = rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
     ablation = None
     with (
         broker.for_cluster(spec.cluster) as bootstrap,
@@ -69,13 +68,15 @@ def recommend(
         if spec.confirm.ablation_pairs > 0:
             if on_step is not None:
                 on_step(Step.ABLATION)
+            measured = MeasuredClient(
+                client=spec.consumer.client, protocol=spec.consumer.group_protocol
+            )
             ablation = ablate(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=importances(study),
                 objective=spec.objective, on_change=on_change,
-                defaults=Measured(
-                    client=spec.consumer.client, protocol=spec.consumer.group_protocol
-                ).defaults(),
+                failover_goal=bool(spec.trial.faults) and spec.trial.measure_through_faults,
+                effective=measured.effective_settings,
             )  # fmt: skip
             settings = dict(ablation.settings)
         if on_step is not None:

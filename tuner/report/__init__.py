@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
-from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
-from tuner.report.content import best_settings, recommended_settings
+from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
+from tuner.recommend.measured import MeasuredClient
+from tuner.report.content import recommended_settings
 from tuner.report.files import Written, write
-from tuner.report.measured import Measured
+from tuner.search.study import best_settings
 
 __all__ = [
     "DEFAULTS",
     "Candidate",
     "Confirmation",
     "Gain",
-    "Measured",
+    "MeasuredClient",
     "Written",
     "best_settings",
     "candidates",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tuner.advice import Finding, StudyAdvice
+from tuner.recommend.measured import MeasuredClient
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, table, text
 
 
@@ -10,8 +11,9 @@ def _cell(finding: Finding | None) -> str:
     return "—" if finding is None else f"{finding.severity.value}: {finding.title}"
 
 
-def section(advice: StudyAdvice) -> Section:
-    """One row per finding code on either side; then the recommendation's findings in full."""
+def section(advice: StudyAdvice, measured: MeasuredClient | None = None) -> Section:
+    """One row per finding code on either side; then the recommendation's findings in full
+    (the defaults are the `measured` client's, aiokafka's when None)."""
     defaults = {f.code: f for f in advice.defaults}
     chosen = {f.code: f for f in advice.recommended}
     codes = sorted({*defaults, *chosen})
@@ -24,7 +26,9 @@ def section(advice: StudyAdvice) -> Section:
             text=text(
                 "The advisor's findings (",
                 Code("tuner advise"),
-                ") for aiokafka's defaults with your fixed settings, and for the recommendation, "
+                f") for {(measured or MeasuredClient()).client}'s defaults with your fixed "
+                "settings, "
+                "and for the recommendation, "
                 "each from the config's workload and the runs measured with those settings:",
             )
         )

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tuner.config import SettingValue
+from tuner.recommend.measured import MeasuredClient
 from tuner.report.document import Block, Bullets, Cell, Code, Paragraph, Section, Text, table, text
-from tuner.report.measured import Measured
-from tuner.search import space
+from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.recommend.ablation import Ablation, Change
@@ -24,7 +24,7 @@ def section(
     ablation: Ablation | None,
     *,
     trial: Mapping[str, SettingValue] | None = None,
-    measured: Measured | None = None,
+    measured: MeasuredClient | None = None,
 ) -> Section:
     """The kept and reverted changes (or why there are none) and the timeouts table; `trial`
     (the best trial's own settings) names the values the ablation started from rounded."""
@@ -44,22 +44,33 @@ def section(
             )
         )
     else:
-        blocks += _ablation(ablation, trial or {}, measured or Measured())
+        blocks += _ablation(ablation, trial or {}, measured or MeasuredClient())
     blocks.append(Paragraph(text=text("What a dead or stuck member costs with these settings:")))
-    blocks.append(timeouts(settings, measured or Measured()))
+    blocks.append(timeouts(settings, measured or MeasuredClient()))
     return Section(title=text("Why each change (ablation)"), blocks=tuple(blocks), lead=True)
 
 
-def _ablation(a: Ablation, trial: Mapping[str, SettingValue], measured: Measured) -> list[Block]:
+def _ablation(
+    a: Ablation, trial: Mapping[str, SettingValue], measured: MeasuredClient
+) -> list[Block]:
     runs = f"{a.pairs} interleaved pair{'s' if a.pairs != 1 else ''}"
     intro = text(
         "Starting from the best trial, each setting that differs from the baseline "
         f"({measured.client}'s defaults plus the config's ",
         Code("consumer.settings"),
-        f") was put back in turn and measured against the recommendation so far in {runs} "
-        f"({a.runs} runs in all). It stayed only if putting it back cost more than "
-        f"{a.tolerance:.0%} throughput (geometric mean) or brought back a rebalance, an error, "
-        "a broken constraint or a run out of backlog; among equals the baseline wins.",
+        f") was put back in turn and measured against the recommendation so far in {runs}, "
+        f"more (up to {a.max_pairs}) while putting it back seemed to cost throughput but its "
+        f"interval did not show it ({a.runs} runs in all). It stayed only if putting it back "
+        "brought back a rebalance, an error, a broken constraint or a run out of backlog, or "
+        f"cost more than {a.tolerance:.0%} throughput with its whole 95% interval beyond that; "
+        "among equals the baseline wins. The liveness timeouts (",
+        Code("max.poll.interval.ms"),
+        ", ",
+        Code("session.timeout.ms"),
+        ", ",
+        Code("heartbeat.interval.ms"),
+        ") change throughput only through a rebalance: with none in their runs they stay only "
+        "for the trouble they prevent, never for a throughput difference.",
     )
     blocks: list[Block] = [Paragraph(text=intro)]
     rounding = _rounding(a, trial)
@@ -75,6 +86,7 @@ def _ablation(a: Ablation, trial: Mapping[str, SettingValue], measured: Measured
     titles = {
         Verdict.NO_EFFECT: "Put back (no measurable effect):",
         Verdict.HURT: "Put back (the change cost throughput):",
+        Verdict.NO_TROUBLE: "Put back (a timeout that prevented no trouble):",
     }
     for verdict, title in titles.items():
         items = tuple(_reverted(c) for c in a.reverted if c.verdict is verdict)
@@ -125,14 +137,14 @@ def _effect(c: Change) -> str:
     return f"putting it back {g.estimate:+.1%} throughput (95% interval {low:+.1%} to {high:+.1%})"
 
 
-def timeouts(settings: Mapping[str, SettingValue], measured: Measured) -> Block:
+def timeouts(settings: Mapping[str, SettingValue], measured: MeasuredClient) -> Block:
     """Failover time (session.timeout.ms) and stuck-consumer detection (max.poll.interval.ms)
     of the recommendation, the measured client's defaults and Java's."""
     own = measured.defaults()
     configs: dict[str, Mapping[str, object]] = {
         "recommendation": {**own, **settings},
         measured.defaults_label: own,
-        "Java defaults": space.java_defaults(),
+        "Java defaults": java_defaults(),
     }
     rows: list[list[Cell]] = [
         [name, _seconds(eff["session.timeout.ms"]), _seconds(eff["max.poll.interval.ms"])]

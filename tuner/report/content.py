@@ -13,9 +13,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import SettingValue, describe_path
+from tuner.recommend.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
+from tuner.recommend.measured import MeasuredClient
 from tuner.report import advice as advisor
 from tuner.report import changes, plots
-from tuner.report.confirmation import DEFAULTS, MIN_PAIRS, Candidate, Confirmation
 from tuner.report.document import (
     Block,
     Bullets,
@@ -29,17 +30,16 @@ from tuner.report.document import (
     table,
     text,
 )
-from tuner.report.measured import Measured
-from tuner.search import space
 from tuner.search.study import (
     FIXED_ATTR,
-    SETTINGS_ATTR,
+    best_settings,
     is_feasible,
     pareto_front,
     recommended,
     stored_result,
     violations,
 )
+from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.advice import StudyAdvice
@@ -54,10 +54,6 @@ CAPTIONS = {
     "throughput_vs_rebalances.png": "Throughput against rebalances (green: feasible)",
     "pareto.png": "Throughput against steady-state p99 latency: the Pareto front",
 }
-
-
-def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
-    return dict(trial.user_attrs[SETTINGS_ATTR])
 
 
 def record_age_p99(result: TrialResult | None) -> float | None:
@@ -92,7 +88,7 @@ def build(
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
     front = pareto_front(study)
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     settings = recommended_settings(best, ablation, confirmation)
     noise = helped(ablation, confirmation) is False
     ranked = None if noise else ranked
@@ -101,7 +97,7 @@ def build(
         changes.section(settings, ablation, trial=best_settings(best), measured=measured),
     ]
     if advice is not None:
-        sections.append(advisor.section(advice))
+        sections.append(advisor.section(advice, measured))
     if confirmation is not None:
         sections.append(_confirmation(confirmation))
     sections.append(_settings(settings, measured))
@@ -135,7 +131,10 @@ def recommended_settings(
 def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None) -> str:
     """How the recommendation was chosen, in a few words for the settings files."""
     if ablation is not None:
-        how = "each kept only if putting it back cost throughput or brought back trouble"
+        how = (
+            "each kept only if putting it back brought back trouble or cost throughput beyond "
+            "the tolerance with its whole interval"
+        )
         return f"the changes of trial #{best.number} that paid in the ablation ({how})"
     if confirmation is not None and confirmation.settings is not None:
         return f"trial #{best.number} as confirmed; no ablation ran"
@@ -144,8 +143,8 @@ def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmat
 
 def helped(ablation: Ablation | None, confirmation: Confirmation | None) -> bool | None:
     """Whether some setting measurably helped: a change the ablation kept on its runs' evidence,
-    else a confirmed gain over aiokafka's defaults whose interval lies above zero; None when
-    neither ran (nothing to tell noise from a difference)."""
+    else a confirmed gain over the measured client's defaults whose interval lies above zero;
+    None when neither ran (nothing to tell noise from a difference)."""
     if ablation is not None:
         return ablation.helped
     if confirmation is None:
@@ -184,10 +183,10 @@ def _recommendation(
     ranked: Mapping[str, float] | None,
 ) -> Section:
     fixed = fixed_settings(study)
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
     own = measured.defaults()
     changed = _changed(settings, fixed, own)
-    java = space.java_defaults()
+    java = java_defaults()
     blocks: list[Block] = []
     kept = ", ".join(f"{k}={v}" for k, v in sorted(fixed.items()))
     keep = f"keep the rest as is (your fixed {kept} included)" if fixed else "keep the rest as is"
@@ -287,8 +286,8 @@ def _confirmation(c: Confirmation) -> Section:
     )
 
 
-def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Section:
-    java, own = space.java_defaults(), measured.defaults()
+def _settings(settings: Mapping[str, SettingValue], measured: MeasuredClient) -> Section:
+    java, own = java_defaults(), measured.defaults()
     rows: list[list[Cell]] = [
         [Code(name), _value(value), _value(own.get(name)), _value(java.get(name))]
         for name, value in sorted(settings.items())
@@ -298,7 +297,7 @@ def _settings(settings: Mapping[str, SettingValue], measured: Measured) -> Secti
 
 
 def _front(
-    front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure, measured: Measured
+    front: Sequence[FrozenTrial], chosen: FrozenTrial, picture: Figure, measured: MeasuredClient
 ) -> Section:
     """The Pareto front: each trial a trade-off no other feasible trial beats on both counts."""
     rows: list[list[Cell]] = []

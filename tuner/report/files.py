@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial
 
-from tuner import librdkafka
+from tuner.clients import client_named
+from tuner.clients.base import Recommended
 from tuner.config import SettingValue
-from tuner.report import confluent_files, content, html, markdown, plots, settings_files
-from tuner.report.confirmation import DEFAULTS, Candidate, Confirmation
-from tuner.report.measured import Measured
+from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, label
+from tuner.recommend.measured import MeasuredClient
+from tuner.report import content, html, markdown, plots
 from tuner.search.study import (
     FAIL_REASON_ATTR,
     SETTINGS_ATTR,
+    importances,
     is_feasible,
     stored_result,
 )
@@ -62,7 +64,7 @@ def write(
         written.append(out_dir / name)
     written.append(_trials_csv(out_dir / "trials.csv", study))
     noise = content.helped(ablation, confirmation) is False
-    ranked = None if noise else plots.importances(study)
+    ranked = None if noise else importances(study)
     pictures = plots.draw(study, out_dir, ranked=ranked, importances=not noise)
     written += [p.path for p in pictures.values() if p.path is not None]
     doc = content.build(
@@ -89,13 +91,16 @@ def write(
 def summary(
     study: optuna.Study, settings: Mapping[str, SettingValue], confirmation: Confirmation | None
 ) -> dict[str, object]:
-    """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks)."""
+    """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks): `against`
+    is keyed by what each baseline is, `java defaults` and the measured client's own
+    (`baseline`: `aiokafka defaults`, `confluent-kafka defaults`)."""
+    measured = MeasuredClient.of(study)
     gains: dict[str, object] = {}
     for baseline in DEFAULTS if confirmation is not None else ():
         assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
         reason = confirmation.unusable(Candidate.BEST) or confirmation.unusable(baseline)
         gain = None if reason else confirmation.gain(baseline)
-        gains[baseline] = {
+        gains[label(baseline, measured)] = {
             "label": confirmation.label(baseline),
             "median_records_per_s": confirmation.median_throughput(baseline),
             "rebalances": confirmation.rebalances(baseline),
@@ -104,11 +109,11 @@ def summary(
             "interval": None if gain is None else gain.interval,
             "pairs": None if gain is None else gain.pairs,
         }
-    measured = Measured.of(study)
     return {
         "study": study.study_name,
         "client": measured.client,
         "group_protocol": measured.protocol,
+        "baseline": measured.defaults_label,
         "settings": dict(settings),
         "best_median_records_per_s": (
             None if confirmation is None else confirmation.median_throughput(Candidate.BEST)
@@ -148,15 +153,12 @@ def _blank(value: float | None) -> float | str:
 
 def _settings_files(
     study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
-) -> tuple[settings_files.Recommended, dict[str, str]]:
+) -> tuple[Recommended, dict[str, str]]:
     """What the recommendation sets, and the settings files of the client the study measured."""
-    measured = Measured.of(study)
+    measured = MeasuredClient.of(study)
+    client, protocol = client_named(measured.client), measured.protocol
     fixed = content.fixed_settings(study)
-    if measured.client != librdkafka.CONFLUENT:
-        chosen = settings_files.recommended(settings, fixed, study=study.study_name, origin=origin)
-        return chosen, settings_files.files(chosen)
-    protocol = measured.protocol
-    chosen = confluent_files.recommended(
+    chosen = client.recommended(
         settings, fixed, study=study.study_name, origin=origin, protocol=protocol
     )
-    return chosen, confluent_files.files(chosen, protocol=protocol)
+    return chosen, client.settings_files(chosen, protocol=protocol)

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
-from tuner.search.study import is_feasible, stored_result
+from tuner.search.study import importance_target, is_feasible, stored_result
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +53,6 @@ class Picture:
 def label(param: str) -> str:
     """A trial parameter as a reader knows it: the setting name, or what a derived one means."""
     return PARAM_LABELS.get(param, param)
-
-
-def importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
-    """None for one objective; else minus throughput, as Optuna's PED-ANOVA ranks the settings
-    that reach *low* target values."""
-    if len(study.directions) == 1:
-        return None
-    return lambda t: -t.values[0]
-
-
-def importances(study: optuna.Study) -> dict[str, float] | None:
-    """Optuna's default (PED-ANOVA) importances for throughput, most important first; None
-    when the study has too few complete trials (or a single value) to tell."""
-    try:
-        with warnings.catch_warnings():  # the "low target values" note: the target is negated
-            warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator")
-            return optuna.importance.get_param_importances(study, target=importance_target(study))
-    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
-        log.info("no importances: %s", exc)
-        return None
 
 
 def leading(study: optuna.Study, ranked: Mapping[str, float] | None, k: int = 2) -> list[str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial
 
 from tuner.config import SettingValue
-from tuner.trial.phases import Outcome
+from tuner.metrics.phases import Outcome
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec
-from tuner.trial.run import TrialResult
+from tuner.trial.result import TrialResult
 
 
 class Constraint(StrEnum):
@@ -27,14 +27,18 @@ class Unusable(StrEnum):
 
     SUPPLY = "it waited on the supply (backlog ran out or caught up with live load)"
     IDLE = "no records processed"
+    COARSE = "its window held too few batches per member to be measured"
 
 
 def unusable(result: TrialResult) -> Unusable | None:
     """Was this run usable? None if so. The one check the ablation and the confirmation share:
     a run whose backlog ran out (or that caught up with live load) measured the supply, not the
-    consumers, and a run that processed nothing has no rate to compare."""
+    consumers, a run whose window held too few batches may be off by a whole batch at each
+    edge (`TrialResult.coarse`), and a run that processed nothing has no rate to compare."""
     if result.backlog_emptied:
         return Unusable.SUPPLY
+    if result.coarse is not None:
+        return Unusable.COARSE
     if result.records_consumed <= 0 or result.throughput_records_per_s <= 0:
         return Unusable.IDLE
     return None

@@ -27,6 +27,7 @@ from tuner import librdkafka, metrics
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
+from tuner.metrics.phases import Outcome
 from tuner.search import lease, space
 from tuner.search.events import StudyOutcome, TrialEvent
 from tuner.search.objective import infeasible_reason, score
@@ -46,11 +47,11 @@ from tuner.search.study import (
     recommended,
     study_url,
 )
+from tuner.settings import aiokafka_defaults
 from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
-from tuner.trial.phases import Outcome
 from tuner.trial.run import Observer, Phase, TrialError
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def _budget_left(
 
 
 def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
-    defaults = space.aiokafka_defaults()
+    defaults = aiokafka_defaults()
     return {k: v for k, v in settings.items() if defaults.get(k) != v}
 
 
@@ -178,6 +179,9 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
                 f"{supply.needed(spec, result, ctx.rates.consumed_per_s):,}"
             ),
         )
+    if result.coarse is not None and not result.rebalances:
+        # A rebalancing trial is infeasible whatever its window held: it is judged below.
+        return _Step(outcome=Outcome.FAILED, measured=measured, reason=result.coarse)
     judged = score(result, spec.objective)
     for key, value in judged.constraints.items():
         trial.set_constraint(key, value)

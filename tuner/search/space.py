@@ -13,13 +13,10 @@ from types import MappingProxyType
 from typing import cast
 
 import optuna
-from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
-from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 
-from tuner.librdkafka import CONFLUENT, CONFLUENT_SEARCH
+from tuner.clients import client_named
+from tuner.clients.aiokafka import AIOKAFKA, to_aiokafka_kwargs
 from tuner.settings import (
-    ASSIGNOR_NAMES,
     INT_MAX,
     SETTINGS,
     BrokerLimits,
@@ -36,7 +33,6 @@ from tuner.settings import (
 )
 
 __all__ = [
-    "ASSIGNORS",
     "DEFAULT_SEARCH",
     "FETCH_RATIO",
     "HEARTBEAT_FRACTION",
@@ -56,45 +52,15 @@ __all__ = [
     "validate_settings",
 ]
 
-ASSIGNORS = {
-    "range": RangePartitionAssignor,
-    "roundrobin": RoundRobinPartitionAssignor,
-    "sticky": StickyPartitionAssignor,
-}
-"""aiokafka's assignor class for each short name of `tuner.settings.ASSIGNOR_KINDS`."""
-
-
-def to_aiokafka_kwargs(values: Mapping[str, object]) -> dict[str, object]:
-    """The one place aiokafka consumer keyword arguments are built from Java-named settings."""
-    kwargs: dict[str, object] = {}
-    for name, value in values.items():
-        setting = SETTINGS[name]
-        if setting.kind is str and isinstance(value, str):
-            kwargs[setting.aiokafka_kwarg] = (ASSIGNORS[ASSIGNOR_NAMES[value]],)
-        else:
-            kwargs[setting.aiokafka_kwarg] = value
-    return kwargs
-
-
 # --- the search space ---------------------------------------------------------------------
 
-DEFAULT_SEARCH: Mapping[str, ParameterSpec] = {
-    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
-    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
-    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
-    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
-    "max.poll.records": ParameterSpec(low=10, high=5000, log=True),
-    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
-    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
-    "max.poll.interval.ms": ParameterSpec(low=10000, high=600000, log=True),
-}
-"""What `tuner optimize` searches when `search.parameters` is not given."""
+DEFAULT_SEARCH = AIOKAFKA.search
+"""What an aiokafka study searches when `search.parameters` is not given."""
 
 HEARTBEAT = "heartbeat.interval.ms"
 SESSION = "session.timeout.ms"
 FETCH_MAX = "fetch.max.bytes"
 PARTITION_FETCH_MAX = "max.partition.fetch.bytes"
-MAX_POLL_INTERVAL = "max.poll.interval.ms"
 
 HEARTBEAT_FRACTION = (0.1, 0.3)
 """heartbeat.interval.ms is sampled as this fraction of the trial's session.timeout.ms."""
@@ -131,14 +97,14 @@ def search_space(
     client: str = "aiokafka",
 ) -> SearchSpace:
     """The searched parameters (`search.parameters`, else the client's default space:
-    DEFAULT_SEARCH or `librdkafka.CONFLUENT_SEARCH`) minus every fixed one.
+    `ConsumerClient.search`) minus every fixed one.
 
     A fixed heartbeat.interval.ms raises a searched session timeout's lower bound above three
     heartbeats, and a fixed fetch.max.bytes caps a searched max.partition.fetch.bytes, so
     sampled values still pass `check_rules` (when the range allows it).
     """
-    default = CONFLUENT_SEARCH if client == CONFLUENT else DEFAULT_SEARCH
-    params = default if spec_parameters is None else spec_parameters
+    own = client_named(client)
+    params = own.search if spec_parameters is None else spec_parameters
     kept = {name: p for name, p in params.items() if name not in fixed}
     heartbeat, session = fixed.get(HEARTBEAT), kept.get(SESSION)
     if isinstance(heartbeat, int) and session is not None and session.high is not None:
@@ -150,27 +116,12 @@ def search_space(
         high = min(partition.high, fetch_max)
         if (partition.low or 1) <= high:
             kept[PARTITION_FETCH_MAX] = replace(partition, high=high)
-    if client == CONFLUENT:
-        _keep_poll_over_session(kept, fixed)
+    own.narrow_space(kept, fixed)
     return SearchSpace(
         parameters=MappingProxyType(kept),
         fixed=MappingProxyType(dict(fixed)),
         removed=tuple(name for name in params if name in fixed),
     )
-
-
-def _keep_poll_over_session(
-    kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]
-) -> None:
-    """librdkafka refuses max.poll.interval.ms under session.timeout.ms: a fixed one bounds
-    the other's searched range (when the range allows it)."""
-    poll, session = fixed.get(MAX_POLL_INTERVAL), fixed.get(SESSION)
-    searched = kept.get(SESSION)
-    if isinstance(poll, int) and searched is not None and (searched.low or 1) <= poll:
-        kept[SESSION] = replace(searched, high=min(searched.high or poll, poll))
-    searched = kept.get(MAX_POLL_INTERVAL)
-    if isinstance(session, int) and searched is not None and session <= (searched.high or 0):
-        kept[MAX_POLL_INTERVAL] = replace(searched, low=max(searched.low or 1, session))
 
 
 def suggest(

@@ -5,17 +5,30 @@ and the one it recommends. Read by the loop, the report, the plots and the advis
 from __future__ import annotations
 
 import collections
+import logging
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.pool import NullPool
 
-from tuner.config import StudySpec
+from tuner.config import SettingValue, StudySpec
 from tuner.trial.result import TrialResult
+
+log = logging.getLogger(__name__)
 
 RESULT_ATTR = "result"
 """Trial attribute: the trial's `TrialResult.to_dict()`."""
@@ -52,6 +65,16 @@ class StorageError(Exception):
     """The storage URL is malformed or names a database whose driver is not installed."""
 
 
+class StorageUnreachableError(StorageError):
+    """The storage's database did not let the tuner in: nothing listens at its address, or
+    it refused the user. A failure (exit 1), as a cluster that does not answer is."""
+
+
+CONNECT_TIMEOUT_S = 10
+"""How long `reach_storage` waits for the database: an address that drops packets would
+otherwise hang for the driver's own timeout (none for libpq)."""
+
+
 POSTGRES_EXTRA = "pip install 'kafka-tuner[postgres]'"
 
 
@@ -82,9 +105,47 @@ def check_storage(url: str) -> None:
         ) from exc
 
 
-def open_storage(url: str) -> str | optuna.storages.BaseStorage:
+def _unreachable(url: str, exc: OperationalError, field: str) -> StorageUnreachableError:
+    """The driver's first line (which names the address it tried and why it failed), without
+    SQLAlchemy's wrapping and its link, and what to check."""
+    said = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else repr(exc.orig)
+    for prefix in ("connection is bad: ", "connection failed: "):  # psycopg 3's wrapping
+        said = said.removeprefix(prefix)
+    shown = make_url(url).render_as_string(hide_password=True)
+    what = (
+        "(its directory must exist and be writable)"
+        if database_url(url).startswith("sqlite")
+        else "(host, port, user, database) and that the database server is up and accepts "
+        "connections"
+    )
+    return StorageUnreachableError(
+        f"{field}: cannot open the study storage {shown!r}: {said}: check {field} {what}"
+    )
+
+
+def reach_storage(url: str, *, field: str = "study.storage") -> None:
+    """Connect to `url`'s database once, so that a server that is not there is said before a
+    broker, a topic or a trial is started (StorageUnreachableError naming `field`). Files
+    (`sqlite:`, `journal:`) are made on first use and need no check."""
+    check_storage(url)
+    db = database_url(url)
+    if url.startswith("journal:") or db.startswith("sqlite"):
+        return
+    args = {"connect_timeout": CONNECT_TIMEOUT_S} if db.startswith("postgresql") else {}
+    engine = create_engine(db, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise _unreachable(url, exc, field) from None
+    finally:
+        engine.dispose()
+
+
+def open_storage(url: str, *, field: str = "study.storage") -> str | optuna.storages.BaseStorage:
     """An SQLAlchemy URL (`postgresql://` through psycopg 3); `journal:PATH` is Optuna's journal
-    file (for several workers on one machine). Raises StorageError as `check_storage` does."""
+    file (for several workers on one machine). Raises StorageError as `check_storage` does, and
+    StorageUnreachableError (naming `field`) when the database does not let the tuner in."""
     if url.startswith("journal:"):
         backend = JournalFileBackend(url.removeprefix("journal:"))
         return optuna.storages.JournalStorage(backend)
@@ -92,14 +153,18 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
     db = database_url(url)
     if db.startswith("sqlite"):
         return db
-    for _ in range(2):
-        try:
-            return optuna.storages.RDBStorage(db)
-        except (IntegrityError, ProgrammingError):
-            # Workers starting together on a fresh database race to create Optuna's schema;
-            # the loser sees the winner's types or tables half made, and finds them done later.
-            time.sleep(1.0)
-    return optuna.storages.RDBStorage(db)
+    try:
+        for _ in range(2):
+            try:
+                return optuna.storages.RDBStorage(db)
+            except (IntegrityError, ProgrammingError):
+                # Workers starting together on a fresh database race to create Optuna's schema;
+                # the loser sees the winner's types or tables half made, and finds them done
+                # later.
+                time.sleep(1.0)
+        return optuna.storages.RDBStorage(db)
+    except OperationalError as exc:
+        raise _unreachable(url, exc, field) from None
 
 
 def recommended(study: optuna.Study) -> FrozenTrial | None:
@@ -144,3 +209,28 @@ def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
     if len(study.directions) == 1:
         return []
     return sorted(study.best_trials, key=lambda t: -t.values[0])
+
+
+def best_settings(trial: FrozenTrial) -> dict[str, SettingValue]:
+    """The settings a stored trial ran with (its parameters resolved to Java names)."""
+    return dict(trial.user_attrs[SETTINGS_ATTR])
+
+
+def importance_target(study: optuna.Study) -> Callable[[FrozenTrial], float] | None:
+    """None for one objective; else minus throughput, as Optuna's PED-ANOVA ranks the settings
+    that reach *low* target values."""
+    if len(study.directions) == 1:
+        return None
+    return lambda t: -t.values[0]
+
+
+def importances(study: optuna.Study) -> dict[str, float] | None:
+    """Optuna's default (PED-ANOVA) importances for throughput, most important first; None
+    when the study has too few complete trials (or a single value) to tell."""
+    try:
+        with warnings.catch_warnings():  # the "low target values" note: the target is negated
+            warnings.filterwarnings("ignore", "PedAnovaImportanceEvaluator")
+            return optuna.importance.get_param_importances(study, target=importance_target(study))
+    except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        log.info("no importances: %s", exc)
+        return None

@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry
 
 from tuner import broker
 from tuner.cluster import access
+from tuner.cluster.sample import with_topic_sample
+from tuner.cluster.workload import summarize
 from tuner.config import SettingValue, StudySpec
-from tuner.payloads.sample import with_topic_sample
-from tuner.payloads.workload import summarize
+from tuner.metrics.phases import Observer
 from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
-from tuner.trial.phases import Observer
 from tuner.trial.result import TrialResult
 from tuner.trial.run import run_trial
 

@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from tuner.broker.faults import FaultReport
+from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue
 from tuner.librdkafka import Client, GroupProtocol
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
-from tuner.payloads.workload import PayloadSummary
 
 E2E = f"{PREFIX}e2e_latency_seconds"
 
@@ -76,8 +76,12 @@ class PollStats:
     records_per_poll_avg: float | None = None
     """None in results stored before it was measured."""
     loop_blocked_ms_max: float | None = None
-    """The longest a member's event loop was held (its heartbeats with it); None in results
-    stored before it was measured."""
+    """The longest a member's event loop was held (its heartbeats with it), a hold still going
+    on at the window's end included; None in results stored before it was measured."""
+    open_gap_ms_max: float | None = None
+    """The longest a member had gone without polling when the window ended (a gap still open:
+    the member inside one batch). Counted in `interval_ms_max`, and as busy time in
+    `idle_ratio`. None in results stored before it was measured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +149,8 @@ class TrialResult:
     fetch: FetchStats
     poll: PollStats
     lag_max: int
+    """The most records behind one partition's end at the window's end: the members' own
+    readings, or the broker's (`lag_from_broker`)."""
     backlog_emptied: bool
     """True if some member waited on the supply in the window (its backlog ran out, or it caught
     up with live load): then it measured the supply, not the group (`tuner.trial.supply`)."""
@@ -172,6 +178,18 @@ class TrialResult:
     advisor takes such a run for aiokafka's, unless a config laid under it names the client)."""
     group_protocol: GroupProtocol | None = None
     """The consumer group protocol measured; None, as for `client`, in older results."""
+    lag_from_broker: bool = False
+    """`lag_max` is the topic's end offsets minus the group's committed offsets (its consumed
+    positions, committed as the members left), as large as any member's own reading or larger:
+    a member's own reading was stale, its gap between polls open past
+    `tuner.consumer.LAG_STALE_S` at the window's end."""
+    warmup_s: float | None = None
+    """How long the warm-up really took: `trial.warmup_s` at least, then until every member had
+    finished a batch (`tuner.trial.measurable`); None in results stored before it was."""
+    coarse: str | None = None
+    """Why the window held too few batches per member to be scored, with the numbers (None:
+    enough, or a result stored before it was judged): its edges may be off by a whole batch,
+    so no ranking or comparison may use its number (`tuner.trial.measurable.coarse`)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

@@ -7,7 +7,6 @@ Prometheus exporter serves, and cross-checked against topic end offsets and comm
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -20,15 +19,16 @@ from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
 from tuner.broker import faults
+from tuner.clients import client_named
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
+from tuner.consumer import LAG_STALE_S, ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
-from tuner.search import space
+from tuner.metrics.phases import Observer, Phase
 from tuner.trial import backlog, supply
-from tuner.trial.phases import Observer, Phase
+from tuner.trial.measurable import coarse
 from tuner.trial.result import (
     FetchStats,
     LatencyMs,
@@ -40,7 +40,7 @@ from tuner.trial.result import (
 )
 from tuner.trial.steady import run_steady
 from tuner.trial.supply import backlog_for, peak_rate
-from tuner.trial.window import each_second
+from tuner.trial.window import each_second, idle, warm_up
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Observer", "OffsetCheck", "Phase", "PollStats",
@@ -66,14 +66,8 @@ def _member_specs(
     """A fresh group starts at the beginning of the backlog (`earliest`), or for the steady
     state at the topic's end (`latest`), seeing only records produced after it joined."""
     client = spec.consumer.client
-    kwargs: dict[str, object] = (
-        {**space.to_aiokafka_kwargs(settings), "auto_offset_reset": start}
-        if client == "aiokafka"
-        else dict(
-            librdkafka.settings_config(
-                settings, offset_reset=start, protocol=spec.consumer.group_protocol
-            )
-        )
+    kwargs = client_named(client).member_config(
+        settings, offset_reset=start, protocol=spec.consumer.group_protocol
     )
     return [
         MemberSpec(
@@ -113,6 +107,7 @@ async def run_trial(
     window from the rate it showed (`tuner.trial.backlog`); without, the backlog stays as
     written. With a steady
     state to measure (`StudySpec.steady_s`), a second group `<group_id>.steady` follows.
+    Both groups are deleted when the trial ends, however it ends.
     """
 
     def phase(p: Phase, value: float | None = None) -> None:
@@ -158,8 +153,11 @@ async def run_trial(
                 phase(Phase.JOIN)
                 await group.wait_until_assigned(timeout_s=60)
                 phase(Phase.WARMUP)
-                await asyncio.sleep(spec.trial.warmup_s)
                 await keeper.ready()
+                warmed_s = await warm_up(
+                    group, registry=registry, group_id=group_id,
+                    min_s=spec.trial.warmup_s, window_s=spec.trial.measure_s,
+                )  # fmt: skip
                 phase(Phase.MEASURE)
                 injector.arm()
                 measured = await _measure(
@@ -169,7 +167,7 @@ async def run_trial(
             reports = injector.verdict(measure_through=spec.trial.measure_through_faults)
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
-            result = replace(result, faults=reports)
+            result = replace(result, faults=reports, warmup_s=warmed_s, coarse=measured.coarse)
             if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
                 await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
@@ -188,6 +186,8 @@ async def run_trial(
             phase(Phase.STOP)
     except (GroupError, LoadError, kip848.GroupConfigError, faults.FaultError) as exc:
         raise TrialError(str(exc)) from exc
+    finally:  # the groups this trial made, once their members left: the tuner leaves none
+        await cluster.delete_groups_of_run(conn, (group_id, f"{group_id}.steady"))
     return result
 
 
@@ -212,10 +212,12 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             f"topic {spec.topic.name!r}: {lost}: the cluster lost data during the trial"
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
-    effective = (
-        space.effective_settings(settings)
-        if spec.consumer.client == "aiokafka"
-        else librdkafka.effective_settings(settings, protocol=spec.consumer.group_protocol)
+    open_gap = end.maximum(f"{PREFIX}poll_gap_open_seconds")
+    stale = (open_gap or 0.0) > LAG_STALE_S  # that member's lag is its poll's before the batch
+    lag = int(end.maximum(f"{PREFIX}lag_records") or 0)
+    broker_lag = max((off - committed.get(p, 0) for p, off in ends.items()), default=0)
+    effective = client_named(spec.consumer.client).effective_settings(
+        settings, protocol=spec.consumer.group_protocol
     )
     waited = supply.waited_on_supply(
         measured.seconds,
@@ -244,12 +246,16 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             bytes_per_fetch_avg=window.bytes_per_fetch,
         ),
         poll=PollStats(
-            interval_ms_max=_ms(end.maximum(f"{PREFIX}poll_interval_max_seconds")),
+            interval_ms_max=_ms(
+                _at_least(end.maximum(f"{PREFIX}poll_interval_max_seconds"), open_gap)
+            ),
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
             records_per_poll_avg=window.records_per_poll or None,
             loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
+            open_gap_ms_max=_ms(open_gap),
         ),
-        lag_max=int(end.maximum(f"{PREFIX}lag_records") or 0),
+        lag_max=max(lag, broker_lag) if stale else lag,
+        lag_from_broker=stale and broker_lag >= lag,
         backlog_emptied=waited is not None,
         supply=waited,
         errors=tuple(errors),
@@ -277,6 +283,7 @@ class _Measured:
     members_changed: bool
     producer: ProducerStats | None
     errors: tuple[str, ...]
+    coarse: str | None = None
 
 
 async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
@@ -300,9 +307,14 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         phase(Phase.MEASURE, GroupWindow(start, now).records_per_s)
 
     window = await each_second(
-        measure_s, group=group, load=load, registry=registry, group_id=group_id, second=second
-    )
+        measure_s, group=group, load=load, registry=registry, group_id=group_id, second=second,
+        lengthen=True,
+    )  # fmt: skip
     await group.check_handlers_return(since=window.end.at, within_s=measure_s)
+    too_few = coarse(
+        window.progress, group.progress(), window_s=window.end.at - window.start.at,
+        idle=idle(window.end),
+    )  # fmt: skip
     load_end = load.snapshot() if load else None
     producer = ProducerStats.between(load_start, load_end) if load_start and load_end else None
     members_after = await cluster.describe_group(conn, group_id)
@@ -315,6 +327,7 @@ async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
         members_changed=members_after != members_before,
         producer=producer,
         errors=window.errors,
+        coarse=too_few,
     )
 
 
@@ -335,6 +348,12 @@ def _lost_records(
     if not rebalanced and sum(ends.values()) < consumed_total:
         return f"it holds {sum(ends.values())} records but the group consumed {consumed_total}"
     return None
+
+
+def _at_least(value: float | None, floor: float | None) -> float | None:
+    """The larger of two readings (each gauge is read as its member reports, one after the
+    other: the open gap read last may be the later, longer one)."""
+    return value if floor is None else floor if value is None else max(value, floor)
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -7,7 +7,6 @@ latest`) once the capacity group has left, and sees only what Locust produces fr
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Literal
 
@@ -18,9 +17,9 @@ from tuner.cluster.admin import Connection
 from tuner.consumer import ConsumerGroup, MemberSpec
 from tuner.load.runner import LocustLoad
 from tuner.metrics import GroupWindow, RegistrySnapshot
-from tuner.trial.phases import Observer, Phase
+from tuner.metrics.phases import Observer, Phase
 from tuner.trial.result import LatencyMs, SteadyState
-from tuner.trial.window import each_second
+from tuner.trial.window import each_second, warm_up
 
 KEEP_UP_SLACK_S = 1.0
 """A group kept up if it consumed what the window produced, less this many seconds of the set
@@ -43,7 +42,8 @@ async def run_steady(
     window_s: float,
     observer: Observer,
 ) -> tuple[SteadyState, tuple[str, ...]]:
-    """Join `members` (a fresh group reading from the end), warm up, measure `window_s`;
+    """Join `members` (a fresh group reading from the end), warm up (at least `warmup_s`, then
+    until the group is measurable, as the capacity window's), measure `window_s`;
     returns the steady state and the errors the group reported. Raises `GroupError` if a
     member was killed from outside or the user's handler raised, as the capacity window does
     (`tuner.trial.window`): the window no longer measured the configuration."""
@@ -54,7 +54,9 @@ async def run_steady(
         observer(Phase.STEADY_JOIN, None)
         await group.wait_until_assigned(timeout_s=60)
         observer(Phase.STEADY_WARMUP, None)
-        await asyncio.sleep(warmup_s)
+        await warm_up(
+            group, registry=registry, group_id=group_id, min_s=warmup_s, window_s=window_s
+        )
         observer(Phase.STEADY, None)
         before = sum((await cluster.end_offsets(conn, topic)).values())
 

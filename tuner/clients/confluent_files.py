@@ -10,36 +10,12 @@ Java consumer and aiokafka were not measured: their file holds the same values a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from tuner import librdkafka
-from tuner.config import SettingValue
-from tuner.consumer.kip848 import GROUP_CONFIGS
-from tuner.report.measured import PROTOCOL_LABELS
-from tuner.report.settings_files import Recommended
+from tuner.clients.base import PROTOCOL_LABELS, Recommended
+from tuner.librdkafka import KIP848_GROUP_CONFIGS as GROUP_CONFIGS
 from tuner.settings import SETTINGS, java_property
 
 MEASURED_ON = "confluent-kafka"
-
-
-def recommended(
-    settings: Mapping[str, SettingValue],
-    fixed: Mapping[str, SettingValue],
-    *,
-    study: str,
-    origin: str,
-    protocol: str,
-) -> Recommended:
-    """Split a recommendation into its changes (off librdkafka's defaults, not fixed) and the
-    fixed settings."""
-    eff = librdkafka.effective_settings(settings, protocol=protocol)
-    base = librdkafka.effective_settings({}, protocol=protocol)
-    changes = {
-        name: settings[name]
-        for name in sorted(settings)
-        if name not in fixed and eff.get(name) != base.get(name)
-    }
-    return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
 
 
 def files(r: Recommended, *, protocol: str) -> dict[str, str]:

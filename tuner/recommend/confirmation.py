@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tuner.config import ObjectiveSpec, SettingValue
-from tuner.report.measured import Measured
-from tuner.search import space
+from tuner.recommend.measured import MeasuredClient
 from tuner.search.objective import Constraint, Unusable, score, unusable
-from tuner.trial.run import TrialResult
+from tuner.settings import java_defaults
+from tuner.trial.result import TrialResult
 
 
 class Candidate(StrEnum):
@@ -41,7 +41,7 @@ _SLUGS = {
 }
 
 
-def label(name: Candidate, measured: Measured) -> str:
+def label(name: Candidate, measured: MeasuredClient) -> str:
     """What a reader sees for `name`: the own-defaults baseline names the measured client."""
     return measured.defaults_label if name is Candidate.AIOKAFKA_DEFAULTS else str(name)
 
@@ -115,7 +115,7 @@ class Confirmation:
     """The study's constraints, to say which a configuration broke (None: rebalances only)."""
     settings: Mapping[str, SettingValue] | None = None
     """The recommendation the "best" runs measured (rounded, ablated), as given to them."""
-    measured: Measured = field(default_factory=Measured)
+    measured: MeasuredClient = field(default_factory=MeasuredClient)
     """The client every run used: the own-defaults baseline is named after it."""
     unchanged: bool = False
     """The recommendation is the client's defaults (with `consumer.settings`): its runs and the
@@ -179,6 +179,11 @@ class Confirmation:
                 "consumers; raise workload.prefill_records (or add producer load) and confirm "
                 "again"
             )
+        if Unusable.COARSE in reasons:  # its edges may be off by a whole batch
+            coarse = [i for i, why in enumerate(reasons, 1) if why is Unusable.COARSE]
+            return f"the window of {self.label(name)} held too few batches in run " + (
+                f"{_numbers(coarse)} of {len(runs)}; lengthen trial.measure_s, confirm again"
+            )
         idle = [i for i, why in enumerate(reasons, 1) if why is Unusable.IDLE]
         if idle:
             return (
@@ -224,6 +229,6 @@ def candidates(
     """The three configurations; the config's own `consumer.settings` stay fixed in all."""
     return {
         Candidate.BEST: {**base, **best},
-        Candidate.JAVA_DEFAULTS: {**space.java_defaults(), **base},
+        Candidate.JAVA_DEFAULTS: {**java_defaults(), **base},
         Candidate.AIOKAFKA_DEFAULTS: dict(base),
     }

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
-from tuner.config import SettingValue
-from tuner.search import space
-from tuner.settings import java_property, librdkafka_gap, librdkafka_property
+from tuner.clients.aiokafka import to_aiokafka_kwargs
+from tuner.clients.base import Recommended
+from tuner.settings import (
+    SETTINGS,
+    SettingValue,
+    aiokafka_defaults,
+    java_property,
+    librdkafka_gap,
+    librdkafka_property,
+)
 
 MEASURED_ON = "aiokafka"
 """The client every run of a study uses."""
@@ -27,41 +33,6 @@ defaults are Java's)."""
 
 Render = Callable[[str, SettingValue], str]
 """One `name=value` line in a client's dialect."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recommended:
-    """What a settings file sets, and where it comes from."""
-
-    changes: Mapping[str, SettingValue]
-    """Settings off aiokafka's defaults that the user did not fix."""
-    fixed: Mapping[str, SettingValue]
-    """The config's `consumer.settings`: kept in every run."""
-    study: str
-    origin: str
-    """How the changes were chosen, in words (ablated and confirmed, or the best trial's)."""
-
-    @property
-    def settings(self) -> dict[str, SettingValue]:
-        return {**self.fixed, **self.changes}
-
-
-def recommended(
-    settings: Mapping[str, SettingValue],
-    fixed: Mapping[str, SettingValue],
-    *,
-    study: str,
-    origin: str,
-) -> Recommended:
-    """Split a recommendation into its changes (off aiokafka's defaults, not fixed) and the
-    fixed settings; a setting left at aiokafka's default is neither."""
-    eff, aio = space.effective_settings(settings), space.effective_settings({})
-    changes = {
-        name: settings[name]
-        for name in sorted(settings)
-        if name not in fixed and eff[name] != aio[name]
-    }
-    return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
 
 
 def files(r: Recommended) -> dict[str, str]:
@@ -104,7 +75,7 @@ def librdkafka_properties(r: Recommended) -> str:
 
 def aiokafka_kwargs(r: Recommended) -> dict[str, object]:
     """aiokafka keyword arguments: the changes and the fixed settings (the measured client)."""
-    kwargs = space.to_aiokafka_kwargs(r.settings)
+    kwargs = to_aiokafka_kwargs(r.settings)
     return {k: (v[0].name if isinstance(v, tuple) else v) for k, v in kwargs.items()}
 
 
@@ -146,9 +117,9 @@ def _block(values: Mapping[str, SettingValue], render: Render, title: str) -> li
 
 def _defaults(r: Recommended, client: str) -> list[str]:
     """The defaults the runs used where this client's differ: not set, so not changed."""
-    aio = space.aiokafka_defaults()
+    aio = aiokafka_defaults()
     rows = []
-    for name, setting in space.SETTINGS.items():
+    for name, setting in SETTINGS.items():
         if name in r.settings or (client == "librdkafka" and setting.librdkafka_name is None):
             continue
         theirs = _ASSIGNOR_DEFAULTS[client] if setting.kind is str else setting.java_default

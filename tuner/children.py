@@ -3,7 +3,7 @@
 A `tuner` killed with SIGKILL runs no cleanup, so its children must notice on their own: the
 kernel sends them a signal when their parent dies (Linux `prctl(PR_SET_PDEATHSIG)`). Group
 members ask for it themselves; a command like Locust is started through this module
-(`python tuner/trial/children.py PARENT_PID SIGNAL -- COMMAND…`), which asks for it and then execs
+(`python tuner/children.py PARENT_PID SIGNAL -- COMMAND…`), which asks for it and then execs
 the command (the request survives `exec`).
 """
 

@@ -12,27 +12,22 @@ from dataclasses import dataclass
 
 import optuna
 
-from tuner import librdkafka
+from tuner.clients import client_named
+from tuner.clients.base import PROTOCOL_LABELS
 from tuner.config import SettingValue
 from tuner.search.study import CLIENT_ATTR
-from tuner.settings import SETTINGS, aiokafka_defaults
-
-PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
-_CONFLUENT_MEANING = {
-    librdkafka.MAX_POLL_RECORDS: "records per consume() call (its num_messages); measured as "
-    "max.poll.records",
-}
+from tuner.settings import SETTINGS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Measured:
+class MeasuredClient:
     """The client and group protocol every run of a study used."""
 
     client: str = "aiokafka"
     protocol: str = "classic"
 
     @classmethod
-    def of(cls, study: optuna.Study) -> Measured:
+    def of(cls, study: optuna.Study) -> MeasuredClient:
         """What `study` recorded (a study from before the choice existed measured aiokafka)."""
         attr = study.user_attrs.get(CLIENT_ATTR, {})
         return cls(
@@ -56,15 +51,19 @@ class Measured:
     def defaults(self) -> Mapping[str, SettingValue | None]:
         """Java name → the measured client's own default (librdkafka's for confluent-kafka,
         the broker's group defaults for the session under KIP-848)."""
-        if self.client == librdkafka.CONFLUENT:
-            return librdkafka.effective_settings({}, protocol=self.protocol)
-        return aiokafka_defaults()
+        return self.effective_settings({})
+
+    def effective_settings(
+        self, values: Mapping[str, SettingValue]
+    ) -> dict[str, SettingValue | None]:
+        """Java name → what a member of the measured client runs with: `values` over its own
+        defaults. The one place the ablation, the report and the files learn a client's
+        defaults from (a confluent-kafka session left out is 45 s, not aiokafka's 10 s)."""
+        return client_named(self.client).effective_settings(values, protocol=self.protocol)
 
     def meaning(self, name: str) -> str:
         """What setting `name` does in the measured client ("" when there is nothing to say)."""
-        if self.client == librdkafka.CONFLUENT:
-            if name in _CONFLUENT_MEANING:
-                return _CONFLUENT_MEANING[name]
-            if name in librdkafka.LIBRDKAFKA_ONLY:
-                return librdkafka.LIBRDKAFKA_ONLY[name].description
+        own = client_named(self.client).meaning(name)
+        if own is not None:
+            return own
         return SETTINGS[name].description if name in SETTINGS else ""

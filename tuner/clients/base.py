@@ -1,0 +1,136 @@
+"""What every consumer client the tuner measures must say about itself (as optuna's samplers
+implement `BaseSampler`): nothing outside `tuner.clients` asks which client runs.
+
+Settings stay keyed by their Java names (`tuner.settings` is their catalogue); a client turns
+them into its own configuration, fills the gaps with its own defaults, and says which ranges a
+study searches when the config names none.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+from tuner.settings import ParameterSpec, SettingValue
+
+FETCH_SEARCH: Mapping[str, ParameterSpec] = {
+    "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
+    "fetch.max.wait.ms": ParameterSpec(low=10, high=1000, log=True),
+    "max.partition.fetch.bytes": ParameterSpec(low=64 << 10, high=8 << 20, log=True),
+    "fetch.max.bytes": ParameterSpec(low=1 << 20, high=64 << 20, log=True),
+}
+"""The fetch ranges every client's default space searches, first (the order is the order in
+which a trial samples, so it stays fixed: a seeded study draws the same values)."""
+LIVENESS_SEARCH: Mapping[str, ParameterSpec] = {
+    "max.poll.records": ParameterSpec(low=10, high=5000, log=True),
+    "session.timeout.ms": ParameterSpec(low=6000, high=60000, log=True),
+    "heartbeat.interval.ms": ParameterSpec(low=1000, high=20000, log=True),
+}
+"""The batch and liveness ranges every client's default space searches, after its own."""
+
+PROTOCOL_LABELS = {"classic": "classic", "consumer": "consumer (KIP-848)"}
+"""Each group protocol as a reader sees it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recommended:
+    """What a settings file sets, and where it comes from."""
+
+    changes: Mapping[str, SettingValue]
+    """Settings off aiokafka's defaults that the user did not fix."""
+    fixed: Mapping[str, SettingValue]
+    """The config's `consumer.settings`: kept in every run."""
+    study: str
+    origin: str
+    """How the changes were chosen, in words (ablated and confirmed, or the best trial's)."""
+
+    @property
+    def settings(self) -> dict[str, SettingValue]:
+        return {**self.fixed, **self.changes}
+
+
+class ConsumerClient(ABC):
+    """One consumer client library: its names, defaults, configuration and advisor facts."""
+
+    name: ClassVar[str]
+    """As `consumer.client` spells it."""
+    distribution: ClassVar[str]
+    """The Python distribution whose version a run records."""
+    search: ClassVar[Mapping[str, ParameterSpec]]
+    """What a study searches when `search.parameters` is not given."""
+    background: ClassVar[str]
+    """What runs the client's heartbeats and auto-commits: aiokafka's `task`, librdkafka's
+    `thread`."""
+    heartbeats_on_the_loop: ClassVar[bool]
+    """Whether a held event loop delays heartbeats (aiokafka's task does; librdkafka's thread
+    does not)."""
+    protocols: ClassVar[tuple[str, ...]]
+    """The group protocols the client implements (`classic`; `consumer` is KIP-848)."""
+    blocking_poll: ClassVar[bool]
+    """Whether its poll blocks the thread (members then need a process each, never a task)."""
+    prefetch_queue: ClassVar[bool]
+    """Whether the client prefetches into a queue whose bounds are settings (librdkafka)."""
+    poll_call: ClassVar[str]
+    """The call that hands out records, as the advisor names it."""
+    commit_call: ClassVar[str]
+    """The call that commits synchronously, as the advisor names it."""
+
+    def version(self) -> str:
+        """The installed version of the client library."""
+        return importlib.metadata.version(self.distribution)
+
+    @abstractmethod
+    def effective_settings(
+        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+    ) -> dict[str, SettingValue | None]:
+        """Java name → value for every setting the client has: `settings`, its own defaults
+        filling the gaps (under KIP-848 the broker's group defaults)."""
+
+    def defaults(self, *, protocol: str = "classic") -> dict[str, SettingValue | None]:
+        """Java name → the client's own default."""
+        return self.effective_settings({}, protocol=protocol)
+
+    @abstractmethod
+    def member_config(
+        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: str
+    ) -> dict[str, object]:
+        """The client's own configuration of a member from Java-named `settings` (only those:
+        its defaults fill the rest), starting at `offset_reset` in a new group."""
+
+    def recommended(
+        self,
+        settings: Mapping[str, SettingValue],
+        fixed: Mapping[str, SettingValue],
+        *,
+        study: str,
+        origin: str,
+        protocol: str = "classic",
+    ) -> Recommended:
+        """Split a recommendation into its changes (off this client's defaults, not fixed) and
+        the fixed settings; a setting left at the client's default is neither."""
+        eff = self.effective_settings(settings, protocol=protocol)
+        base = self.defaults(protocol=protocol)
+        changes = {
+            name: settings[name]
+            for name in sorted(settings)
+            if name not in fixed and eff.get(name) != base.get(name)
+        }
+        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+
+    @abstractmethod
+    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+        """Each settings file of a study measured on this client, by name: its text (this
+        client's own, measured; the others' as far as the settings carry over)."""
+
+    def narrow_space(
+        self, kept: dict[str, ParameterSpec], fixed: Mapping[str, SettingValue]
+    ) -> None:
+        """Narrow the searched ranges in place so every sample is one the client accepts."""
+        del kept, fixed  # nothing to narrow unless the client refuses some combination
+
+    def meaning(self, name: str) -> str | None:
+        """What setting `name` does in this client, when it differs from the catalogue's."""
+        return None

@@ -2,11 +2,17 @@
 
 A user knows their consumer, not how many records a window needs. A trial's topic is filled
 before the group joins (`tuner.trial.supply.first_backlog`: small until a rate is known), the
-group's consumption is sampled while it joins and warms up (its consumed positions against the
-broker's end offsets, ten times a second), and before the window opens the topic is topped up
-so that the group still has `SAFETY` times the window's worth ahead of it. The rates seen go
+group's consumption is sampled from its join on (the records its members report consumed, ten
+times a second), and once it has joined the topic is topped up so that the group still has
+`SAFETY` times warm-up, window and margin ahead of it. A `workload.prefill_records` the user
+gave is a fixed backlog: sampled for the next attempt's size, never topped up. The rates seen go
 into `Rates`, which the next attempt, the next trial and the bench size from
 (`tuner.trial.measure`).
+
+When the topic cannot be topped up while the group reads (the prefill producer is not clearly
+faster than the group, or the top-up ran out of time), `ready` raises `Undersized` before any
+window is measured: the caller writes the backlog for the rate seen before a new group joins,
+which costs a join and a warm-up, not a window that would have run dry.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from tuner.metrics import PREFIX, RegistrySnapshot
 from tuner.trial import supply
 
 log = logging.getLogger(__name__)
+
+
+class Undersized(Exception):
+    """The backlog could not be got ahead of the group while it read; the message says why."""
+
 
 SAMPLE_EVERY_S = 0.1
 PRODUCER_RATE_OVER_S = 0.5
@@ -65,7 +76,8 @@ async def fill(conn: Connection, spec: StudySpec, records: int, rates: Rates) ->
 @dataclass(slots=True, kw_only=True)
 class Keeper:
     """Samples a group's consumption from its join on; `ready` tops the topic up before the
-    window. An async context manager: sampling stops when it exits."""
+    warm-up (unless the user fixed `workload.prefill_records`). An async context manager:
+    sampling stops when it exits, and the fastest rate it saw goes into `rates`."""
 
     spec: StudySpec
     conn: Connection
@@ -73,6 +85,10 @@ class Keeper:
     group_id: str
     rates: Rates | None
     """Where the rates seen go; None: the backlog stays as it was written (no sampling)."""
+    restart: bool = False
+    """Raise `Undersized` when the top-up cannot get ahead (else note the shortfall)."""
+    _resizable: bool = False
+    """The shortfall is one a backlog written before the group joins would not have."""
     samples: list[tuple[float, float]] = field(default_factory=list)
     _tasks: asyncio.TaskGroup | None = None
     _sampler: asyncio.Task[None] | None = None
@@ -92,6 +108,8 @@ class Keeper:
         tb: TracebackType | None,
     ) -> None:
         self._stop()
+        if self.rates is not None:
+            self.rates.saw(consumed_per_s=self.rate())
         if self._tasks is not None:
             # Not the body's exception: the task group would wrap it in an ExceptionGroup.
             await self._tasks.__aexit__(None, None, None)
@@ -120,55 +138,65 @@ class Keeper:
         return consumption_rate(self.samples, over_s=RATE_OVER_S)
 
     async def ready(self) -> None:
-        """Top the topic up until the group has the window's worth ahead of it, sized from
-        the fastest rate seen, in writes of a few seconds each (each re-measures both rates);
-        stop sampling. A shortfall is noted in `rates`, not raised: the window's own judgement
-        decides whether it was capacity-bound."""
+        """Top the topic up until the group has warm-up, window and margin ahead of it, sized
+        from the fastest rate seen, in writes of a few seconds each (each re-measures both
+        rates). Without a rate known yet, the group's first second is its probe.
+        A top-up that cannot get ahead raises `Undersized` with `restart`, else is noted in
+        `rates`: the window's own judgement decides whether it was capacity-bound."""
         rates = self.rates
-        if rates is None:
-            return
-        seconds = self.spec.trial.measure_s + supply.MARGIN_S
+        if rates is None or self.spec.workload.prefill_records is not None:
+            return  # a backlog the user fixed: sampled (for a next attempt), not topped up
+        t = self.spec.trial
+        seconds = t.warmup_s + t.measure_s + supply.MARGIN_S
         cap = supply.cap_records(self.spec)
         rates.shortfall = None
+        if rates.consumed_per_s <= 0:
+            await asyncio.sleep(RATE_OVER_S + 2 * SAMPLE_EVERY_S)
         deadline = time.monotonic() + supply.top_up_limit_s(self.spec)
-        while True:
-            rates.saw(consumed_per_s=self.rate())
-            ends = sum((await end_offsets(self.conn, self.spec.topic.name)).values())
-            ahead = max(ends - int(self.consumed() or 0), 0)
-            want = supply.top_up(
-                ahead=ahead,
-                consumes_per_s=rates.consumed_per_s,
-                produces_per_s=rates.produced_per_s,
-                seconds=seconds,
-            )
-            if want is None:
-                rates.shortfall = supply.producer_too_slow(
-                    self.spec, consumed_per_s=rates.consumed_per_s,
-                    produced_per_s=rates.produced_per_s,
-                )  # fmt: skip
-                break
-            if want == 0:
-                break
-            if time.monotonic() > deadline:
-                rates.shortfall = supply.out_of_time(
-                    self.spec, consumed_per_s=rates.consumed_per_s, ahead=ahead
-                )
-                break
-            if ends + want > cap:
-                rates.shortfall = supply.over_cap(self.spec, rates.consumed_per_s)
-                want = cap - ends
-                if want <= 0:
-                    break
+        while (want := await self._wanted(seconds, deadline, cap)) > 0:
             want = supply.chunk(want, produces_per_s=rates.produced_per_s, spec=self.spec)
             log.info(
-                "%d records ahead of a group at %.0f records/s: topping up by %d",
-                ahead, rates.consumed_per_s, want,
+                "topping up by %d records for a group at %.0f records/s",
+                want, rates.consumed_per_s,
             )  # fmt: skip
             written = await prefill.write(
                 self.conn, self.spec.topic.name, self.spec.workload, records=want
             )
             rates.wrote(written)
-        self._stop()
+        if rates.shortfall and self.restart and self._resizable:
+            raise Undersized(rates.shortfall)
+
+    async def _wanted(self, seconds: float, deadline: float, cap: int) -> int:
+        """The next top-up in records (0: enough, or it cannot be; then `rates.shortfall`)."""
+        rates = self.rates
+        assert rates is not None  # noqa: S101 - ready() returned early otherwise
+        rates.saw(consumed_per_s=self.rate())
+        self._resizable = False
+        ends = sum((await end_offsets(self.conn, self.spec.topic.name)).values())
+        ahead = max(ends - int(self.consumed() or 0), 0)
+        want = supply.top_up(
+            ahead=ahead,
+            consumes_per_s=rates.consumed_per_s,
+            produces_per_s=rates.produced_per_s,
+            seconds=seconds,
+        )
+        if want is None:
+            rates.shortfall = supply.producer_too_slow(
+                self.spec, consumed_per_s=rates.consumed_per_s,
+                produced_per_s=rates.produced_per_s,
+            )  # fmt: skip
+            self._resizable = True
+            return 0
+        if want > 0 and time.monotonic() > deadline:
+            rates.shortfall = supply.out_of_time(
+                self.spec, consumed_per_s=rates.consumed_per_s, ahead=ahead
+            )
+            self._resizable = True
+            return 0
+        if want > 0 and ends + want > cap:
+            rates.shortfall = supply.over_cap(self.spec, rates.consumed_per_s)
+            return max(cap - ends, 0)
+        return want
 
 
 def consumption_rate(samples: list[tuple[float, float]], *, over_s: float) -> float:

@@ -21,7 +21,7 @@ from tuner.cluster.sample import with_topic_sample
 from tuner.cluster.workload import summarize
 from tuner.config import SettingValue, StudySpec
 from tuner.metrics.phases import Observer
-from tuner.trial import supply
+from tuner.trial import backlog, supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.result import TrialResult
@@ -30,6 +30,10 @@ from tuner.trial.run import run_trial
 log = logging.getLogger(__name__)
 
 
+MAX_RESIZES = 2
+"""A group that the backlog could not be topped up ahead of (`backlog.Undersized`) leaves
+before its window, and a new one joins a backlog written for the rate it showed: this often at
+most in one measurement; then the window measures on, and its own judgement decides."""
 MAX_ATTEMPTS = 3
 """A trial that waited on the supply is run again, on a backlog sized from the rate it showed,
 at most this often in all."""
@@ -43,6 +47,8 @@ class Measured:
     backlog_records: int
     """What the topic held before the last attempt's group joined (the warm-up may add)."""
     attempts: int
+    resized: int = 0
+    """Groups that left before their window for a backlog written first (`MAX_RESIZES`)."""
 
     @property
     def capacity_bound(self) -> bool:
@@ -74,19 +80,29 @@ def measure(
     rates = Rates() if rates is None else rates
     payloads = summarize(spec.workload)
     records = max(backlog_records, supply.first_backlog(spec, rates.consumed_per_s))
+    resized = 0
     for attempt in range(MAX_ATTEMPTS):
-        result = asyncio.run(
-            run_trial(
-                spec,
-                bootstrap_servers=bootstrap_servers,
-                settings=settings,
-                group_id=group_id if attempt == 0 else f"{group_id}.r{attempt}",
-                registry=registry,
-                observer=observer,
-                backlog_records=records,
-                rates=rates,
-            )
-        )
+        while True:
+            run_id = group_id if attempt == 0 else f"{group_id}.r{attempt}"
+            try:
+                result = asyncio.run(
+                    run_trial(
+                        spec,
+                        bootstrap_servers=bootstrap_servers,
+                        settings=settings,
+                        group_id=run_id if resized == 0 else f"{run_id}.b{resized}",
+                        registry=registry,
+                        observer=observer,
+                        backlog_records=records,
+                        rates=rates,
+                        restart=resized < MAX_RESIZES,
+                    )
+                )
+                break
+            except backlog.Undersized as why:
+                resized += 1
+                records = max(records, supply.first_backlog(spec, rates.consumed_per_s))
+                log.info("%s; a new group joins %s records written first", why, f"{records:,}")
         rates.saw(consumed_per_s=supply.peak_rate(result))
         if not result.backlog_emptied or attempt == MAX_ATTEMPTS - 1:
             break
@@ -101,7 +117,10 @@ def measure(
     if result.backlog_emptied and rates.shortfall:
         result = replace(result, supply=f"{result.supply}; {rates.shortfall}")
     return Measured(
-        result=replace(result, payloads=payloads), backlog_records=records, attempts=attempt + 1
+        result=replace(result, payloads=payloads),
+        backlog_records=records,
+        attempts=attempt + 1,
+        resized=resized,
     )
 
 

@@ -97,6 +97,7 @@ async def run_trial(
     observer: Observer | None = None,
     backlog_records: int | None = None,
     rates: backlog.Rates | None = None,
+    restart: bool = False,
 ) -> TrialResult:
     """Run one trial and return its measurement; raises `TrialError` if there is none to give.
 
@@ -105,9 +106,10 @@ async def run_trial(
     Several trials can share one topic that way, and its backlog only grows. With `rates`,
     the group's consumption is sampled from its join on and the topic topped up before the
     window from the rate it showed (`tuner.trial.backlog`); without, the backlog stays as
-    written. With a steady
-    state to measure (`StudySpec.steady_s`), a second group `<group_id>.steady` follows.
-    Both groups are deleted when the trial ends, however it ends.
+    written; with `restart` too, a top-up that cannot get ahead of the group raises
+    `backlog.Undersized` before the window (`tuner.trial.measure` writes first and runs
+    again). With a steady state to measure (`StudySpec.steady_s`), a second group
+    `<group_id>.steady` follows. Both groups are deleted when the trial ends, however it ends.
     """
 
     def phase(p: Phase, value: float | None = None) -> None:
@@ -141,8 +143,9 @@ async def run_trial(
                 spec.trial.faults, bootstrap_servers=bootstrap_servers, topic=spec.topic.name
             )
             keeper = backlog.Keeper(
-                spec=spec, conn=conn, registry=registry, group_id=group_id, rates=rates
-            )
+                spec=spec, conn=conn, registry=registry, group_id=group_id, rates=rates,
+                restart=restart,
+            )  # fmt: skip
             async with (
                 injector,
                 ConsumerGroup(

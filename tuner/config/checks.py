@@ -8,6 +8,7 @@ import os
 import re
 
 from tuner.clients import client_named
+from tuner.config.duration import duration_s
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.config.topology import topology_problems
@@ -62,6 +63,16 @@ def _is_ipv6(address: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _budget_problems(spec: StudySpec) -> list[str]:
+    if spec.study.budget is None:
+        return []
+    try:
+        duration_s(spec.study.budget)
+    except ValueError as exc:
+        return [f"study.budget: {exc}"]
+    return []
 
 
 def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> None:
@@ -144,6 +155,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     _check_steady(spec, problems)
     _check_metrics(spec, problems)
     need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
+    problems.extend(_budget_problems(spec))
     need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
     need(
         spec.confirm.ablation_pairs >= 0,

@@ -312,6 +312,10 @@ class StudyMetaSpec:
     name: str = "tuner-study"
     storage: str | None = None
     """Optuna storage URL; None = a SQLite file in the output directory."""
+    budget: str | None = None
+    """How long the whole study may take (`10m`, `1h30m`, `900s`): the trials, ablation pairs
+    and confirmation repeats are planned to end within it (`tuner.search.budget`); None: as
+    `search` and `confirm` say."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -75,13 +75,17 @@ def test_librdkafka_settings_are_ablated_like_the_others() -> None:
 
 def test_a_confluent_kafka_setting_goes_back_to_librdkafkas_default() -> None:
     """With librdkafka's effective settings, a 7 s session goes back to 45000 (what a
-    confluent-kafka member runs without it), not to aiokafka's 10000; alone, since the
-    heartbeat rule holds against 45 s."""
+    confluent-kafka member runs without it), not to aiokafka's 10000; with the heartbeat, in
+    one step: two liveness timeouts that no run needed go back together."""
     best: dict[str, SettingValue] = {"session.timeout.ms": 7000, "heartbeat.interval.ms": 2000}
     result = ablate(best, {}, run=Model(), pairs=1, effective=librdkafka.effective_settings)
     baselines = {c.name: c.baseline for c in result.changes}
     assert baselines == {"session.timeout.ms": 45000, "heartbeat.interval.ms": 3000}
-    assert all(c.together == () for c in result.changes)
+    assert {c.name: c.together for c in result.changes} == {
+        "session.timeout.ms": ("heartbeat.interval.ms",),
+        "heartbeat.interval.ms": ("session.timeout.ms",),
+    }
+    assert result.runs == 2
 
 
 def test_a_setting_at_aiokafkas_default_is_still_a_change_to_librdkafka() -> None:
@@ -242,6 +246,40 @@ def test_a_workload_where_nothing_matters_recommends_nothing(seed: int) -> None:
     result = ablate(best, {}, run=lambda _: measured(1000 * rng.gauss(1, 0.04)), pairs=2)
     assert dict(result.settings) == {}, [(c.name, c.reason) for c in result.kept]
     assert not result.helped
+
+
+WIDE: dict[str, SettingValue] = {
+    "max.poll.records": 100, "fetch.min.bytes": 1000, "fetch.max.wait.ms": 450,
+    "max.partition.fetch.bytes": 2 << 20, "max.poll.interval.ms": 580000,
+    "session.timeout.ms": 20000,
+}  # fmt: skip
+NOISE = {"max.poll.records": 0.9, "fetch.min.bytes": 0.03, "fetch.max.wait.ms": 0.03,
+         "max.partition.fetch.bytes": 0.02, "max.poll.interval.ms": 0.01,
+         "session.timeout.ms": 0.01}  # fmt: skip
+
+
+def test_what_the_importances_call_noise_goes_back_in_one_step() -> None:
+    """Six changes, five of them noise by the importances: the five go back together in one
+    step (2 pairs), max.poll.records (20% faster) stays in its own (3 pairs): 10 runs, where a
+    step per setting took 22; the verdicts are the same."""
+    one_by_one = ablate(WIDE, {}, run=Model(), pairs=2)
+    grouped = ablate(WIDE, {}, run=Model(), pairs=2, importances=NOISE)
+    assert dict(grouped.settings) == dict(one_by_one.settings) == {"max.poll.records": 100}
+    assert {c.name: c.kept for c in grouped.changes} == {c.name: c.kept for c in one_by_one.changes}
+    assert (grouped.runs, one_by_one.runs) == (4 + 6, 22)
+    together = {c.name: set(c.together) for c in grouped.changes if not c.kept}
+    assert together["fetch.min.bytes"] == set(WIDE) - {"max.poll.records", "fetch.min.bytes"}
+
+
+def test_a_noise_group_that_costs_is_halved_until_the_setting_that_matters_is_found() -> None:
+    """The importances were wrong: max.poll.records (20% faster) is in the noise group. Putting
+    the group back costs, so it is halved, and halved again: max.poll.records stays, the rest
+    go back, as a step per setting decides."""
+    wrong = {**NOISE, "max.poll.records": 0.01, "fetch.min.bytes": 0.9}
+    result = ablate(WIDE, {}, run=Model(), pairs=2, importances=wrong)
+    assert dict(result.settings) == {"max.poll.records": 100}
+    kept = [c.name for c in result.changes if c.kept]
+    assert kept == ["max.poll.records"]
 
 
 @pytest.mark.integration

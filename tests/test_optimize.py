@@ -202,7 +202,7 @@ def test_recommendation_beats_defaults_that_rebalance(
     with (
         bootstrap_for(spec.cluster.bootstrap_servers) as bootstrap,
         bench(
-            spec, bootstrap_servers=bootstrap, backlog_records=spec.workload.prefill_records
+            spec, bootstrap_servers=bootstrap, backlog_records=spec.workload.prefill_records or 0
         ) as on_bench,
     ):
         confirmation = confirm_on(on_bench, report.best_settings(outcome.best))

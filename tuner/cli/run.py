@@ -14,8 +14,9 @@ from tuner.cli.exits import broker_failed as _broker_failed
 from tuner.cli.exits import err as _err
 from tuner.cli.render import render_result
 from tuner.cluster.admin import ClusterError
+from tuner.trial import supply
 from tuner.trial.measure import run_standalone
-from tuner.trial.run import Phase, TrialError, backlog_for, peak_rate
+from tuner.trial.run import Phase, TrialError
 
 
 def _progress(quiet: bool) -> Callable[[Phase, float | None], None]:
@@ -50,7 +51,7 @@ def run_command(args: argparse.Namespace) -> int:
     except TrialError as exc:
         _err(f"the trial failed: {exc}")
         return EXIT_FAILURE
-    needed = backlog_for(spec, peak_rate(result))
+    needed = supply.needed(spec, result)
     print(render_result(result, backlog_needed=needed))
     if args.json:
         args.json.write_text(json.dumps(result.to_dict(), indent=2) + "\n")

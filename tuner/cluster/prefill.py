@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -41,7 +42,25 @@ def split_records(total: int, partitions: int, key_distribution: str) -> list[in
     return counts
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Written:
+    """Records written to a topic and how long the producer took: the prefill producer's rate,
+    which says whether a backlog can be topped up while a group reads it."""
+
+    records: int
+    seconds: float
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.records and self.seconds > 0 else 0.0
+
+
 async def prefill(conn: Connection, topic: str, workload: WorkloadSpec, *, records: int) -> int:
+    """Write `records` of the workload's records; returns the count (see `write`)."""
+    return (await write(conn, topic, workload, records=records)).records
+
+
+async def write(conn: Connection, topic: str, workload: WorkloadSpec, *, records: int) -> Written:
     """Write `records` of the workload's records (its payloads, or values of its sizes) in large
     batches; returns the count.
 
@@ -49,10 +68,11 @@ async def prefill(conn: Connection, topic: str, workload: WorkloadSpec, *, recor
     `send()` per record, so a backlog of hundreds of thousands of records takes seconds. Records
     with the user's own keys go to the partition Java's default partitioner picks (murmur2,
     as Locust's producer is set up too); other records are spread as `split_records` says.
+    The time is the writing's, from the producer's start to the last acknowledgement.
     """
     check_owned(topic, conn.cluster.topic_prefix)
     if records <= 0:
-        return 0
+        return Written(records=0, seconds=0.0)
     partitions = sorted(await end_offsets(conn, topic))
     pool = workload_pool(workload)
     largest = max(len(r.value) + len(r.key or b"") for r in pool.records)
@@ -64,10 +84,11 @@ async def prefill(conn: Connection, topic: str, workload: WorkloadSpec, *, recor
     started = time.monotonic()
     try:
         await _write(producer, topic, _placed(pool, workload, partitions, records))
+        seconds = time.monotonic() - started
     finally:
         await producer.stop()
-    log.info("prefilled %d records in %.1f s", records, time.monotonic() - started)
-    return records
+    log.info("prefilled %d records in %.1f s", records, seconds)
+    return Written(records=records, seconds=seconds)
 
 
 def _placed(
@@ -118,10 +139,17 @@ async def _write(
 
 
 async def fill_to(conn: Connection, topic: str, workload: WorkloadSpec, *, records: int) -> int:
-    """Top the topic up to at least `records` records in all; returns how many were written.
+    """Top the topic up to at least `records` records in all; returns how many were written."""
+    return (await filled_to(conn, topic, workload, records=records)).records
+
+
+async def filled_to(
+    conn: Connection, topic: str, workload: WorkloadSpec, *, records: int
+) -> Written:
+    """Top the topic up to at least `records` records in all; what was written, and how fast.
 
     A fresh group reads a topic from its start, so what the topic holds is its backlog:
     trials that share a topic share one backlog, written once and grown when it runs short.
     """
     held = sum((await end_offsets(conn, topic)).values())
-    return await prefill(conn, topic, workload, records=records - held) if records > held else 0
+    return await write(conn, topic, workload, records=max(records - held, 0))

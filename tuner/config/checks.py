@@ -8,6 +8,7 @@ import os
 import re
 
 from tuner.clients import client_named
+from tuner.config.duration import duration_s
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.config.topology import topology_problems
@@ -64,6 +65,16 @@ def _is_ipv6(address: str) -> bool:
     return True
 
 
+def _budget_problems(spec: StudySpec) -> list[str]:
+    if spec.study.budget is None:
+        return []
+    try:
+        duration_s(spec.study.budget)
+    except ValueError as exc:
+        return [f"study.budget: {exc}"]
+    return []
+
+
 def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> None:
     """Ranges and rules that need more than one field's type; `rules=False` leaves out the
     cross-setting rules of the consumer settings (`tuner advise` reports them as findings)."""
@@ -93,7 +104,12 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
         t.replication_factor >= 1, "topic.replication_factor", "must be >= 1", t.replication_factor
     )
     problems.extend(payload_problems(w))
-    need(w.prefill_records >= 0, "workload.prefill_records", "must be >= 0", w.prefill_records)
+    need(
+        w.prefill_records is None or w.prefill_records >= 0,
+        "workload.prefill_records",
+        "must be >= 0 (leave it out to size the backlog from the measured rate)",
+        w.prefill_records,
+    )
     for name in ("users", "linger_ms", "batch_bytes", "expect_workers"):
         section = w.locust if name == "expect_workers" else p
         value = getattr(section, name)
@@ -139,6 +155,7 @@ def check_spec(spec: StudySpec, problems: list[str], *, rules: bool = True) -> N
     _check_steady(spec, problems)
     _check_metrics(spec, problems)
     need(spec.search.trials >= 1, "search.trials", "must be >= 1", spec.search.trials)
+    problems.extend(_budget_problems(spec))
     need(spec.confirm.repeats >= 1, "confirm.repeats", "must be >= 1", spec.confirm.repeats)
     need(
         spec.confirm.ablation_pairs >= 0,

@@ -159,7 +159,9 @@ class WorkloadSpec:
     message_bytes: int | SizeSpec = 512
     """A fixed value size, or a distribution of sizes; unused with `payloads`."""
     payloads: PayloadsSpec | None = None
-    prefill_records: int = 200_000
+    prefill_records: int | None = None
+    """The backlog a trial starts from; None: sized from the group's measured rate (a small
+    first backlog, topped up before the window). Either way it is grown when it runs short."""
     key_distribution: Literal["uniform", "zipf", "none"] = "uniform"
     producer: ProducerSpec = field(default_factory=ProducerSpec)
     shape: ShapeSpec = field(default_factory=ShapeSpec)
@@ -310,6 +312,10 @@ class StudyMetaSpec:
     name: str = "tuner-study"
     storage: str | None = None
     """Optuna storage URL; None = a SQLite file in the output directory."""
+    budget: str | None = None
+    """How long the whole study may take (`10m`, `1h30m`, `900s`): the trials, ablation pairs
+    and confirmation repeats are planned to end within it (`tuner.search.budget`); None: as
+    `search` and `confirm` say."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,7 +23,7 @@ from tuner import settings as catalogue
 from tuner.config import ObjectiveSpec, SettingValue
 from tuner.recommend.bench import Bench
 from tuner.recommend.confirmation import Gain
-from tuner.recommend.judge import MAX_PAIRS, TOLERANCE, Judged, Verdict, judge
+from tuner.recommend.judge import LIVENESS, MAX_PAIRS, TOLERANCE, Judged, Verdict, judge
 from tuner.settings import PARTNERS, REVERT_ORDER, WHY
 from tuner.trial.run import TrialError, TrialResult
 
@@ -138,36 +138,41 @@ def ablate(
     differing = _differing(current, baseline, effective)
     changes: list[Change] = []
     runs = 0
-    for name in _order(differing, importances):
-        if any(c.name == name for c in changes):
-            continue
+    steps = [*_noise_groups(differing, importances, failover_goal)]
+    steps += [(name,) for name in _order(differing, importances)]
+    while steps:
+        wanted = steps.pop(0)
         decided = {c.name for c in changes}
+        names = tuple(n for n in wanted if n not in decided)
+        if not names:
+            continue
         before = current
-        group = _group(current, baseline, name, decided, effective)
-        if group is None:
-            broken = _rule_problems(_reverted(current, baseline, (name,)), effective)
-            judged: Judged = (Verdict.UNMEASURED, None, f"cannot go back alone: {broken[0][1]}")
-            group = (name,)
+        if len(names) > 1:  # a group the search's evidence calls noise: all back at once
+            if _rule_problems(_reverted(current, baseline, names), effective):
+                steps[:0] = _halves(names)
+                continue
+            judged, spent = _step(run, current, _reverted(current, baseline, names), names,
+                                  pairs=pairs, max_pairs=max_pairs, objective=objective,
+                                  tolerance=tolerance, failover_goal=failover_goal)  # fmt: skip
+            runs += spent
+            if judged[0].kept:  # something in it matters: halve it, as delta debugging does
+                steps[:0] = _halves(names)
+                continue
+            group = names
         else:
-            candidate = _reverted(current, baseline, group)
-            ours: list[TrialResult] = []
-            theirs: list[TrialResult] = []
-            n = pairs
-            while True:
-                failed = _pairs(run, current, candidate, n, ours=ours, theirs=theirs)
-                if failed is not None:
-                    runs += 1
-                    judged = (Verdict.UNMEASURED, None, failed)
-                    break
-                said = judge(ours, theirs, group=group, objective=objective, tolerance=tolerance,
-                             more=n < max_pairs, failover_goal=failover_goal)  # fmt: skip
-                if said is not None:
-                    judged = said
-                    break
-                n += 1
-            runs += len(ours) + len(theirs)
-            if not judged[0].kept:
-                current = candidate
+            found = _group(current, baseline, names[0], decided, effective)
+            if found is None:
+                broken = _rule_problems(_reverted(current, baseline, names), effective)
+                judged = (Verdict.UNMEASURED, None, f"cannot go back alone: {broken[0][1]}")
+                group = names
+            else:
+                group = found
+                judged, spent = _step(run, current, _reverted(current, baseline, group), group,
+                                      pairs=pairs, max_pairs=max_pairs, objective=objective,
+                                      tolerance=tolerance, failover_goal=failover_goal)  # fmt: skip
+                runs += spent
+        if not judged[0].kept:
+            current = _reverted(current, baseline, group)
         for member in group:
             change = _change(before, baseline, member, judged=judged, effective=effective,
                              together=tuple(m for m in group if m != member))  # fmt: skip
@@ -183,6 +188,61 @@ def ablate(
         tolerance=tolerance,
         runs=runs,
     )
+
+
+NOISE_IMPORTANCE = 0.05
+"""A searched setting to which the study's importances give less than this share is noise by
+the search's own evidence: such settings (with the liveness timeouts, when no failover is a
+goal) are first put back all together, and the group is halved only when that costs."""
+
+
+def _noise_groups(
+    differing: Sequence[str], importances: Mapping[str, float] | None, failover_goal: bool
+) -> list[tuple[str, ...]]:
+    """The first step's group: the differing settings the importances call noise and the
+    liveness timeouts (unless `failover_goal`), least important first; none when fewer than
+    two (a group of one is an ordinary step)."""
+    weight = {PARAM_SETTING.get(k, k): v for k, v in (importances or {}).items()}
+    noise = [
+        n for n in _order(differing, importances)
+        if (importances and weight.get(n, 0.0) < NOISE_IMPORTANCE)
+        or (n in LIVENESS and not failover_goal)
+    ]  # fmt: skip
+    return [tuple(noise)] if len(noise) > 1 else []
+
+
+def _halves(names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """`names` split in two (least important half first), each a step of its own."""
+    mid = len(names) // 2
+    return [names[:mid], names[mid:]]
+
+
+def _step(
+    run: Run,
+    current: Mapping[str, SettingValue],
+    candidate: Mapping[str, SettingValue],
+    group: tuple[str, ...],
+    *,
+    pairs: int,
+    max_pairs: int,
+    objective: ObjectiveSpec | None,
+    tolerance: float,
+    failover_goal: bool,
+) -> tuple[Judged, int]:
+    """One step: `current` against `candidate` (it with `group` put back) in `pairs` pairs,
+    more while the judgement asks, up to `max_pairs`; the verdict and the runs it took."""
+    ours: list[TrialResult] = []
+    theirs: list[TrialResult] = []
+    n = pairs
+    while True:
+        failed = _pairs(run, current, candidate, n, ours=ours, theirs=theirs)
+        if failed is not None:
+            return (Verdict.UNMEASURED, None, failed), len(ours) + len(theirs) + 1
+        said = judge(ours, theirs, group=group, objective=objective, tolerance=tolerance,
+                     more=n < max_pairs, failover_goal=failover_goal)  # fmt: skip
+        if said is not None:
+            return said, len(ours) + len(theirs)
+        n += 1
 
 
 def _pairs(

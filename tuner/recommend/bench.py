@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
+from tuner.trial.backlog import Rates
 from tuner.trial.measure import measure
 from tuner.trial.result import TrialResult
 
@@ -30,6 +31,8 @@ class Bench:
     bootstrap_servers: str
     backlog_records: int
     registry: CollectorRegistry
+    rates: Rates = field(default_factory=Rates)
+    """The fastest rates any run on the bench showed: each run's backlog is sized for them."""
     runs: int = 0
 
     def run(self, settings: Mapping[str, SettingValue], label: str) -> TrialResult:
@@ -43,6 +46,7 @@ class Bench:
             group_id=f"{self.spec.topic.name}.{label}.{self.runs}",
             registry=self.registry,
             backlog_records=self.backlog_records,
+            rates=self.rates,
         )
         self.backlog_records = max(self.backlog_records, measured.backlog_records)
         return measured.result
@@ -57,6 +61,6 @@ def bench(spec: StudySpec, *, bootstrap_servers: str, backlog_records: int) -> I
         yield Bench(
             spec=bench_spec,
             bootstrap_servers=bootstrap_servers,
-            backlog_records=max(backlog_records, spec.workload.prefill_records),
+            backlog_records=max(backlog_records, spec.workload.prefill_records or 0),
             registry=CollectorRegistry(),
         )

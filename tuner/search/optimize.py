@@ -48,9 +48,11 @@ from tuner.search.study import (
     study_url,
 )
 from tuner.settings import aiokafka_defaults
+from tuner.trial import supply
+from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
-from tuner.trial.run import Observer, Phase, TrialError, backlog_for, peak_rate
+from tuner.trial.run import Observer, Phase, TrialError
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class _Context:
     bootstrap: str
     registry: CollectorRegistry
     backlog_records: int
+    rates: Rates
+    """The fastest rates seen in this study: each trial's backlog is sized for them."""
     on_phase: Observer | None
     coordinator: lease.Coordinator
 
@@ -153,6 +157,7 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
             group_id=f"{spec.cluster.topic_prefix}{spec.study.name}.t{trial.number}",
             registry=ctx.registry,
             backlog_records=ctx.backlog_records,
+            rates=ctx.rates,
             observer=_observers(None if spec.objective.multi else _reporter(trial), ctx.on_phase),
         )
     except KeyboardInterrupt:
@@ -170,8 +175,8 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
             reason=(
                 f"not capacity-bound: it waited on the supply in {measured.attempts} runs (the "
                 f"last on {measured.backlog_records:,} records: {result.supply}), so it measured "
-                "the supply; raise "
-                f"workload.prefill_records to {backlog_for(spec, peak_rate(result)):,}"
+                "the supply; set workload.prefill_records to "
+                f"{supply.needed(spec, result, ctx.rates.consumed_per_s):,}"
             ),
         )
     if result.coarse is not None and not result.rebalances:
@@ -231,8 +236,9 @@ def optimize(
                 bootstrap=conn.bootstrap_servers,
                 registry=registry,
                 backlog_records=max(
-                    spec.workload.prefill_records, int(study.user_attrs.get(BACKLOG_ATTR, 0))
+                    spec.workload.prefill_records or 0, int(study.user_attrs.get(BACKLOG_ATTR, 0))
                 ),
+                rates=Rates(),
                 on_phase=on_phase,
                 coordinator=lease.Coordinator(url, study=name),
             )
@@ -318,9 +324,10 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
     if step.measured is not None:
         trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
         trial.set_user_attr(TRIAL_BACKLOG_ATTR, step.measured.backlog_records)
+        # The next trial's backlog: for the fastest rate seen so far (the settings change it).
         ctx.backlog_records = max(
             step.measured.backlog_records,
-            backlog_for(ctx.spec, peak_rate(step.measured.result)),
+            supply.first_backlog(ctx.spec, ctx.rates.consumed_per_s),
             ctx.backlog_records,
         )
         study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)

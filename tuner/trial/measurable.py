@@ -46,13 +46,14 @@ def extra_warmup_s(window_s: float) -> float:
 def unmeasurable(progress: Mapping[str, Progress | None], idle: Collection[str]) -> str | None:
     """Why the group cannot be measured yet, naming the members; None when it can: every member
     has finished a batch or is in one whose expected time is known (the model's draw), and none
-    is in a batch without one. A member in `idle` has nothing to consume (no partitions, or
-    empty polls with no lag) and is not waited for."""
+    is in a first batch without one (a batch without one after others finished is one of no
+    cost: the model at 0 ms a record, credited whole at its start). A member in `idle` has
+    nothing to consume (no partitions, or empty polls with no lag) and is not waited for."""
     waiting = []
     for member, p in sorted(progress.items()):
         if member in idle:
             continue
-        if p is not None and p.batch and p.batch_s <= 0:
+        if p is not None and p.batch and p.batch_s <= 0 and p.batches < 1:
             waiting.append(f"member {member}'s batch in flight has no expected time")
         elif p is None or (p.batches < 1 and not p.batch):
             waiting.append(f"member {member} has finished no batch")

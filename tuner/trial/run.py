@@ -21,14 +21,13 @@ from tuner import librdkafka
 from tuner.broker import faults
 from tuner.clients import client_named
 from tuner.cluster import admin as cluster
-from tuner.cluster import prefill
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import LAG_STALE_S, ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.metrics.phases import Observer, Phase
-from tuner.trial import supply
+from tuner.trial import backlog, supply
 from tuner.trial.measurable import coarse
 from tuner.trial.result import (
     FetchStats,
@@ -40,12 +39,12 @@ from tuner.trial.result import (
     WorkIntervals,
 )
 from tuner.trial.steady import run_steady
-from tuner.trial.supply import backlog_for, grown_backlog, peak_rate
+from tuner.trial.supply import backlog_for, peak_rate
 from tuner.trial.window import each_second, idle, warm_up
 
 __all__ = [  # the result types and phases are re-exported: callers know them from here
     "FetchStats", "LatencyMs", "Observer", "OffsetCheck", "Phase", "PollStats",
-    "SteadyState", "TrialError", "TrialResult", "backlog_for", "grown_backlog", "peak_rate",
+    "SteadyState", "TrialError", "TrialResult", "backlog_for", "peak_rate",
     "run_trial",
 ]  # fmt: skip
 
@@ -97,14 +96,20 @@ async def run_trial(
     registry: CollectorRegistry,
     observer: Observer | None = None,
     backlog_records: int | None = None,
+    rates: backlog.Rates | None = None,
+    restart: bool = False,
 ) -> TrialResult:
     """Run one trial and return its measurement; raises `TrialError` if there is none to give.
 
     The group is new and reads the topic from its start, so the backlog is every record in the
-    topic: it is topped up to `backlog_records` (default `workload.prefill_records`) first.
-    Several trials can share one topic that way, and its backlog only grows. With a steady
-    state to measure (`StudySpec.steady_s`), a second group `<group_id>.steady` follows.
-    Both groups are deleted when the trial ends, however it ends.
+    topic: it is topped up to `backlog_records` (default `supply.first_backlog`) first.
+    Several trials can share one topic that way, and its backlog only grows. With `rates`,
+    the group's consumption is sampled from its join on and the topic topped up before the
+    window from the rate it showed (`tuner.trial.backlog`); without, the backlog stays as
+    written; with `restart` too, a top-up that cannot get ahead of the group raises
+    `backlog.Undersized` before the window (`tuner.trial.measure` writes first and runs
+    again). With a steady state to measure (`StudySpec.steady_s`), a second group
+    `<group_id>.steady` follows. Both groups are deleted when the trial ends, however it ends.
     """
 
     def phase(p: Phase, value: float | None = None) -> None:
@@ -115,12 +120,8 @@ async def run_trial(
     phase(Phase.TOPIC)
     await cluster.ensure_topic(conn, spec.topic)
     phase(Phase.PREFILL)
-    await prefill.fill_to(
-        conn,
-        spec.topic.name,
-        spec.workload,
-        records=spec.workload.prefill_records if backlog_records is None else backlog_records,
-    )
+    records = supply.first_backlog(spec) if backlog_records is None else backlog_records
+    await backlog.fill(conn, spec, records, rates or backlog.Rates())
     members = _member_specs(spec, bootstrap_servers, settings, group_id)
     try:
         await kip848.prepare_group(spec, bootstrap_servers, settings, group_id)
@@ -141,15 +142,21 @@ async def run_trial(
             injector = faults.Injector(
                 spec.trial.faults, bootstrap_servers=bootstrap_servers, topic=spec.topic.name
             )
+            keeper = backlog.Keeper(
+                spec=spec, conn=conn, registry=registry, group_id=group_id, rates=rates,
+                restart=restart,
+            )  # fmt: skip
             async with (
                 injector,
                 ConsumerGroup(
                     members, registry=registry, isolation=spec.consumer.isolation
                 ) as group,
+                keeper,
             ):
                 phase(Phase.JOIN)
                 await group.wait_until_assigned(timeout_s=60)
                 phase(Phase.WARMUP)
+                await keeper.ready()
                 warmed_s = await warm_up(
                     group, registry=registry, group_id=group_id,
                     min_s=spec.trial.warmup_s, window_s=spec.trial.measure_s,

@@ -146,17 +146,103 @@ def _waiting(
 
 # --- sizing the backlog, so that the next window is capacity-bound ----------------------
 
-BACKLOG_MARGIN = 2.0
+SAFETY = 2.0
+"""Records sized for the measured rate are multiplied by this: a member with a small share of
+the partitions (or of Zipf-skewed keys) runs dry before the group's total says it would, and a
+rate seen in the warm-up (the prefill producer beside it) is below the window's."""
 JOIN_ALLOWANCE_S = 5.0
 """Records consumed while the group joins, on top of warm-up and window, when sizing a backlog."""
+MARGIN_S = 3.0
+"""Seconds of consumption past the window's end the backlog holds: the window may open late (the
+warm-up waits for the top-up) and its last second must still be capacity-bound."""
+TOP_UP_SLACK = 0.1
+PRODUCER_LEAD = 0.8
+"""A top-up while the group reads needs a producer clearly faster than the group: at more than
+this share of the producer's rate, the group eats most of what is written as it is written."""
+CHUNK_S = 2.0
+CHUNK_BYTES = 256 << 20
+TOP_UP_LIMIT_S = 20.0
 MAX_BACKLOG_BYTES = 8 << 30
+"""The largest backlog the tool writes to a trial's topic."""
+FIRST_BACKLOG_BYTES = 1 << 20
+FIRST_BACKLOG_RECORDS = 2_000
+"""Without `workload.prefill_records` or a measured rate the first backlog is small (at most
+this many records, or this many bytes): enough for the group to show its rate in the warm-up,
+after which it is topped up; a group at 50 records/s never waits for a backlog it cannot read."""
+
+
+def records_for(records_per_s: float, seconds: float) -> int:
+    """Records a group at `records_per_s` consumes in `seconds`, with the `SAFETY` factor."""
+    return math.ceil(max(records_per_s, 0.0) * max(seconds, 0.0) * SAFETY)
 
 
 def backlog_for(spec: StudySpec, records_per_s: float) -> int:
-    """The backlog that keeps a group at `records_per_s` busy through join, warm-up and window,
-    with a margin (a member with a small share of the partitions runs dry first)."""
-    seconds = JOIN_ALLOWANCE_S + spec.trial.warmup_s + spec.trial.measure_s
-    return math.ceil(records_per_s * seconds * BACKLOG_MARGIN)
+    """The backlog to write before the group joins: it keeps a group at `records_per_s` busy
+    through join, warm-up, window and margin, times `SAFETY`."""
+    t = spec.trial
+    return records_for(records_per_s, JOIN_ALLOWANCE_S + t.warmup_s + t.measure_s + MARGIN_S)
+
+
+def cap_records(spec: StudySpec) -> int:
+    """The most records a trial's topic is filled to: `MAX_BACKLOG_BYTES` of its records."""
+    return max(1, MAX_BACKLOG_BYTES // max(spec.workload.mean_message_bytes, 1))
+
+
+def first_backlog(spec: StudySpec, records_per_s: float = 0.0) -> int:
+    """The backlog before a trial's group joins: the user's `workload.prefill_records` as the
+    least, sized for `records_per_s` (the fastest rate seen on this workload) when one is known,
+    else a small first backlog that the warm-up's top-up grows; never past the byte cap."""
+    fixed = spec.workload.prefill_records
+    small = min(
+        FIRST_BACKLOG_RECORDS, FIRST_BACKLOG_BYTES // max(spec.workload.mean_message_bytes, 1)
+    )
+    sized = backlog_for(spec, records_per_s) if records_per_s > 0 else max(small, 1)
+    return min(max(sized, fixed or 0), max(cap_records(spec), fixed or 0))
+
+
+def top_up(
+    *, ahead: int, consumes_per_s: float, produces_per_s: float, seconds: float
+) -> int | None:
+    """Records to write now so that a group consuming `consumes_per_s` still has work after
+    `seconds` (times `SAFETY`), with `ahead` records unread and a producer writing
+    `produces_per_s` (0: not measured yet) while the group reads on; None when the producer is
+    no faster than the group, so writing while it reads cannot get ahead of it.
+
+    A deficit under `TOP_UP_SLACK` of what is needed is left (0): the safety factor covers it,
+    and a small write costs the producer's start-up for little."""
+    need = records_for(consumes_per_s, seconds)
+    deficit = need - ahead
+    if deficit <= TOP_UP_SLACK * need:
+        return 0
+    if produces_per_s <= 0:
+        return deficit
+    if consumes_per_s >= PRODUCER_LEAD * produces_per_s:
+        return None
+    return math.ceil(deficit / (1.0 - consumes_per_s / produces_per_s))
+
+
+def chunk(records: int, *, produces_per_s: float, spec: StudySpec) -> int:
+    """The next write of a top-up of `records`: at most `CHUNK_S` of the producer's rate (or
+    `CHUNK_BYTES` while it is not known), so that both rates are measured again before the
+    rest is written (the producer slows the group it writes beside, and itself)."""
+    most = CHUNK_BYTES // max(spec.workload.mean_message_bytes, 1)
+    if produces_per_s > 0:
+        most = min(most, math.ceil(produces_per_s * CHUNK_S))
+    return max(min(records, most), 1)
+
+
+def top_up_limit_s(spec: StudySpec) -> float:
+    """How long the warm-up may be extended to top the backlog up."""
+    return max(TOP_UP_LIMIT_S, 2 * spec.trial.measure_s)
+
+
+def out_of_time(spec: StudySpec, *, consumed_per_s: float, ahead: int) -> str:
+    """Words for a top-up that did not get the group's window ahead of it in time."""
+    return (
+        f"topping up for {top_up_limit_s(spec):g} s left {ahead:,} records ahead of a group at "
+        f"{consumed_per_s:,.0f} records/s; {backlog_for(spec, consumed_per_s):,} records "
+        "written before it joins would do"
+    )
 
 
 def peak_rate(result: TrialResult) -> float:
@@ -164,8 +250,41 @@ def peak_rate(result: TrialResult) -> float:
     return max((*result.intervals_records_per_s, result.throughput_records_per_s))
 
 
-def grown_backlog(spec: StudySpec, result: TrialResult, records: int) -> int:
-    """The next backlog after `result` waited on the supply with `records`: at least double,
-    capped in bytes."""
-    cap = max(MAX_BACKLOG_BYTES // spec.workload.mean_message_bytes, records)
-    return min(max(2 * records, backlog_for(spec, peak_rate(result))), cap)
+def seen_rate(spec: StudySpec, result: TrialResult) -> float:
+    """The least the group can consume, from a window that may have seen nothing: its fastest
+    second, or every record it consumed since it joined over warm-up and window (a window
+    that opened on a drained backlog still shows what the warm-up read); at least 1."""
+    since_join = result.offsets.consumed_total / max(spec.trial.warmup_s + result.window_s, 1.0)
+    return max(peak_rate(result), since_join, 1.0)
+
+
+def needed(spec: StudySpec, result: TrialResult, records_per_s: float = 0.0) -> int:
+    """The `workload.prefill_records` that would have kept the window capacity-bound, from
+    the fastest rate seen (`records_per_s`, or what `result` shows); never 0."""
+    return max(backlog_for(spec, max(records_per_s, seen_rate(spec, result))), 1)
+
+
+def producer_too_slow(spec: StudySpec, *, consumed_per_s: float, produced_per_s: float) -> str:
+    """Words for a group that reads as fast as the prefill producer writes."""
+    return (
+        f"the prefill producer wrote {produced_per_s:,.0f} records/s, no faster than the group "
+        f"read ({consumed_per_s:,.0f}/s), so topping up while it reads cannot get ahead of it; "
+        f"{backlog_for(spec, consumed_per_s):,} records written before it joins would do"
+    )
+
+
+def over_cap(spec: StudySpec, records_per_s: float) -> str:
+    """Words for a backlog the byte cap does not allow, and the window that would fit."""
+    t, cap = spec.trial, cap_records(spec)
+    need = backlog_for(spec, records_per_s)
+    fits_s = cap / max(records_per_s * SAFETY, 1.0) - JOIN_ALLOWANCE_S - t.warmup_s - MARGIN_S
+    instead = (
+        f"trial.measure_s: {math.floor(fits_s):d} would fit"
+        if fits_s >= 1
+        else "a larger per-record cost or live load (workload.producer) would"
+    )
+    return (
+        f"a {t.measure_s:g} s window at {records_per_s:,.0f} records/s needs {need:,} records "
+        f"({need * spec.workload.mean_message_bytes / 1e9:,.1f} GB), over the "
+        f"{MAX_BACKLOG_BYTES >> 30} GiB a trial's topic may hold ({cap:,} records); {instead}"
+    )

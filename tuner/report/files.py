@@ -19,8 +19,8 @@ from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, labe
 from tuner.recommend.measured import MeasuredClient
 from tuner.report import content, html, markdown, plots
 from tuner.search.study import (
-    FAIL_REASON_ATTR,
     SETTINGS_ATTR,
+    fail_reason,
     importances,
     is_feasible,
     stored_result,
@@ -127,6 +127,7 @@ def summary(
 
 def _trials_csv(path: Path, study: optuna.Study) -> Path:
     names = sorted({k for t in study.trials for k in t.user_attrs.get(SETTINGS_ATTR, {})})
+    attrs = study.user_attrs
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
@@ -139,7 +140,7 @@ def _trials_csv(path: Path, study: optuna.Study) -> Path:
                 t.number, t.state.name, t.values[0] if t.values else "",
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 "" if result is None else result.rebalances, feasible,
-                t.user_attrs.get(FAIL_REASON_ATTR, ""),
+                fail_reason(t, attrs) or "",
                 "" if result is None else "; ".join(result.errors),
                 *(t.user_attrs.get(SETTINGS_ATTR, {}).get(n, "") for n in names),
             ])  # fmt: skip

@@ -8,7 +8,7 @@ import collections
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import optuna
@@ -42,6 +42,10 @@ SETTINGS_ATTR = "settings"
 """Trial attribute: the settings the trial was given (Java names), as the sampler drew them."""
 FAIL_REASON_ATTR = "fail_reason"
 """Trial attribute: why a failed trial has no measurement, in words ("interrupted" on Ctrl-C)."""
+ABANDONED_ATTR = "abandoned"
+"""Study attribute prefix: `abandoned.<number>` says why a trial whose worker was killed was
+told FAIL by the worker that took its cluster over (a trial's own attributes are written only
+by its own worker, as Optuna requires); `fail_reason` reads both."""
 PRUNED_ATTR = "pruned"
 """Trial attribute: why the pruner stopped the trial, in words."""
 TRIAL_BACKLOG_ATTR = "backlog_records"
@@ -184,6 +188,18 @@ def stored_result(trial: FrozenTrial) -> TrialResult | None:
     """What the trial measured, as `optimize` stored it (None: it measured nothing)."""
     stored = trial.user_attrs.get(RESULT_ATTR)
     return None if stored is None else TrialResult.from_dict(stored)
+
+
+def abandoned_attr(number: int) -> str:
+    """The study attribute that holds why trial `number` was told FAIL by another worker."""
+    return f"{ABANDONED_ATTR}.{number}"
+
+
+def fail_reason(trial: FrozenTrial, study_attrs: Mapping[str, object]) -> str | None:
+    """Why the trial measured nothing, in words, from its own attribute or, for a trial a
+    killed worker left, the study's (`abandoned_attr`); None when nothing was said."""
+    said = trial.user_attrs.get(FAIL_REASON_ATTR, study_attrs.get(abandoned_attr(trial.number)))
+    return None if said is None else str(said)
 
 
 def is_feasible(trial: FrozenTrial) -> bool:

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -46,7 +46,7 @@ from tuner.search.study import (
     abandoned_attr,
     is_feasible,
     open_storage,
-    recommended,
+    outcome_of,
     study_url,
 )
 from tuner.settings import aiokafka_defaults
@@ -54,6 +54,7 @@ from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
+from tuner.trial.result import TrialResult
 from tuner.trial.run import Observer, Phase, TrialError
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ class _Context:
     """The fastest rates seen in this study: each trial's backlog is sized for them."""
     on_phase: Observer | None
     coordinator: lease.Coordinator
+    results: dict[int, TrialResult] = field(default_factory=dict)
+    """What each trial of this call measured, by number: the outcome's, never read back."""
 
 
 def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
@@ -258,9 +261,7 @@ def optimize(
                 interrupted = _trials(study, sampler, ctx, on_trial, started)
             finally:
                 ctx.coordinator.close()
-    return StudyOutcome(
-        study_name=name, storage=url, best=recommended(study), interrupted=interrupted
-    )
+    return outcome_of(study, storage=url, held=ctx.results, interrupted=interrupted)
 
 
 def _trials(
@@ -338,6 +339,7 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
         trial.set_user_attr(PRUNED_ATTR if step.outcome is Outcome.PRUNED else FAIL_REASON_ATTR,
                             step.reason)  # fmt: skip
     if step.measured is not None:
+        ctx.results[trial.number] = step.measured.result
         trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
         trial.set_user_attr(TRIAL_BACKLOG_ATTR, step.measured.backlog_records)
         # The next trial's backlog: for the fastest rate seen so far (the settings change it).

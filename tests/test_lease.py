@@ -21,7 +21,7 @@ from tuner.config import load_config
 from tuner.search import clean
 from tuner.search.lease import Coordinator
 from tuner.search.optimize import _fail_abandoned
-from tuner.search.study import CLUSTER_ATTR, FAIL_REASON_ATTR, WORKER_ATTR, open_storage
+from tuner.search.study import CLUSTER_ATTR, WORKER_ATTR, fail_reason, open_storage
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,8 @@ def test_a_killed_holders_lease_is_taken_over_and_its_trial_failed(
     assert 0 < waited_s < 2.0 + 1.5
     failed = study.trials[running.number]
     assert failed.state == TrialState.FAIL
-    assert (
-        f"stopped renewing the lease on {cluster} mid-trial" in failed.user_attrs[FAIL_REASON_ATTR]
+    assert f"stopped renewing the lease on {cluster} mid-trial" in str(
+        fail_reason(failed, study.user_attrs)
     )
 
 
@@ -220,6 +220,6 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_the_other_takes_over(
     assert b.returncode == 0, err[-2000:]
     study = optuna.load_study(study_name=name, storage=open_storage(postgres_url))
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    reason = study.trials[0].user_attrs[FAIL_REASON_ATTR]
+    reason = str(fail_reason(study.trials[0], study.user_attrs))
     assert f"stopped renewing the lease on {bootstrap_servers} mid-trial" in reason
     assert study.trials[1].user_attrs[CLUSTER_ATTR] == bootstrap_servers

@@ -523,7 +523,7 @@ def test_grid_search_ends_when_the_grid_is_covered() -> None:
     sampler = make_sampler(spec)
     study = optuna.create_study(sampler=sampler, direction="maximize")
     seen = []
-    while _budget_left(study, spec, sampler, time.monotonic()):
+    while _budget_left(study, study.trials, spec, sampler, time.monotonic()):
         trial = study.ask()
         seen.append(space.suggest(trial, spec.search.parameters or {})["max.poll.records"])
         study.tell(trial, 1.0)

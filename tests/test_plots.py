@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import synthetic_study
 from tuner.report import plots
-from tuner.search.study import importances
+from tuner.search.study import importances, outcome_of
 
 GENERIC = {
     "Objective Value", "Hyperparameter", "Hyperparameter Importance", "heartbeat.fraction",
@@ -34,7 +34,7 @@ def charts() -> dict[str, Any]:
     """Each chart's figure for a 24-trial study of the default space (drawn once)."""
     study = synthetic_study(24)
     ranked = importances(study)
-    return {name: chart() for name, chart in plots.charts(study, ranked).items()}
+    return {name: chart() for name, chart in plots.charts(outcome_of(study), ranked).items()}
 
 
 @pytest.mark.parametrize("name", ["history.png", "importances.png", "slice.png", "contour.png"])
@@ -57,7 +57,7 @@ def test_contour_shows_the_two_most_important_settings() -> None:
     assert ranked is not None
     top = list(ranked)[:2]
     assert "max.poll.records" in top  # the synthetic throughput grows with it
-    figure = plots.charts(study, ranked)["contour.png"]()
+    figure = plots.charts(outcome_of(study), ranked)["contour.png"]()
     ax = figure.axes[0]
     assert {ax.get_xlabel(), ax.get_ylabel()} == {plots.label(name) for name in top}
 
@@ -77,7 +77,7 @@ def test_a_failing_picture_is_returned_missing_with_its_reason(
         raise KeyError("rebalances")
 
     monkeypatch.setattr(plots, "_throughput_vs_rebalances", broken)
-    pictures = plots.draw(synthetic_study(24), tmp_path)
+    pictures = plots.draw(outcome_of(synthetic_study(24)), tmp_path)
     failed = pictures["throughput_vs_rebalances.png"]
     assert failed.path is None
     assert failed.missing == "KeyError: 'rebalances'"

@@ -19,7 +19,7 @@ from tuner.recommend.bench import Bench
 from tuner.recommend.confirm import confirm_on
 from tuner.recommend.recommendation import Step, recommend
 from tuner.report import Candidate
-from tuner.search.study import CLIENT_ATTR, RESULT_ATTR, SETTINGS_ATTR
+from tuner.search.study import CLIENT_ATTR, RESULT_ATTR, SETTINGS_ATTR, outcome_of
 from tuner.trial.run import TrialResult
 
 
@@ -50,18 +50,20 @@ def test_the_rounded_values_are_what_the_ablation_and_the_confirmation_run(
         confirm={"repeats": 1, "ablation_pairs": 1},
         trial={"warmup_s": 0.5, "measure_s": 3},
     )
-    study = _study_of({**spec.consumer.settings, "max.poll.records": 152})
+    outcome = outcome_of(_study_of({**spec.consumer.settings, "max.poll.records": 152}))
+    assert outcome.best is not None
     steps: list[Step] = []
-    done = recommend(spec, study, study.best_trial, on_step=steps.append)
+    done = recommend(spec, outcome, outcome.best, on_step=steps.append)
     assert steps == [Step.ABLATION, Step.CONFIRMATION]
     ablation, confirmation = done.ablation, done.confirmation
     assert ablation is not None
     (change,) = ablation.changes
     assert change.best == 150
     assert change.verdict is Verdict.TROUBLE, change.reason
+    assert confirmation is not None
     assert confirmation.settings == dict(ablation.settings)
     assert {r.settings["max.poll.records"] for r in confirmation.runs[Candidate.BEST]} == {150}
-    report.write(tmp_path, study, study.best_trial, confirmation, ablation=ablation)
+    report.write(tmp_path, outcome, done)
     md = (tmp_path / "report.md").read_text()
     assert "`max.poll.records=150` (drawn: 152)" in md
     assert "max.poll.records=150\n" in (tmp_path / "consumer.properties").read_text()
@@ -82,16 +84,17 @@ def test_a_confluent_kafka_study_ablates_against_librdkafkas_defaults(
         confirm={"repeats": 1, "ablation_pairs": 1},
         trial={"warmup_s": 0.5, "measure_s": 2},
     )
-    study = _study_of({"session.timeout.ms": 10000}, client="confluent-kafka")
-    done = recommend(spec, study, study.best_trial)
+    outcome = outcome_of(_study_of({"session.timeout.ms": 10000}, client="confluent-kafka"))
+    assert outcome.best is not None
+    done = recommend(spec, outcome, outcome.best)
     assert done.ablation is not None
     (change,) = done.ablation.changes
     assert (change.name, change.best, change.baseline) == ("session.timeout.ms", 10000, 45000)
     assert change.verdict is Verdict.NO_TROUBLE, change.reason
+    assert done.confirmation is not None
     assert done.confirmation.settings == {}
-    advice = study_advice_of(spec, study.best_trial, done.confirmation, done.ablation)
-    written = report.write(tmp_path, study, study.best_trial, done.confirmation,
-                           ablation=done.ablation, advice=advice)  # fmt: skip
+    advice = study_advice_of(spec, outcome, done)
+    written = report.write(tmp_path, outcome, done, advice=advice)
     assert "session.timeout.ms" not in (tmp_path / "librdkafka.properties").read_text()
     assert "put back" in written.summary or "Change nothing" in written.summary
     texts = {p.name: p.read_text() for p in written.paths if p.suffix != ".png"}

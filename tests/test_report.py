@@ -19,12 +19,12 @@ from tests.helpers import measured, synthetic_study
 from tuner import report
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
-from tuner.recommend.ablation import ablate
+from tuner.recommend.ablation import Ablation, ablate
 from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
 from tuner.search import space
 from tuner.search.objective import Constraint
-from tuner.search.study import CLIENT_ATTR, FIXED_ATTR, RESULT_ATTR
+from tuner.search.study import CLIENT_ATTR, FIXED_ATTR, RESULT_ATTR, outcome_of
 from tuner.trial.run import PollStats, TrialResult
 
 PICTURES = (
@@ -34,6 +34,20 @@ PICTURES = (
     "contour.png",
     "throughput_vs_rebalances.png",
 )
+
+
+def _write(
+    out_dir: Path,
+    study: optuna.Study,
+    confirmation: Confirmation | None = None,
+    *,
+    ablation: Ablation | None = None,
+) -> report.Written:
+    """`report.write` of the study's best trial, as `tuner optimize` hands it over."""
+    outcome = outcome_of(study)
+    assert outcome.best is not None
+    chosen = report.Recommendation(best=outcome.best, ablation=ablation, confirmation=confirmation)
+    return report.write(out_dir, outcome, chosen)
 
 
 def _confirmation(
@@ -132,11 +146,28 @@ def test_write_draws_every_picture_for_the_default_space(tmp_path: Path) -> None
     """24 trials of the 8-setting default space: every PNG and report.html are written."""
     study = synthetic_study(24)
     c = _confirmation([150, 152, 149], [100, 101, 99], [120, 118, 121])
-    written = report.write(tmp_path, study, study.best_trial, c)
+    written = _write(tmp_path, study, c)
     for name in (*PICTURES, "report.html", "report.md"):
         assert (tmp_path / name).stat().st_size > 0, name
         assert tmp_path / name in written.paths
     assert "No picture" not in (tmp_path / "report.md").read_text()
+
+
+def test_the_report_is_written_from_what_the_process_held(tmp_path: Path) -> None:
+    """Read once, a stored study's report needs its storage no more (the file is gone), and a
+    result the process held is the one written, not the trial's stored attribute."""
+    db = tmp_path / "study.db"
+    study = synthetic_study(8, storage=f"sqlite:///{db}")
+    best = study.best_trial
+    held = replace(measured(4321.0), rebalances=7)
+    outcome = outcome_of(study, storage=f"sqlite:///{db}", held={best.number: held})
+    db.unlink()
+    report.write(tmp_path / "out", outcome, report.Recommendation(best=best))
+    with (tmp_path / "out" / "trials.csv").open() as f:
+        rows = {int(row["number"]): row for row in csv.DictReader(f)}
+    assert rows[best.number]["rebalances"] == "7"
+    assert rows[best.number]["records_per_s"] == str(best.values[0])
+    assert "7 rebalances in its window" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_a_picture_that_fails_is_named_in_the_report(
@@ -149,7 +180,7 @@ def test_a_picture_that_fails_is_named_in_the_report(
 
     monkeypatch.setattr(optuna.visualization.matplotlib, "plot_contour", broken)
     study = synthetic_study(24)
-    written = report.write(tmp_path, study, study.best_trial, None)
+    written = _write(tmp_path, study)
     assert not (tmp_path / "contour.png").exists()
     assert (tmp_path / "slice.png") in written.paths
     assert (tmp_path / "report.html").exists()
@@ -164,7 +195,7 @@ def test_the_recommendation_lists_only_changed_settings_first(tmp_path: Path) ->
     """The first section shows the changed settings and the confirmed gain with its interval."""
     study = synthetic_study(24)
     c = _confirmation([150] * 3, [100] * 3, [100] * 3)
-    written = report.write(tmp_path, study, study.best_trial, c)
+    written = _write(tmp_path, study, c)
     md = (tmp_path / "report.md").read_text()
     title, first, second = md.split("\n## ")[:3]
     assert first.startswith("What to change")
@@ -187,7 +218,7 @@ def test_the_ablation_section_lists_kept_changes_and_the_timeouts(tmp_path: Path
         return measured(1000 * (1 + 0.01 * (next(calls) % 3)) * (1.5 if mine else 1.0))
 
     ablation = ablate(best, {}, run=run, pairs=3)
-    report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
+    _write(tmp_path, study, ablation=ablation)
     md = (tmp_path / "report.md").read_text()
     what, why = md.split("\n## ")[1:3]
     assert "`max.poll.records`" in what
@@ -218,7 +249,7 @@ def test_a_report_without_ablation_says_so_and_keeps_the_best_trial(tmp_path: Pa
     """`tuner report` runs nothing: it writes the best trial's settings and says so."""
     study = synthetic_study(24)
     best = report.best_settings(study.best_trial)
-    report.write(tmp_path, study, study.best_trial, None)
+    _write(tmp_path, study)
     md = (tmp_path / "report.md").read_text()
     assert "Ablation was not run: these are the best trial's settings, all of them" in md
     seconds = f"{int(best['session.timeout.ms']) / 1000:g} s"
@@ -236,7 +267,7 @@ def test_trials_csv_says_what_errors_made_a_trial_infeasible(tmp_path: Path) -> 
     trial.set_user_attr(RESULT_ATTR, erring.to_dict())
     trial.set_constraint(Constraint.ERRORS, 1.0)
     study.tell(trial, [900.0])
-    report.write(tmp_path, study, study.best_trial, None)
+    _write(tmp_path, study)
     with (tmp_path / "trials.csv").open() as f:
         rows = {int(row["number"]): row for row in csv.DictReader(f)}
     assert rows[3]["errors"] == "member m2: the consumer did not leave the group"
@@ -257,7 +288,7 @@ def test_a_study_that_found_nothing_writes_files_that_change_nothing(tmp_path: P
     study.set_user_attr(FIXED_ATTR, fixed)
     best = {**report.best_settings(study.best_trial), **fixed}
     ablation = ablate(best, fixed, run=lambda settings: measured(1000), pairs=2)
-    written = report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
+    written = _write(tmp_path, study, ablation=ablation)
     java = (tmp_path / "consumer.properties").read_text()
     assert _set_lines(tmp_path / "consumer.properties") == ["max.poll.interval.ms=5000"]
     assert "# No setting measurably helped: this file changes nothing." in java
@@ -289,7 +320,7 @@ def test_each_client_file_sets_only_what_means_the_same(tmp_path: Path) -> None:
         return measured(1000 * 1.2 ** sum(settings.get(k) == v for k, v in best.items()))
 
     ablation = ablate(best, {}, run=run, pairs=2)
-    report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
+    _write(tmp_path, study, ablation=ablation)
     assert set(_set_lines(tmp_path / "consumer.properties")) == {
         "fetch.max.wait.ms=100", "max.poll.records=2200", "enable.auto.commit=false",
         "partition.assignment.strategy=org.apache.kafka.clients.consumer.StickyAssignor",
@@ -321,7 +352,7 @@ def test_a_change_that_cost_throughput_is_not_called_no_effect(tmp_path: Path) -
         return measured(1000 if "max.poll.records" in settings else 1132)
 
     ablation = ablate({"max.poll.records": 2200}, {}, run=run, pairs=3)
-    report.write(tmp_path, study, study.best_trial, None, ablation=ablation)
+    _write(tmp_path, study, ablation=ablation)
     md = (tmp_path / "report.md").read_text()
     assert "Put back (no measurable effect)" not in md
     assert (
@@ -338,7 +369,7 @@ def test_report_html_is_a_real_page(tmp_path: Path, browser: WebDriver) -> None:
     """In Chromium: tables with header cells, real headings, loaded images, no raw Markdown."""
     study = synthetic_study(24)
     c = _confirmation([150, 152, 149], [100, 101, 99], [120, 118, 121])
-    report.write(tmp_path, study, study.best_trial, c)
+    _write(tmp_path, study, c)
     browser.get((tmp_path / "report.html").as_uri())
     tables = browser.find_elements(By.TAG_NAME, "table")
     assert len(tables) >= 4
@@ -391,18 +422,23 @@ def test_a_faster_baseline_that_breaks_a_constraint_is_named() -> None:
 
 
 def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> None:
-    """The recommendation says which network profile its numbers come from, read back from the
-    stored result: loopback without one, the RTT and bandwidth with one."""
+    """The recommendation says which network profile its numbers come from, the best trial's
+    result's: loopback without one, the RTT and bandwidth with one."""
     study = synthetic_study(8)
-    report.write(tmp_path, study, study.best_trial, None)
+    _write(tmp_path, study)
     assert "Measured under: loopback, no network profile." in (tmp_path / "report.md").read_text()
+    outcome = outcome_of(study)
+    assert outcome.best is not None
+    best = outcome.best
     shaped = replace(
-        TrialResult.from_dict(study.best_trial.user_attrs[RESULT_ATTR]),
+        outcome.results[best.number],
         network=NetworkSpec(rtt_ms=40, jitter_ms=4, bandwidth_mbit=200),
     )
-    best = study.best_trial
-    best.user_attrs[RESULT_ATTR] = shaped.to_dict()
-    report.write(tmp_path, study, best, None)
+    report.write(
+        tmp_path,
+        replace(outcome, results={**outcome.results, best.number: shaped}),
+        report.Recommendation(best=best),
+    )
     assert (
         "Measured under: RTT 40 ms ±4 ms, 200 Mbit/s, through the network proxy."
         in (tmp_path / "report.md").read_text()
@@ -411,7 +447,7 @@ def test_the_report_names_the_network_it_was_measured_under(tmp_path: Path) -> N
 
 def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
     """The payloads of the best trial (source, count, sizes, compression ratio) are named in
-    the report, read back from the stored result."""
+    the report, from its result."""
     study = synthetic_study(8)
     summary = PayloadSummary(
         source="topic 'orders' (a read-only sample of 10,000 records)", count=9876, p50_bytes=640,
@@ -419,9 +455,10 @@ def test_the_report_says_what_the_records_were(tmp_path: Path) -> None:
     )  # fmt: skip
     best = study.best_trial
     stored = TrialResult.from_dict(best.user_attrs[RESULT_ATTR])
-    best.user_attrs[RESULT_ATTR] = replace(stored, payloads=summary).to_dict()
-    assert TrialResult.from_dict(best.user_attrs[RESULT_ATTR]).payloads == summary
-    report.write(tmp_path, study, best, None)
+    assert TrialResult.from_dict(replace(stored, payloads=summary).to_dict()).payloads == summary
+    outcome = outcome_of(study)
+    results = {**outcome.results, best.number: replace(stored, payloads=summary)}
+    report.write(tmp_path, replace(outcome, results=results), report.Recommendation(best=best))
     assert (
         "Records: topic 'orders' (a read-only sample of 10,000 records): 9,876 records, value "
         "size p50 640 B, p99 7,200 B, mean 810 B, zstd compression ratio 3.14x."
@@ -439,7 +476,7 @@ def test_a_confluent_kafka_study_writes_librdkafka_files_of_what_it_measured() -
         "fetch.max.wait.ms": 100, "max.poll.records": 2000, "queued.min.messages": 5000,
         "session.timeout.ms": 6000, "fetch.max.bytes": 52428800, "fetch.min.bytes": 1000,
     }  # fmt: skip
-    chosen, texts = _settings_files(study, settings, "the best trial")
+    chosen, texts = _settings_files(outcome_of(study), settings, "the best trial")
     assert dict(chosen.changes) == {
         "fetch.max.wait.ms": 100, "max.poll.records": 2000, "queued.min.messages": 5000,
         "session.timeout.ms": 6000,
@@ -475,7 +512,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
         _confirmation([150] * 3, [100] * 3, [100] * 3),
         measured=report.MeasuredClient(client="confluent-kafka", protocol="consumer"),
     )
-    report.write(tmp_path, study, study.best_trial, confirmation)
+    _write(tmp_path, study, confirmation)
     md = (tmp_path / "report.md").read_text()
     title, first = md.split("\n## ")[:2]
     assert "confluent-kafka, group protocol consumer (KIP-848)" in title
@@ -497,7 +534,7 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:
     """A study without a recorded client measured aiokafka, on the classic protocol."""
-    measured_on = report.MeasuredClient.of(optuna.create_study())
+    measured_on = report.MeasuredClient.of(outcome_of(optuna.create_study()))
     assert measured_on.describe() == "aiokafka, group protocol classic"
     assert measured_on.defaults()["session.timeout.ms"] == 10000
     assert _confirmation([1.0], [1.0], [1.0]).label(Candidate.AIOKAFKA_DEFAULTS) == (

@@ -11,16 +11,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import optuna
-
 from tuner import advice, report
 from tuner.advice import Finding, Severity
 from tuner.advice.serve import DEFAULT_PORT, AdviceService, Round, serving, watch
 from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK
 from tuner.cli.exits import err as _err
 from tuner.config import ConfigError, StudySpec, load_config
-from tuner.recommend.ablation import Ablation
-from tuner.search.study import stored_result
+from tuner.search.events import StudyOutcome
 from tuner.trial.result import TrialResult
 
 
@@ -163,18 +160,16 @@ def render_advice(findings: tuple[Finding, ...], *, sources: str) -> str:
 
 
 def study_advice_of(
-    spec: StudySpec,
-    best: optuna.trial.FrozenTrial,
-    confirmation: report.Confirmation | None,
-    ablation: Ablation | None,
+    spec: StudySpec, outcome: StudyOutcome, recommendation: report.Recommendation
 ) -> advice.StudyAdvice:
     """The advisor on the defaults and on the recommendation, with the runs measured of each
     (the confirmation's, else the best trial's own)."""
-    settings = report.recommended_settings(best, ablation, confirmation)
+    confirmation = recommendation.confirmation
     runs = confirmation.runs if confirmation is not None else {}
-    best_run = stored_result(best)
+    best_run = outcome.result(recommendation.best)
     return advice.study_advice(
-        spec, settings, default_runs=runs.get(report.Candidate.AIOKAFKA_DEFAULTS, ()),
+        spec, recommendation.settings,
+        default_runs=runs.get(report.Candidate.AIOKAFKA_DEFAULTS, ()),
         recommended_runs=runs.get(report.Candidate.BEST, ()) or ((best_run,) if best_run else ()),
     )  # fmt: skip
 

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import optuna
+from optuna.trial import FrozenTrial
 
 from tuner import broker, report
 from tuner.cli import advise as cli_advise
@@ -19,12 +19,13 @@ from tuner.cli.render import StudyProgress, ablation_line, confirm_line
 from tuner.cluster.admin import ClusterError, Connection
 from tuner.cluster.sample import with_topic_sample
 from tuner.config import StudySpec
-from tuner.recommend.recommendation import recommend
+from tuner.recommend.recommendation import Recommendation, recommend
 from tuner.search import space
 from tuner.search import study as stored
+from tuner.search.events import StudyOutcome
 from tuner.search.objective import Constraint
 from tuner.search.optimize import StudyExistsError, optimize
-from tuner.search.study import is_feasible, open_storage, recommended, study_url, violations
+from tuner.search.study import is_feasible, study_url, violations
 from tuner.trial.run import TrialError
 
 
@@ -67,15 +68,7 @@ def optimize_command(args: argparse.Namespace) -> int:
             if args.worker:
                 print(f"worker done; the study is in {outcome.storage}")
                 return EXIT_OK
-            return _recommend(
-                spec,
-                outcome.storage,
-                outcome.study_name,
-                out_dir,
-                confirm=True,
-                quiet=args.quiet,
-                field=field,
-            )
+            return _recommend(spec, outcome, out_dir, confirm=True, quiet=args.quiet)
     except stored.StorageUnreachableError as exc:
         _err(str(exc))
         return EXIT_FAILURE
@@ -90,56 +83,46 @@ def optimize_command(args: argparse.Namespace) -> int:
 
 def _recommend(
     spec: StudySpec,
-    storage: str,
-    name: str,
+    outcome: StudyOutcome,
     out_dir: Path,
     *,
     confirm: bool,
     number: int | None = None,
     quiet: bool = False,
     advised: bool = True,
-    field: str = "--storage",
 ) -> int:
-    try:
-        study = optuna.load_study(study_name=name, storage=open_storage(storage, field=field))
-    except KeyError:  # what Optuna's storages raise for a study name they do not hold
-        _err(f"no study {name!r} in {storage}")
-        return EXIT_BAD_INPUT
-    except stored.StorageUnreachableError as exc:
-        _err(str(exc))
-        return EXIT_FAILURE
-    except stored.StorageError as exc:
-        _err(str(exc))
-        return EXIT_BAD_INPUT
-    best = recommended(study)
+    """Write the files of `outcome`'s recommended trial (or trial `number`), after ablating and
+    confirming it when `confirm`: from what `optimize` held, or what `read_outcome` read."""
+    best = outcome.best
     if best is None:
-        _err(_no_feasible(study))
+        _err(_no_feasible(outcome))
         return EXIT_FAILURE
     if number is not None:
-        chosen = _feasible_trial(study, number)
+        chosen = _feasible_trial(outcome, number)
         if chosen is None:
+            name = outcome.study_name
             _err(f"trial {number} is not a complete, feasible trial of study {name!r}")
             return EXIT_BAD_INPUT
         best = chosen
-    confirmation = ablation = None
+    done = Recommendation(best=best)
     if confirm:
         try:
             done = recommend(
-                spec, study, best,
+                spec, outcome, best,
                 on_step=None if quiet else say,
                 on_change=None if quiet else lambda *a: say(ablation_line(*a)),
                 on_run=None if quiet else lambda *a: say(confirm_line(*a)),
             )  # fmt: skip
-            ablation, confirmation = done.ablation, done.confirmation
         except TrialError as exc:
             _err(
                 f"a run after the study failed: {exc}\nThe study is saved; write its files "
-                f"without new runs with:\n  tuner report --storage '{storage}' --study {name}"
+                "without new runs with:\n  tuner report --storage "
+                f"'{outcome.storage}' --study {outcome.study_name}"
             )
             return EXIT_FAILURE
     files = report.write(
-        out_dir, study, best, confirmation, ablation=ablation,
-        advice=cli_advise.study_advice_of(spec, best, confirmation, ablation) if advised else None,
+        out_dir, outcome, done,
+        advice=cli_advise.study_advice_of(spec, outcome, done) if advised else None,
     )  # fmt: skip
     print(files.summary)
     names = ", ".join(f.name for f in files.paths if f.suffix != ".png")
@@ -147,8 +130,8 @@ def _recommend(
     return EXIT_OK
 
 
-def _feasible_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial | None:
-    return next((t for t in study.trials if t.number == number and is_feasible(t)), None)
+def _feasible_trial(outcome: StudyOutcome, number: int) -> FrozenTrial | None:
+    return next((t for t in outcome.trials if t.number == number and is_feasible(t)), None)
 
 
 ADVICE: dict[str, str] = {
@@ -163,15 +146,15 @@ ADVICE: dict[str, str] = {
 """What to change, per reason trials were not feasible: each Constraint, failed, pruned."""
 
 
-def _no_feasible(study: optuna.Study) -> str:
-    counts = violations(study)
+def _no_feasible(outcome: StudyOutcome) -> str:
+    counts = violations(outcome.study)
     if not counts:
-        return f"no feasible trial among {len(study.trials)}: none finished"
+        return f"no feasible trial among {len(outcome.trials)}: none finished"
     worst, n = counts.most_common(1)[0]
     others = ", ".join(f"{k} {v}" for k, v in counts.most_common()[1:])
     then = f"; then {others}" if others else ""
     return (
-        f"no feasible trial among {len(study.trials)}; most common reason: {worst} "
+        f"no feasible trial among {len(outcome.trials)}; most common reason: {worst} "
         f"({n} trials{then}). Try: {ADVICE.get(worst, 'more trials')}."
     )
 
@@ -180,7 +163,15 @@ def report_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.config) if args.config else StudySpec()
     if spec is None:
         return EXIT_BAD_INPUT
+    try:
+        outcome = stored.read_outcome(args.storage, args.study)
+    except stored.StorageUnreachableError as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
+    except stored.StorageError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     return _recommend(
-        spec, args.storage, args.study, args.out, confirm=False, number=args.trial,
+        spec, outcome, args.out, confirm=False, number=args.trial,
         advised=args.config is not None,
     )  # fmt: skip

@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import optuna
-
 from tuner.clients import client_named
 from tuner.clients.base import PROTOCOL_LABELS
 from tuner.config import SettingValue
-from tuner.search.study import CLIENT_ATTR
+from tuner.search.events import StudyOutcome
 from tuner.settings import SETTINGS
 
 
@@ -27,13 +25,9 @@ class MeasuredClient:
     protocol: str = "classic"
 
     @classmethod
-    def of(cls, study: optuna.Study) -> MeasuredClient:
-        """What `study` recorded (a study from before the choice existed measured aiokafka)."""
-        attr = study.user_attrs.get(CLIENT_ATTR, {})
-        return cls(
-            client=str(attr.get("client", "aiokafka")),
-            protocol=str(attr.get("group_protocol", "classic")),
-        )
+    def of(cls, outcome: StudyOutcome) -> MeasuredClient:
+        """What the study recorded (a study from before the choice existed measured aiokafka)."""
+        return cls(client=outcome.client, protocol=outcome.group_protocol)
 
     @property
     def protocol_label(self) -> str:

@@ -13,17 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-import optuna
 from optuna.trial import FrozenTrial
 
 from tuner import broker
-from tuner.config import StudySpec
+from tuner.config import SettingValue, StudySpec
 from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
 from tuner.recommend.confirmation import Confirmation
 from tuner.recommend.measured import MeasuredClient
-from tuner.search.study import BACKLOG_ATTR, best_settings, importances
+from tuner.search.events import StudyOutcome
+from tuner.search.study import best_settings, importances
 from tuner.settings import rounded
 
 
@@ -38,23 +38,34 @@ class Step(StrEnum):
 class Recommendation:
     """What the study recommends and what backs it: the trial it came from, the ablation that
     cut its changes back (None when `confirm.ablation_pairs` is 0) and the confirmation runs of
-    the settings it ends with (`confirmation.settings`)."""
+    the settings it ends with (`confirmation.settings`). `tuner report` runs nothing: both are
+    None there, and the recommendation is the trial as it ran."""
 
     best: FrozenTrial
-    ablation: Ablation | None
-    confirmation: Confirmation
+    ablation: Ablation | None = None
+    confirmation: Confirmation | None = None
+
+    @property
+    def settings(self) -> dict[str, SettingValue]:
+        """What is recommended: the ablated settings when there are some, else what the
+        confirmation ran (rounded), else the best trial's as it ran them."""
+        if self.ablation is not None:
+            return dict(self.ablation.settings)
+        if self.confirmation is not None and self.confirmation.settings is not None:
+            return dict(self.confirmation.settings)
+        return best_settings(self.best)
 
 
 def recommend(
     spec: StudySpec,
-    study: optuna.Study,
+    outcome: StudyOutcome,
     best: FrozenTrial,
     *,
     on_step: Callable[[Step], None] | None = None,
     on_change: Callable[[int, int, Change], None] | None = None,
     on_run: OnRun | None = None,
 ) -> Recommendation:
-    """Ablate and confirm `best` of `study` on one bench. The config's fixed settings and values
+    """Ablate and confirm `best` of the study on one bench. The config's fixed settings and values
     from the user's own `choices` are written already and stay as they are. Raises `TrialError`
     if a run fails; `broker.BrokerError` and `ClusterError` as the trials do."""
     chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
@@ -63,7 +74,7 @@ def recommend(
     with (
         broker.for_cluster(spec.cluster) as bootstrap,
         bench(spec, bootstrap_servers=bootstrap,
-              backlog_records=int(study.user_attrs.get(BACKLOG_ATTR, 0))) as runs,
+              backlog_records=outcome.backlog_records) as runs,
     ):  # fmt: skip
         if spec.confirm.ablation_pairs > 0:
             if on_step is not None:
@@ -73,7 +84,7 @@ def recommend(
             )
             ablation = ablate(
                 settings, spec.consumer.settings, run=bench_run(runs),
-                pairs=spec.confirm.ablation_pairs, importances=importances(study),
+                pairs=spec.confirm.ablation_pairs, importances=importances(outcome.study),
                 objective=spec.objective, on_change=on_change,
                 failover_goal=bool(spec.trial.faults) and spec.trial.measure_through_faults,
                 effective=measured.effective_settings,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, Gain, candidates
 from tuner.recommend.measured import MeasuredClient
-from tuner.report.content import recommended_settings
+from tuner.recommend.recommendation import Recommendation
 from tuner.report.files import Written, write
 from tuner.search.study import best_settings
 
@@ -18,9 +18,9 @@ __all__ = [
     "Confirmation",
     "Gain",
     "MeasuredClient",
+    "Recommendation",
     "Written",
     "best_settings",
     "candidates",
-    "recommended_settings",
     "write",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import SettingValue, describe_path
@@ -30,20 +29,14 @@ from tuner.report.document import (
     table,
     text,
 )
-from tuner.search.study import (
-    FIXED_ATTR,
-    best_settings,
-    is_feasible,
-    pareto_front,
-    recommended,
-    stored_result,
-    violations,
-)
+from tuner.search.events import StudyOutcome
+from tuner.search.study import best_settings, is_feasible, pareto_front, violations
 from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.advice import StudyAdvice
     from tuner.recommend.ablation import Ablation
+    from tuner.recommend.recommendation import Recommendation
     from tuner.trial.result import TrialResult
 
 CAPTIONS = {
@@ -68,18 +61,16 @@ def steady_p99(result: TrialResult | None) -> float | None:
 
 
 def build(
-    study: optuna.Study,
-    best: FrozenTrial,
-    confirmation: Confirmation | None,
+    outcome: StudyOutcome,
+    recommendation: Recommendation,
     *,
     pictures: Mapping[str, plots.Picture],
     ranked: Mapping[str, float] | None,
-    ablation: Ablation | None = None,
     advice: StudyAdvice | None = None,
 ) -> Document:
     """The whole report; `ranked` are the importances (None when they cannot be computed).
 
-    With an `ablation` the recommendation is its settings (the smallest change that keeps the
+    With an ablation the recommendation is its settings (the smallest change that keeps the
     gain), else the best trial's settings, all of them.
     """
 
@@ -87,13 +78,16 @@ def build(
         picture = pictures.get(name) or plots.Picture(name=name, path=None, missing="not drawn")
         return Figure(name=name, caption=CAPTIONS[name], path=picture.path, missing=picture.missing)
 
-    front = pareto_front(study)
-    measured = MeasuredClient.of(study)
-    settings = recommended_settings(best, ablation, confirmation)
+    best, ablation, confirmation = (
+        recommendation.best, recommendation.ablation, recommendation.confirmation,
+    )  # fmt: skip
+    front = pareto_front(outcome.study)
+    measured = MeasuredClient.of(outcome)
+    settings = recommendation.settings
     noise = helped(ablation, confirmation) is False
     ranked = None if noise else ranked
     sections = [
-        _recommendation(study, best, settings, confirmation, ranked),
+        _recommendation(outcome, best, settings, confirmation, ranked),
         changes.section(settings, ablation, trial=best_settings(best), measured=measured),
     ]
     if advice is not None:
@@ -104,32 +98,25 @@ def build(
     if front:
         sections.append(_front(front, best, figure("pareto.png"), measured))
     sections.append(_importances(ranked, figure("importances.png"), noise=noise))
-    sections.append(_trials(study, figure("history.png"), figure("throughput_vs_rebalances.png")))
-    sections.append(_shape(study, ranked, figure("slice.png"), figure("contour.png"), noise=noise))
+    sections.append(_trials(outcome, figure("history.png"), figure("throughput_vs_rebalances.png")))
+    sections.append(
+        _shape(outcome, ranked, figure("slice.png"), figure("contour.png"), noise=noise)
+    )
     return Document(
         title=text(
             "kafka-tuner recommendation: study ",
-            Code(study.study_name),
+            Code(outcome.study_name),
             f", measured on {measured.describe()}",
         ),
         sections=tuple(sections),
     )
 
 
-def recommended_settings(
-    best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None = None
-) -> dict[str, SettingValue]:
-    """What the report recommends: the ablated settings when there are some, else what the
-    confirmation ran (rounded), else the best trial's as it ran them."""
-    if ablation is not None:
-        return dict(ablation.settings)
-    if confirmation is not None and confirmation.settings is not None:
-        return dict(confirmation.settings)
-    return best_settings(best)
-
-
-def origin(best: FrozenTrial, ablation: Ablation | None, confirmation: Confirmation | None) -> str:
+def origin(recommendation: Recommendation) -> str:
     """How the recommendation was chosen, in a few words for the settings files."""
+    best, ablation, confirmation = (
+        recommendation.best, recommendation.ablation, recommendation.confirmation,
+    )  # fmt: skip
     if ablation is not None:
         how = (
             "each kept only if putting it back brought back trouble or cost throughput beyond "
@@ -156,11 +143,6 @@ def helped(ablation: Ablation | None, confirmation: Confirmation | None) -> bool
     return None if interval is None else interval[0] > 0
 
 
-def fixed_settings(study: optuna.Study) -> dict[str, SettingValue]:
-    """The config's `consumer.settings`, as the study stored them."""
-    return dict(study.user_attrs.get(FIXED_ATTR, {}))
-
-
 def _value(value: object) -> str:
     return "unlimited" if value is None else str(value)
 
@@ -176,14 +158,14 @@ def _changed(
 
 
 def _recommendation(
-    study: optuna.Study,
+    outcome: StudyOutcome,
     best: FrozenTrial,
     settings: Mapping[str, SettingValue],
     confirmation: Confirmation | None,
     ranked: Mapping[str, float] | None,
 ) -> Section:
-    fixed = fixed_settings(study)
-    measured = MeasuredClient.of(study)
+    fixed = outcome.fixed
+    measured = MeasuredClient.of(outcome)
     own = measured.defaults()
     changed = _changed(settings, fixed, own)
     java = java_defaults()
@@ -219,17 +201,18 @@ def _recommendation(
         runs = len(confirmation.runs[Candidate.BEST])
         blocks.append(Paragraph(text=text(f"Confirmed gain ({runs} interleaved runs of each):")))
         blocks.append(Bullets(items=tuple(text(confirmation.verdict(b)) for b in DEFAULTS)))
-    blocks.append(Paragraph(text=_why(study, best, ranked)))
+    blocks.append(Paragraph(text=_why(outcome, best, ranked)))
     return Section(title=text("What to change"), blocks=tuple(blocks), lead=True)
 
 
-def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | None) -> Text:
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+def _why(outcome: StudyOutcome, best: FrozenTrial, ranked: Mapping[str, float] | None) -> Text:
+    trials = outcome.trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     feasible = sum(1 for t in complete if is_feasible(t))
-    result = stored_result(best)
+    result = outcome.result(best)
     p99 = steady_p99(result)
     latency = "" if p99 is None else f", steady-state p99 end-to-end latency {p99:,.0f} ms"
-    fastest = recommended(study)
+    fastest = outcome.best
     chosen = (
         "was the fastest feasible trial"
         if fastest is None or fastest.number == best.number
@@ -237,7 +220,7 @@ def _why(study: optuna.Study, best: FrozenTrial, ranked: Mapping[str, float] | N
     )
     parts: list[str | Code] = [
         f"Why: trial #{best.number} {chosen} ({feasible} feasible of "
-        f"{len(study.trials)}): {best.values[0]:,.0f} records/s{latency}, "
+        f"{len(trials)}): {best.values[0]:,.0f} records/s{latency}, "
         f"{0 if result is None else result.rebalances} rebalances in its window."
     ]
     if result is not None:
@@ -343,14 +326,14 @@ def _importances(
     return Section(title=title, blocks=(table(["setting", "importance"], rows), picture))
 
 
-def _trials(study: optuna.Study, history: Figure, rebalances: Figure) -> Section:
-    counts = violations(study)
-    feasible = sum(1 for t in study.trials if is_feasible(t))
+def _trials(outcome: StudyOutcome, history: Figure, rebalances: Figure) -> Section:
+    counts = violations(outcome.study)
+    feasible = sum(1 for t in outcome.trials if is_feasible(t))
     infeasible = ", ".join(
         f"{name} {n}" for name, n in counts.most_common() if name not in ("failed", "pruned")
     )
     summary = (
-        f"{len(study.trials)} trials: {feasible} feasible; infeasible by constraint: "
+        f"{len(outcome.trials)} trials: {feasible} feasible; infeasible by constraint: "
         f"{infeasible or 'none'}; {counts['failed']} failed, {counts['pruned']} pruned. "
         "A feasible trial had no rebalance in its window and met every constraint; "
     )
@@ -365,14 +348,14 @@ def _trials(study: optuna.Study, history: Figure, rebalances: Figure) -> Section
 
 
 def _shape(
-    study: optuna.Study,
+    outcome: StudyOutcome,
     ranked: Mapping[str, float] | None,
     slice_: Figure,
     contour: Figure,
     *,
     noise: bool = False,
 ) -> Section:
-    top = plots.leading(study, ranked)
+    top = plots.leading(outcome.study, ranked)
     unknown = "no setting measurably helped" if noise else "importances unknown"
     how = "most important" if ranked else f"first (alphabetically; {unknown})"
     parts: list[str | Code] = [f"Drawn for the {how} settings: "]

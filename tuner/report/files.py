@@ -9,26 +9,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import optuna
-from optuna.trial import FrozenTrial
-
 from tuner.clients import client_named
 from tuner.clients.base import Recommended
 from tuner.config import SettingValue
 from tuner.recommend.confirmation import DEFAULTS, Candidate, Confirmation, label
 from tuner.recommend.measured import MeasuredClient
+from tuner.recommend.recommendation import Recommendation
 from tuner.report import content, html, markdown, plots
-from tuner.search.study import (
-    FAIL_REASON_ATTR,
-    SETTINGS_ATTR,
-    importances,
-    is_feasible,
-    stored_result,
-)
+from tuner.search.events import StudyOutcome
+from tuner.search.study import SETTINGS_ATTR, importances, is_feasible
 
 if TYPE_CHECKING:
     from tuner.advice import StudyAdvice
-    from tuner.recommend.ablation import Ablation
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,41 +35,33 @@ class Written:
 
 def write(
     out_dir: Path,
-    study: optuna.Study,
-    best: FrozenTrial,
-    confirmation: Confirmation | None,
+    outcome: StudyOutcome,
+    recommendation: Recommendation,
     *,
-    ablation: Ablation | None = None,
     advice: StudyAdvice | None = None,
 ) -> Written:
-    """Write every output file; returns their paths (a picture that failed is not among them,
-    and the report says why it is missing) and the report's head. The settings files hold
-    what the recommendation changes (see `content.recommended_settings`) and the study's fixed
-    settings, nothing else."""
+    """Write every output file from what the study and the runs after it measured, as the
+    process holds them (nothing is read from the storage); returns their paths (a picture that
+    failed is not among them, and the report says why it is missing) and the report's head.
+    The settings files hold what the recommendation changes (`Recommendation.settings`) and
+    the study's fixed settings, nothing else."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = content.recommended_settings(best, ablation, confirmation)
-    origin = content.origin(best, ablation, confirmation)
-    chosen, texts = _settings_files(study, settings, origin)
+    ablation, confirmation = recommendation.ablation, recommendation.confirmation
+    settings = recommendation.settings
+    origin = content.origin(recommendation)
+    chosen, texts = _settings_files(outcome, settings, origin)
     written = []
     for name, text in texts.items():
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
-    written.append(_trials_csv(out_dir / "trials.csv", study))
+    written.append(_trials_csv(out_dir / "trials.csv", outcome))
     noise = content.helped(ablation, confirmation) is False
-    ranked = None if noise else importances(study)
-    pictures = plots.draw(study, out_dir, ranked=ranked, importances=not noise)
+    ranked = None if noise else importances(outcome.study)
+    pictures = plots.draw(outcome, out_dir, ranked=ranked, importances=not noise)
     written += [p.path for p in pictures.values() if p.path is not None]
-    doc = content.build(
-        study,
-        best,
-        confirmation,
-        pictures=pictures,
-        ranked=ranked,
-        ablation=ablation,
-        advice=advice,
-    )
+    doc = content.build(outcome, recommendation, pictures=pictures, ranked=ranked, advice=advice)
     (out_dir / "summary.json").write_text(
-        json.dumps(summary(study, chosen.settings, confirmation), indent=2) + "\n"
+        json.dumps(summary(outcome, chosen.settings, confirmation), indent=2) + "\n"
     )
     written.append(out_dir / "summary.json")
     (out_dir / "report.md").write_text(markdown.render(doc))
@@ -89,12 +73,12 @@ def write(
 
 
 def summary(
-    study: optuna.Study, settings: Mapping[str, SettingValue], confirmation: Confirmation | None
+    outcome: StudyOutcome, settings: Mapping[str, SettingValue], confirmation: Confirmation | None
 ) -> dict[str, object]:
     """The recommendation and its confirmed gains, for scripts (CI gates, benchmarks): `against`
     is keyed by what each baseline is, `java defaults` and the measured client's own
     (`baseline`: `aiokafka defaults`, `confluent-kafka defaults`)."""
-    measured = MeasuredClient.of(study)
+    measured = MeasuredClient.of(outcome)
     gains: dict[str, object] = {}
     for baseline in DEFAULTS if confirmation is not None else ():
         assert confirmation is not None  # noqa: S101 - narrowed by the loop's condition
@@ -110,7 +94,7 @@ def summary(
             "pairs": None if gain is None else gain.pairs,
         }
     return {
-        "study": study.study_name,
+        "study": outcome.study_name,
         "client": measured.client,
         "group_protocol": measured.protocol,
         "baseline": measured.defaults_label,
@@ -125,21 +109,22 @@ def summary(
     }
 
 
-def _trials_csv(path: Path, study: optuna.Study) -> Path:
-    names = sorted({k for t in study.trials for k in t.user_attrs.get(SETTINGS_ATTR, {})})
+def _trials_csv(path: Path, outcome: StudyOutcome) -> Path:
+    trials = outcome.trials
+    names = sorted({k for t in trials for k in t.user_attrs.get(SETTINGS_ATTR, {})})
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["number", "state", "records_per_s", "record_age_p99_ms",
                          "p99_latency_ms", "rebalances", "feasible", "fail_reason", "errors",
                          *names])  # fmt: skip
-        for t in study.trials:
-            result = stored_result(t)
+        for t in trials:
+            result = outcome.result(t)
             feasible = is_feasible(t) if t.values else ""
             writer.writerow([
                 t.number, t.state.name, t.values[0] if t.values else "",
                 _blank(content.record_age_p99(result)), _blank(content.steady_p99(result)),
                 "" if result is None else result.rebalances, feasible,
-                t.user_attrs.get(FAIL_REASON_ATTR, ""),
+                outcome.fail_reasons.get(t.number, ""),
                 "" if result is None else "; ".join(result.errors),
                 *(t.user_attrs.get(SETTINGS_ATTR, {}).get(n, "") for n in names),
             ])  # fmt: skip
@@ -152,13 +137,11 @@ def _blank(value: float | None) -> float | str:
 
 
 def _settings_files(
-    study: optuna.Study, settings: Mapping[str, SettingValue], origin: str
+    outcome: StudyOutcome, settings: Mapping[str, SettingValue], origin: str
 ) -> tuple[Recommended, dict[str, str]]:
     """What the recommendation sets, and the settings files of the client the study measured."""
-    measured = MeasuredClient.of(study)
-    client, protocol = client_named(measured.client), measured.protocol
-    fixed = content.fixed_settings(study)
+    client, protocol = client_named(outcome.client), outcome.group_protocol
     chosen = client.recommended(
-        settings, fixed, study=study.study_name, origin=origin, protocol=protocol
+        settings, outcome.fixed, study=outcome.study_name, origin=origin, protocol=protocol
     )
     return chosen, client.settings_files(chosen, protocol=protocol)

@@ -16,7 +16,8 @@ from typing import Any
 
 import optuna
 
-from tuner.search.study import importance_target, is_feasible, stored_result
+from tuner.search.events import StudyOutcome
+from tuner.search.study import importance_target, is_feasible
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,12 @@ def _pyplot() -> Any:
 
 
 def charts(
-    study: optuna.Study, ranked: Mapping[str, float] | None = None
+    outcome: StudyOutcome, ranked: Mapping[str, float] | None = None
 ) -> dict[str, Callable[[], Any]]:
     """Each picture by file name, as a function that draws it and returns its matplotlib
     figure in the product's terms; slice and contour show the most important settings."""
     plt = _pyplot()
+    study = outcome.study
     from optuna.visualization import matplotlib as ov  # noqa: PLC0415
 
     top = leading(study, ranked)
@@ -92,7 +94,7 @@ def charts(
         ),
         "slice.png": lambda: ov.plot_slice(study, params=top or None, **on),
         "contour.png": lambda: _contour(ov, study, top, on),
-        "throughput_vs_rebalances.png": lambda: _throughput_vs_rebalances(study, plt),
+        "throughput_vs_rebalances.png": lambda: _throughput_vs_rebalances(outcome, plt),
     }
     if multi:
         drawers["pareto.png"] = lambda: ov.plot_pareto_front(
@@ -102,7 +104,7 @@ def charts(
 
 
 def draw(
-    study: optuna.Study,
+    outcome: StudyOutcome,
     out_dir: Path,
     *,
     ranked: Mapping[str, float] | None = None,
@@ -113,7 +115,7 @@ def draw(
     never raised."""
     drawn = {
         name: chart
-        for name, chart in charts(study, ranked).items()
+        for name, chart in charts(outcome, ranked).items()
         if importances or name != "importances.png"
     }
     return {name: _save(name, chart, out_dir) for name, chart in drawn.items()}
@@ -170,10 +172,10 @@ def _relabel(figure: Any) -> None:
                 axis.set_ticks(axis.get_ticklocs(), [label(text) for text in labels])
 
 
-def _throughput_vs_rebalances(study: optuna.Study, plt: Any) -> Any:
+def _throughput_vs_rebalances(outcome: StudyOutcome, plt: Any) -> Any:
     _, axes = plt.subplots(figsize=(6, 4))
-    for t in study.trials:
-        result = stored_result(t)
+    for t in outcome.trials:
+        result = outcome.result(t)
         if result is None:
             continue
         axes.scatter(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+import optuna
 from optuna.trial import FrozenTrial
 
 from tuner.config import SettingValue
 from tuner.metrics.phases import Outcome
+from tuner.trial.result import TrialResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,8 +38,36 @@ class TrialEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StudyOutcome:
+    """A study as the recommendation and the report take it, read from its storage once (by
+    `study.outcome_of`): after `optimize` with the results the loop held, for `tuner report`
+    from what the trials stored. Nothing downstream reads the storage again."""
+
     study_name: str
     storage: str
+    """Where the study lives ("" for one held in memory)."""
+    study: optuna.Study
+    """An in-memory copy of the study's trials as read (Optuna's plots, importances and
+    Pareto front take a `Study`); never the storage, and not to be told anything."""
     best: FrozenTrial | None
     """The recommended trial (see `recommended`), or None."""
-    interrupted: bool
+    results: Mapping[int, TrialResult] = field(default_factory=dict)
+    """What each trial measured, by trial number; a trial that measured nothing is absent."""
+    fail_reasons: Mapping[int, str] = field(default_factory=dict)
+    """Why a trial has no measurement, in words, by trial number (see `fail_reason`)."""
+    fixed: Mapping[str, SettingValue] = field(default_factory=dict)
+    """The config's `consumer.settings`, which the study kept out of the search."""
+    client: str = "aiokafka"
+    """The client every trial measured (a study from before the choice existed: aiokafka)."""
+    group_protocol: str = "classic"
+    backlog_records: int = 0
+    """The largest backlog a trial needed: where the runs after the study start."""
+    interrupted: bool = False
+
+    @property
+    def trials(self) -> Sequence[FrozenTrial]:
+        """Every trial, by number (from the copy in memory)."""
+        return self.study.get_trials(deepcopy=False)
+
+    def result(self, trial: FrozenTrial) -> TrialResult | None:
+        """What `trial` measured (None: nothing)."""
+        return self.results.get(trial.number)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka, metrics
@@ -43,8 +43,10 @@ from tuner.search.study import (
     SETTINGS_ATTR,
     TRIAL_BACKLOG_ATTR,
     WORKER_ATTR,
+    abandoned_attr,
+    is_feasible,
     open_storage,
-    recommended,
+    outcome_of,
     study_url,
 )
 from tuner.settings import aiokafka_defaults
@@ -52,6 +54,7 @@ from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
+from tuner.trial.result import TrialResult
 from tuner.trial.run import Observer, Phase, TrialError
 
 log = logging.getLogger(__name__)
@@ -77,13 +80,19 @@ def _reporter(trial: optuna.Trial) -> Observer:
     return observe
 
 
-def _finished(study: optuna.Study) -> int:
-    return sum(1 for t in study.trials if t.state.is_finished())
+def _finished(trials: Sequence[FrozenTrial]) -> int:
+    return sum(1 for t in trials if t.state.is_finished())
 
 
-def _taken(study: optuna.Study) -> int:
+def _taken(trials: Sequence[FrozenTrial]) -> int:
     """Finished plus running trials: the budget several workers share."""
-    return sum(1 for t in study.trials if t.state.is_finished() or t.state == TrialState.RUNNING)
+    return sum(1 for t in trials if t.state.is_finished() or t.state == TrialState.RUNNING)
+
+
+def _best_value(trials: Sequence[FrozenTrial]) -> float | None:
+    """The recommended trial's throughput: the highest of the feasible trials (in a
+    two-objective study the front's highest, which no other trial can dominate)."""
+    return max((t.values[0] for t in trials if is_feasible(t)), default=None)
 
 
 def _observers(*observers: Observer | None) -> Observer:
@@ -96,10 +105,14 @@ def _observers(*observers: Observer | None) -> Observer:
 
 
 def _budget_left(
-    study: optuna.Study, spec: StudySpec, sampler: optuna.samplers.BaseSampler, started: float
+    study: optuna.Study,
+    trials: Sequence[FrozenTrial],
+    spec: StudySpec,
+    sampler: optuna.samplers.BaseSampler,
+    started: float,
 ) -> bool:
     """Trials, time and (for a grid) points left; trials in flight elsewhere count as taken."""
-    if _taken(study) >= spec.search.trials:
+    if _taken(trials) >= spec.search.trials:
         return False
     if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
         return False
@@ -140,6 +153,8 @@ class _Context:
     """The fastest rates seen in this study: each trial's backlog is sized for them."""
     on_phase: Observer | None
     coordinator: lease.Coordinator
+    results: dict[int, TrialResult] = field(default_factory=dict)
+    """What each trial of this call measured, by number: the outcome's, never read back."""
 
 
 def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
@@ -246,9 +261,7 @@ def optimize(
                 interrupted = _trials(study, sampler, ctx, on_trial, started)
             finally:
                 ctx.coordinator.close()
-    return StudyOutcome(
-        study_name=name, storage=url, best=recommended(study), interrupted=interrupted
-    )
+    return outcome_of(study, storage=url, held=ctx.results, interrupted=interrupted)
 
 
 def _trials(
@@ -268,8 +281,10 @@ def _trials(
     pending: optuna.Trial | None = None
     claimed = False
     try:
-        while _budget_left(study, spec, sampler, started):
-            if not ctx.coordinator.claim(budget=spec.search.trials, taken=_taken(study)):
+        # Read once per trial: workers sharing the study change it between two reads.
+        trials = study.get_trials(deepcopy=False)
+        while _budget_left(study, trials, spec, sampler, started):
+            if not ctx.coordinator.claim(budget=spec.search.trials, taken=_taken(trials)):
                 break
             claimed = True
             with ctx.coordinator.turn(ctx.bootstrap) as turn:
@@ -288,7 +303,8 @@ def _trials(
             pending = None
             if step.interrupted:
                 raise KeyboardInterrupt
-            _emit(on_trial, study_metrics, study, spec, started, trial.number, settings, step)
+            trials = study.get_trials(deepcopy=False)
+            _emit(on_trial, study_metrics, trials, spec, started, trial.number, settings, step)
     except KeyboardInterrupt:
         if claimed:  # while waiting for the cluster: the trial was never asked
             ctx.coordinator.unclaim()
@@ -306,8 +322,9 @@ def _fail_abandoned(study: optuna.Study, taken: lease.TakenOver, cluster: str) -
     if taken.study != study.study_name or not _running(study, taken.trial_number):
         return
     reason = f"its worker ({taken.holder}) stopped renewing the lease on {cluster} mid-trial"
-    trial_id = study.trials[taken.trial_number]._trial_id
-    study._storage.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
+    # Only a trial's own worker writes the trial's attributes (Optuna's rule): the reason is
+    # the study's, under the trial's number, and `fail_reason` reads it back.
+    study.set_user_attr(abandoned_attr(taken.trial_number), reason)
     study.tell(taken.trial_number, state=TrialState.FAIL)
 
 
@@ -322,6 +339,7 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
         trial.set_user_attr(PRUNED_ATTR if step.outcome is Outcome.PRUNED else FAIL_REASON_ATTR,
                             step.reason)  # fmt: skip
     if step.measured is not None:
+        ctx.results[trial.number] = step.measured.result
         trial.set_user_attr(RESULT_ATTR, step.measured.result.to_dict())
         trial.set_user_attr(TRIAL_BACKLOG_ATTR, step.measured.backlog_records)
         # The next trial's backlog: for the fastest rate seen so far (the settings change it).
@@ -340,23 +358,23 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context
 def _emit(  # noqa: PLR0917 - a private step of optimize, called once
     on_trial: Callable[[TrialEvent], None] | None,
     study_metrics: metrics.StudyMetrics,
-    study: optuna.Study,
+    trials: Sequence[FrozenTrial],
     spec: StudySpec,
     started: float,
     number: int,
     settings: dict[str, SettingValue],
     step: _Step,
 ) -> None:
-    best = recommended(study)
+    best = _best_value(trials)
     value = None if step.values is None else step.values[0]
-    study_metrics.finished(step.outcome, value, None if best is None else best.values[0])
+    study_metrics.finished(step.outcome, value, best)
     if on_trial is None:
         return
     result = None if step.measured is None else step.measured.result
     on_trial(
         TrialEvent(
             number=number,
-            done=_finished(study),
+            done=_finished(trials),
             total=spec.search.trials,
             state=step.outcome,
             changed=_changed(settings),
@@ -365,7 +383,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             record_age_p99_ms=None if result is None else result.record_age_ms.p99,
             rebalances=None if result is None else result.rebalances,
             reason=step.reason,
-            best_value=None if best is None else best.values[0],
+            best_value=best,
             elapsed_s=time.monotonic() - started,
         )
     )

@@ -1,5 +1,6 @@
 """What a stored study holds: where it lives, what each trial measured, which trials count,
-and the one it recommends. Read by the loop, the report, the plots and the advisor alike.
+and the one it recommends. `outcome_of` is the one reader that turns a study into the typed
+`StudyOutcome` the recommendation and the report take.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import collections
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import optuna
@@ -26,6 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import NullPool
 
 from tuner.config import SettingValue, StudySpec
+from tuner.search.events import StudyOutcome
 from tuner.trial.result import TrialResult
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ SETTINGS_ATTR = "settings"
 """Trial attribute: the settings the trial was given (Java names), as the sampler drew them."""
 FAIL_REASON_ATTR = "fail_reason"
 """Trial attribute: why a failed trial has no measurement, in words ("interrupted" on Ctrl-C)."""
+ABANDONED_ATTR = "abandoned"
+"""Study attribute prefix: `abandoned.<number>` says why a trial whose worker was killed was
+told FAIL by the worker that took its cluster over (a trial's own attributes are written only
+by its own worker, as Optuna requires); `fail_reason` reads both."""
 PRUNED_ATTR = "pruned"
 """Trial attribute: why the pruner stopped the trial, in words."""
 TRIAL_BACKLOG_ATTR = "backlog_records"
@@ -68,6 +74,10 @@ class StorageError(Exception):
 class StorageUnreachableError(StorageError):
     """The storage's database did not let the tuner in: nothing listens at its address, or
     it refused the user. A failure (exit 1), as a cluster that does not answer is."""
+
+
+class UnknownStudyError(StorageError):
+    """The storage holds no study of the name asked for (bad input, as a malformed URL is)."""
 
 
 CONNECT_TIMEOUT_S = 10
@@ -184,6 +194,64 @@ def stored_result(trial: FrozenTrial) -> TrialResult | None:
     """What the trial measured, as `optimize` stored it (None: it measured nothing)."""
     stored = trial.user_attrs.get(RESULT_ATTR)
     return None if stored is None else TrialResult.from_dict(stored)
+
+
+def abandoned_attr(number: int) -> str:
+    """The study attribute that holds why trial `number` was told FAIL by another worker."""
+    return f"{ABANDONED_ATTR}.{number}"
+
+
+def fail_reason(trial: FrozenTrial, study_attrs: Mapping[str, object]) -> str | None:
+    """Why the trial measured nothing, in words, from its own attribute or, for a trial a
+    killed worker left, the study's (`abandoned_attr`); None when nothing was said."""
+    said = trial.user_attrs.get(FAIL_REASON_ATTR, study_attrs.get(abandoned_attr(trial.number)))
+    return None if said is None else str(said)
+
+
+def outcome_of(
+    study: optuna.Study,
+    *,
+    storage: str = "",
+    held: Mapping[int, TrialResult] | None = None,
+    interrupted: bool = False,
+) -> StudyOutcome:
+    """The study as the recommendation and the report take it, from one read of its trials and
+    attributes. A trial's result is the typed one in `held` (what this process measured) when
+    there is one, else read back from its attribute (a trial of another worker or an earlier
+    run); the recommended trial is chosen here, once."""
+    trials = study.get_trials(deepcopy=False)
+    attrs = study.user_attrs
+    copy = optuna.create_study(study_name=study.study_name, directions=study.directions)
+    copy.add_trials(trials)
+    held = held or {}
+    read = {t.number: held[t.number] if t.number in held else stored_result(t) for t in trials}
+    reasons = {t.number: said for t in trials if (said := fail_reason(t, attrs)) is not None}
+    measured = attrs.get(CLIENT_ATTR, {})
+    return StudyOutcome(
+        study_name=study.study_name,
+        storage=storage,
+        study=copy,
+        best=recommended(copy),
+        results={number: result for number, result in read.items() if result is not None},
+        fail_reasons=reasons,
+        fixed=dict(attrs.get(FIXED_ATTR, {})),
+        client=str(measured.get("client", "aiokafka")),
+        group_protocol=str(measured.get("group_protocol", "classic")),
+        backlog_records=int(attrs.get(BACKLOG_ATTR, 0)),
+        interrupted=interrupted,
+    )
+
+
+def read_outcome(url: str, name: str, *, field: str = "--storage") -> StudyOutcome:
+    """`tuner report`'s reader: the stored study `name` as `outcome_of` hands it over. Raises
+    UnknownStudyError for a name the storage does not hold, and StorageError or
+    StorageUnreachableError (naming `field`) as `open_storage` does."""
+    storage = open_storage(url, field=field)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # what Optuna's storages raise for a study name they do not hold
+        raise UnknownStudyError(f"no study {name!r} in {url}") from None
+    return outcome_of(study, storage=url)
 
 
 def is_feasible(trial: FrozenTrial) -> bool:

@@ -322,9 +322,10 @@ def test_a_member_stuck_in_one_blocking_batch_is_measured_as_stuck(
     bootstrap_servers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A `cpu` batch that holds the loop through the whole window (session 15 s, so no member
-    is evicted in it, lengthened to twice its 4 s as a window of too few batches is): the longest gap and the loop's hold are at least the window, the member
-    was busy, the lag is the broker's; the advice names the held loop (KT102) with that hold
-    and KT106 the stuck member, not a gap of 0 ms."""
+    is evicted in it, lengthened to twice its 4 s as a window of too few batches is): the
+    longest gap and the loop's hold are at least the window, the member was busy, the lag is
+    the broker's; the advice names the held loop (KT102) with that hold and KT106 the stuck
+    member, not a gap of 0 ms."""
     spec = _stuck(
         "stuckcpu",
         processing={"per_record_ms": 3, "mode": "cpu"},

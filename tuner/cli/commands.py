@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", type=Path, help="output directory (default ./tuner-out/<study>)")
     o.add_argument("--resume", action="store_true", help="continue a stored study")
     o.add_argument(
+        "--budget", metavar="DURATION",
+        help="end the whole study within this time (e.g. 10m, 1h30m): trials, ablation pairs "
+        "and confirmation repeats are planned from what a trial costs (study.budget)",
+    )  # fmt: skip
+    o.add_argument(
         "--worker", action="store_true",
         help="join the study in --storage (create it if missing) and only run trials; "
         "several workers share one RDB or journal storage",

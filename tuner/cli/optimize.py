@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tuner.cluster.admin import ClusterError, Connection
 from tuner.cluster.sample import with_topic_sample
 from tuner.config import StudySpec
 from tuner.recommend.recommendation import Recommendation, recommend
-from tuner.search import space
+from tuner.search import budget, space
 from tuner.search import study as stored
 from tuner.search.events import StudyOutcome
 from tuner.search.objective import Constraint
@@ -30,11 +31,20 @@ from tuner.trial.run import TrialError
 
 
 def optimize_command(args: argparse.Namespace) -> int:
-    spec = load_spec(args.config, args.set)
+    started = time.monotonic()  # a budget counts from here: the broker's start is in it
+    spec = load_spec(args.config, [*args.set, *_budget_set(args.budget)])
     if spec is None or not ports_free(spec):
         return EXIT_BAD_INPUT
+    planned = _first_plan(spec)
+    if isinstance(planned, str):
+        _err(planned)
+        return EXIT_BAD_INPUT
+    if planned is not None and not args.quiet:
+        print(f"budget {spec.study.budget}: {planned.describe()}; "
+              f"ETA {planned.eta_s(done=0) / 60:.1f} min", file=sys.stderr)  # fmt: skip
     out_dir = args.out or Path("tuner-out") / spec.study.name
-    progress = StudyProgress(spec.search.trials, stream=sys.stderr, live=sys.stderr.isatty())
+    total = spec.search.trials if planned is None else planned.trials
+    progress = StudyProgress(total, stream=sys.stderr, live=sys.stderr.isatty())
     note = space.search_space(
         spec.search.parameters, spec.consumer.settings, client=spec.consumer.client
     ).note()
@@ -58,7 +68,7 @@ def optimize_command(args: argparse.Namespace) -> int:
                 outcome = optimize(
                     spec, out_dir=out_dir, storage=args.storage, resume=args.resume or args.worker,
                     on_trial=None if args.quiet else progress.trial,
-                    on_phase=None if args.quiet else progress.phase,
+                    on_phase=None if args.quiet else progress.phase, started=started,
                 )  # fmt: skip
             except KeyboardInterrupt:  # while the study's topic was made or removed
                 outcome = None
@@ -68,7 +78,15 @@ def optimize_command(args: argparse.Namespace) -> int:
             if args.worker:
                 print(f"worker done; the study is in {outcome.storage}")
                 return EXIT_OK
-            return _recommend(spec, outcome, out_dir, confirm=True, quiet=args.quiet)
+            code = _recommend(spec, outcome, out_dir, confirm=True, quiet=args.quiet)
+            if outcome.plan is not None:
+                took = (time.monotonic() - started) / 60
+                print(f"budget {spec.study.budget}: the study took {took:.1f} min; planned "
+                      f"{outcome.plan.describe()}")  # fmt: skip
+            return code
+    except budget.BudgetTooSmall as exc:  # the broker's start left too little of it
+        _err(f"study.budget: {exc}")
+        return EXIT_BAD_INPUT
     except stored.StorageUnreachableError as exc:
         _err(str(exc))
         return EXIT_FAILURE
@@ -105,10 +123,16 @@ def _recommend(
             return EXIT_BAD_INPUT
         best = chosen
     done = Recommendation(best=best)
+    if outcome.plan is not None:  # what the budget's last plan left the recommendation
+        spec = replace(spec, confirm=replace(
+            spec.confirm, ablation_pairs=outcome.plan.ablation_pairs,
+            repeats=outcome.plan.confirm_repeats,
+        ))  # fmt: skip
     if confirm:
         try:
             done = recommend(
                 spec, outcome, best,
+                max_pairs=None if outcome.plan is None else outcome.plan.ablation_pairs + 1,
                 on_step=None if quiet else say,
                 on_change=None if quiet else lambda *a: say(ablation_line(*a)),
                 on_run=None if quiet else lambda *a: say(confirm_line(*a)),
@@ -128,6 +152,22 @@ def _recommend(
     names = ", ".join(f.name for f in files.paths if f.suffix != ".png")
     print(f"\nThe whole report: {out_dir / 'report.html'}\nWritten to {out_dir}: {names}")
     return EXIT_OK
+
+
+def _budget_set(given: str | None) -> list[str]:
+    """`--budget 10m` as the `--set` it is: validated with the config, named `study.budget`."""
+    return [] if given is None else [f"study.budget={given}"]
+
+
+def _first_plan(spec: StudySpec) -> budget.Plan | str | None:
+    """The budget's plan before any trial (None: no budget), or why the budget is too small."""
+    budget_s = budget.budget_of(spec)
+    if budget_s is None:
+        return None
+    try:
+        return budget.plan(spec, budget_s, elapsed_s=0.0, trial_walls_s=())
+    except budget.BudgetTooSmall as exc:
+        return f"study.budget: {exc}"
 
 
 def _feasible_trial(outcome: StudyOutcome, number: int) -> FrozenTrial | None:

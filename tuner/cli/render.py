@@ -156,11 +156,17 @@ def _clock(seconds: float) -> str:
     )
 
 
-def progress_bar(done: int, total: int, elapsed_s: float, width: int = 24) -> str:
-    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`; ETA from the mean time per trial."""
+def progress_bar(
+    done: int, total: int, elapsed_s: float, width: int = 24, *, eta_s: float | None = None
+) -> str:
+    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`; the ETA is `eta_s` (the search's and
+    the recommendation's runs, as planned), else from the mean time per trial."""
     total = max(total, 1)
     filled = min(width, width * done // total)
-    eta = "?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0))
+    if eta_s is not None:
+        eta = _clock(eta_s)
+    else:
+        eta = "?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0))
     return (
         f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {done / total:4.0%} "
         f"elapsed {_clock(elapsed_s)} ETA {eta}"
@@ -185,6 +191,8 @@ class StudyProgress:
         self.total, self.stream, self.live = total, stream, live
         self.done, self.number = 0, 0
         self.started = time.monotonic()
+        self.eta: tuple[float, float] | None = None
+        """The last trial's ETA and when it was given: the live bar counts it down."""
 
     def trial(self, e: TrialEvent) -> None:
         changed = ", ".join(f"{k}={v}" for k, v in sorted(e.changed.items())) or "defaults"
@@ -198,16 +206,20 @@ class StudyProgress:
                 what += f" (infeasible: {e.reason})"
         best = "-" if e.best_value is None else f"{e.best_value:,.0f} records/s"
         self.done, self.number, self.total = e.done, e.number + 1, e.total
+        self.eta = None if e.eta_s is None else (e.eta_s, time.monotonic())
+        bar = progress_bar(e.done, e.total, e.elapsed_s, eta_s=e.eta_s)
         self._write(
             f"trial {e.number}: {what} | best {best}\n    {changed}\n"
-            + ("" if self.live else progress_bar(e.done, e.total, e.elapsed_s) + "\n")
+            + ("" if self.live else bar + "\n")
         )
 
     def phase(self, phase: Phase, value: float | None) -> None:
         if not self.live:
             return
         doing = phase.value if value is None else f"{phase.value} {value:,.0f} records/s"
-        bar = progress_bar(self.done, self.total, time.monotonic() - self.started)
+        now = time.monotonic()
+        eta = None if self.eta is None else max(self.eta[0] - (now - self.eta[1]), 0.0)
+        bar = progress_bar(self.done, self.total, now - self.started, eta_s=eta)
         self.stream.write(f"\r\x1b[2K{bar} | trial {self.number}: {doing}")
         self.stream.flush()
 

@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial
 
 from tuner import broker
 from tuner.config import SettingValue, StudySpec
-from tuner.recommend.ablation import Ablation, Change, ablate, bench_run
+from tuner.recommend.ablation import MAX_PAIRS, Ablation, Change, ablate, bench_run
 from tuner.recommend.bench import bench
 from tuner.recommend.confirm import OnRun, confirm_on
 from tuner.recommend.confirmation import Confirmation
@@ -64,9 +64,11 @@ def recommend(
     on_step: Callable[[Step], None] | None = None,
     on_change: Callable[[int, int, Change], None] | None = None,
     on_run: OnRun | None = None,
+    max_pairs: int | None = None,
 ) -> Recommendation:
     """Ablate and confirm `best` of the study on one bench. The config's fixed settings and values
-    from the user's own `choices` are written already and stay as they are. Raises `TrialError`
+    from the user's own `choices` are written already and stay as they are; `max_pairs` bounds
+    the pairs an ablation step may add (a time budget's). Raises `TrialError`
     if a run fails; `broker.BrokerError` and `ClusterError` as the trials do."""
     chosen = {n for n, p in (spec.search.parameters or {}).items() if p.choices}
     settings = rounded(best_settings(best), keep={*spec.consumer.settings, *chosen})
@@ -88,6 +90,7 @@ def recommend(
                 objective=spec.objective, on_change=on_change,
                 failover_goal=bool(spec.trial.faults) and spec.trial.measure_through_faults,
                 effective=measured.effective_settings,
+                max_pairs=MAX_PAIRS if max_pairs is None else max_pairs,
             )  # fmt: skip
             settings = dict(ablation.settings)
         if on_step is not None:

@@ -29,6 +29,7 @@ from tuner.report.document import (
     table,
     text,
 )
+from tuner.search.budget import Plan
 from tuner.search.events import StudyOutcome
 from tuner.search.study import best_settings, is_feasible, pareto_front, violations
 from tuner.settings import java_defaults
@@ -341,10 +342,25 @@ def _trials(outcome: StudyOutcome, history: Figure, rebalances: Figure) -> Secti
         title=text("Trials"),
         blocks=(
             Paragraph(text=text(summary, Code("trials.csv"), " lists every trial.")),
+            *_budget(outcome.plan),
             history,
             rebalances,
         ),
     )
+
+
+def _budget(plan: Plan | None) -> tuple[Paragraph | Bullets, ...]:
+    """What a time budget planned and what it left out (nothing without a budget)."""
+    if plan is None:
+        return ()
+    said = Paragraph(text=text(
+        f"The time budget ({plan.budget_s / 60:.1f} min) planned {plan.describe()}."
+        + ("" if plan.left_out else " It left nothing out.")
+    ))  # fmt: skip
+    if not plan.left_out:
+        return (said,)
+    left = tuple(text(f"What the budget left out: {o}") for o in plan.left_out)
+    return (said, Bullets(items=left))
 
 
 def _shape(

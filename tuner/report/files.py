@@ -93,7 +93,7 @@ def summary(
             "interval": None if gain is None else gain.interval,
             "pairs": None if gain is None else gain.pairs,
         }
-    return {
+    out: dict[str, object] = {
         "study": outcome.study_name,
         "client": measured.client,
         "group_protocol": measured.protocol,
@@ -107,6 +107,14 @@ def summary(
         ),
         "against": gains,
     }
+    if outcome.plan is not None:  # what the time budget planned and left out
+        plan = outcome.plan
+        out["budget"] = {
+            "budget_s": plan.budget_s, "trials": plan.trials,
+            "ablation_pairs": plan.ablation_pairs, "confirm_repeats": plan.confirm_repeats,
+            "run_s": plan.run_s, "left_out": list(plan.left_out),
+        }  # fmt: skip
+    return out
 
 
 def _trials_csv(path: Path, outcome: StudyOutcome) -> Path:

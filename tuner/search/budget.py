@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tuner.config import StudySpec
+from tuner.config.duration import duration_s
 
 ABLATION_STEPS = 3
 """Ablation steps the plan reserves runs for: the noise group and two changes that matter, each
@@ -88,7 +89,8 @@ def plan(
     spec: StudySpec, budget_s: float, *, elapsed_s: float, trial_walls_s: Sequence[float]
 ) -> Plan:
     """The plan for a study `elapsed_s` into `budget_s`, after trials that took
-    `trial_walls_s` each (see the module doc). Raises `BudgetTooSmall`."""
+    `trial_walls_s` each (see the module doc). Raises `BudgetTooSmall` before the first
+    trial only: once trials ran, the plan stops the search and says what it left out."""
     run_s, measured = run_estimate(spec, trial_walls_s)
     done = len(trial_walls_s)
     runs_left = math.floor(max(budget_s - elapsed_s, 0.0) / run_s)
@@ -98,18 +100,35 @@ def plan(
     left_out: list[str] = []
 
     least = min(MIN_TRIALS, wanted)
-    if done + runs_left - reserve(pairs, repeats) < least and pairs > 1:
+    floor = max(least, done)  # the trials that have run stay; the reserve shrinks first
+    if done + runs_left - reserve(pairs, repeats) < floor and pairs > 1:
         left_out.append(
             f"the ablation starts each step on 1 pair, not confirm.ablation_pairs {pairs}"
         )
         pairs = 1
-    if done + runs_left - reserve(pairs, repeats) < least and repeats > MIN_REPEATS:
+    if done + runs_left - reserve(pairs, repeats) < floor and repeats > MIN_REPEATS:
         left_out.append(
             f"the confirmation runs {MIN_REPEATS} repeats, not confirm.repeats {repeats}"
         )
         repeats = MIN_REPEATS
     trials = min(wanted, done + runs_left - reserve(pairs, repeats))
-    if trials < least:
+    if done >= least and trials <= done:
+        # Mid-study, past the fewest trials: the search stops here, the recommendation runs.
+        trials = done
+        if runs_left < reserve(pairs, repeats):
+            left_out.append(
+                f"the recommendation's {reserve(pairs, repeats)} runs take about "
+                f"{_minutes(reserve(pairs, repeats) * run_s)}, past the budget's "
+                f"{_minutes(max(budget_s - elapsed_s, 0.0))} left"
+            )
+    elif trials < least and done:
+        # Trials cost more than planned: the fewest still run, and the study says so.
+        trials = least
+        left_out.append(
+            f"runs take {run_s:.0f} s: the fewest trials ({least}) and the recommendation "
+            f"take the study past its budget of {_minutes(budget_s)}"
+        )
+    elif trials < least:
         need = elapsed_s + (max(least - done, 0) + reserve(pairs, repeats)) * run_s
         raise BudgetTooSmall(
             f"a budget of {_minutes(budget_s)} holds {max(trials, 0)} trials at "
@@ -125,6 +144,19 @@ def plan(
         budget_s=budget_s, trials=trials, ablation_pairs=pairs, confirm_repeats=repeats,
         run_s=run_s, measured=measured, left_out=tuple(left_out),
     )  # fmt: skip
+
+
+def budget_of(spec: StudySpec) -> float | None:
+    """`study.budget` in seconds (validated with the config), or None."""
+    return None if spec.study.budget is None else duration_s(spec.study.budget)
+
+
+def eta_s(spec: StudySpec, *, total: int, done: int, trial_walls_s: Sequence[float]) -> float:
+    """Seconds to the end of a study without a budget: the trials left and the
+    recommendation's runs (`confirm`), at the median trial's wall time."""
+    run_s, _ = run_estimate(spec, trial_walls_s)
+    runs = max(total - done, 0) + reserve(spec.confirm.ablation_pairs, spec.confirm.repeats)
+    return runs * run_s
 
 
 def reserve(pairs: int, repeats: int) -> int:

@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial
 
 from tuner.config import SettingValue
 from tuner.metrics.phases import Outcome
+from tuner.search.budget import Plan
 from tuner.trial.result import TrialResult
 
 
@@ -34,6 +35,8 @@ class TrialEvent:
     reason: str | None
     best_value: float | None
     elapsed_s: float
+    eta_s: float | None = None
+    """Seconds to the end of the search and the recommendation after it, as planned."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +65,8 @@ class StudyOutcome:
     backlog_records: int = 0
     """The largest backlog a trial needed: where the runs after the study start."""
     interrupted: bool = False
+    plan: Plan | None = None
+    """The time budget's last plan (None: no budget, or read back by `tuner report`)."""
 
     @property
     def trials(self) -> Sequence[FrozenTrial]:

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -28,7 +28,8 @@ from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
 from tuner.metrics.phases import Outcome
-from tuner.search import lease, space
+from tuner.search import budget, lease, space
+from tuner.search.context import StudyContext
 from tuner.search.events import StudyOutcome, TrialEvent
 from tuner.search.objective import infeasible_reason, score
 from tuner.search.samplers import AskTellGridSampler, make_pruner, make_sampler
@@ -54,7 +55,6 @@ from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
 from tuner.trial.measure import Measured, measure
-from tuner.trial.result import TrialResult
 from tuner.trial.run import Observer, Phase, TrialError
 
 log = logging.getLogger(__name__)
@@ -110,9 +110,12 @@ def _budget_left(
     spec: StudySpec,
     sampler: optuna.samplers.BaseSampler,
     started: float,
+    *,
+    planned: int | None = None,
 ) -> bool:
-    """Trials, time and (for a grid) points left; trials in flight elsewhere count as taken."""
-    if _taken(trials) >= spec.search.trials:
+    """Trials (`planned` by a time budget, else `search.trials`), time and (for a grid) points
+    left; trials in flight elsewhere count as taken."""
+    if _taken(trials) >= (spec.search.trials if planned is None else planned):
         return False
     if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
         return False
@@ -141,23 +144,9 @@ class _Step:
         return TrialState.FAIL if self.values is None else TrialState.COMPLETE
 
 
-@dataclass(slots=True, kw_only=True)
-class _Context:
-    """What every trial of one `optimize` call shares."""
-
-    spec: StudySpec
-    bootstrap: str
-    registry: CollectorRegistry
-    backlog_records: int
-    rates: Rates
-    """The fastest rates seen in this study: each trial's backlog is sized for them."""
-    on_phase: Observer | None
-    coordinator: lease.Coordinator
-    results: dict[int, TrialResult] = field(default_factory=dict)
-    """What each trial of this call measured, by number: the outcome's, never read back."""
-
-
-def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: _Context) -> _Step:
+def _run_one_trial(
+    trial: optuna.Trial, settings: dict[str, SettingValue], ctx: StudyContext
+) -> _Step:
     """Measure one configuration and judge it; never raises for a trial's own failure."""
     spec = ctx.spec
     try:
@@ -216,8 +205,14 @@ def optimize(
     resume: bool = False,
     on_trial: Callable[[TrialEvent], None] | None = None,
     on_phase: Observer | None = None,
+    started: float | None = None,
 ) -> StudyOutcome:
-    """Run the study until `search.trials` trials have finished (or the timeout); see module doc.
+    """Run the study until `search.trials` trials have finished (or the timeout, or what
+    `study.budget` holds, counted from `started`, default now); see module doc.
+
+    With a budget, the plan (`tuner.search.budget`) is made before anything is stored — a
+    budget too small raises `budget.BudgetTooSmall` — and again after each trial; the outcome
+    carries the last one, whose pairs and repeats the recommendation then runs.
 
     Every trial reads one backlog topic of this call's own (its fresh group starts at the
     beginning), grown before a trial whenever the fastest rate seen so far could drain it.
@@ -232,9 +227,12 @@ def optimize(
     existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if name in existing and not resume:
         raise StudyExistsError(f"study {name!r} already exists in {url}: add --resume")
+    started = time.monotonic() if started is None else started
+    budget_s = budget.budget_of(spec)
+    if budget_s is not None:  # refused before anything is stored or started
+        budget.plan(spec, budget_s, elapsed_s=time.monotonic() - started, trial_walls_s=())
     sampler = make_sampler(spec)
     registry = CollectorRegistry()
-    started = time.monotonic()
     # Refused before the study is stored: a cluster that cannot run it leaves nothing behind.
     with measuring_on(spec, registry) as conn:
         study = optuna.create_study(
@@ -246,7 +244,7 @@ def optimize(
             load_if_exists=True,
         )
         with cluster.owned_topic(spec, conn, f"{name}.{uuid.uuid4().hex[:6]}") as study_spec:
-            ctx = _Context(
+            ctx = StudyContext(
                 spec=study_spec,
                 bootstrap=conn.bootstrap_servers,
                 registry=registry,
@@ -256,20 +254,24 @@ def optimize(
                 rates=Rates(),
                 on_phase=on_phase,
                 coordinator=lease.Coordinator(url, study=name),
+                started=started,
+                budget_s=budget_s,
+                before=_taken(study.get_trials(deepcopy=False)),
             )
+            ctx.replan()
             try:
-                interrupted = _trials(study, sampler, ctx, on_trial, started)
+                interrupted = _trials(study, sampler, ctx, on_trial)
             finally:
                 ctx.coordinator.close()
-    return outcome_of(study, storage=url, held=ctx.results, interrupted=interrupted)
+    outcome = outcome_of(study, storage=url, held=ctx.results, interrupted=interrupted)
+    return replace(outcome, plan=ctx.plan)
 
 
 def _trials(
     study: optuna.Study,
     sampler: optuna.samplers.BaseSampler,
-    ctx: _Context,
+    ctx: StudyContext,
     on_trial: Callable[[TrialEvent], None] | None,
-    started: float,
 ) -> bool:
     """Ask, run and tell trials while the study's budget lasts, each in a turn on the cluster
     (workers on one cluster take turns); True if Ctrl-C (or SIGTERM) ended it."""
@@ -283,14 +285,15 @@ def _trials(
     try:
         # Read once per trial: workers sharing the study change it between two reads.
         trials = study.get_trials(deepcopy=False)
-        while _budget_left(study, trials, spec, sampler, started):
-            if not ctx.coordinator.claim(budget=spec.search.trials, taken=_taken(trials)):
+        while _budget_left(study, trials, spec, sampler, ctx.started, planned=ctx.total):
+            if not ctx.coordinator.claim(budget=ctx.total, taken=_taken(trials)):
                 break
             claimed = True
             with ctx.coordinator.turn(ctx.bootstrap) as turn:
                 if turn.taken_over is not None:
                     _fail_abandoned(study, turn.taken_over, ctx.bootstrap)
                 pending = trial = study.ask()
+                asked = time.monotonic()
                 claimed = False
                 turn.measuring(trial.number)
                 trial.set_user_attr(CLUSTER_ATTR, ctx.bootstrap)
@@ -303,8 +306,10 @@ def _trials(
             pending = None
             if step.interrupted:
                 raise KeyboardInterrupt
+            ctx.walls_s.append(time.monotonic() - asked)
+            ctx.replan()
             trials = study.get_trials(deepcopy=False)
-            _emit(on_trial, study_metrics, trials, spec, started, trial.number, settings, step)
+            _emit(on_trial, study_metrics, trials, ctx, trial.number, settings, step)
     except KeyboardInterrupt:
         if claimed:  # while waiting for the cluster: the trial was never asked
             ctx.coordinator.unclaim()
@@ -333,7 +338,7 @@ def _running(study: optuna.Study, number: int) -> bool:
     return any(t.number == number for t in running)
 
 
-def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: _Context) -> None:
+def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: StudyContext) -> None:
     """Store one trial's end (reason, result, the backlog it needed) and tell it, once."""
     if step.reason:
         trial.set_user_attr(PRUNED_ATTR if step.outcome is Outcome.PRUNED else FAIL_REASON_ATTR,
@@ -359,8 +364,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
     on_trial: Callable[[TrialEvent], None] | None,
     study_metrics: metrics.StudyMetrics,
     trials: Sequence[FrozenTrial],
-    spec: StudySpec,
-    started: float,
+    ctx: StudyContext,
     number: int,
     settings: dict[str, SettingValue],
     step: _Step,
@@ -375,7 +379,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
         TrialEvent(
             number=number,
             done=_finished(trials),
-            total=spec.search.trials,
+            total=ctx.total,
             state=step.outcome,
             changed=_changed(settings),
             value=value,
@@ -384,6 +388,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             rebalances=None if result is None else result.rebalances,
             reason=step.reason,
             best_value=best,
-            elapsed_s=time.monotonic() - started,
+            elapsed_s=time.monotonic() - ctx.started,
+            eta_s=ctx.eta_s(),
         )
     )

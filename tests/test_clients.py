@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import small_spec, trial
-from tuner import librdkafka
 from tuner.clients import CLIENTS, ConsumerClient, client_named
 from tuner.config import ConfigError, parse_config
 from tuner.settings import SETTINGS, check_parameters
@@ -71,7 +70,7 @@ def test_the_default_space_is_valid_and_ordered_fetch_first(client: ConsumerClie
     with the fetch settings (the sampling order a seeded study depends on)."""
     java = {name: p for name, p in client.search.items() if name in SETTINGS}
     assert check_parameters(java) == []
-    assert librdkafka.parameter_problems(client.name, client.search) == []  # type: ignore[arg-type]  # a name from CLIENTS
+    assert client.parameter_problems(client.search) == []
     assert list(client.search)[:2] == ["fetch.min.bytes", "fetch.max.wait.ms"]
     assert "max.poll.interval.ms" in client.search
 

@@ -23,7 +23,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import librdkafka, metrics
+from tuner import metrics
+from tuner.clients import client_named
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
@@ -162,7 +163,7 @@ def _run_one_trial(trial: optuna.Trial, settings: dict[str, SettingValue], ctx: 
     spec = ctx.spec
     try:
         c = spec.consumer
-        problems = librdkafka.settings_problems(c.client, c.group_protocol, settings)
+        problems = client_named(c.client).settings_problems(settings, protocol=c.group_protocol)
         if problems:
             raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
         measured = measure(

@@ -35,9 +35,7 @@ class Security(Protocol):
 
 
 _V = TypeVar("_V")
-Client = Literal["aiokafka", "confluent-kafka"]
 GroupProtocol = Literal["classic", "consumer"]
-CONFLUENT = "confluent-kafka"
 MAX_POLL_RECORDS = "max.poll.records"
 DEFAULT_BATCH_RECORDS = 500
 """Records asked of `consume()` when `max.poll.records` is not set: the Java default, since

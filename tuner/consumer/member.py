@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection as Pipe
-from typing import Any, Literal
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from tuner import children
+from tuner.clients import ClientName
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
@@ -65,7 +66,7 @@ class MemberSpec:
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
     """The client's own configuration, from `ConsumerClient.member_config` (aiokafka keyword
     arguments, or librdkafka properties for confluent-kafka)."""
-    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    client: ClientName = "aiokafka"
     batch_records: int = 500
     """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)

@@ -83,6 +83,10 @@ class ConsumerClient(ABC):
     """The call that hands out records, as the advisor names it."""
     commit_call: ClassVar[str]
     """The call that commits synchronously, as the advisor names it."""
+    member_loop: ClassVar[str]
+    """The loop a member of this client runs, as `module:function` (in `tuner.consumer`,
+    which imports the config and metrics this layer must not; `tuner.consumer.member`
+    imports it when a member starts)."""
 
     def version(self) -> str:
         """The installed version of the client library."""

@@ -53,6 +53,7 @@ class ConfluentKafka(ConsumerClient):
     prefetch_queue = True
     poll_call = "consume()"
     commit_call = "consumer.commit(asynchronous=False)"
+    member_loop = "tuner.consumer.confluent:run_confluent_member"
 
     def effective_settings(
         self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"

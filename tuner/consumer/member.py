@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -17,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection as Pipe
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from tuner import children
-from tuner.clients import ClientName
+from tuner.clients import ClientName, ConsumerClient, client_named
 from tuner.cluster.admin import Connection
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
@@ -187,7 +188,44 @@ async def _probe_loop(consumer: InstrumentedConsumer) -> None:
         consumer.expect_loop(None)  # no timer: a stopped probe is no held loop
 
 
+class MemberLoop(Protocol):
+    """One client's member loop: consume until `stopped()`, reporting through `send`."""
+
+    def __call__(
+        self,
+        spec: MemberSpec,
+        send: Callable[[Message], None],
+        stopped: Callable[[], bool],
+        *,
+        watch: bool = False,
+    ) -> Awaitable[None]: ...
+
+
+def member_loop(client: ConsumerClient) -> MemberLoop:
+    """The loop `client.member_loop` names (`module:function`), imported when a member starts.
+
+    The loops live here in `tuner.consumer`, not with their clients: a loop needs the
+    config's specs, the metrics and the reporter, and `tuner.clients` sits below all of them
+    (the config's checks ask the clients for their rules). The client names its loop, and
+    only a member imports it: confluent_kafka stays out of a process that runs aiokafka."""
+    module, _, function = client.member_loop.partition(":")
+    loop: MemberLoop = getattr(importlib.import_module(module), function)
+    return loop
+
+
 async def run_member(
+    spec: MemberSpec,
+    send: Callable[[Message], None],
+    stopped: Callable[[], bool],
+    *,
+    watch: bool = False,
+) -> None:
+    """Consume until `stopped()` with the member loop of the client `spec.client` names.
+    `watch`: a `_Watchdog` thread reports while the loop cannot (a member in its own process)."""
+    await member_loop(client_named(spec.client))(spec, send, stopped, watch=watch)
+
+
+async def run_aiokafka_member(
     spec: MemberSpec,
     send: Callable[[Message], None],
     stopped: Callable[[], bool],
@@ -199,13 +237,7 @@ async def run_member(
     Reporting and the stop check also happen inline between batches: when records are
     prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
     so a background task alone would starve exactly when the interesting things happen.
-    `watch`: a `_Watchdog` thread reports while the loop cannot (a member in its own process).
     """
-    if spec.client == "confluent-kafka":
-        from tuner.consumer.confluent import run_confluent_member  # noqa: PLC0415 - it imports this module
-
-        await run_confluent_member(spec, send, stopped, watch=watch)
-        return
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
     metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value

@@ -121,14 +121,18 @@ class ConsumerClient(ABC):
     ) -> Recommended:
         """Split a recommendation into its changes (off this client's defaults, not fixed) and
         the fixed settings; a setting left at the client's default is neither."""
+        off = self.changed(settings, protocol=protocol)
+        changes = {name: off[name] for name in sorted(off) if name not in fixed}
+        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+
+    def changed(
+        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+    ) -> dict[str, SettingValue]:
+        """The settings that differ from what this client runs with when nothing is set (a
+        confluent-kafka session of 10000 ms is a change, though it is aiokafka's default)."""
         eff = self.effective_settings(settings, protocol=protocol)
         base = self.defaults(protocol=protocol)
-        changes = {
-            name: settings[name]
-            for name in sorted(settings)
-            if name not in fixed and eff.get(name) != base.get(name)
-        }
-        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+        return {name: value for name, value in settings.items() if eff.get(name) != base.get(name)}
 
     @abstractmethod
     def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:

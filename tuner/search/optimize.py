@@ -50,7 +50,6 @@ from tuner.search.study import (
     outcome_of,
     study_url,
 )
-from tuner.settings import aiokafka_defaults
 from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
@@ -118,11 +117,6 @@ def _budget_left(
     if spec.search.timeout_s and time.monotonic() - started > spec.search.timeout_s:
         return False
     return not (isinstance(sampler, AskTellGridSampler) and sampler.is_exhausted(study))
-
-
-def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
-    defaults = aiokafka_defaults()
-    return {k: v for k, v in settings.items() if defaults.get(k) != v}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -378,7 +372,9 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             done=_finished(trials),
             total=spec.search.trials,
             state=step.outcome,
-            changed=_changed(settings),
+            changed=client_named(spec.consumer.client).changed(
+                settings, protocol=spec.consumer.group_protocol
+            ),
             value=value,
             p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,
             record_age_p99_ms=None if result is None else result.record_age_ms.p99,

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from tuner.broker import bootstrap_for
+from tuner.clients import ClientName
 from tuner.config import EMBEDDED, SettingValue, StudySpec, load_config
-from tuner.librdkafka import Client
 from tuner.metrics.phases import Phase
 from tuner.trial.measure import run_standalone
 
@@ -39,7 +39,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 CONFIG = HERE / "clients" / "workload.yaml"
-CLIENTS: tuple[Client, ...] = ("aiokafka", "confluent-kafka")
+CLIENTS: tuple[ClientName, ...] = ("aiokafka", "confluent-kafka")
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
@@ -88,7 +88,9 @@ class MemberCpu:
             self.window_s = None  # a member came or went: its CPU is not the window's
 
 
-def with_client(spec: StudySpec, client: Client, settings: dict[str, SettingValue]) -> StudySpec:
+def with_client(
+    spec: StudySpec, client: ClientName, settings: dict[str, SettingValue]
+) -> StudySpec:
     consumer = replace(
         spec.consumer, client=client, settings={**spec.consumer.settings, **settings}
     )
@@ -150,7 +152,7 @@ def main() -> None:
             for client in CLIENTS
             for variant, settings in (("defaults", {}), ("best", best[client]))
         }
-        runs: dict[tuple[Client, str], list[Run]] = {key: [] for key in configs}
+        runs: dict[tuple[ClientName, str], list[Run]] = {key: [] for key in configs}
         for i in range(args.runs):
             for key, run_spec in configs.items():
                 run = one_run(run_spec)

@@ -16,8 +16,9 @@ from tuner import metrics
 from tuner.advice import Finding, Severity, advise, from_config, from_run
 from tuner.advice import prometheus as prom
 from tuner.cli import main
+from tuner.clients import ClientName
 from tuner.config import parse_config
-from tuner.librdkafka import Client, GroupProtocol
+from tuner.librdkafka import GroupProtocol
 from tuner.trial.result import PollStats, TrialResult
 
 
@@ -31,7 +32,7 @@ def _advise_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[st
 
 
 def _gapped_run(
-    client: Client | None = None, group_protocol: GroupProtocol | None = None
+    client: ClientName | None = None, group_protocol: GroupProtocol | None = None
 ) -> TrialResult:
     """A run whose polls came 50 s apart, with no setting stated: defaults fill them all."""
     return replace(

@@ -4,12 +4,14 @@ member that consumes a backlog on the broker."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from tests.helpers import small_spec, trial
-from tuner import librdkafka
 from tuner.clients import CLIENTS, ConsumerClient, client_named
 from tuner.config import ConfigError, parse_config
+from tuner.consumer.member import member_loop
 from tuner.settings import SETTINGS, check_parameters
 
 CONFIG_NAME = {"aiokafka": "fetch_min_bytes", "confluent-kafka": "fetch.min.bytes"}
@@ -71,9 +73,19 @@ def test_the_default_space_is_valid_and_ordered_fetch_first(client: ConsumerClie
     with the fetch settings (the sampling order a seeded study depends on)."""
     java = {name: p for name, p in client.search.items() if name in SETTINGS}
     assert check_parameters(java) == []
-    assert librdkafka.parameter_problems(client.name, client.search) == []  # type: ignore[arg-type]  # a name from CLIENTS
+    assert client.parameter_problems(client.search) == []
     assert list(client.search)[:2] == ["fetch.min.bytes", "fetch.max.wait.ms"]
     assert "max.poll.interval.ms" in client.search
+
+
+@every_client
+def test_the_client_names_a_member_loop_in_the_consumer_layer(client: ConsumerClient) -> None:
+    """Each client's `member_loop` resolves to a coroutine function in `tuner.consumer`, one
+    per client (the loops live above the clients, which the config imports)."""
+    loop = member_loop(client)
+    assert inspect.iscoroutinefunction(loop), client.member_loop
+    assert loop.__module__.startswith("tuner.consumer."), loop.__module__
+    assert len({c.member_loop for c in CLIENTS.values()}) == len(CLIENTS)
 
 
 @pytest.mark.integration

@@ -13,6 +13,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from tests.helpers import gp_search_space
 from tuner import librdkafka
+from tuner.clients import client_named
 from tuner.config import ParameterSpec, SettingValue
 from tuner.search import space
 from tuner.settings import java_property, librdkafka_gap, librdkafka_property
@@ -244,5 +245,5 @@ def test_every_confluent_kafka_sample_is_a_config_librdkafka_accepts(protocol: s
         consumer = Consumer({**conf, "bootstrap.servers": "127.0.0.1:1", "group.id": "g"})
         consumer.close()
         # what every trial of a study is checked with before it runs
-        assert librdkafka.settings_problems("confluent-kafka", protocol, settings) == []
+        assert client_named("confluent-kafka").settings_problems(settings, protocol=protocol) == []
         assert 10 <= librdkafka.batch_records(settings) <= 5000

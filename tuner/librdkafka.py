@@ -1,11 +1,12 @@
-"""The confluent-kafka (librdkafka) consumer: its own settings, its rules, and its config.
+"""The confluent-kafka (librdkafka) consumer: its own settings, its defaults and limits, its config.
 
 Settings stay keyed by their Java names everywhere in the tuner; a confluent-kafka member runs
-with them under librdkafka's names (`consumer_config`). A few settings exist in one client
+with them under librdkafka's names (`settings_config`). A few settings exist in one client
 only: librdkafka's prefetch queue bounds (`LIBRDKAFKA_ONLY`) mean nothing to aiokafka, and
-aiokafka's eager sticky assignor has no librdkafka counterpart; `client_problems` refuses
-each for the other client. Like `tuner.settings`, this module imports no client library, so
-a config loads cheaply.
+aiokafka's eager sticky assignor has no librdkafka counterpart; each client's module in
+`tuner.clients` refuses what it cannot run. This module holds librdkafka's facts only (names,
+defaults, limits); like `tuner.settings`, it imports no client library, so a config loads
+cheaply.
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
-from tuner.settings import (
-    ASSIGNOR_NAMES,
-    SETTINGS,
-    ParameterSpec,
-    SettingValue,
-    validate_settings,
-)
+from tuner.settings import ASSIGNOR_NAMES, SETTINGS, SettingValue
 
 
 class Security(Protocol):
@@ -40,9 +35,7 @@ class Security(Protocol):
 
 
 _V = TypeVar("_V")
-Client = Literal["aiokafka", "confluent-kafka"]
 GroupProtocol = Literal["classic", "consumer"]
-CONFLUENT = "confluent-kafka"
 MAX_POLL_RECORDS = "max.poll.records"
 DEFAULT_BATCH_RECORDS = 500
 """Records asked of `consume()` when `max.poll.records` is not set: the Java default, since
@@ -78,47 +71,6 @@ LIBRDKAFKA_ONLY: Mapping[str, RdSetting] = {
     ),
 }  # fmt: skip
 """confluent-kafka only; refused with `consumer.client: aiokafka`."""
-
-
-def client_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
-    """Settings `client` cannot run, each as (property name, message); the Java-named settings'
-    own types and ranges are `tuner.settings.validate_settings`'s to check."""
-    out: list[tuple[str, str]] = []
-    for name, value in values.items():
-        rd = LIBRDKAFKA_ONLY.get(name)
-        if rd is None:
-            continue
-        if client != CONFLUENT:
-            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
-        elif isinstance(value, bool) or not isinstance(value, int):
-            out.append((name, f"must be an integer, got {value!r}"))
-        elif not rd.minimum <= value <= rd.maximum:
-            out.append((name, f"must be in [{rd.minimum}, {rd.maximum}], got {value}"))
-    if client != CONFLUENT:
-        return out
-    assignor = values.get("partition.assignment.strategy")
-    if isinstance(assignor, str) and ASSIGNOR_NAMES.get(assignor) == "sticky":
-        out.append((
-            "partition.assignment.strategy",
-            "librdkafka has no eager sticky assignor (its cooperative-sticky is another "
-            f"protocol): use range or roundrobin with consumer.client: {CONFLUENT}, got "
-            f"{assignor!r}",
-        ))  # fmt: skip
-    fetch_max = values.get("fetch.max.bytes")
-    if isinstance(fetch_max, int) and fetch_max < MESSAGE_MAX_BYTES:
-        out.append((
-            "fetch.max.bytes",
-            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}), "
-            f"got {fetch_max}",
-        ))  # fmt: skip
-    wait = values.get("fetch.max.wait.ms")
-    if isinstance(wait, int) and wait > SOCKET_TIMEOUT_MS - 1000:
-        out.append((
-            "fetch.max.wait.ms",
-            f"librdkafka needs it at least 1000 ms under socket.timeout.ms ({SOCKET_TIMEOUT_MS}), "
-            f"got {wait}",
-        ))  # fmt: skip
-    return out
 
 
 LIBRDKAFKA_DEFAULTS: Mapping[str, SettingValue] = {
@@ -172,95 +124,6 @@ KIP848_SESSION_MS = (6_000, 60_000)
 """The embedded broker's `group.consumer.min/max.session.timeout.ms`."""
 KIP848_DEFAULTS: Mapping[str, int] = {"session.timeout.ms": 45_000, "heartbeat.interval.ms": 5_000}
 """The broker's `group.consumer.session.timeout.ms` / `.heartbeat.interval.ms` defaults."""
-
-
-def protocol_problems(
-    client: Client, protocol: str, values: Mapping[str, object], *, rules: bool = True
-) -> list[tuple[str, str]]:
-    """(path, message) for what the group protocol cannot run with this client and settings;
-    `rules=False` leaves out the settings KIP-848 takes from the client (`tuner advise` explains
-    them as its finding KT113)."""
-    if protocol == "classic":
-        return _classic_problems(client, values)
-    if client != CONFLUENT:
-        return [(
-            "consumer.group_protocol",
-            f"'consumer' (KIP-848) needs consumer.client: {CONFLUENT}: aiokafka implements "
-            f"only the classic group protocol, got client {client!r}",
-        )]  # fmt: skip
-    if not rules:
-        return []
-    out = [
-        (f"consumer.settings.{name}",
-         "is not a client setting under group_protocol 'consumer' (KIP-848: the broker "
-         f"assigns partitions), got {values[name]!r}")
-        for name in KIP848_FORBIDDEN if name in values
-    ]  # fmt: skip
-    session = values.get("session.timeout.ms")
-    lo, hi = KIP848_SESSION_MS
-    if isinstance(session, int) and not lo <= session <= hi:
-        out.append((
-            "consumer.settings.session.timeout.ms",
-            f"becomes the group config consumer.session.timeout.ms, which the broker bounds "
-            f"to [{lo}, {hi}], got {session}",
-        ))  # fmt: skip
-    return out
-
-
-def parameter_problems(
-    client: Client, params: Mapping[str, ParameterSpec]
-) -> list[tuple[str, str]]:
-    """(property name, message) for searched ranges `client` cannot run; the librdkafka-only
-    names are checked here, the Java-named ones by `tuner.settings.check_parameters`."""
-    out: list[tuple[str, str]] = []
-    for name, p in params.items():
-        rd = LIBRDKAFKA_ONLY.get(name)
-        if rd is not None and client != CONFLUENT:
-            out.append((name, f"is a librdkafka setting: only with consumer.client: {CONFLUENT}"))
-        elif rd is not None:
-            values = p.choices or tuple(v for v in (p.low, p.high) if v is not None)
-            if len(values) < 2 and not p.choices:
-                out.append((name, "needs `low` and `high`, or `choices`"))
-            out.extend(
-                (name, f"must lie in [{rd.minimum}, {rd.maximum}], got {v!r}")
-                for v in values
-                if isinstance(v, bool)
-                or not isinstance(v, int)
-                or not rd.minimum <= v <= rd.maximum
-            )
-    low = params["fetch.max.bytes"].low if "fetch.max.bytes" in params else None
-    if client == CONFLUENT and low is not None and low < MESSAGE_MAX_BYTES:
-        out.append((
-            "fetch.max.bytes",
-            f"librdkafka requires fetch.max.bytes >= message.max.bytes ({MESSAGE_MAX_BYTES}): "
-            f"`low` must be at least that, got {low}",
-        ))  # fmt: skip
-    return out
-
-
-def _in_range(value: object, rd: RdSetting) -> bool:
-    return (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and (rd.minimum <= value <= rd.maximum)
-    )
-
-
-def _classic_problems(client: Client, values: Mapping[str, object]) -> list[tuple[str, str]]:
-    """librdkafka refuses a classic-protocol consumer whose max.poll.interval.ms is under its
-    session.timeout.ms (a default counts: librdkafka's session is 45 s)."""
-    if client != CONFLUENT:
-        return []
-    given = {n: v for n, v in values.items() if isinstance(v, int | bool | str)}
-    eff = effective_settings(given)
-    poll, session = eff["max.poll.interval.ms"], eff["session.timeout.ms"]
-    if isinstance(poll, int) and isinstance(session, int) and poll < session:
-        return [(
-            "consumer.settings.max.poll.interval.ms",
-            f"librdkafka requires max.poll.interval.ms >= session.timeout.ms ({session}) with "
-            f"group_protocol classic, got {poll}",
-        )]  # fmt: skip
-    return []
 
 
 def split_settings(values: Mapping[str, _V]) -> tuple[dict[str, _V], dict[str, _V]]:
@@ -322,16 +185,3 @@ def max_poll_interval_s(conf: Mapping[str, object]) -> float:
 def fetch_wait_s(conf: Mapping[str, object]) -> float:
     value = conf.get("fetch.wait.max.ms", 500)
     return int(value) / 1000 if isinstance(value, int) else 0.5
-
-
-def settings_problems(
-    client: Client, protocol: str, values: Mapping[str, SettingValue]
-) -> list[tuple[str, str]]:
-    """Every problem of one configuration for `client`: the Java-named settings' types, ranges
-    and rules, what the client cannot run, and what the group protocol forbids."""
-    java, _ = split_settings(values)
-    return [
-        *validate_settings(java),
-        *client_problems(client, values),
-        *protocol_problems(client, protocol, values),
-    ]

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tuner import librdkafka
-from tuner.clients import client_named
+from tuner.clients import ClientName, client_named
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
-from tuner.librdkafka import Client, GroupProtocol
+from tuner.librdkafka import GroupProtocol
 from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
 from tuner.trial.result import TrialResult
 
@@ -81,7 +81,7 @@ class Facts:
     workload: Workload | None = None
     observed: Observed | None = None
     limits: BrokerLimits = field(default_factory=BrokerLimits)
-    client: Client | None = None
+    client: ClientName | None = None
     """The client whose defaults fill `settings` (confluent-kafka: librdkafka's); None when no
     source named it (an older run, the Java client's names): aiokafka's are assumed."""
     group_protocol: GroupProtocol = "classic"
@@ -169,7 +169,7 @@ def from_run(result: TrialResult) -> Facts:
 
 
 def client_settings(
-    client: Client | None, protocol: GroupProtocol, stated: Mapping[str, SettingValue]
+    client: ClientName | None, protocol: GroupProtocol, stated: Mapping[str, SettingValue]
 ) -> dict[str, SettingValue | None]:
     """Every setting of `client` (aiokafka when None): `stated`, its defaults filling gaps."""
     return client_named(client).effective_settings(stated, protocol=protocol)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from tuner.advice.facts import Facts, Observed, client_settings
-from tuner.librdkafka import Client, GroupProtocol
+from tuner.clients import CLIENTS, ClientName
+from tuner.librdkafka import GroupProtocol
 from tuner.metrics import JAVA_CONSUMER, JAVA_COORDINATOR, JAVA_FETCH, PREFIX
 from tuner.settings import java_defaults
 
@@ -187,13 +188,12 @@ def read(
     return tuple(facts)
 
 
-_CLIENTS: Mapping[str, Client] = {"aiokafka": "aiokafka", "confluent-kafka": "confluent-kafka"}
 _PROTOCOLS: Mapping[str, GroupProtocol] = {"classic": "classic", "consumer": "consumer"}
 
 
 def clients_of(
     url: str, group: str | None, window_s: float, *, get: Get = _get_json
-) -> dict[str, tuple[Client, GroupProtocol]]:
+) -> dict[str, tuple[ClientName, GroupProtocol]]:
     """Group → the client and group protocol most of its members said they run (the
     `client_info` family); a group whose members do not say is left out."""
     s = f'{{group="{_promql(group)}"}}' if group else ""
@@ -201,10 +201,11 @@ def clients_of(
         "count by (group, client, group_protocol) "
         f"(last_over_time({PREFIX}client_info{s}[{max(int(window_s), 1)}s]))"
     )
-    counted: dict[str, tuple[float, Client, GroupProtocol]] = {}
+    counted: dict[str, tuple[float, ClientName, GroupProtocol]] = {}
     for item in instant(url, expr, get=get):
         labels, members = item["metric"], float(item["value"][1])
-        client = _CLIENTS.get(labels.get("client", ""))
+        named = CLIENTS.get(labels.get("client", ""))
+        client = None if named is None else named.name
         protocol = _PROTOCOLS.get(labels.get("group_protocol", ""))
         key = labels.get("group", "")
         if client is None or protocol is None or members <= counted.get(key, (0.0,))[0]:
@@ -218,7 +219,7 @@ def _facts(
     group: str,
     v: Mapping[str, float | None],
     window_s: float,
-    client: tuple[Client, GroupProtocol] | None = None,
+    client: tuple[ClientName, GroupProtocol] | None = None,
 ) -> Facts:
     source = "Prometheus, tuner names" if names == "tuner" else "Prometheus, Java names"
     observed = Observed(
@@ -243,7 +244,7 @@ def _facts(
         for name in ("max.poll.interval.ms", "fetch.max.wait.ms")
         if (value := v.get(name)) is not None
     }
-    named: Client | None = None if client is None else client[0]
+    named: ClientName | None = None if client is None else client[0]
     protocol: GroupProtocol = "classic" if client is None else client[1]
     return Facts(
         group=group,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tuner.clients.aiokafka import AIOKAFKA
-from tuner.clients.base import ConsumerClient
+from tuner.clients.base import ClientName, ConsumerClient
 from tuner.clients.confluent import CONFLUENT_KAFKA
 
 CLIENTS: Mapping[str, ConsumerClient] = {c.name: c for c in (AIOKAFKA, CONFLUENT_KAFKA)}
@@ -18,4 +18,4 @@ def client_named(name: str | None) -> ConsumerClient:
     return CLIENTS[name or AIOKAFKA.name]
 
 
-__all__ = ["CLIENTS", "ConsumerClient", "client_named"]
+__all__ = ["CLIENTS", "ClientName", "ConsumerClient", "client_named"]

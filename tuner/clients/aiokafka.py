@@ -54,6 +54,7 @@ class Aiokafka(ConsumerClient):
     prefetch_queue = False
     poll_call = "getmany()"
     commit_call = "await consumer.commit()"
+    member_loop = "tuner.consumer.aiokafka:run_aiokafka_member"
 
     def effective_settings(
         self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"

@@ -12,9 +12,15 @@ import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from tuner.settings import ParameterSpec, SettingValue
+from tuner import librdkafka
+from tuner.settings import ParameterSpec, SettingValue, validate_settings
+
+ClientName = Literal["aiokafka", "confluent-kafka"]
+"""What `consumer.client` names: one entry per module of `tuner.clients` (the registry)."""
+LIBRDKAFKA_CLIENT: ClientName = "confluent-kafka"
+"""The client that has librdkafka's own settings and KIP-848, as a refusal names it."""
 
 FETCH_SEARCH: Mapping[str, ParameterSpec] = {
     "fetch.min.bytes": ParameterSpec(low=1, high=1 << 20, log=True),
@@ -55,7 +61,7 @@ class Recommended:
 class ConsumerClient(ABC):
     """One consumer client library: its names, defaults, configuration and advisor facts."""
 
-    name: ClassVar[str]
+    name: ClassVar[ClientName]
     """As `consumer.client` spells it."""
     distribution: ClassVar[str]
     """The Python distribution whose version a run records."""
@@ -77,6 +83,10 @@ class ConsumerClient(ABC):
     """The call that hands out records, as the advisor names it."""
     commit_call: ClassVar[str]
     """The call that commits synchronously, as the advisor names it."""
+    member_loop: ClassVar[str]
+    """The loop a member of this client runs, as `module:function` (in `tuner.consumer`,
+    which imports the config and metrics this layer must not; `tuner.consumer.member`
+    imports it when a member starts)."""
 
     def version(self) -> str:
         """The installed version of the client library."""
@@ -111,14 +121,18 @@ class ConsumerClient(ABC):
     ) -> Recommended:
         """Split a recommendation into its changes (off this client's defaults, not fixed) and
         the fixed settings; a setting left at the client's default is neither."""
+        off = self.changed(settings, protocol=protocol)
+        changes = {name: off[name] for name in sorted(off) if name not in fixed}
+        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+
+    def changed(
+        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+    ) -> dict[str, SettingValue]:
+        """The settings that differ from what this client runs with when nothing is set (a
+        confluent-kafka session of 10000 ms is a change, though it is aiokafka's default)."""
         eff = self.effective_settings(settings, protocol=protocol)
         base = self.defaults(protocol=protocol)
-        changes = {
-            name: settings[name]
-            for name in sorted(settings)
-            if name not in fixed and eff.get(name) != base.get(name)
-        }
-        return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
+        return {name: value for name, value in settings.items() if eff.get(name) != base.get(name)}
 
     @abstractmethod
     def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
@@ -134,3 +148,44 @@ class ConsumerClient(ABC):
     def meaning(self, name: str) -> str | None:
         """What setting `name` does in this client, when it differs from the catalogue's."""
         return None
+
+    def setting_problems(self, values: Mapping[str, object]) -> list[tuple[str, str]]:
+        """Settings this client cannot run, each as (property name, message); the Java-named
+        settings' own types and ranges are `tuner.settings.validate_settings`'s to check. By
+        default librdkafka's own settings are refused: only its client has them."""
+        return [(name, _LIBRDKAFKA_ONLY) for name in values if name in librdkafka.LIBRDKAFKA_ONLY]
+
+    def protocol_problems(
+        self, protocol: str, values: Mapping[str, object], *, rules: bool = True
+    ) -> list[tuple[str, str]]:
+        """(path, message) for what the group protocol cannot run with this client and
+        settings; `rules=False` leaves out the settings KIP-848 takes from the client (`tuner
+        advise` explains them as its finding KT113). By default only `classic` runs."""
+        del values, rules
+        if protocol in self.protocols:
+            return []
+        return [(
+            "consumer.group_protocol",
+            f"'consumer' (KIP-848) needs consumer.client: {LIBRDKAFKA_CLIENT}: {self.name} "
+            f"implements only the classic group protocol, got client {self.name!r}",
+        )]  # fmt: skip
+
+    def parameter_problems(self, params: Mapping[str, ParameterSpec]) -> list[tuple[str, str]]:
+        """(property name, message) for searched ranges this client cannot run; the Java-named
+        ones' own bounds are `tuner.settings.check_parameters`'s to check."""
+        return self.setting_problems(params)
+
+    def settings_problems(
+        self, values: Mapping[str, SettingValue], *, protocol: str
+    ) -> list[tuple[str, str]]:
+        """Every problem of one configuration for this client: the Java-named settings' types,
+        ranges and rules, what the client cannot run, and what the group protocol forbids."""
+        java, _ = librdkafka.split_settings(values)
+        return [
+            *validate_settings(java),
+            *self.setting_problems(values),
+            *self.protocol_problems(protocol, values),
+        ]
+
+
+_LIBRDKAFKA_ONLY = f"is a librdkafka setting: only with consumer.client: {LIBRDKAFKA_CLIENT}"

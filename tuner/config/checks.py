@@ -12,12 +12,7 @@ from tuner.config.duration import duration_s
 from tuner.config.payloads import payload_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.config.topology import topology_problems
-from tuner.librdkafka import (
-    client_problems,
-    parameter_problems,
-    protocol_problems,
-    split_settings,
-)
+from tuner.librdkafka import split_settings
 from tuner.settings import check_parameters, validate_settings
 
 
@@ -208,7 +203,8 @@ def _check_parameters(spec: StudySpec, problems: list[str]) -> None:
     java_params, _ = split_settings(spec.search.parameters)
     for name, message in check_parameters(java_params):
         problems.append(f"search.parameters.{name}: {message}")
-    for name, message in parameter_problems(spec.consumer.client, spec.search.parameters):
+    client = client_named(spec.consumer.client)
+    for name, message in client.parameter_problems(spec.search.parameters):
         problems.append(f"search.parameters.{name}: {message}")
 
 
@@ -219,11 +215,11 @@ def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
     java_settings, _ = split_settings(c.settings)
     for name, message in validate_settings(java_settings, rules=rules):
         problems.append(f"consumer.settings.{name}: {message}")
-    for name, message in client_problems(c.client, c.settings):
-        problems.append(f"consumer.settings.{name}: {message}")
-    for path, message in protocol_problems(c.client, c.group_protocol, c.settings, rules=rules):
-        problems.append(f"{path}: {message}")
     client = client_named(c.client)
+    for name, message in client.setting_problems(c.settings):
+        problems.append(f"consumer.settings.{name}: {message}")
+    for path, message in client.protocol_problems(c.group_protocol, c.settings, rules=rules):
+        problems.append(f"{path}: {message}")
     if client.blocking_poll and c.isolation == "task":
         problems.append(
             "consumer.isolation: 'task' runs members in one event loop, which a blocking "

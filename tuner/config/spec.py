@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from tuner.clients import ClientName
 from tuner.settings import ParameterSpec, SettingValue
 
 EMBEDDED = "embedded"
@@ -205,7 +206,7 @@ class HandlerSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSpec:
     members: int = 3
-    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    client: ClientName = "aiokafka"
     """Which Python client the members are: each is measured for real, with its own defaults."""
     group_protocol: Literal["classic", "consumer"] = "classic"
     """`consumer`: KIP-848's protocol (confluent-kafka only); the broker assigns partitions,

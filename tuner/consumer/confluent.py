@@ -195,7 +195,7 @@ async def run_confluent_member(
     }
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(
-        registry, group=spec.group_id, member=spec.member, client=librdkafka.CONFLUENT,
+        registry, group=spec.group_id, member=spec.member, client=spec.client,
         group_protocol=str(conf.get("group.protocol", "classic")),
     )  # fmt: skip
     metrics.consumed(spec.topic, 0, 0)

@@ -25,6 +25,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from tuner.children import describe_exit
+from tuner.clients import CLIENTS
 from tuner.config import handler as refs
 from tuner.consumer.member import STOP_TIMEOUT_S, MemberSpec, member_process, run_member
 from tuner.consumer.messages import (
@@ -81,10 +82,12 @@ class _GroupCollector(Collector):
 
 def _process_context() -> multiprocessing.context.ForkServerContext:
     """Forkserver: each member is forked from a clean server process that has already
-    imported aiokafka and this module, so a member starts in milliseconds instead of
-    re-importing everything (a trial's start-up cost), and never inherits a running loop."""
+    imported this module and every client's member loop (with its client library), so a
+    member starts in milliseconds instead of re-importing everything (a trial's start-up
+    cost), and never inherits a running loop."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, "tuner.consumer.confluent"])
+    loops = (client.member_loop.partition(":")[0] for client in CLIENTS.values())
+    ctx.set_forkserver_preload([__name__, *loops])
     return ctx
 
 

@@ -2,12 +2,16 @@
 
 The same code runs as an asyncio task or in its own process (`member_process`); either way
 it reports through `send`, so the group merges members the same whichever isolation it uses.
+What every member shares is here (its spec, the reporter and watchdog, working through a
+batch, leaving); the loop around its client's poll is the client's (`ConsumerClient.
+member_loop`: `tuner.consumer.aiokafka`, `tuner.consumer.confluent`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -17,16 +21,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection as Pipe
-from typing import Any, Literal
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from tuner import children
-from tuner.cluster.admin import Connection
+from tuner.clients import ClientName, ConsumerClient, client_named
 from tuner.config import ClusterSpec, HandlerSpec, ProcessingSpec
 from tuner.consumer import auth_failures
 from tuner.consumer.handler import UserHandler
-from tuner.consumer.instrumented import InstrumentedConsumer, batch_totals
 from tuner.consumer.messages import (
     Failed,
     Message,
@@ -37,15 +40,11 @@ from tuner.consumer.messages import (
     mispredicted,
 )
 from tuner.consumer.processing import ProcessingModel
-from tuner.metrics import ConsumerMetrics
 
 SNAPSHOT_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.02
 """A batch start is told to the parent at least this often (bounds the edge error of a window)."""
 POLL_TIMEOUT_MS = 200
-LOOP_PROBE_S = 0.05
-"""How often a timer checks that the event loop is free: a blocked loop shows, to within this,
-as the timer's lateness."""
 STOP_TIMEOUT_S = 30.0
 WATCHDOG_EVERY_S = 0.1
 WATCHDOG_AFTER_S = 1.5 * SNAPSHOT_EVERY_S
@@ -65,7 +64,7 @@ class MemberSpec:
     consumer_kwargs: dict[str, Any] = field(default_factory=dict)
     """The client's own configuration, from `ConsumerClient.member_config` (aiokafka keyword
     arguments, or librdkafka properties for confluent-kafka)."""
-    client: Literal["aiokafka", "confluent-kafka"] = "aiokafka"
+    client: ClientName = "aiokafka"
     batch_records: int = 500
     """confluent-kafka: records asked of each `consume()` (aiokafka: `max_poll_records`)."""
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
@@ -175,15 +174,29 @@ def _watched(reporter: _Reporter, watch: bool) -> contextlib.AbstractContextMana
     return _Watchdog(reporter) if watch else contextlib.nullcontext()
 
 
-async def _probe_loop(consumer: InstrumentedConsumer) -> None:
-    """Time a timer on the loop, forever: its lateness is how long the loop was held."""
-    try:
-        while True:
-            consumer.expect_loop(time.perf_counter() + LOOP_PROBE_S)
-            await asyncio.sleep(LOOP_PROBE_S)
-            consumer.check_loop()
-    finally:
-        consumer.expect_loop(None)  # no timer: a stopped probe is no held loop
+class MemberLoop(Protocol):
+    """One client's member loop: consume until `stopped()`, reporting through `send`."""
+
+    def __call__(
+        self,
+        spec: MemberSpec,
+        send: Callable[[Message], None],
+        stopped: Callable[[], bool],
+        *,
+        watch: bool = False,
+    ) -> Awaitable[None]: ...
+
+
+def member_loop(client: ConsumerClient) -> MemberLoop:
+    """The loop `client.member_loop` names (`module:function`), imported when a member starts.
+
+    The loops live here in `tuner.consumer`, not with their clients: a loop needs the
+    config's specs, the metrics and the reporter, and `tuner.clients` sits below all of them
+    (the config's checks ask the clients for their rules). The client names its loop, and
+    only a member imports it: confluent_kafka stays out of a process that runs aiokafka."""
+    module, _, function = client.member_loop.partition(":")
+    loop: MemberLoop = getattr(importlib.import_module(module), function)
+    return loop
 
 
 async def run_member(
@@ -193,59 +206,9 @@ async def run_member(
     *,
     watch: bool = False,
 ) -> None:
-    """Consume until `stopped()`: poll, process, commit (if auto-commit is off), report.
-
-    Reporting and the stop check also happen inline between batches: when records are
-    prefetched, `getmany` returns without yielding, and a `cpu` handler never yields either,
-    so a background task alone would starve exactly when the interesting things happen.
-    `watch`: a `_Watchdog` thread reports while the loop cannot (a member in its own process).
-    """
-    if spec.client == "confluent-kafka":
-        from tuner.consumer.confluent import run_confluent_member  # noqa: PLC0415 - it imports this module
-
-        await run_confluent_member(spec, send, stopped, watch=watch)
-        return
-    registry = CollectorRegistry(auto_describe=False)
-    metrics = ConsumerMetrics(registry, group=spec.group_id, member=spec.member)
-    metrics.consumed(spec.topic, 0, 0)  # the series exists from the start: zero is a value
-    model = ProcessingModel(spec.processing, seed=spec.seed)
-    app = UserHandler(spec.handler) if spec.handler is not None else None
-    kwargs = _consumer_kwargs(spec)
-    manual_commit = not kwargs.get("enable_auto_commit", True)
-    consumer = InstrumentedConsumer(spec.topic, metrics=metrics, **kwargs)
-    reporter = _Reporter(spec.member, registry, send)
-    reporter.assignments = lambda: consumer.assignments
-
-    async def report_while_idle() -> None:
-        while True:
-            if reporter.due():
-                reporter.report()
-            await asyncio.sleep(SNAPSHOT_EVERY_S / 2)
-
-    try:
-        if app is not None:
-            await app.setup()  # before joining: the group does not wait on it
-        await consumer.start()  # inside: a start the broker refuses still sends its counts
-        with _watched(reporter, watch):
-            async with asyncio.TaskGroup() as tasks:
-                idle_reports = tasks.create_task(report_while_idle())
-                probe = tasks.create_task(_probe_loop(consumer))
-                while not stopped():
-                    batch = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
-                    totals = batch_totals(batch)
-                    seconds, blocked_s = await work_through(
-                        batch, totals, app or model, reporter, stopped
-                    )
-                    consumer.processed(batch, seconds, totals, blocked_s)
-                    reporter.batch_done(totals)
-                    if manual_commit and any(r for r, _ in totals.values()):
-                        await consumer.commit()
-                    if reporter.due():
-                        reporter.report()
-                idle_reports.cancel()
-                probe.cancel()
-    finally:
-        await leave(consumer.stop(), spec.member, send, reporter, app)
+    """Consume until `stopped()` with the member loop of the client `spec.client` names.
+    `watch`: a `_Watchdog` thread reports while the loop cannot (a member in its own process)."""
+    await member_loop(client_named(spec.client))(spec, send, stopped, watch=watch)
 
 
 async def work_through(
@@ -307,15 +270,6 @@ async def _process(
         await work.spend(work_s, stopped)
     elif count:
         await work.handle(batch)
-
-
-def _consumer_kwargs(spec: MemberSpec) -> dict[str, Any]:
-    return {
-        **Connection(bootstrap_servers=spec.bootstrap_servers, cluster=spec.cluster).kwargs(),
-        "group_id": spec.group_id,
-        "client_id": f"{spec.group_id}.{spec.member}",
-        **spec.consumer_kwargs,
-    }
 
 
 def _stamp(into: list[float]) -> None:

@@ -23,7 +23,7 @@ class TrialEvent:
     total: int
     state: Outcome
     changed: dict[str, SettingValue]
-    """Settings that differ from aiokafka's defaults."""
+    """Settings that differ from the measured client's defaults (`ConsumerClient.changed`)."""
     value: float | None
     """Records/s; None for a failed or pruned trial."""
     p99_ms: float | None

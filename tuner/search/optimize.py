@@ -23,7 +23,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from prometheus_client import CollectorRegistry
 
-from tuner import librdkafka, metrics
+from tuner import metrics
+from tuner.clients import client_named
 from tuner.cluster import access
 from tuner.cluster import admin as cluster
 from tuner.config import SettingValue, StudySpec
@@ -50,7 +51,6 @@ from tuner.search.study import (
     outcome_of,
     study_url,
 )
-from tuner.settings import aiokafka_defaults
 from tuner.trial import supply
 from tuner.trial.backlog import Rates
 from tuner.trial.connect import measuring_on
@@ -122,11 +122,6 @@ def _budget_left(
     return not (isinstance(sampler, AskTellGridSampler) and sampler.is_exhausted(study))
 
 
-def _changed(settings: dict[str, SettingValue]) -> dict[str, SettingValue]:
-    defaults = aiokafka_defaults()
-    return {k: v for k, v in settings.items() if defaults.get(k) != v}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Step:
     """One trial's end, ready for the single `study.tell`."""
@@ -151,7 +146,7 @@ def _run_one_trial(
     spec = ctx.spec
     try:
         c = spec.consumer
-        problems = librdkafka.settings_problems(c.client, c.group_protocol, settings)
+        problems = client_named(c.client).settings_problems(settings, protocol=c.group_protocol)
         if problems:
             raise TrialError("; ".join(f"{n}: {m}" for n, m in problems))
         measured = measure(
@@ -381,7 +376,9 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             done=_finished(trials),
             total=ctx.total,
             state=step.outcome,
-            changed=_changed(settings),
+            changed=client_named(spec.consumer.client).changed(
+                settings, protocol=spec.consumer.group_protocol
+            ),
             value=value,
             p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,
             record_age_p99_ms=None if result is None else result.record_age_ms.p99,

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar, cast, get_args, get_origin, get_type_hints
 
 from tuner.broker.faults import FaultReport
+from tuner.clients import ClientName
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue
-from tuner.librdkafka import Client, GroupProtocol
+from tuner.librdkafka import GroupProtocol
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
 
@@ -173,7 +174,7 @@ class TrialResult:
     """Per-member, per-second work in the capacity window (None in results stored before)."""
     faults: tuple[FaultReport, ...] = ()
     """The brokers stopped in the window (`trial.faults`, measured through), their failover."""
-    client: Client | None = None
+    client: ClientName | None = None
     """The client the members were; None in results stored before it was recorded (the
     advisor takes such a run for aiokafka's, unless a config laid under it names the client)."""
     group_protocol: GroupProtocol | None = None

@@ -376,8 +376,8 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             done=_finished(trials),
             total=ctx.total,
             state=step.outcome,
-            changed=client_named(spec.consumer.client).changed(
-                settings, protocol=spec.consumer.group_protocol
+            changed=client_named(ctx.spec.consumer.client).changed(
+                settings, protocol=ctx.spec.consumer.group_protocol
             ),
             value=value,
             p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,

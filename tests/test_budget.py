@@ -22,7 +22,7 @@ def _spec(**sections: object) -> StudySpec:
         "search": {"trials": 20},
         "confirm": {"ablation_pairs": 2, "repeats": 3},
     }
-    return small_spec("budget", **{**base, **sections})  # type: ignore[arg-type]
+    return small_spec("budget", **{**base, **sections})
 
 
 def test_durations_read_as_a_user_writes_them() -> None:

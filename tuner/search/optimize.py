@@ -304,7 +304,8 @@ def _trials(
             ctx.walls_s.append(time.monotonic() - asked)
             ctx.replan()
             trials = study.get_trials(deepcopy=False)
-            _emit(on_trial, study_metrics, trials, ctx, trial.number, settings, step)
+            _emit(on_trial, study_metrics, trials, spec, ctx.started, trial.number, settings, step,
+                  total=ctx.total, eta_s=ctx.eta_s())  # fmt: skip
     except KeyboardInterrupt:
         if claimed:  # while waiting for the cluster: the trial was never asked
             ctx.coordinator.unclaim()
@@ -359,11 +360,17 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
     on_trial: Callable[[TrialEvent], None] | None,
     study_metrics: metrics.StudyMetrics,
     trials: Sequence[FrozenTrial],
-    ctx: StudyContext,
+    spec: StudySpec,
+    started: float,
     number: int,
     settings: dict[str, SettingValue],
     step: _Step,
+    *,
+    total: int | None = None,
+    eta_s: float | None = None,
 ) -> None:
+    """Tell the study's metrics and `on_trial` of one finished trial; `total` is the trials
+    planned (default `search.trials`), `eta_s` the time to the study's end as planned."""
     best = _best_value(trials)
     value = None if step.values is None else step.values[0]
     study_metrics.finished(step.outcome, value, best)
@@ -374,10 +381,10 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
         TrialEvent(
             number=number,
             done=_finished(trials),
-            total=ctx.total,
+            total=spec.search.trials if total is None else total,
             state=step.outcome,
-            changed=client_named(ctx.spec.consumer.client).changed(
-                settings, protocol=ctx.spec.consumer.group_protocol
+            changed=client_named(spec.consumer.client).changed(
+                settings, protocol=spec.consumer.group_protocol
             ),
             value=value,
             p99_ms=None if result is None or result.steady is None else result.steady.p99_ms,
@@ -385,7 +392,7 @@ def _emit(  # noqa: PLR0917 - a private step of optimize, called once
             rebalances=None if result is None else result.rebalances,
             reason=step.reason,
             best_value=best,
-            elapsed_s=time.monotonic() - ctx.started,
-            eta_s=ctx.eta_s(),
+            elapsed_s=time.monotonic() - started,
+            eta_s=eta_s,
         )
     )

@@ -27,6 +27,17 @@ def test_the_rate_is_the_fastest_over_a_whole_second() -> None:
     assert consumption_rate([(0.0, 0.0), (0.5, 5000.0)], over_s=1.0) == 0.0
 
 
+def test_a_group_that_read_everything_before_its_first_report_has_a_rate() -> None:
+    """A fast group read its 2,000-record first backlog before it first reported: every sample
+    says 2,000, no stretch shows a rate, and a rate of 0 wrote no top-up (its window ran dry
+    and a second attempt was needed). From its start 4 s earlier it is at least 500/s."""
+    samples = [(4.0 + t / 10, 2000.0) for t in range(13)]
+    assert consumption_rate(samples, over_s=1.0) == 0.0
+    assert consumption_rate(samples, over_s=1.0, since=0.4) == pytest.approx(2000 / 4.8)
+    growing = [(t / 10, 1000 * t / 10) for t in range(21)]
+    assert consumption_rate(growing, over_s=1.0, since=0.0) == pytest.approx(1000)
+
+
 def test_a_top_up_counts_what_the_group_reads_while_it_is_written() -> None:
     """10,000/s for 10 s with a safety factor of 2 needs 200,000 ahead: with 50,000 ahead and a
     producer at 40,000/s, 150,000 more are needed at the group's pace, 200,000 at the

@@ -92,12 +92,15 @@ class Keeper:
     _lower_bound: bool = False
     """Whether the rate last seen is only a lower bound: the group had read all there was."""
     samples: list[tuple[float, float]] = field(default_factory=list)
+    _started: float | None = None
+    """When sampling started: before the group joined, so it had consumed nothing then."""
     _tasks: asyncio.TaskGroup | None = None
     _sampler: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Keeper:
         if self.rates is None:
             return self
+        self._started = time.monotonic()
         self._tasks = asyncio.TaskGroup()
         await self._tasks.__aenter__()
         self._sampler = self._tasks.create_task(self._sample())
@@ -137,19 +140,21 @@ class Keeper:
 
     def rate(self) -> float:
         """The fastest the group consumed over any `RATE_OVER_S` of the samples (0: none)."""
-        return consumption_rate(self.samples, over_s=RATE_OVER_S)
+        return consumption_rate(self.samples, over_s=RATE_OVER_S, since=self._started)
 
-    async def ready(self) -> None:
-        """Top the topic up until the group has warm-up, window and margin ahead of it, sized
-        from the fastest rate seen, in writes of a few seconds each (each re-measures both
-        rates). Without a rate known yet, the group's first second is its probe.
+    async def ready(self, *, warmup_s: float | None = None) -> None:
+        """Top the topic up until the group has warm-up (`warmup_s`, default `trial.warmup_s`),
+        window and margin ahead of it, sized from the fastest rate seen, in writes of a few
+        seconds each (each re-measures both rates). Without a rate known yet, the group's first
+        second is its probe. Called again with `warmup_s=0` when the window opens: a warm-up
+        that waited for a measurable group read records the first top-up did not count on.
         A top-up that cannot get ahead raises `Undersized` with `restart`, else is noted in
         `rates`: the window's own judgement decides whether it was capacity-bound."""
         rates = self.rates
         if rates is None or self.spec.workload.prefill_records is not None:
             return  # a backlog the user fixed: sampled (for a next attempt), not topped up
-        t = self.spec.trial
-        seconds = t.warmup_s + supply.longest_window_s(self.spec) + supply.MARGIN_S
+        warmup_s = self.spec.trial.warmup_s if warmup_s is None else warmup_s
+        seconds = warmup_s + supply.longest_window_s(self.spec) + supply.MARGIN_S
         cap = supply.cap_records(self.spec)
         rates.shortfall = None
         if rates.consumed_per_s <= 0:
@@ -206,9 +211,17 @@ class Keeper:
         return want
 
 
-def consumption_rate(samples: list[tuple[float, float]], *, over_s: float) -> float:
+def consumption_rate(
+    samples: list[tuple[float, float]], *, over_s: float, since: float | None = None
+) -> float:
     """The fastest rate over any stretch of at least `over_s` seconds of (time, consumed)
-    samples: a lower bound of the group's rate where it ran out of records in the stretch."""
+    samples: a lower bound of the group's rate where it ran out of records in the stretch.
+    When no stretch shows a rate (the group read everything before its first report, as a
+    fast group does with a first backlog), what it consumed since `since` (when it had read
+    nothing: its start) over that time, if given, is the lower bound, not 0."""
+    if since is not None and samples and consumption_rate(samples, over_s=over_s) <= 0:
+        t, consumed = samples[-1]
+        return consumed / max(t - since, over_s)
     best = 0.0
     start = 0
     for t, consumed in samples:

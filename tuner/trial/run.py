@@ -161,6 +161,7 @@ async def run_trial(
                     group, registry=registry, group_id=group_id,
                     min_s=spec.trial.warmup_s, window_s=spec.trial.measure_s,
                 )  # fmt: skip
+                await keeper.ready(warmup_s=0.0)  # what a longer warm-up read is written again
                 phase(Phase.MEASURE)
                 injector.arm()
                 measured = await _measure(

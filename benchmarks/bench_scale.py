@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
 from tuner.broker import EmbeddedBroker
-from tuner.search.study import FAIL_REASON_ATTR, PRUNED_ATTR, WORKER_ATTR, open_storage, recommended
+from tuner.search.study import PRUNED_ATTR, WORKER_ATTR, fail_reason, open_storage, recommended
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -53,8 +53,10 @@ def write_config(path: Path, study: str, trials: int, seed: int) -> None:
     )
 
 
-def _why(trial: FrozenTrial) -> object:
-    return trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNED_ATTR)
+def _why(trial: FrozenTrial, study_attrs: dict[str, object]) -> object:
+    """What the study says about a trial that did not complete, as the report says it: its
+    own fail reason, the one a killed worker's trial was left with, or why it was pruned."""
+    return fail_reason(trial, study_attrs) or trial.user_attrs.get(PRUNED_ATTR)
 
 
 def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) -> dict[str, object]:
@@ -102,7 +104,7 @@ def run(workers: int, trials: int, seed: int, storage: str | None, tmp: Path) ->
         "trials": len(loaded.trials),
         "complete": len(done),
         "not_complete": [
-            f"{t.number} {t.state.name}: {_why(t)}"
+            f"{t.number} {t.state.name}: {_why(t, loaded.user_attrs)}"
             for t in loaded.trials
             if t.state != TrialState.COMPLETE
         ],

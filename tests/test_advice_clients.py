@@ -18,7 +18,7 @@ from tuner.advice import prometheus as prom
 from tuner.cli import main
 from tuner.clients import ClientName
 from tuner.config import parse_config
-from tuner.librdkafka import GroupProtocol
+from tuner.protocol import GroupProtocol
 from tuner.trial.result import PollStats, TrialResult
 
 

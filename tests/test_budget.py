@@ -107,8 +107,7 @@ def test_a_budgeted_search_stops_where_its_plan_says(
 ) -> None:
     """50 trials asked, a 45 s budget, a 6-run reserve: the search stops after what the plan
     (made again after each trial, from what trials took) holds; the outcome carries that plan,
-    which names what the budget left out, and the trials' time fits the budget less its
-    reserve, give or take one run."""
+    which names what the budget left out."""
     spec = small_spec(
         "budget",
         cluster={"bootstrap_servers": bootstrap_servers},
@@ -128,4 +127,7 @@ def test_a_budgeted_search_stops_where_its_plan_says(
     assert plan.left_out[0] == (
         f"{ran} of search.trials 50 trials: a longer budget would have searched more"
     )
-    assert (ran - 1) * plan.run_s <= 45 - plan.reserve_runs * plan.run_s + plan.run_s
+    # At the measured run time, the plan holds no more runs than the budget (bar the fewest
+    # trials a study runs, which it says overrun).
+    fits = int(45 // plan.run_s)
+    assert ran + plan.reserve_runs <= max(fits, budget.MIN_TRIALS + plan.reserve_runs)

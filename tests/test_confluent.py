@@ -27,6 +27,7 @@ from tuner.cluster.admin import Connection
 from tuner.config import SecuritySpec, StudySpec
 from tuner.consumer import ConsumerGroup, GroupError, MemberSpec, kip848
 from tuner.consumer.confluent import RdConsumer
+from tuner.consumer.rdkafka_stats import StatsReader
 from tuner.metrics import ConsumerMetrics
 from tuner.trial.run import TrialResult, _member_specs, run_trial
 
@@ -225,6 +226,30 @@ def test_librdkafkas_log_lines_go_through_the_members_logger(
     assert refused
     assert all(r.levelno == logging.ERROR for r in refused)
     assert _raw_librdkafka_lines(capfd.readouterr().err) == []
+
+
+def test_a_partition_assigned_at_its_committed_end_reports_no_lag() -> None:
+    """A KIP-848 member handed partitions another member had read to their end has no stored
+    offset on them yet (librdkafka reports `consumer_lag_stored` -1): its lag there is the
+    committed offset's, 0, so the warm-up sees a member with nothing to consume instead of one
+    it waits for (the group was refused after 11 s with `m0 0, m1 40` batches)."""
+    registry = CollectorRegistry()
+    reader = StatsReader(ConsumerMetrics(registry, group="g", member="m0"))
+    reader.assigned = {("t", 0), ("t", 1), ("t", 2)}
+    partitions = {
+        "0": {"consumer_lag_stored": 7, "consumer_lag": 9},
+        "1": {"consumer_lag_stored": -1, "consumer_lag": 0},
+        "2": {"consumer_lag_stored": -1, "consumer_lag": -1},
+        "3": {"consumer_lag_stored": 4, "consumer_lag": 4},
+        "-1": {"consumer_lag_stored": 5},
+    }
+    reader.read({"topics": {"t": {"partitions": partitions}}})
+    lags = {
+        s.labels["partition"]: s.value
+        for family in registry.collect() if family.name == "tuner_consumer_lag_records"
+        for s in family.samples
+    }  # fmt: skip
+    assert lags == {"0": 7, "1": 0}
 
 
 def test_the_kip848_admin_clients_log_lines_go_through_the_tuners_logger(

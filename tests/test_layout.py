@@ -10,7 +10,7 @@ import tuner
 MAX_LINES = 400
 """A module longer than this has more than one job: split it by what each part owns."""
 
-FLAT = {"__init__.py", "children.py", "librdkafka.py", "settings.py"}
+FLAT = {"__init__.py", "children.py", "librdkafka.py", "protocol.py", "settings.py"}
 """The modules at the top of `tuner/`: what every step uses. A new module goes into the
 subpackage of its step (cli, config, broker, cluster, load, consumer, metrics, trial, search,
 recommend, report, advice, profile, payloads)."""

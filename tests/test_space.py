@@ -15,6 +15,7 @@ from tests.helpers import gp_search_space
 from tuner import librdkafka
 from tuner.clients import client_named
 from tuner.config import ParameterSpec, SettingValue
+from tuner.protocol import GroupProtocol
 from tuner.search import space
 from tuner.settings import java_property, librdkafka_gap, librdkafka_property
 
@@ -229,7 +230,9 @@ def test_suggest_keeps_the_rules_and_one_distribution_per_parameter(kind: str) -
 
 
 @pytest.mark.parametrize("protocol", ["classic", "consumer"])
-def test_every_confluent_kafka_sample_is_a_config_librdkafka_accepts(protocol: str) -> None:
+def test_every_confluent_kafka_sample_is_a_config_librdkafka_accepts(
+    protocol: GroupProtocol,
+) -> None:
     """40 random samples of the confluent-kafka space each build a real librdkafka consumer
     (which refuses a bad config at construction), searching the prefetch queue and batch."""
     from confluent_kafka import Consumer  # noqa: PLC0415 - only this test needs it

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from tuner.protocol import GroupProtocol
 from tuner.settings import ASSIGNOR_NAMES, SETTINGS, SettingValue
 
 
@@ -35,7 +36,6 @@ class Security(Protocol):
 
 
 _V = TypeVar("_V")
-GroupProtocol = Literal["classic", "consumer"]
 MAX_POLL_RECORDS = "max.poll.records"
 DEFAULT_BATCH_RECORDS = 500
 """Records asked of `consume()` when `max.poll.records` is not set: the Java default, since
@@ -93,7 +93,7 @@ batch passed to `consume()` as max.poll.records; librdkafka's default assignor l
 
 
 def effective_settings(
-    values: Mapping[str, SettingValue], *, protocol: str = "classic"
+    values: Mapping[str, SettingValue], *, protocol: GroupProtocol = "classic"
 ) -> dict[str, SettingValue | None]:
     """Java name → value for every setting a confluent-kafka member has, librdkafka's
     defaults filling the gaps (under KIP-848 the broker's group defaults, and no assignor)."""
@@ -139,7 +139,7 @@ def batch_records(values: Mapping[str, SettingValue]) -> int:
 
 
 def settings_config(
-    values: Mapping[str, SettingValue], *, offset_reset: str, protocol: str = "classic"
+    values: Mapping[str, SettingValue], *, offset_reset: str, protocol: GroupProtocol = "classic"
 ) -> dict[str, str | int | bool]:
     """The librdkafka properties of the given settings (only those: librdkafka's own defaults
     fill the rest), plus where a new group starts reading and its protocol. Under KIP-848 the

@@ -2,7 +2,7 @@
 
 Settings are keyed by their Java property name everywhere in the tuner. This module imports
 neither optuna nor aiokafka, so loading and validating a config stays cheap; aiokafka's
-keyword arguments (which need its assignor classes) are built in `tuner.search.space`.
+keyword arguments (which need its assignor classes) are built in `tuner.clients.aiokafka`.
 """
 
 from __future__ import annotations

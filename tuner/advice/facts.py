@@ -16,7 +16,7 @@ from tuner.clients import ClientName, client_named
 from tuner.config import StudySpec
 from tuner.config import handler as refs
 from tuner.consumer.processing import record_p99_ms
-from tuner.librdkafka import GroupProtocol
+from tuner.protocol import GroupProtocol
 from tuner.settings import SETTINGS, BrokerLimits, SettingValue, effective_settings
 from tuner.trial.result import TrialResult
 

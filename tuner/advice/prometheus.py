@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from tuner.advice.facts import Facts, Observed, client_settings
 from tuner.clients import CLIENTS, ClientName
-from tuner.librdkafka import GroupProtocol
 from tuner.metrics import JAVA_CONSUMER, JAVA_COORDINATOR, JAVA_FETCH, PREFIX
+from tuner.protocol import GroupProtocol
 from tuner.settings import java_defaults
 
 Names = Literal["tuner", "java"]

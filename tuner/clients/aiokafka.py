@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from tuner.clients.base import FETCH_SEARCH, LIVENESS_SEARCH, ConsumerClient, Recommended
-from tuner.settings import ASSIGNOR_NAMES, SETTINGS, ParameterSpec, SettingValue, effective_settings
+from tuner.protocol import GroupProtocol
+from tuner.settings import (
+    ASSIGNOR_NAMES,
+    SETTINGS,
+    ParameterSpec,
+    SettingValue,
+    effective_settings,
+)
 
 
 def assignors() -> dict[str, type]:
@@ -57,18 +64,20 @@ class Aiokafka(ConsumerClient):
     member_loop = "tuner.consumer.aiokafka:run_aiokafka_member"
 
     def effective_settings(
-        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+        self, settings: Mapping[str, SettingValue], *, protocol: GroupProtocol = "classic"
     ) -> dict[str, SettingValue | None]:
         del protocol  # aiokafka implements the classic protocol only (config refuses others)
         return effective_settings(settings)
 
     def member_config(
-        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: str
+        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: GroupProtocol
     ) -> dict[str, object]:
         del protocol
         return {**to_aiokafka_kwargs(settings), "auto_offset_reset": offset_reset}
 
-    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+    def settings_files(
+        self, r: Recommended, *, protocol: GroupProtocol = "classic"
+    ) -> dict[str, str]:
         """aiokafka's snippet, measured; the Java consumer's and librdkafka's files as far as
         each setting means the same there."""
         del protocol

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from tuner import librdkafka
+from tuner.protocol import GroupProtocol
 from tuner.settings import ParameterSpec, SettingValue, validate_settings
 
 ClientName = Literal["aiokafka", "confluent-kafka"]
@@ -94,18 +95,18 @@ class ConsumerClient(ABC):
 
     @abstractmethod
     def effective_settings(
-        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+        self, settings: Mapping[str, SettingValue], *, protocol: GroupProtocol = "classic"
     ) -> dict[str, SettingValue | None]:
         """Java name → value for every setting the client has: `settings`, its own defaults
         filling the gaps (under KIP-848 the broker's group defaults)."""
 
-    def defaults(self, *, protocol: str = "classic") -> dict[str, SettingValue | None]:
+    def defaults(self, *, protocol: GroupProtocol = "classic") -> dict[str, SettingValue | None]:
         """Java name → the client's own default."""
         return self.effective_settings({}, protocol=protocol)
 
     @abstractmethod
     def member_config(
-        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: str
+        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: GroupProtocol
     ) -> dict[str, object]:
         """The client's own configuration of a member from Java-named `settings` (only those:
         its defaults fill the rest), starting at `offset_reset` in a new group."""
@@ -117,7 +118,7 @@ class ConsumerClient(ABC):
         *,
         study: str,
         origin: str,
-        protocol: str = "classic",
+        protocol: GroupProtocol = "classic",
     ) -> Recommended:
         """Split a recommendation into its changes (off this client's defaults, not fixed) and
         the fixed settings; a setting left at the client's default is neither."""
@@ -126,7 +127,7 @@ class ConsumerClient(ABC):
         return Recommended(changes=changes, fixed=dict(fixed), study=study, origin=origin)
 
     def changed(
-        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+        self, settings: Mapping[str, SettingValue], *, protocol: GroupProtocol = "classic"
     ) -> dict[str, SettingValue]:
         """The settings that differ from what this client runs with when nothing is set (a
         confluent-kafka session of 10000 ms is a change, though it is aiokafka's default)."""
@@ -135,7 +136,9 @@ class ConsumerClient(ABC):
         return {name: value for name, value in settings.items() if eff.get(name) != base.get(name)}
 
     @abstractmethod
-    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+    def settings_files(
+        self, r: Recommended, *, protocol: GroupProtocol = "classic"
+    ) -> dict[str, str]:
         """Each settings file of a study measured on this client, by name: its text (this
         client's own, measured; the others' as far as the settings carry over)."""
 
@@ -156,7 +159,7 @@ class ConsumerClient(ABC):
         return [(name, _LIBRDKAFKA_ONLY) for name in values if name in librdkafka.LIBRDKAFKA_ONLY]
 
     def protocol_problems(
-        self, protocol: str, values: Mapping[str, object], *, rules: bool = True
+        self, protocol: GroupProtocol, values: Mapping[str, object], *, rules: bool = True
     ) -> list[tuple[str, str]]:
         """(path, message) for what the group protocol cannot run with this client and
         settings; `rules=False` leaves out the settings KIP-848 takes from the client (`tuner
@@ -176,7 +179,7 @@ class ConsumerClient(ABC):
         return self.setting_problems(params)
 
     def settings_problems(
-        self, values: Mapping[str, SettingValue], *, protocol: str
+        self, values: Mapping[str, SettingValue], *, protocol: GroupProtocol
     ) -> list[tuple[str, str]]:
         """Every problem of one configuration for this client: the Java-named settings' types,
         ranges and rules, what the client cannot run, and what the group protocol forbids."""

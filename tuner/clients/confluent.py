@@ -19,6 +19,7 @@ from tuner.clients.base import (
     Recommended,
 )
 from tuner.librdkafka import LIBRDKAFKA_ONLY, MESSAGE_MAX_BYTES, SOCKET_TIMEOUT_MS, RdSetting
+from tuner.protocol import GroupProtocol
 from tuner.settings import ASSIGNOR_NAMES, ParameterSpec, SettingValue
 
 SESSION = "session.timeout.ms"
@@ -56,18 +57,20 @@ class ConfluentKafka(ConsumerClient):
     member_loop = "tuner.consumer.confluent:run_confluent_member"
 
     def effective_settings(
-        self, settings: Mapping[str, SettingValue], *, protocol: str = "classic"
+        self, settings: Mapping[str, SettingValue], *, protocol: GroupProtocol = "classic"
     ) -> dict[str, SettingValue | None]:
         return librdkafka.effective_settings(settings, protocol=protocol)
 
     def member_config(
-        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: str
+        self, settings: Mapping[str, SettingValue], *, offset_reset: str, protocol: GroupProtocol
     ) -> dict[str, object]:
         return dict(
             librdkafka.settings_config(settings, offset_reset=offset_reset, protocol=protocol)
         )
 
-    def settings_files(self, r: Recommended, *, protocol: str = "classic") -> dict[str, str]:
+    def settings_files(
+        self, r: Recommended, *, protocol: GroupProtocol = "classic"
+    ) -> dict[str, str]:
         """librdkafka's properties and snippet, measured; the Java consumer's as comments."""
         return confluent_files.files(r, protocol=protocol)
 
@@ -125,7 +128,7 @@ class ConfluentKafka(ConsumerClient):
         return out
 
     def protocol_problems(
-        self, protocol: str, values: Mapping[str, object], *, rules: bool = True
+        self, protocol: GroupProtocol, values: Mapping[str, object], *, rules: bool = True
     ) -> list[tuple[str, str]]:
         """Classic: librdkafka refuses a max.poll.interval.ms under the session timeout (a
         default counts: its session is 45 s). KIP-848: the broker assigns and bounds the

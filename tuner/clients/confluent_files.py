@@ -13,12 +13,13 @@ from __future__ import annotations
 from tuner import librdkafka
 from tuner.clients.base import PROTOCOL_LABELS, Recommended
 from tuner.librdkafka import KIP848_GROUP_CONFIGS as GROUP_CONFIGS
+from tuner.protocol import GroupProtocol
 from tuner.settings import SETTINGS, java_property
 
 MEASURED_ON = "confluent-kafka"
 
 
-def files(r: Recommended, *, protocol: str) -> dict[str, str]:
+def files(r: Recommended, *, protocol: GroupProtocol) -> dict[str, str]:
     """Each settings file by name: its text."""
     return {
         "librdkafka.properties": librdkafka_properties(r, protocol=protocol),
@@ -27,7 +28,7 @@ def files(r: Recommended, *, protocol: str) -> dict[str, str]:
     }
 
 
-def _properties(r: Recommended, protocol: str) -> tuple[dict[str, object], list[str]]:
+def _properties(r: Recommended, protocol: GroupProtocol) -> tuple[dict[str, object], list[str]]:
     """(librdkafka properties of the changes and fixed settings, lines to say beside them)."""
     conf: dict[str, object] = {}
     notes: list[str] = []
@@ -47,7 +48,7 @@ def _properties(r: Recommended, protocol: str) -> tuple[dict[str, object], list[
     return conf, notes
 
 
-def librdkafka_properties(r: Recommended, *, protocol: str) -> str:
+def librdkafka_properties(r: Recommended, *, protocol: GroupProtocol) -> str:
     """`librdkafka.properties`: the measured settings under librdkafka's names."""
     conf, notes = _properties(r, protocol)
     lines = [
@@ -62,7 +63,7 @@ def librdkafka_properties(r: Recommended, *, protocol: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def snippet(r: Recommended, *, protocol: str) -> str:
+def snippet(r: Recommended, *, protocol: GroupProtocol) -> str:
     """A confluent_kafka consumer loop with the recommendation; the rest at its defaults."""
     conf, notes = _properties(r, protocol)
     batch = r.settings.get(librdkafka.MAX_POLL_RECORDS, librdkafka.DEFAULT_BATCH_RECORDS)
@@ -91,7 +92,7 @@ def _java_comments(r: Recommended) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _protocol(protocol: str) -> str:
+def _protocol(protocol: GroupProtocol) -> str:
     """`classic`, or `consumer (KIP-848)`."""
     return PROTOCOL_LABELS.get(protocol, protocol)
 

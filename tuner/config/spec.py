@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from tuner.clients import ClientName
+from tuner.protocol import GroupProtocol
 from tuner.settings import ParameterSpec, SettingValue
 
 EMBEDDED = "embedded"
@@ -230,7 +231,7 @@ class ConsumerSpec:
     members: int = 3
     client: ClientName = "aiokafka"
     """Which Python client the members are: each is measured for real, with its own defaults."""
-    group_protocol: Literal["classic", "consumer"] = "classic"
+    group_protocol: GroupProtocol = "classic"
     """`consumer`: KIP-848's protocol (confluent-kafka only); the broker assigns partitions,
     and session.timeout.ms / heartbeat.interval.ms become the group's configs."""
     isolation: Literal["process", "task"] = "process"

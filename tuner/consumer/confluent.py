@@ -33,6 +33,7 @@ from tuner.consumer.poll_timer import PollTimer
 from tuner.consumer.processing import ProcessingModel
 from tuner.consumer.rdkafka_stats import StatsReader, assigned_pairs
 from tuner.metrics import ConsumerMetrics
+from tuner.protocol import protocol_named
 
 log = logging.getLogger(__name__)
 _AUTH_ERRORS = frozenset({
@@ -196,7 +197,7 @@ async def run_confluent_member(
     registry = CollectorRegistry(auto_describe=False)
     metrics = ConsumerMetrics(
         registry, group=spec.group_id, member=spec.member, client=spec.client,
-        group_protocol=str(conf.get("group.protocol", "classic")),
+        group_protocol=protocol_named(conf.get("group.protocol", "classic")),
     )  # fmt: skip
     metrics.consumed(spec.topic, 0, 0)
     model = ProcessingModel(spec.processing, seed=spec.seed)

@@ -14,7 +14,8 @@ from the differences between two reports:
   interval, divided evenly over its fetches — librdkafka does not report one response's size.
 - `node_responses`, `connections`: per broker `rx` and `state`.
 - `lag_records`: per assigned partition, `consumer_lag_stored` (the high watermark minus the
-  offset of the next record handed to the application).
+  offset of the next record handed to the application), or before any was handed out since
+  the assignment, `consumer_lag` (from the committed offset the member starts at).
 
 What librdkafka cannot tell: the size of a single fetch response (only the interval's mean),
 fetch throttle per response (only a window average), failed join rounds, and the latency of
@@ -50,6 +51,15 @@ def spread(window: Mapping[str, Any], count: int) -> list[float]:
                 out.append(v0 + (v1 - v0) * (q - q0) / (q1 - q0))
                 break
     return out
+
+
+def lag_of(partition: Mapping[str, Any]) -> int:
+    """A partition's lag: the high watermark minus the next record the application gets
+    (`consumer_lag_stored`); before it got any since the assignment there is no stored offset,
+    and its position is the committed offset it started from (`consumer_lag`). -1 when
+    neither is known (nothing committed and nothing handed out yet)."""
+    stored = int(partition.get("consumer_lag_stored", -1))
+    return stored if stored >= 0 else int(partition.get("consumer_lag", -1))
 
 
 class StatsReader:
@@ -108,7 +118,7 @@ class StatsReader:
                     continue  # librdkafka's internal "unassigned" partition
                 records += int(p.get("rxmsgs", 0))
                 nbytes += int(p.get("rxbytes", 0))
-                lag = int(p.get("consumer_lag_stored", -1))
+                lag = lag_of(p)
                 if (topic, int(partition)) in self.assigned and lag >= 0:
                     m.lag(topic, int(partition), lag)
             seen_r, seen_b = self._received.get(topic, (0, 0))

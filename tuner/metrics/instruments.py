@@ -17,6 +17,7 @@ from typing import TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tuner.metrics.phases import Outcome
+from tuner.protocol import GroupProtocol
 
 _M = TypeVar("_M", Counter, Histogram)
 
@@ -52,7 +53,7 @@ class ConsumerMetrics:
         group: str,
         member: str,
         client: str = "aiokafka",
-        group_protocol: str = "classic",
+        group_protocol: GroupProtocol = "classic",
     ) -> None:
         self.group = group
         self.member = member

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from tuner.clients import client_named
 from tuner.clients.base import PROTOCOL_LABELS
 from tuner.config import SettingValue
+from tuner.protocol import GroupProtocol
 from tuner.search.events import StudyOutcome
 from tuner.settings import SETTINGS
 
@@ -22,7 +23,7 @@ class MeasuredClient:
     """The client and group protocol every run of a study used."""
 
     client: str = "aiokafka"
-    protocol: str = "classic"
+    protocol: GroupProtocol = "classic"
 
     @classmethod
     def of(cls, outcome: StudyOutcome) -> MeasuredClient:

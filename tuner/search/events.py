@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial
 
 from tuner.config import SettingValue
 from tuner.metrics.phases import Outcome
+from tuner.protocol import GroupProtocol
 from tuner.search.budget import Plan
 from tuner.trial.result import TrialResult
 
@@ -61,7 +62,7 @@ class StudyOutcome:
     """The config's `consumer.settings`, which the study kept out of the search."""
     client: str = "aiokafka"
     """The client every trial measured (a study from before the choice existed: aiokafka)."""
-    group_protocol: str = "classic"
+    group_protocol: GroupProtocol = "classic"
     backlog_records: int = 0
     """The largest backlog a trial needed: where the runs after the study start."""
     interrupted: bool = False

@@ -27,6 +27,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.pool import NullPool
 
 from tuner.config import SettingValue, StudySpec
+from tuner.protocol import protocol_named
 from tuner.search.events import StudyOutcome
 from tuner.trial.result import TrialResult
 
@@ -236,7 +237,7 @@ def outcome_of(
         fail_reasons=reasons,
         fixed=dict(attrs.get(FIXED_ATTR, {})),
         client=str(measured.get("client", "aiokafka")),
-        group_protocol=str(measured.get("group_protocol", "classic")),
+        group_protocol=protocol_named(measured.get("group_protocol", "classic")),
         backlog_records=int(attrs.get(BACKLOG_ATTR, 0)),
         interrupted=interrupted,
     )

@@ -89,6 +89,8 @@ class Keeper:
     """Raise `Undersized` when the top-up cannot get ahead (else note the shortfall)."""
     _resizable: bool = False
     """The shortfall is one a backlog written before the group joins would not have."""
+    _lower_bound: bool = False
+    """Whether the rate last seen is only a lower bound: the group had read all there was."""
     samples: list[tuple[float, float]] = field(default_factory=list)
     _tasks: asyncio.TaskGroup | None = None
     _sampler: asyncio.Task[None] | None = None
@@ -147,7 +149,7 @@ class Keeper:
         if rates is None or self.spec.workload.prefill_records is not None:
             return  # a backlog the user fixed: sampled (for a next attempt), not topped up
         t = self.spec.trial
-        seconds = t.warmup_s + t.measure_s + supply.MARGIN_S
+        seconds = t.warmup_s + supply.longest_window_s(self.spec) + supply.MARGIN_S
         cap = supply.cap_records(self.spec)
         rates.shortfall = None
         if rates.consumed_per_s <= 0:
@@ -163,6 +165,10 @@ class Keeper:
                 self.conn, self.spec.topic.name, self.spec.workload, records=want
             )
             rates.wrote(written)
+            if self._lower_bound:
+                # The group had read everything: its rate was capped by the backlog, not
+                # measured. Let it read the top-up before sizing the next one from its rate.
+                await asyncio.sleep(RATE_OVER_S + 2 * SAMPLE_EVERY_S)
         if rates.shortfall and self.restart and self._resizable:
             raise Undersized(rates.shortfall)
 
@@ -174,6 +180,7 @@ class Keeper:
         self._resizable = False
         ends = sum((await end_offsets(self.conn, self.spec.topic.name)).values())
         ahead = max(ends - int(self.consumed() or 0), 0)
+        self._lower_bound = ahead == 0
         want = supply.top_up(
             ahead=ahead,
             consumes_per_s=rates.consumed_per_s,

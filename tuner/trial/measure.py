@@ -45,7 +45,7 @@ class Measured:
 
     result: TrialResult
     backlog_records: int
-    """What the topic held before the last attempt's group joined (the warm-up may add)."""
+    """What the topic held at the end of the last attempt, top-ups included."""
     attempts: int
     resized: int = 0
     """Groups that left before their window for a backlog written first (`MAX_RESIZES`)."""
@@ -118,7 +118,8 @@ def measure(
         result = replace(result, supply=f"{result.supply}; {rates.shortfall}")
     return Measured(
         result=replace(result, payloads=payloads),
-        backlog_records=records,
+        # What the topic held at the end, top-ups included: where the next trial starts.
+        backlog_records=max(records, result.offsets.end_offsets_total),
         attempts=attempt + 1,
         resized=resized,
     )

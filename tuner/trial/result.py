@@ -15,9 +15,9 @@ from tuner.broker.faults import FaultReport
 from tuner.clients import ClientName
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue
-from tuner.librdkafka import GroupProtocol
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
+from tuner.protocol import GroupProtocol
 
 E2E = f"{PREFIX}e2e_latency_seconds"
 

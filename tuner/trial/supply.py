@@ -25,6 +25,7 @@ from types import MappingProxyType
 
 from tuner.config import StudySpec
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
+from tuner.trial.measurable import LENGTHEN_FACTOR
 from tuner.trial.result import TrialResult
 
 IDLE_WAITING = 0.5
@@ -176,11 +177,20 @@ def records_for(records_per_s: float, seconds: float) -> int:
     return math.ceil(max(records_per_s, 0.0) * max(seconds, 0.0) * SAFETY)
 
 
+def longest_window_s(spec: StudySpec) -> float:
+    """The longest window a trial may run: a window of too few batches is lengthened up to
+    `measurable.LENGTHEN_FACTOR` times `trial.measure_s` (a backlog sized for the shorter one
+    ran dry in the longer, and the trial ran again)."""
+    return LENGTHEN_FACTOR * spec.trial.measure_s
+
+
 def backlog_for(spec: StudySpec, records_per_s: float) -> int:
     """The backlog to write before the group joins: it keeps a group at `records_per_s` busy
-    through join, warm-up, window and margin, times `SAFETY`."""
+    through join, warm-up, the longest window and margin, times `SAFETY`."""
     t = spec.trial
-    return records_for(records_per_s, JOIN_ALLOWANCE_S + t.warmup_s + t.measure_s + MARGIN_S)
+    return records_for(
+        records_per_s, JOIN_ALLOWANCE_S + t.warmup_s + longest_window_s(spec) + MARGIN_S
+    )
 
 
 def cap_records(spec: StudySpec) -> int:

@@ -208,7 +208,7 @@ class HandlerSpec:
 class ServiceSpec:
     """The team's own consumer process, run unchanged as each member of the group.
 
-    The tuner injects itself at the child interpreter's start (`tuner.consumer.bootstrap`):
+    The tuner injects itself at the child interpreter's start (`tuner.consumer.service`):
     the trial's cluster, group, topic and settings replace the service's own, so the service
     needs no change and never touches its production group or topics.
     """

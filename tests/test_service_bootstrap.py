@@ -1,0 +1,247 @@
+"""A team's service run unchanged with the bootstrap injected: the trial's group, topic and
+settings replace the service's own, and what it consumed reaches the parent."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cluster_groups, unique
+from tuner.cluster.admin import Connection, committed_offsets, ensure_topic
+from tuner.cluster.prefill import prefill
+from tuner.config import ClusterSpec, TopicSpec
+from tuner.config.spec import ServiceSpec, WorkloadSpec
+from tuner.consumer.service import (
+    BOOTSTRAP_DIR,
+    PLAN_ENV,
+    REFUSED_EXIT,
+    ServiceReports,
+    child_environment,
+    follow,
+    report_pipe,
+    write_plan,
+)
+from tuner.settings import SettingValue
+
+SERVICES = Path(__file__).parent / "services"
+RECORDS = 240
+TRIAL_BATCH = 7
+"""The trial's max.poll.records: the services ask for 100 per call (and 50 in kafka-python's
+constructor)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ran:
+    reports: ServiceReports
+    returncode: int
+    stderr: str
+    committed: dict[int, int]
+
+
+async def _run_service(
+    tmp_path: Path,
+    bootstrap_servers: str,
+    script: str,
+    *,
+    settings: Mapping[str, SettingValue],
+    env: Mapping[str, str] | None = None,
+    records: int = RECORDS,
+) -> tuple[Ran, str, str]:
+    """Write `records` to a new trial topic, run the service on it until the trial's group has
+    committed them all (or it exits), then Ctrl-C it; (what happened, topic, group)."""
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=ClusterSpec())
+    topic, group = unique("svc"), unique("svc-group")
+    await ensure_topic(conn, TopicSpec(name=topic, partitions=2, create=True))
+    await prefill(conn, topic, WorkloadSpec(message_bytes=100), records=records)
+    service = ServiceSpec(command=(sys.executable, script), topic="orders", env=env or {})
+    read_fd, write_fd = report_pipe()
+    plan = write_plan(
+        tmp_path / "plan.json", service=service, bootstrap_servers=bootstrap_servers,
+        group_id=group, topic=topic, settings=settings, report_fd=write_fd,
+    )  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *service.command, env=child_environment(service, plan), pass_fds=(write_fd,),
+        stderr=subprocess.PIPE, cwd=SERVICES,
+    )  # fmt: skip
+    subprocess_stderr = proc.stderr
+    assert subprocess_stderr is not None
+    reports = ServiceReports()
+    reading = asyncio.create_task(follow(read_fd, reports))
+    os.close(write_fd)
+    committed: dict[int, int] = {}
+    async with asyncio.timeout(30):
+        while proc.returncode is None:
+            with contextlib.suppress(Exception):  # the group exists once it has joined
+                committed = await committed_offsets(conn, group, topic)
+            if sum(committed.values()) >= records:
+                proc.send_signal(signal.SIGINT)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 0.2)
+        stderr = (await subprocess_stderr.read()).decode()
+        await proc.wait()
+        await reading
+    assert proc.returncode is not None
+    return Ran(reports=reports, returncode=proc.returncode, stderr=stderr,
+               committed=committed), topic, group  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("script", "client", "call"),
+    [("billing_kafka_python.py", "kafka-python", "poll"),
+     ("billing_aiokafka.py", "aiokafka", "getmany")],
+)  # fmt: skip
+def test_a_service_runs_in_the_trials_group_on_its_topic_with_its_batch_size(
+    tmp_path: Path, bootstrap_servers: str, script: str, client: str, call: str
+) -> None:
+    """The service's own cluster, group "billing", topic "orders" and `max_records=100` are
+    replaced: the trial's group commits every record of the trial's topic, no group "billing"
+    exists, no poll hands out more than the trial's max.poll.records, and the parent reads
+    the consumer's creation (with what the service passed), its polls and its close."""
+    settings = {"max.poll.records": TRIAL_BATCH, "fetch.max.wait.ms": 100}
+    ran, topic, group = asyncio.run(
+        _run_service(tmp_path, bootstrap_servers, script, settings=settings)
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert sum(ran.committed.values()) == RECORDS
+    groups = asyncio.run(cluster_groups(bootstrap_servers))
+    assert group in groups
+    assert "billing" not in groups
+    (created,) = ran.reports.created
+    assert (created.client, created.group_id, created.topic) == (client, group, topic)
+    assert created.passed["topics"] == ["orders"]
+    kwargs = created.passed["kwargs"]
+    assert isinstance(kwargs, dict)
+    assert (kwargs["group_id"], kwargs["bootstrap_servers"]) == (
+        "billing", "kafka.billing.internal:9092",
+    )  # fmt: skip
+    assert [(p.call, dict(p.arguments)) for p in ran.reports.passed] == [
+        (call, {"max_records": 100})
+    ]
+    progress = ran.reports.progress()
+    assert progress.records == RECORDS
+    assert 0 < progress.max_batch <= TRIAL_BATCH
+    assert progress.polls >= RECORDS // TRIAL_BATCH
+    assert progress.in_poll_s > 0
+    assert (progress.created, progress.closed) == (1, 1)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("mode", "named"), [("topics", "'payments'"), ("pattern", "'^orders.*'")])
+def test_a_service_that_reads_another_topic_is_stopped_naming_it(
+    tmp_path: Path, bootstrap_servers: str, mode: str, named: str
+) -> None:
+    """A subscription to a topic besides `service.topic`, or to a pattern, ends the service
+    with REFUSED_EXIT and the topic or pattern named on stderr and in the report."""
+    ran, _, _ = asyncio.run(
+        _run_service(
+            tmp_path,
+            bootstrap_servers,
+            "other_topics.py",
+            settings={},
+            env={"BILLING_SUBSCRIBE": mode},
+            records=1,
+        )
+    )
+    assert ran.returncode == REFUSED_EXIT, ran.stderr
+    assert named in ran.stderr
+    (refused,) = ran.reports.refused
+    assert named in refused.message
+    assert ran.committed == {}
+
+
+def _imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_bootstrap_imports_only_the_standard_library() -> None:
+    """Every module of the bootstrap imports the standard library or the bootstrap itself:
+    it runs in the service's interpreter, where neither the tuner nor its packages exist."""
+    files = sorted(BOOTSTRAP_DIR.rglob("*.py"))
+    assert len(files) >= 5
+    foreign = {
+        f"{path.relative_to(BOOTSTRAP_DIR)}: {name}"
+        for path in files
+        for name in _imports(path) - {"_tuner_bootstrap", "__future__"}
+        if name not in sys.stdlib_module_names
+    }
+    assert foreign == set()
+
+
+def _constant(path: Path, name: str) -> object:
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == name:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not in {path}")
+
+
+def test_the_bootstrap_and_the_tuner_agree_on_the_variable_and_the_exit_codes() -> None:
+    """The plan's variable and the refusal's exit code are spelt once on each side."""
+    site, plan = BOOTSTRAP_DIR / "sitecustomize.py", BOOTSTRAP_DIR / "_tuner_bootstrap/plan.py"
+    assert _constant(site, "PLAN_ENV") == PLAN_ENV
+    assert _constant(site, "BROKEN_EXIT") == REFUSED_EXIT
+    assert _constant(plan, "REFUSED_EXIT") == REFUSED_EXIT
+
+
+def test_the_bootstrap_chains_to_the_environments_own_sitecustomize(tmp_path: Path) -> None:
+    """Without a plan the bootstrap does nothing but run the next `sitecustomize` on the path
+    (the service's environment's own); a plan it cannot read stops the process."""
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.stderr.write('theirs ran\\n')\n")
+    service = ServiceSpec(command=(sys.executable,), topic="orders")
+    env = child_environment(service, tmp_path / "plan.json", {"PYTHONPATH": str(tmp_path)})
+    del env[PLAN_ENV]
+    code = "import sys; print(sys.modules['sitecustomize'].__file__)"
+    ran = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.strip() == str(BOOTSTRAP_DIR / "sitecustomize.py")
+    assert ran.stderr == "theirs ran\n"
+    env[PLAN_ENV] = str(tmp_path / "missing.json")
+    ran = subprocess.run([sys.executable, "-c", "print('ran')"], env=env, capture_output=True,
+                         text=True, check=False)  # fmt: skip
+    assert ran.returncode == REFUSED_EXIT
+    assert ran.stdout == ""
+    assert "missing.json" in ran.stderr
+
+
+def test_the_plan_holds_each_clients_configuration_of_the_settings(tmp_path: Path) -> None:
+    """aiokafka and kafka-python get keyword arguments (an assignor as classes to import),
+    confluent-kafka librdkafka's properties; a librdkafka-only setting only there."""
+    service = ServiceSpec(command=("x",), topic="orders")
+    settings: dict[str, SettingValue] = {
+        "max.poll.records": 7, "partition.assignment.strategy": "range",
+        "queued.min.messages": 1000,
+    }  # fmt: skip
+    path = write_plan(tmp_path / "p.json", service=service, bootstrap_servers="b:1",
+                      group_id="g", topic="t", settings=settings, report_fd=None)  # fmt: skip
+    plan = json.loads(path.read_text())
+    assert (plan["service_topic"], plan["trial_topic"], plan["max_records"]) == ("orders", "t", 7)
+    clients = plan["clients"]
+    assert clients["aiokafka"]["max_poll_records"] == 7
+    assert clients["aiokafka"]["partition_assignment_strategy"] == {
+        "classes": ["aiokafka.coordinator.assignors.range:RangePartitionAssignor"]
+    }
+    assert clients["kafka-python"]["partition_assignment_strategy"] == {
+        "classes": ["kafka.coordinator.assignors.range:RangePartitionAssignor"]
+    }
+    assert "queued_min_messages" not in clients["kafka-python"]
+    assert clients["confluent-kafka"]["queued.min.messages"] == 1000
+    assert clients["confluent-kafka"]["partition.assignment.strategy"] == "range"

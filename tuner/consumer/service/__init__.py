@@ -1,0 +1,48 @@
+"""A team's own service as a group's members: the plan and environment that start it with the
+bootstrap injected (`bootstrap/`, standard library only), and what it reports back."""
+
+from __future__ import annotations
+
+from tuner.consumer.service.plan import (
+    BOOTSTRAP_DIR,
+    PLAN_ENV,
+    REFUSED_EXIT,
+    child_environment,
+    client_configs,
+    write_plan,
+)
+from tuner.consumer.service.reports import (
+    Closed,
+    Created,
+    Passed,
+    Polled,
+    Refused,
+    Report,
+    ReportError,
+    ServiceProgress,
+    ServiceReports,
+    follow,
+    parse_report,
+    report_pipe,
+)
+
+__all__ = [
+    "BOOTSTRAP_DIR",
+    "PLAN_ENV",
+    "REFUSED_EXIT",
+    "Closed",
+    "Created",
+    "Passed",
+    "Polled",
+    "Refused",
+    "Report",
+    "ReportError",
+    "ServiceProgress",
+    "ServiceReports",
+    "child_environment",
+    "client_configs",
+    "follow",
+    "parse_report",
+    "report_pipe",
+    "write_plan",
+]

@@ -97,6 +97,28 @@ async def _run_service(
                committed=committed), topic, group  # fmt: skip
 
 
+def _ran_in_the_trial(ran: Ran, bootstrap_servers: str, group: str, topic: str) -> None:
+    """The trial's group committed every record, no group "billing" exists, no poll handed
+    out more than the trial's max.poll.records, and the consumer was created in the trial's
+    group on its topic and closed."""
+    assert ran.returncode == 0, ran.stderr
+    assert sum(ran.committed.values()) == RECORDS
+    groups = asyncio.run(cluster_groups(bootstrap_servers))
+    assert group in groups
+    assert "billing" not in groups
+    progress = ran.reports.progress()
+    assert progress.records == RECORDS
+    assert 0 < progress.max_batch <= TRIAL_BATCH
+    assert progress.polls >= RECORDS // TRIAL_BATCH
+    assert progress.in_poll_s > 0
+    assert (progress.created, progress.closed) == (1, 1)
+    (created,) = ran.reports.created
+    assert (created.group_id, created.topic) == (group, topic)
+
+
+SETTINGS: dict[str, SettingValue] = {"max.poll.records": TRIAL_BATCH, "fetch.max.wait.ms": 100}
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("script", "client", "call"),
@@ -106,21 +128,15 @@ async def _run_service(
 def test_a_service_runs_in_the_trials_group_on_its_topic_with_its_batch_size(
     tmp_path: Path, bootstrap_servers: str, script: str, client: str, call: str
 ) -> None:
-    """The service's own cluster, group "billing", topic "orders" and `max_records=100` are
-    replaced: the trial's group commits every record of the trial's topic, no group "billing"
-    exists, no poll hands out more than the trial's max.poll.records, and the parent reads
-    the consumer's creation (with what the service passed), its polls and its close."""
-    settings = {"max.poll.records": TRIAL_BATCH, "fetch.max.wait.ms": 100}
+    """A kafka-python poll loop's and an aiokafka getmany loop's own cluster, group "billing",
+    topic "orders" and `max_records=100` are replaced by the trial's (`_ran_in_the_trial`),
+    and the parent reads what the service passed."""
     ran, topic, group = asyncio.run(
-        _run_service(tmp_path, bootstrap_servers, script, settings=settings)
+        _run_service(tmp_path, bootstrap_servers, script, settings=SETTINGS)
     )
-    assert ran.returncode == 0, ran.stderr
-    assert sum(ran.committed.values()) == RECORDS
-    groups = asyncio.run(cluster_groups(bootstrap_servers))
-    assert group in groups
-    assert "billing" not in groups
+    _ran_in_the_trial(ran, bootstrap_servers, group, topic)
     (created,) = ran.reports.created
-    assert (created.client, created.group_id, created.topic) == (client, group, topic)
+    assert created.client == client
     assert created.passed["topics"] == ["orders"]
     kwargs = created.passed["kwargs"]
     assert isinstance(kwargs, dict)
@@ -130,12 +146,26 @@ def test_a_service_runs_in_the_trials_group_on_its_topic_with_its_batch_size(
     assert [(p.call, dict(p.arguments)) for p in ran.reports.passed] == [
         (call, {"max_records": 100})
     ]
-    progress = ran.reports.progress()
-    assert progress.records == RECORDS
-    assert 0 < progress.max_batch <= TRIAL_BATCH
-    assert progress.polls >= RECORDS // TRIAL_BATCH
-    assert progress.in_poll_s > 0
-    assert (progress.created, progress.closed) == (1, 1)
+
+
+@pytest.mark.integration
+def test_a_confluent_kafka_service_runs_in_the_trials_group_with_its_batch_size(
+    tmp_path: Path, bootstrap_servers: str
+) -> None:
+    """A confluent-kafka consume loop's conf (group.id "billing") and subscription to "orders"
+    are replaced, and its `consume(num_messages=100)` hands out the trial's batch."""
+    ran, topic, group = asyncio.run(
+        _run_service(tmp_path, bootstrap_servers, "billing_confluent.py", settings=SETTINGS)
+    )
+    _ran_in_the_trial(ran, bootstrap_servers, group, topic)
+    (created,) = ran.reports.created
+    assert created.client == "confluent-kafka"
+    conf = created.passed["conf"]
+    assert isinstance(conf, dict)
+    assert conf["group.id"] == "billing"
+    assert [(p.call, dict(p.arguments)) for p in ran.reports.passed] == [
+        ("consume", {"num_messages": 100})
+    ]
 
 
 @pytest.mark.integration

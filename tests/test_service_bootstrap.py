@@ -26,9 +26,11 @@ from tuner.consumer.service import (
     BOOTSTRAP_DIR,
     PLAN_ENV,
     REFUSED_EXIT,
+    ReportError,
     ServiceReports,
     child_environment,
     follow,
+    parse_report,
     report_pipe,
     write_plan,
 )
@@ -121,16 +123,21 @@ SETTINGS: dict[str, SettingValue] = {"max.poll.records": TRIAL_BATCH, "fetch.max
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    ("script", "client", "call"),
-    [("billing_kafka_python.py", "kafka-python", "poll"),
-     ("billing_aiokafka.py", "aiokafka", "getmany")],
+    ("script", "client", "passed"),
+    [("billing_kafka_python.py", "kafka-python", [("poll", {"max_records": 100})]),
+     ("billing_aiokafka.py", "aiokafka", [("getmany", {"max_records": 100})]),
+     ("billing_aiokafka_iter.py", "aiokafka", [])],
 )  # fmt: skip
 def test_a_service_runs_in_the_trials_group_on_its_topic_with_its_batch_size(
-    tmp_path: Path, bootstrap_servers: str, script: str, client: str, call: str
+    tmp_path: Path,
+    bootstrap_servers: str,
+    script: str,
+    client: str,
+    passed: list[tuple[str, dict[str, object]]],
 ) -> None:
-    """A kafka-python poll loop's and an aiokafka getmany loop's own cluster, group "billing",
-    topic "orders" and `max_records=100` are replaced by the trial's (`_ran_in_the_trial`),
-    and the parent reads what the service passed."""
+    """A kafka-python poll loop's, an aiokafka getmany loop's and an `async for` loop's own
+    cluster, group "billing", topic "orders" and `max_records=100` are replaced by the trial's
+    (`_ran_in_the_trial`), and the parent reads what the service passed."""
     ran, topic, group = asyncio.run(
         _run_service(tmp_path, bootstrap_servers, script, settings=SETTINGS)
     )
@@ -143,9 +150,7 @@ def test_a_service_runs_in_the_trials_group_on_its_topic_with_its_batch_size(
     assert (kwargs["group_id"], kwargs["bootstrap_servers"]) == (
         "billing", "kafka.billing.internal:9092",
     )  # fmt: skip
-    assert [(p.call, dict(p.arguments)) for p in ran.reports.passed] == [
-        (call, {"max_records": 100})
-    ]
+    assert [(p.call, dict(p.arguments)) for p in ran.reports.passed] == passed
 
 
 @pytest.mark.integration
@@ -275,3 +280,35 @@ def test_the_plan_holds_each_clients_configuration_of_the_settings(tmp_path: Pat
     assert "queued_min_messages" not in clients["kafka-python"]
     assert clients["confluent-kafka"]["queued.min.messages"] == 1000
     assert clients["confluent-kafka"]["partition.assignment.strategy"] == "range"
+
+
+def _polls(pid: int, consumer: int, records: int, last_return: float, gap: float) -> str:
+    return json.dumps({
+        "kind": "polls", "pid": pid, "consumer": consumer, "at": last_return, "polls": 3,
+        "records": records, "in_poll_s": 0.5, "between_s": 0.25, "max_batch": records,
+        "last_start": last_return - 0.1, "last_return": last_return, "last_gap_s": gap,
+    })  # fmt: skip
+
+
+def test_the_latest_counters_of_each_consumer_add_up_and_a_stuck_service_shows_its_gap() -> None:
+    """A later line of a consumer replaces its earlier one (counters are cumulative); two
+    consumers (one per process of a forking service) add up; the gap since the last poll is
+    open until the next report, and the last gap is the consumer's that polled last."""
+    reports = ServiceReports()
+    for line in (_polls(1, 0, 10, 100.0, 0.5), _polls(1, 0, 30, 101.0, 0.25),
+                 _polls(2, 0, 5, 100.5, 2.0)):  # fmt: skip
+        reports.add(parse_report(line))
+    progress = reports.progress()
+    assert (progress.records, progress.polls, progress.max_batch) == (35, 6, 30)
+    assert (progress.in_poll_s, progress.between_s) == (1.0, 0.5)
+    assert (progress.last_return, progress.last_gap_s) == (101.0, 0.25)
+    assert progress.open_gap_s(now=104.0) == 3.0
+
+
+@pytest.mark.parametrize("line", ['{"kind": "polls", "pid": 1}', "Traceback (", '{"kind": "x"}'])
+def test_a_line_that_is_no_report_is_an_error_that_quotes_it(line: str) -> None:
+    """A truncated report, a stray print on the pipe and an unknown kind each raise
+    `ReportError` with the line in its message."""
+    with pytest.raises(ReportError, match="not a service report") as caught:
+        parse_report(line)
+    assert line[:10] in str(caught.value)

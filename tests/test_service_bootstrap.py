@@ -37,6 +37,9 @@ from tuner.consumer.service import (
 from tuner.settings import SettingValue
 
 SERVICES = Path(__file__).parent / "services"
+SERVICE_PYTHON = os.environ.get("TUNER_TEST_SERVICE_PYTHON", sys.executable)
+"""The interpreter the services run in: set it to another virtualenv's python to check the
+bootstrap against the client versions installed there."""
 RECORDS = 240
 TRIAL_BATCH = 7
 """The trial's max.poll.records: the services ask for 100 per call (and 50 in kafka-python's
@@ -66,7 +69,7 @@ async def _run_service(
     topic, group = unique("svc"), unique("svc-group")
     await ensure_topic(conn, TopicSpec(name=topic, partitions=2, create=True))
     await prefill(conn, topic, WorkloadSpec(message_bytes=100), records=records)
-    service = ServiceSpec(command=(sys.executable, script), topic="orders", env=env or {})
+    service = ServiceSpec(command=(SERVICE_PYTHON, script), topic="orders", env=env or {})
     read_fd, write_fd = report_pipe()
     plan = write_plan(
         tmp_path / "plan.json", service=service, bootstrap_servers=bootstrap_servers,

@@ -1,5 +1,10 @@
 """A team's own service as a group's members: the plan and environment that start it with the
-bootstrap injected (`bootstrap/`, standard library only), and what it reports back."""
+bootstrap injected (`bootstrap/`, standard library only), and what it reports back.
+
+Run on the real broker with kafka-python 2.0.2 and 3.0.12, aiokafka 0.11.0 and 0.14.0,
+confluent-kafka 2.3.0 and 2.16.2 (`Consumer`; `confluent_kafka.aio.AIOConsumer` builds one).
+The bootstrap needs Python's `site` (not `python -S`, `-I` or `-E`, which skip it or
+PYTHONPATH)."""
 
 from __future__ import annotations
 

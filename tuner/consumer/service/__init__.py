@@ -3,8 +3,8 @@ bootstrap injected (`bootstrap/`, standard library only), and what it reports ba
 
 Run on the real broker with kafka-python 2.0.2 and 3.0.12, aiokafka 0.11.0 and 0.14.0,
 confluent-kafka 2.3.0 and 2.16.2 (`Consumer`; `confluent_kafka.aio.AIOConsumer` builds one).
-The bootstrap needs Python's `site` (not `python -S`, `-I` or `-E`, which skip it or
-PYTHONPATH)."""
+The service's interpreter must be Python 3.10 or newer (the bootstrap's dataclasses) and run
+`site` with PYTHONPATH (not `python -S`, `-I` or `-E`)."""
 
 from __future__ import annotations
 

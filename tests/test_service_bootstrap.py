@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -315,3 +316,30 @@ def test_a_line_that_is_no_report_is_an_error_that_quotes_it(line: str) -> None:
     with pytest.raises(ReportError, match="not a service report") as caught:
         parse_report(line)
     assert line[:10] in str(caught.value)
+
+
+def test_the_reports_go_only_to_the_pipe_the_tuner_gave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that holds another file under the plan's `report_fd` (a worker started by
+    spawn, which inherits no pipe) reports nothing rather than write into that file."""
+    spec = importlib.util.spec_from_file_location(
+        "_tuner_bootstrap_plan", BOOTSTRAP_DIR / "_tuner_bootstrap" / "plan.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclass looks itself up
+    spec.loader.exec_module(module)
+    read_fd, write_fd = report_pipe()
+    service = ServiceSpec(command=("x",), topic="orders")
+    path = write_plan(tmp_path / "p.json", service=service, bootstrap_servers="b:1",
+                      group_id="g", topic="t", settings={}, report_fd=write_fd)  # fmt: skip
+    try:
+        assert module.load(str(path)).report_pipe() == write_fd
+        with (tmp_path / "other").open("w") as other:
+            os.dup2(other.fileno(), write_fd)  # the number now names another file
+            assert module.load(str(path)).report_pipe() is None
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)

@@ -69,6 +69,9 @@ def write_plan(
         "max_records": max_records if isinstance(max_records, int) else None,
         "clients": client_configs(settings, offset_reset=offset_reset, protocol=protocol),
         "report_fd": report_fd,
+        # The pipe's identity: a process that did not inherit it (a worker started by spawn)
+        # may hold another file under that number, which must not get the reports.
+        "report_inode": None if report_fd is None else os.fstat(report_fd).st_ino,
     }
     path.write_text(json.dumps(plan, indent=1) + "\n")
     return path

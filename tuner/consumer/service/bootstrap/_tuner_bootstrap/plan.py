@@ -33,6 +33,19 @@ class Plan:
     """Client name → its configuration from the trial's settings (kwargs or librdkafka's conf)."""
     report_fd: int | None
     """The inherited pipe the reports go to (None: not reported)."""
+    report_inode: int | None
+    """The pipe's inode, as the tuner saw it."""
+
+    def report_pipe(self) -> int | None:
+        """`report_fd` if this process holds the tuner's pipe under it, else None (a worker
+        that did not inherit it, started by spawn, may hold another file there)."""
+        if self.report_fd is None:
+            return None
+        try:
+            same = os.fstat(self.report_fd).st_ino == self.report_inode
+        except OSError:
+            return None
+        return self.report_fd if same else None
 
     def config(self, client: str) -> dict[str, Any]:
         """The trial's configuration of `client`, decoded (assignor classes imported)."""
@@ -66,6 +79,7 @@ def load(path: str) -> Plan:
         max_records=raw["max_records"],
         clients=raw["clients"],
         report_fd=raw["report_fd"],
+        report_inode=raw["report_inode"],
     )
 
 

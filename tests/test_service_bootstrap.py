@@ -105,8 +105,8 @@ async def _run_service(
 
 def _ran_in_the_trial(ran: Ran, bootstrap_servers: str, group: str, topic: str) -> None:
     """The trial's group committed every record, no group "billing" exists, no poll handed
-    out more than the trial's max.poll.records, and the consumer was created in the trial's
-    group on its topic and closed."""
+    out more than the trial's max.poll.records, the consumer was created in the trial's
+    group on its topic and closed, and it reported the topic's 2 partitions assigned."""
     assert ran.returncode == 0, ran.stderr
     assert sum(ran.committed.values()) == RECORDS
     groups = asyncio.run(cluster_groups(bootstrap_servers))
@@ -120,6 +120,7 @@ def _ran_in_the_trial(ran: Ran, bootstrap_servers: str, group: str, topic: str) 
     assert (progress.created, progress.closed) == (1, 1)
     (created,) = ran.reports.created
     assert (created.group_id, created.topic) == (group, topic)
+    assert [p.partitions for p in ran.reports.polled.values()] == [2]
 
 
 SETTINGS: dict[str, SettingValue] = {"max.poll.records": TRIAL_BATCH, "fetch.max.wait.ms": 100}

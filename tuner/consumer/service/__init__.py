@@ -8,6 +8,13 @@ The service's interpreter must be Python 3.10 or newer (the bootstrap's dataclas
 
 from __future__ import annotations
 
+from tuner.consumer.service.group import (
+    CREATE_TIMEOUT_S,
+    ServiceGroup,
+    ServiceGroupSpec,
+    ServiceMember,
+    service_group,
+)
 from tuner.consumer.service.plan import (
     BOOTSTRAP_DIR,
     PLAN_ENV,
@@ -19,6 +26,7 @@ from tuner.consumer.service.plan import (
 from tuner.consumer.service.reports import (
     Closed,
     Created,
+    Held,
     Passed,
     Polled,
     Refused,
@@ -33,15 +41,20 @@ from tuner.consumer.service.reports import (
 
 __all__ = [
     "BOOTSTRAP_DIR",
+    "CREATE_TIMEOUT_S",
     "PLAN_ENV",
     "REFUSED_EXIT",
     "Closed",
     "Created",
+    "Held",
     "Passed",
     "Polled",
     "Refused",
     "Report",
     "ReportError",
+    "ServiceGroup",
+    "ServiceGroupSpec",
+    "ServiceMember",
     "ServiceProgress",
     "ServiceReports",
     "child_environment",
@@ -49,5 +62,6 @@ __all__ = [
     "follow",
     "parse_report",
     "report_pipe",
+    "service_group",
     "write_plan",
 ]

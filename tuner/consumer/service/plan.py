@@ -55,11 +55,14 @@ def write_plan(
     topic: str,
     settings: Mapping[str, SettingValue],
     report_fd: int | None,
+    control_fd: int | None = None,
     offset_reset: str = "earliest",
     protocol: GroupProtocol = "classic",
 ) -> Path:
     """Write one member's plan to `path`; `report_fd` is the write end of the pipe the member
-    inherits (`pass_fds`) for its reports (`tuner.consumer.service.reports`)."""
+    inherits (`pass_fds`) for its reports (`tuner.consumer.service.reports`); `control_fd`
+    the read end of the pipe the tuner asks on to hold the polls before it stops the member
+    (its end, the tuner gone, stops the member too)."""
     max_records = settings.get(MAX_POLL_RECORDS)
     plan = {
         "bootstrap_servers": bootstrap_servers,
@@ -72,6 +75,8 @@ def write_plan(
         # The pipe's identity: a process that did not inherit it (a worker started by spawn)
         # may hold another file under that number, which must not get the reports.
         "report_inode": None if report_fd is None else os.fstat(report_fd).st_ino,
+        "control_fd": control_fd,
+        "control_inode": None if control_fd is None else os.fstat(control_fd).st_ino,
     }
     path.write_text(json.dumps(plan, indent=1) + "\n")
     return path

@@ -65,6 +65,12 @@ class Polled:
     last_return: float
     last_gap_s: float
     """The gap before the last poll began (0 before the second poll)."""
+    batches: int = 0
+    """Polls that returned records."""
+    last_records: int = 0
+    """What the last poll returned: the service's batch in flight until it polls again."""
+    partitions: int | None = None
+    """Partitions assigned to the consumer when its counters were sent (None: not read)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,7 +88,15 @@ class Refused:
     message: str
 
 
-Report = Created | Passed | Polled | Closed | Refused
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Held:
+    """The process holds every poll from now on, its counters sent (the tuner asked)."""
+
+    pid: int
+    at: float
+
+
+Report = Created | Passed | Polled | Closed | Refused | Held
 
 
 def parse_report(line: str | bytes) -> Report:
@@ -99,6 +113,8 @@ def _report(raw: dict[str, Any]) -> Report:
     kind, at = raw["kind"], float(raw["at"])
     if kind == "refused":
         return Refused(pid=int(raw["pid"]), at=at, message=str(raw["message"]))
+    if kind == "held":
+        return Held(pid=int(raw["pid"]), at=at)
     key = (int(raw["pid"]), int(raw["consumer"]))
     if kind == "created":
         return Created(
@@ -113,6 +129,8 @@ def _report(raw: dict[str, Any]) -> Report:
             in_poll_s=float(raw["in_poll_s"]), between_s=float(raw["between_s"]),
             max_batch=int(raw["max_batch"]), last_start=float(raw["last_start"]),
             last_return=float(raw["last_return"]), last_gap_s=float(raw["last_gap_s"]),
+            batches=int(raw.get("batches", 0)), last_records=int(raw.get("last_records", 0)),
+            partitions=None if raw.get("partitions") is None else int(raw["partitions"]),
         )  # fmt: skip
     if kind == "closed":
         return Closed(key=key, at=at)
@@ -149,6 +167,7 @@ class ServiceReports:
     polled: dict[ConsumerKey, Polled] = field(default_factory=dict)
     closed: list[Closed] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    held: list[Held] = field(default_factory=list)
 
     def add(self, report: Report) -> None:
         match report:
@@ -162,6 +181,8 @@ class ServiceReports:
                 self.closed.append(report)
             case Refused():
                 self.refused.append(report)
+            case Held():
+                self.held.append(report)
 
     def progress(self) -> ServiceProgress:
         polled = list(self.polled.values())

@@ -85,6 +85,7 @@ def install(plan_path: str) -> None:
     """Read the plan and wrap each client's consumer class when (or if already) imported."""
     plan = load(plan_path)
     reporter = Reporter(plan.report_pipe())
+    reporter.hold_on(plan.control_pipe())
     targets = {t.module: t for t in TARGETS}
     for name, target in targets.items():
         if name in sys.modules:  # imported before us (another sitecustomize, a .pth file)

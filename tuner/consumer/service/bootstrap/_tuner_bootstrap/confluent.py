@@ -30,6 +30,7 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
         meter = ctx.reporter.meter()
         setattr(self, METER, meter)  # a Python subclass of a C type has a __dict__
         base.__init__(self, conf, *args[1:], **kept)
+        meter.assignment = self.assignment
         ctx.created(meter, conf={**given, **kwargs})
 
     def subscribe(self: Any, topics: Any, *args: Any, **kwargs: Any) -> Any:

@@ -33,6 +33,7 @@ def methods(base: type[Any], ctx: Context) -> dict[str, Callable[..., Any]]:
         meter = ctx.reporter.meter()
         setattr(self, METER, meter)
         base.__init__(self, *given, **kwargs)
+        meter.assignment = self.assignment
         ctx.created(meter, topics=list(topics), kwargs=configs)
 
     def subscribe(self: Any, topics: Any = (), pattern: Any = None, listener: Any = None) -> Any:

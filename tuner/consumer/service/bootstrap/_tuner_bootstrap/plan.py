@@ -35,17 +35,18 @@ class Plan:
     """The inherited pipe the reports go to (None: not reported)."""
     report_inode: int | None
     """The pipe's inode, as the tuner saw it."""
+    control_fd: int | None = None
+    """The inherited pipe the tuner asks on to hold the polls before it stops the service."""
+    control_inode: int | None = None
 
     def report_pipe(self) -> int | None:
         """`report_fd` if this process holds the tuner's pipe under it, else None (a worker
         that did not inherit it, started by spawn, may hold another file there)."""
-        if self.report_fd is None:
-            return None
-        try:
-            same = os.fstat(self.report_fd).st_ino == self.report_inode
-        except OSError:
-            return None
-        return self.report_fd if same else None
+        return _inherited(self.report_fd, self.report_inode)
+
+    def control_pipe(self) -> int | None:
+        """`control_fd` if this process holds the tuner's pipe under it, else None."""
+        return _inherited(self.control_fd, self.control_inode)
 
     def config(self, client: str) -> dict[str, Any]:
         """The trial's configuration of `client`, decoded (assignor classes imported)."""
@@ -80,7 +81,19 @@ def load(path: str) -> Plan:
         clients=raw["clients"],
         report_fd=raw["report_fd"],
         report_inode=raw["report_inode"],
+        control_fd=raw.get("control_fd"),
+        control_inode=raw.get("control_inode"),
     )
+
+
+def _inherited(fd: int | None, inode: int | None) -> int | None:
+    if fd is None:
+        return None
+    try:
+        same = os.fstat(fd).st_ino == inode
+    except OSError:
+        return None
+    return fd if same else None
 
 
 def decode(value: object) -> object:

@@ -8,10 +8,13 @@ batch of a service that then works on it for long is reported too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
 INTERVAL_S = 0.1
@@ -33,6 +36,10 @@ class Meter:
         self.in_poll_s = 0.0
         self.between_s = 0.0
         self.max_batch = 0
+        self.batches = 0
+        """Polls that returned records."""
+        self.last_records = 0
+        """What the last poll returned: the service's batch in flight until it polls again."""
         self.last_start = 0.0
         self.last_return = 0.0
         self.last_gap_s = 0.0
@@ -41,9 +48,17 @@ class Meter:
         self.seen: set[tuple[str, str]] = set()
         """The per-call arguments already recorded."""
         self.closed = False
+        self.assignment: Callable[[], Collection[Any]] | None = None
+        """The consumer's own `assignment()`, read when a poll's counters go out (at most
+        every `INTERVAL_S`: confluent-kafka's builds a list each call)."""
+        self.partitions: int | None = None
+        """Partitions assigned when last read (None: not read yet)."""
 
     def start(self) -> float:
-        """A poll call begins: the gap since the last one returned ends here."""
+        """A poll call begins: the gap since the last one returned ends here. Once the tuner
+        has asked to hold, no poll begins (the service is stopped next)."""
+        if self.reporter.held.is_set():
+            threading.Event().wait()
         now = time.monotonic()
         if self.last_return:
             self.last_gap_s = now - self.last_return
@@ -59,16 +74,27 @@ class Meter:
             if self.last_return:
                 self.between_s += started - self.last_return
             self.max_batch = max(self.max_batch, records)
+            self.batches += records > 0
+            self.last_records = records
             self.last_start, self.last_return, self.dirty = started, now, True
-        if now - self.sent >= INTERVAL_S:
+        if now - self.sent >= INTERVAL_S or self.reporter.held.is_set():
+            self._read_assignment()
             self.reporter.flush(self)
+
+    def _read_assignment(self) -> None:
+        if self.assignment is None:
+            return
+        with contextlib.suppress(Exception):  # closed, or mid-rebalance: the last count stands
+            self.partitions = len(self.assignment())
 
     def line(self) -> dict[str, Any]:
         """The counters as a `polls` line (the caller holds the lock)."""
         return {
             "kind": "polls", "consumer": self.consumer, "polls": self.polls,
             "records": self.records, "in_poll_s": self.in_poll_s, "between_s": self.between_s,
-            "max_batch": self.max_batch, "last_start": self.last_start,
+            "max_batch": self.max_batch, "batches": self.batches,
+            "last_records": self.last_records, "partitions": self.partitions,
+            "last_start": self.last_start,
             "last_return": self.last_return, "last_gap_s": self.last_gap_s,
         }  # fmt: skip
 
@@ -82,6 +108,8 @@ class Reporter:
         self.write_lock = threading.Lock()
         self.meters: list[Meter] = []
         self.thread: threading.Thread | None = None
+        self.held = threading.Event()
+        """Set when the tuner asked to hold the polls (`hold_on`)."""
         if fd is not None:
             os.set_blocking(fd, False)
             os.register_at_fork(after_in_child=self._forked)
@@ -95,6 +123,30 @@ class Reporter:
             self.thread = threading.Thread(target=self._run, name="tuner-report", daemon=True)
             self.thread.start()
         return meter
+
+    def hold_on(self, control_fd: int | None) -> None:
+        """Listen on the tuner's control pipe: a byte on it holds every poll from then on,
+        after which each consumer's counters go out at once and a `held` line says so, so
+        that what the service consumed is all counted before the tuner stops it (a commit
+        it makes next is of records counted already). The pipe's end (the tuner is gone)
+        stops the service as SIGTERM would: it must not outlive its trial."""
+        if control_fd is None:
+            return
+
+        def listen() -> None:
+            try:
+                got = os.read(control_fd, 1)
+            except OSError:
+                got = b""
+            if not got:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            self.held.set()
+            for meter in list(self.meters):
+                self.flush(meter)
+            self.event(None, "held")
+
+        threading.Thread(target=listen, name="tuner-control", daemon=True).start()
 
     def event(self, meter: Meter | None, kind: str, **fields: object) -> None:
         """A line that must arrive: it waits (briefly) for room in the pipe."""
@@ -139,3 +191,4 @@ class Reporter:
         thread."""
         self.lock, self.write_lock = threading.Lock(), threading.Lock()
         self.meters, self.thread = [], None
+        self.held = threading.Event()

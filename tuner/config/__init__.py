@@ -25,6 +25,7 @@ from tuner.config.spec import (
     ProducerSpec,
     SearchSpec,
     SecuritySpec,
+    ServiceSpec,
     ShapeSpec,
     SizeSpec,
     StudyMetaSpec,
@@ -40,7 +41,7 @@ __all__ = [  # ParameterSpec and SettingValue are re-exported: the specs are mad
     "DEFAULT_STEADY_S", "EMBEDDED", "ClusterSpec", "ConfigError", "ConfirmSpec",
     "ConstraintsSpec", "ConsumerSpec", "FaultSpec", "HandlerSpec", "LocustSpec", "MetricsSpec",
     "NetworkSpec", "ObjectiveSpec", "ParameterSpec", "PayloadsSpec", "ProcessingSpec",
-    "ProducerSpec", "SearchSpec", "SecuritySpec", "SettingValue", "ShapeSpec", "SizeSpec",
-    "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec", "WorkloadSpec", "describe_path",
-    "load_config", "parse_config",
+    "ProducerSpec", "SearchSpec", "SecuritySpec", "ServiceSpec", "SettingValue", "ShapeSpec",
+    "SizeSpec", "StudyMetaSpec", "StudySpec", "TopicSpec", "TrialSpec", "WorkloadSpec",
+    "describe_path", "load_config", "parse_config",
 ]  # fmt: skip

@@ -10,6 +10,7 @@ import re
 from tuner.clients import client_named
 from tuner.config.duration import duration_s
 from tuner.config.payloads import payload_problems
+from tuner.config.service import service_problems
 from tuner.config.spec import EMBEDDED, NetworkSpec, StudySpec
 from tuner.config.topology import topology_problems
 from tuner.librdkafka import split_settings
@@ -210,8 +211,10 @@ def _check_parameters(spec: StudySpec, problems: list[str]) -> None:
 
 def _check_client(spec: StudySpec, problems: list[str], *, rules: bool) -> None:
     """The settings, as the chosen client takes them: a setting only the other client has is
-    a problem, not something silently dropped."""
+    a problem, not something silently dropped; and the service the members run, if any."""
     c = spec.consumer
+    if c.service is not None:
+        problems.extend(service_problems(c.service))
     java_settings, _ = split_settings(c.settings)
     for name, message in validate_settings(java_settings, rules=rules):
         problems.append(f"consumer.settings.{name}: {message}")

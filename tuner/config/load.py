@@ -25,6 +25,7 @@ from tuner.config.checks import check_spec, show
 from tuner.config.errors import ConfigError
 from tuner.config.payloads import with_payloads
 from tuner.config.read import read_yaml
+from tuner.config.service import service_shorthand, with_service
 from tuner.config.spec import HandlerSpec, StudySpec
 from tuner.settings import SETTINGS, ParameterSpec
 
@@ -80,6 +81,7 @@ def parse_config(
     check_spec(spec, problems, rules=rules)
     if spec.consumer.handler is not None:
         spec = _with_handler(spec, spec.consumer.handler, base_dir or Path.cwd(), problems)
+    spec = with_service(spec, base_dir or Path.cwd(), problems)
     spec = with_payloads(spec, base_dir or Path.cwd(), problems)
     if problems:
         raise ConfigError([_origin(p, overridden) for p in problems])
@@ -90,6 +92,8 @@ def _handler_shorthand(data: Mapping[str, object], problems: list[str]) -> None:
     """`handler: handlers.py:handle` is short for `handler: {function: handlers.py:handle}`;
     the handler replaces the processing model, so giving both is a mistake."""
     consumer = data.get("consumer")
+    if isinstance(consumer, dict):
+        service_shorthand(consumer, problems)
     if not isinstance(consumer, dict) or consumer.get("handler") is None:
         return
     if isinstance(consumer["handler"], str):
@@ -313,7 +317,16 @@ def _convert(hint: Any, value: object, path: str, problems: list[str]) -> object
         if args and dataclasses.is_dataclass(args[0]):
             item = cast(type[Any], args[0])
             return tuple(_build(item, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+        if args and args[0] is str:
+            return tuple(_convert(str, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
         return tuple(value)
+    if origin is collections.abc.Mapping and args[1] is str:  # environment variables
+        if not isinstance(value, dict):
+            problems.append(f"{path}: must be a mapping of names to strings, got {show(value)}")
+            return None
+        return MappingProxyType({
+            str(k): _convert(str, v, f"{path}.{k}", problems) for k, v in value.items()
+        })  # fmt: skip
     if origin is collections.abc.Mapping:
         if not isinstance(value, dict):
             problems.append(f"{path}: must be a mapping of Kafka property names, got {show(value)}")

@@ -205,6 +205,28 @@ class HandlerSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSpec:
+    """The team's own consumer process, run unchanged as each member of the group.
+
+    The tuner injects itself at the child interpreter's start (`tuner.consumer.service`):
+    the trial's cluster, group, topic and settings replace the service's own, so the service
+    needs no change and never touches its production group or topics.
+    """
+
+    command: tuple[str, ...] = ()
+    """The command line as its words (`command: faststream run billing:app` is split as a
+    shell would split it); it runs in the service's own interpreter and virtualenv."""
+    topic: str = ""
+    """The topic the service's code subscribes to; inside a trial it becomes the trial's."""
+    cwd: str | None = None
+    """Where the command runs, relative to the config file (default: the config's directory);
+    the loader makes it absolute."""
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Extra environment variables for the service (the tuner's own environment is passed
+    on too)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSpec:
     members: int = 3
     client: ClientName = "aiokafka"
@@ -216,6 +238,9 @@ class ConsumerSpec:
     processing: ProcessingSpec = field(default_factory=ProcessingSpec)
     handler: HandlerSpec | None = None
     """The user's own code processes each batch (then `processing` must not be given)."""
+    service: ServiceSpec | None = None
+    """The team's own service process is each member (then neither `handler` nor
+    `processing` may be given)."""
     settings: Mapping[str, SettingValue] = field(default_factory=lambda: MappingProxyType({}))
     """Kafka (Java) property names → values; what a plain `tuner run` uses."""
 

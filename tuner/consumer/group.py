@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection as Pipe
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -323,3 +323,34 @@ class ConsumerGroup:
 
 class GroupError(Exception):
     """The group could not form or lost a member."""
+
+
+class GroupMember(Protocol):
+    """What the trial reads of a member's spec (`MemberSpec`, a service's `ServiceMember`)."""
+
+    @property
+    def member(self) -> str: ...
+    @property
+    def group_id(self) -> str: ...
+
+
+class Group(Protocol):
+    """What a trial asks of the group it measures: `ConsumerGroup` (the tuner's members) and
+    `tuner.consumer.service.ServiceGroup` (the team's service) both give it."""
+
+    @property
+    def members(self) -> Sequence[GroupMember]: ...
+    async def __aenter__(self) -> Group: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def wait_until_assigned(self, timeout_s: float = 60.0) -> None: ...
+    def check_not_killed(self) -> None: ...
+    def check_handlers(self) -> None: ...
+    async def check_handlers_return(self, since: float, within_s: float) -> None: ...
+    def errors(self) -> list[Problem]: ...
+    def progress(self) -> dict[str, Progress]: ...
+    def families(self) -> list[Metric]: ...

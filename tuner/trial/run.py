@@ -23,7 +23,8 @@ from tuner.clients import client_named
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
-from tuner.consumer import LAG_STALE_S, ConsumerGroup, GroupError, MemberSpec, kip848
+from tuner.consumer import LAG_STALE_S, ConsumerGroup, Group, GroupError, MemberSpec, kip848
+from tuner.consumer.service import service_group
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.metrics.phases import Observer, Phase
@@ -148,9 +149,7 @@ async def run_trial(
             )  # fmt: skip
             async with (
                 injector,
-                ConsumerGroup(
-                    members, registry=registry, isolation=spec.consumer.isolation
-                ) as group,
+                _group(spec, members, bootstrap_servers, settings, registry) as group,
                 keeper,
             ):
                 phase(Phase.JOIN)
@@ -172,7 +171,8 @@ async def run_trial(
             errors = [*measured.errors, *map(str, group.errors())]
             result = await _capacity_result(spec, conn, group, measured, settings, errors)
             result = replace(result, faults=reports, warmup_s=warmed_s, coarse=measured.coarse)
-            if load is not None and spec.steady_s > 0 and not result.backlog_emptied:
+            steady_ok = spec.consumer.service is None  # a service's steady state: not yet
+            if load is not None and spec.steady_s > 0 and not result.backlog_emptied and steady_ok:
                 await kip848.prepare_group(spec, bootstrap_servers, settings, f"{group_id}.steady")
                 steady, steady_errors = await run_steady(
                     _member_specs(
@@ -195,10 +195,24 @@ async def run_trial(
     return result
 
 
+def _group(
+    spec: StudySpec,
+    members: list[MemberSpec],
+    bootstrap_servers: str,
+    settings: Mapping[str, SettingValue],
+    registry: CollectorRegistry,
+) -> Group:
+    """The team's service as the group (`consumer.service`), or the tuner's own members."""
+    if spec.consumer.service is None:
+        return ConsumerGroup(members, registry=registry, isolation=spec.consumer.isolation)
+    group_id = members[0].group_id
+    return service_group(spec, bootstrap_servers, settings, group_id, registry=registry)
+
+
 async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, called once
     spec: StudySpec,
     conn: Connection,
-    group: ConsumerGroup,
+    group: Group,
     measured: _Measured,
     settings: Mapping[str, SettingValue],
     errors: list[str],
@@ -217,8 +231,9 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         )
     idle = end.per_member(f"{PREFIX}poll_idle_ratio")
     open_gap = end.maximum(f"{PREFIX}poll_gap_open_seconds")
-    stale = (open_gap or 0.0) > LAG_STALE_S  # that member's lag is its poll's before the batch
-    lag = int(end.maximum(f"{PREFIX}lag_records") or 0)
+    reported = end.maximum(f"{PREFIX}lag_records")  # None: no member reads lag (a service)
+    stale = (open_gap or 0.0) > LAG_STALE_S or reported is None  # a stale lag: the poll's
+    lag = int(reported or 0)
     broker_lag = max((off - committed.get(p, 0) for p, off in ends.items()), default=0)
     effective = client_named(spec.consumer.client).effective_settings(
         settings, protocol=spec.consumer.group_protocol
@@ -292,7 +307,7 @@ class _Measured:
 
 async def _measure(  # noqa: PLR0917 - a private step of run_trial, called once
     measure_s: float,
-    group: ConsumerGroup,
+    group: Group,
     load: LocustLoad | None,
     registry: CollectorRegistry,
     conn: Connection,

@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from prometheus_client import CollectorRegistry
 
-from tuner.consumer import ConsumerGroup, GroupError
+from tuner.consumer import Group, GroupError
 from tuner.consumer.messages import Progress
 from tuner.load.runner import LocustLoad
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
@@ -67,7 +67,7 @@ def idle(snap: RegistrySnapshot) -> set[str]:
 
 
 async def warm_up(
-    group: ConsumerGroup,
+    group: Group,
     *,
     registry: CollectorRegistry,
     group_id: str,
@@ -107,7 +107,7 @@ async def warm_up(
 async def each_second(
     window_s: float,
     *,
-    group: ConsumerGroup,
+    group: Group,
     load: LocustLoad | None,
     registry: CollectorRegistry,
     group_id: str,

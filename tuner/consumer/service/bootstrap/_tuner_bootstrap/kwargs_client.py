@@ -1,0 +1,58 @@
+"""The constructor and subscription of the clients configured by keyword arguments, which
+kafka-python and aiokafka share: `Consumer(*topics, **configs)`, `subscribe(topics=(),
+pattern=None, listener=None)`, `assign(partitions)`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from _tuner_bootstrap.context import Context
+from _tuner_bootstrap.report import Meter
+
+METER = "_tuner_meter"
+"""The instance attribute that holds a wrapped consumer's counters."""
+
+
+def meter_of(consumer: object) -> Meter:
+    meter: Meter = getattr(consumer, METER)
+    return meter
+
+
+def methods(base: type[Any], ctx: Context) -> dict[str, Callable[..., Any]]:
+    """`__init__`, `subscribe` and `assign` of a wrapped keyword-configured consumer."""
+    name = base.__name__
+    trial = ctx.config()
+
+    def __init__(self: Any, *topics: str, **configs: Any) -> None:
+        given = ctx.topics(topics, f"{name}()") if topics else []
+        kwargs = {
+            **configs, **trial,
+            "bootstrap_servers": ctx.plan.bootstrap_servers, "group_id": ctx.plan.group_id,
+        }  # fmt: skip
+        meter = ctx.reporter.meter()
+        setattr(self, METER, meter)
+        base.__init__(self, *given, **kwargs)
+        meter.assignment = self.assignment
+        ctx.created(meter, topics=list(topics), kwargs=configs)
+
+    def subscribe(self: Any, topics: Any = (), pattern: Any = None, listener: Any = None) -> Any:
+        if pattern is not None:
+            ctx.pattern(pattern, f"{name}.subscribe()")
+        given = ctx.topics(topics, f"{name}.subscribe()")
+        return base.subscribe(self, topics=given, listener=listener)
+
+    def assign(self: Any, partitions: Any) -> Any:
+        ctx.assigned(partitions, f"{name}.assign()")
+        return base.assign(self, partitions)
+
+    return {"__init__": __init__, "subscribe": subscribe, "assign": assign}
+
+
+def subclass(base: type[Any], namespace: dict[str, Any]) -> type[Any]:
+    """`base`'s subclass under its own name and module, so the service's `isinstance` checks,
+    reprs and logs read as before."""
+    cls = type(base.__name__, (base,), {**namespace, "__module__": base.__module__})
+    cls.__qualname__ = base.__qualname__
+    cls.__doc__ = base.__doc__
+    return cls

@@ -38,7 +38,7 @@ from tuner.config import ClusterSpec, TopicSpec
 from tuner.metrics.phases import Outcome
 from tuner.recommend.ablation import ablate
 from tuner.search.events import TrialEvent
-from tuner.trial.result import PollStats
+from tuner.trial.result import OffsetCheck, PollStats
 from tuner.trial.run import LatencyMs, Phase, SteadyState
 
 
@@ -218,6 +218,19 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     StudyProgress(4, stream=live, live=True).phase(Phase.MEASURE, 999.0)
     assert "trial 0: measure 999 records/s" in live.getvalue()
     assert progress_bar(3, 3, 3725.0).endswith("100% elapsed 1:02:05 ETA 0:00")
+
+
+def test_a_group_whose_client_reports_no_fetches_is_not_shown_as_fetching_nothing() -> None:
+    """A service's members consumed records but their client reported no fetches: the summary
+    says fetches were not reported, never "0 requests, 0 records per fetch"; a group that
+    reported its fetches keeps the numbers."""
+    base = measured(1000.0)
+    offsets = OffsetCheck(end_offsets_total=20_000, committed_total=10_000, consumed_total=10_000)
+    service = replace(base, fetch=replace(base.fetch, requests=0), offsets=offsets)
+    text = render_result(service)
+    assert "fetch            not reported: the members' client" in text
+    assert "0 requests" not in text
+    assert "fetch            1 requests" in render_result(replace(base, offsets=offsets))
 
 
 def test_a_capacity_trial_shows_record_age_not_latency() -> None:

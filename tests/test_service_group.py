@@ -57,6 +57,7 @@ def test_a_service_is_the_trials_group_and_its_records_are_the_brokers_offsets(
     assert offsets.committed_total == offsets.consumed_total < offsets.end_offsets_total
     assert result.poll.records_per_poll_avg is not None
     assert result.poll.records_per_poll_avg <= 100
+    assert result.poll.loop_blocked_ms_max is None  # the service's loop is its own: not timed
     # No member reads lag: the broker's (the backlog the members left) is the trial's.
     assert result.lag_from_broker
     assert 0 < result.lag_max <= offsets.end_offsets_total - offsets.committed_total

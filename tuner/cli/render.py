@@ -72,9 +72,15 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         *_steady_lines(result.steady),
         f"network          {network_line(result)}",
         *([] if result.payloads is None else [f"records          {result.payloads.line()}"]),
-        f"fetch            {fetch.requests:,} requests, latency p50 {ms(fetch.latency_ms_p50)} "
-        f"p99 {ms(fetch.latency_ms_p99)}, {fetch.records_per_fetch_avg:,.0f} records "
-        f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch",
+        (
+            f"fetch            {fetch.requests:,} requests, latency p50 "
+            f"{ms(fetch.latency_ms_p50)} p99 {ms(fetch.latency_ms_p99)}, "
+            f"{fetch.records_per_fetch_avg:,.0f} records "
+            f"/ {fetch.bytes_per_fetch_avg / 1024:,.0f} KiB per fetch"
+            if fetch.requests or not result.offsets.consumed_total
+            else "fetch            not reported: the members' client (a service's own) reports "
+            "no fetches"
+        ),
         f"poll             max interval {ms(poll.interval_ms_max)}, idle ratio "
         + ("n/a" if poll.idle_ratio is None else f"{poll.idle_ratio:.2f}")
         + (

@@ -270,7 +270,9 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
             ),
             idle_ratio=sum(idle.values()) / len(idle) if idle else None,
             records_per_poll_avg=window.records_per_poll or None,
-            loop_blocked_ms_max=_ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
+            loop_blocked_ms_max=None  # a service's event loop is its own, not timed
+            if spec.consumer.service
+            else _ms(end.maximum(f"{PREFIX}event_loop_blocked_max_seconds")),
             open_gap_ms_max=_ms(open_gap),
         ),
         lag_max=max(lag, broker_lag) if stale else lag,

@@ -7,11 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import CollectorRegistry
 
-from tests.helpers import Process, alive, cmdline, descendants, small_spec, trial
+from tests.helpers import Process, alive, cmdline, descendants, small_spec, trial, unique
+from tuner.cluster.admin import Connection, delete_topic, ensure_topic
+from tuner.cluster.prefill import prefill
 from tuner.config import StudySpec
 from tuner.consumer.service import group as service_group
 from tuner.trial.run import TrialError
@@ -83,3 +88,68 @@ def test_a_service_that_exits_mid_trial_fails_it_with_its_exit_code_and_last_lin
     with pytest.raises(TrialError, match=r"crashes\.py exited with code 1 during the trial") as e:
         trial(_spec("crashes.py", workload={"prefill_records": 200_000}), bootstrap_servers)
     assert "KeyError 'currency' in order 4711" in str(e.value)
+
+
+def _rebalances(group: service_group.ServiceGroup) -> dict[str, float]:
+    """Each member's `tuner_consumer_rebalances_total`, as the trial's window reads it."""
+    return {
+        sample.labels["member"]: sample.value
+        for family in group.families()
+        for sample in family.samples
+        if sample.name == "tuner_consumer_rebalances_total"
+    }
+
+
+@pytest.mark.parametrize(
+    "script", ["billing_aiokafka_listener.py", "billing_kafka_python.py", "billing_confluent.py"]
+)
+def test_a_services_rebalances_are_counted_from_its_clients_own_callbacks(
+    bootstrap_servers: str, script: str, tmp_path: Path
+) -> None:
+    """Another consumer joins the service's trial group and leaves: each member's client
+    revokes and reassigns, and each member counts the rebalance (as the tuner's own members
+    do), from the client's callbacks, its own listener still called (the audit file)."""
+    audit = tmp_path / "audit"
+    spec = _spec(script)
+    conn = Connection(bootstrap_servers=bootstrap_servers, cluster=spec.cluster)
+    group_id = unique("svc-rebalance")
+    assert spec.consumer.service is not None
+    service = replace(spec.consumer.service, env={"BILLING_AUDIT": str(audit)})
+    group_spec = service_group.ServiceGroupSpec(
+        service=service, bootstrap_servers=bootstrap_servers, group_id=group_id,
+        topic=spec.topic.name, members=2, settings={}, record_bytes=200,
+    )  # fmt: skip
+
+    def audited() -> bool:
+        """The service's own listener saw both members' partitions taken back (it is
+        called after the count)."""
+        if script != "billing_aiokafka_listener.py":
+            return True
+        lines = audit.read_text().splitlines() if audit.exists() else []
+        return sum(line.startswith("revoked") for line in lines) >= 2
+
+    async def run() -> dict[str, float]:
+        await ensure_topic(conn, spec.topic)
+        await prefill(conn, spec.topic.name, spec.workload, records=20_000)
+        async with service_group.ServiceGroup(group_spec, registry=CollectorRegistry()) as group:
+            await group.wait_until_assigned()
+            assert set(_rebalances(group).values()) == {0.0}  # the first join is none
+            intruder = AIOKafkaConsumer(
+                spec.topic.name, bootstrap_servers=bootstrap_servers, group_id=group_id
+            )
+            await intruder.start()
+            async with asyncio.timeout(30):
+                while not intruder.assignment():
+                    await intruder.getmany(timeout_ms=200)
+            await intruder.stop()
+            async with asyncio.timeout(30):
+                while min(_rebalances(group).values()) < 1 or not audited():  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+            return _rebalances(group)
+
+    try:
+        counted = asyncio.run(run())
+    finally:
+        asyncio.run(delete_topic(conn, spec.topic.name))
+    assert len(counted) == 2
+    assert all(1 <= n <= 3 for n in counted.values()), counted  # the join, maybe the leave

@@ -9,6 +9,7 @@ again: its `Progress` has no expected time (`batch_s` 0).
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from prometheus_client import CollectorRegistry
@@ -99,6 +100,10 @@ class MemberMeter:
         between = now.between_s - (before.between_s if before else 0.0)
         if records:
             metrics.consumed(self.topic, records, records * self.record_bytes)
+        rebalances = now.rebalances - (before.rebalances if before else 0)
+        if rebalances > 0:
+            metrics.rebalances.inc(rebalances)
+            metrics.last_rebalance.set(time.time())
         if polls <= 0:
             return
         empty = max(polls - batches, 0)

@@ -71,6 +71,8 @@ class Polled:
     """What the last poll returned: the service's batch in flight until it polls again."""
     partitions: int | None = None
     """Partitions assigned to the consumer when its counters were sent (None: not read)."""
+    rebalances: int = 0
+    """Rebalances after its first assignment, from the client's own rebalance callbacks."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,6 +133,7 @@ def _report(raw: dict[str, Any]) -> Report:
             last_return=float(raw["last_return"]), last_gap_s=float(raw["last_gap_s"]),
             batches=int(raw.get("batches", 0)), last_records=int(raw.get("last_records", 0)),
             partitions=None if raw.get("partitions") is None else int(raw["partitions"]),
+            rebalances=int(raw.get("rebalances", 0)),
         )  # fmt: skip
     if kind == "closed":
         return Closed(key=key, at=at)

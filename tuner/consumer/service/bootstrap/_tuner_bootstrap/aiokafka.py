@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from _tuner_bootstrap.context import Context, records_of
@@ -44,5 +45,14 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
         finally:
             ctx.closed(meter_of(self))
 
-    namespace = {**methods(base, ctx), "getmany": getmany, "getone": getone, "stop": stop}
+    def listener_base() -> type[Any]:
+        listener: type[Any] = importlib.import_module("aiokafka.abc").ConsumerRebalanceListener
+        return listener
+
+    namespace = {
+        **methods(base, ctx, listener_base),
+        "getmany": getmany,
+        "getone": getone,
+        "stop": stop,
+    }
     return subclass(base, namespace)

@@ -9,8 +9,41 @@ from typing import Any
 
 from _tuner_bootstrap.context import Context
 from _tuner_bootstrap.kwargs_client import METER, meter_of, subclass
+from _tuner_bootstrap.report import Meter
 
 OVERRIDDEN = ("bootstrap.servers", "group.id")
+CALLBACKS = ("on_assign", "on_revoke", "on_lost")
+"""`Consumer.subscribe(topics, on_assign, on_revoke, on_lost)`'s callbacks, in order."""
+
+
+def counting(meter: Meter, given: dict[str, Any]) -> dict[str, Any]:
+    """The service's callbacks, each counting in `meter` first. `on_assign` and `on_revoke`
+    are always set (the binding still assigns by itself when the callback does not);
+    `on_lost` only when the service set it, since librdkafka calls `on_revoke` for lost
+    partitions otherwise."""
+    on_assign, on_revoke = given.get("on_assign"), given.get("on_revoke")
+
+    def assigned(consumer: Any, partitions: Any) -> None:
+        meter.assigned(len(partitions))
+        if on_assign is not None:
+            on_assign(consumer, partitions)
+
+    def revoked(consumer: Any, partitions: Any) -> None:
+        if partitions:  # an incremental protocol's empty revoke is no rebalance
+            meter.revoked()
+        if on_revoke is not None:
+            on_revoke(consumer, partitions)
+
+    out = {**given, "on_assign": assigned, "on_revoke": revoked}
+    if given.get("on_lost") is not None:
+        on_lost = given["on_lost"]
+
+        def lost(consumer: Any, partitions: Any) -> None:
+            meter.revoked()
+            on_lost(consumer, partitions)
+
+        out["on_lost"] = lost
+    return out
 
 
 def wrap(base: type[Any], ctx: Context) -> type[Any]:
@@ -38,7 +71,10 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
         for name in names:
             if name.startswith("^"):
                 ctx.pattern(name, "Consumer.subscribe()")
-        return base.subscribe(self, ctx.topics(names, "Consumer.subscribe()"), *args, **kwargs)
+        callbacks = {**dict(zip(CALLBACKS, args, strict=False)), **kwargs}
+        return base.subscribe(
+            self, ctx.topics(names, "Consumer.subscribe()"), **counting(meter_of(self), callbacks)
+        )
 
     def assign(self: Any, partitions: Any) -> Any:
         ctx.assigned(partitions, "Consumer.assign()")

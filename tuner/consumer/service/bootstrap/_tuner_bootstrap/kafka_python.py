@@ -3,6 +3,7 @@ the poll loop and the iterator (`for record in consumer`) call, so both are coun
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from _tuner_bootstrap.context import Context, records_of
@@ -33,4 +34,9 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
         finally:
             ctx.closed(meter_of(self))
 
-    return subclass(base, {**methods(base, ctx), "poll": poll, "close": close})
+    def listener_base() -> type[Any]:
+        module = importlib.import_module("kafka.consumer.subscription_state")
+        listener: type[Any] = module.ConsumerRebalanceListener
+        return listener
+
+    return subclass(base, {**methods(base, ctx, listener_base), "poll": poll, "close": close})

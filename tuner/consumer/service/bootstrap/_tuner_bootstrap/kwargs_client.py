@@ -19,8 +19,28 @@ def meter_of(consumer: object) -> Meter:
     return meter
 
 
-def methods(base: type[Any], ctx: Context) -> dict[str, Callable[..., Any]]:
-    """`__init__`, `subscribe` and `assign` of a wrapped keyword-configured consumer."""
+def counting(listener_base: type[Any], meter: Meter, given: Any) -> Any:
+    """A rebalance listener of the client's own class that counts each revoke and assignment
+    in `meter`, then calls the service's `given` listener (None: none) and returns what it
+    returns (aiokafka awaits a coroutine)."""
+
+    class Counting(listener_base):  # type: ignore[misc, valid-type]
+        def on_partitions_revoked(self, revoked: Any) -> Any:
+            meter.revoked()
+            return None if given is None else given.on_partitions_revoked(revoked)
+
+        def on_partitions_assigned(self, assigned: Any) -> Any:
+            meter.assigned(len(assigned))
+            return None if given is None else given.on_partitions_assigned(assigned)
+
+    return Counting()
+
+
+def methods(
+    base: type[Any], ctx: Context, listener_base: Callable[[], type[Any]]
+) -> dict[str, Callable[..., Any]]:
+    """`__init__`, `subscribe` and `assign` of a wrapped keyword-configured consumer whose
+    rebalance listeners are instances of `listener_base()` (imported when first needed)."""
     name = base.__name__
     trial = ctx.config()
 
@@ -32,7 +52,9 @@ def methods(base: type[Any], ctx: Context) -> dict[str, Callable[..., Any]]:
         }  # fmt: skip
         meter = ctx.reporter.meter()
         setattr(self, METER, meter)
-        base.__init__(self, *given, **kwargs)
+        base.__init__(self, **kwargs)
+        if given:  # what the constructor does with topics, with a listener that counts
+            base.subscribe(self, topics=given, listener=counting(listener_base(), meter, None))
         meter.assignment = self.assignment
         ctx.created(meter, topics=list(topics), kwargs=configs)
 
@@ -40,7 +62,8 @@ def methods(base: type[Any], ctx: Context) -> dict[str, Callable[..., Any]]:
         if pattern is not None:
             ctx.pattern(pattern, f"{name}.subscribe()")
         given = ctx.topics(topics, f"{name}.subscribe()")
-        return base.subscribe(self, topics=given, listener=listener)
+        ours = counting(listener_base(), meter_of(self), listener)
+        return base.subscribe(self, topics=given, listener=ours)
 
     def assign(self: Any, partitions: Any) -> Any:
         ctx.assigned(partitions, f"{name}.assign()")

@@ -53,6 +53,11 @@ class Meter:
         every `INTERVAL_S`: confluent-kafka's builds a list each call)."""
         self.partitions: int | None = None
         """Partitions assigned when last read (None: not read yet)."""
+        self.assignments = 0
+        self.rebalances = 0
+        """Rebalances after the first assignment, from the client's own callbacks, counted as
+        the tuner's own members count them (`revoked`, `assigned`)."""
+        self.revoking = False
 
     def start(self) -> float:
         """A poll call begins: the gap since the last one returned ends here. Once the tuner
@@ -81,6 +86,28 @@ class Meter:
             self._read_assignment()
             self.reporter.flush(self)
 
+    def revoked(self) -> None:
+        """The client takes partitions back: a rebalance starts (one that never completes
+        counts too), once the consumer has had an assignment."""
+        with self.reporter.lock:
+            if self.assignments > 0 and not self.revoking:
+                self.rebalances += 1
+                self.dirty = True
+            self.revoking = True
+        self.reporter.flush(self)
+
+    def assigned(self, partitions: int) -> None:
+        """The client hands partitions out. An incremental protocol (cooperative-sticky,
+        KIP-848) only adds, with no revoke before when the consumer only gains: that change
+        counts here."""
+        with self.reporter.lock:
+            if self.assignments > 0 and not self.revoking and partitions:
+                self.rebalances += 1
+            if partitions or self.assignments == 0:
+                self.assignments += 1
+            self.revoking, self.dirty = False, True
+        self.reporter.flush(self)
+
     def _read_assignment(self) -> None:
         if self.assignment is None:
             return
@@ -94,6 +121,7 @@ class Meter:
             "records": self.records, "in_poll_s": self.in_poll_s, "between_s": self.between_s,
             "max_batch": self.max_batch, "batches": self.batches,
             "last_records": self.last_records, "partitions": self.partitions,
+            "rebalances": self.rebalances,
             "last_start": self.last_start,
             "last_return": self.last_return, "last_gap_s": self.last_gap_s,
         }  # fmt: skip

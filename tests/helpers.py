@@ -29,7 +29,7 @@ from optuna.samplers._gp.sampler import _get_constraint_vals_and_feasibility
 from prometheus_client import CollectorRegistry
 
 from tuner.advice import Finding, from_config, from_run, merge, rules
-from tuner.broker import free_port
+from tuner.broker import KAFKA_VERSION, free_port
 from tuner.cluster.admin import Connection, ensure_topic
 from tuner.config import ClusterSpec, StudySpec, TopicSpec, parse_config
 from tuner.search import space
@@ -200,6 +200,7 @@ def measured(
         poll=PollStats(interval_ms_max=None, idle_ratio=None), lag_max=0,
         backlog_emptied=backlog_emptied, errors=(),
         offsets=OffsetCheck(end_offsets_total=0, committed_total=0, consumed_total=0),
+        kafka_version=KAFKA_VERSION,
     )  # fmt: skip
 
 

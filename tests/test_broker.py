@@ -25,17 +25,31 @@ from tuner.config import ClusterSpec, SecuritySpec, TopicSpec
 pytestmark = pytest.mark.integration
 
 
+OTHER_RELEASE = "4.1.1" if broker.KAFKA_VERSION != "4.1.1" else "4.2.0"
+"""A tested release that is not the default one."""
+
+
 @pytest.fixture
 def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A cache dir of its own (so the test's broker state is its own) sharing the resolved jars."""
-    jars = broker.cache_dir() / f"kafka-{broker.KAFKA_VERSION}"
+    """A cache dir of its own (so the test's broker state is its own) sharing the resolved jars
+    of every release resolved so far."""
     broker.classpath()  # resolve once into the real cache, so the private one can link to it
+    real = broker.cache_dir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("KAFKA_HOME", raising=False)
     (tmp_path / "kafka-tuner").mkdir()
-    (tmp_path / "kafka-tuner" / jars.name).symlink_to(jars)
+    for jars in real.glob("kafka-*"):
+        (tmp_path / "kafka-tuner" / jars.name).symlink_to(jars)
     yield tmp_path / "kafka-tuner"
     broker.down()
+
+
+@pytest.fixture
+def other_release(monkeypatch: pytest.MonkeyPatch) -> str:
+    """`OTHER_RELEASE`'s jars in the real cache (resolved once, from Maven Central)."""
+    monkeypatch.delenv("KAFKA_HOME", raising=False)
+    broker.classpath(OTHER_RELEASE)
+    return OTHER_RELEASE
 
 
 def test_up_status_down_round_trip(private_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,6 +159,48 @@ def test_kafka_home_must_be_a_distribution(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
     with pytest.raises(broker.BrokerError, match="not an Apache Kafka distribution"):
         broker.classpath()
+
+
+def test_kafka_home_names_its_release_and_must_be_the_one_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KAFKA_HOME's release is read from its jar; asking for another one is refused, naming
+    both, rather than measuring a broker the run would misname."""
+    (tmp_path / "libs").mkdir()
+    (tmp_path / "libs" / "kafka_2.13-4.2.0.jar").write_bytes(b"")
+    monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
+    assert broker.resolved_version() == "4.2.0"
+    assert broker.resolved_version("4.2.0") == "4.2.0"
+    with pytest.raises(broker.BrokerSetupError, match=r"is Apache Kafka 4\.2\.0, not the 4\.4\.1"):
+        broker.resolved_version("4.4.1")
+
+
+def test_up_runs_the_release_asked_for_and_only_it_is_reused_for_it(
+    other_release: str, private_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`up --kafka-version` runs that release's jars (the broker logs it), records it, and a
+    run or an `up` asking for another release does not take it for theirs."""
+    port = broker.free_port()
+    assert main(["broker", "up", "--port", str(port), "--kafka-version", other_release]) == 0
+    assert f"Kafka {other_release} is up at 127.0.0.1:{port}" in capsys.readouterr().out
+    info = broker.status(port)
+    assert info is not None
+    assert info.kafka_version == other_release
+    assert f"Kafka version: {other_release} " in Path(info.log_path).read_text()
+    assert broker.release_at(info.bootstrap_servers) == other_release
+    assert broker.reusable(kafka_version=other_release) == info
+    assert broker.reusable() == info  # no release asked for: the running one, named
+    assert broker.reusable(kafka_version=broker.KAFKA_VERSION) is None
+    again = ["broker", "up", "--port", str(port), "--kafka-version", broker.KAFKA_VERSION]
+    assert main(again) == 2
+    assert f"running Kafka {other_release}" in capsys.readouterr().err
+    assert main(["broker", "status"]) == 0
+    assert f"Kafka {other_release}" in capsys.readouterr().out
+
+
+def test_a_bad_kafka_version_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["broker", "up", "--kafka-version", "3.9.1"]) == 2
+    assert "--kafka-version: must be 4.0.0 or newer" in capsys.readouterr().err
 
 
 def _all_cmdlines() -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tuner.config import ConfigError, FaultSpec, parse_config
+from tuner.config.topology import KAFKA_VERSION
 
 
 def _problems(data: object) -> tuple[str, ...]:
@@ -92,3 +93,22 @@ def test_a_measured_kill_needs_the_window_to_outlast_the_fencing() -> None:
     parse_config({**base, "trial": {**trial, "measure_through_faults": False}})
     parse_config({**base, "trial": {**trial, "faults": [{"stop_broker": 1, "at_s": 5}]}})
     parse_config({**base, "trial": {**trial, "measure_s": 15}})
+
+
+def test_kafka_version_must_be_a_kafka_4_release_of_the_embedded_broker() -> None:
+    """`cluster.kafka_version` picks the embedded broker's release: a 4.x `X.Y.Z` loads, a
+    word, a 3.x release and a version for a cluster the tuner does not start are refused with
+    the path and what is allowed."""
+    assert parse_config({"cluster": {"kafka_version": "4.2.0"}}).cluster.kafka_version == "4.2.0"
+    assert parse_config({}).cluster.kafka_version is None
+    assert _problems({"cluster": {"kafka_version": "latest"}}) == (
+        "cluster.kafka_version: must be an Apache Kafka release such as "
+        f"{KAFKA_VERSION!r}, got 'latest'",
+    )
+    (old,) = _problems({"cluster": {"kafka_version": "3.9.1"}})
+    assert old.startswith("cluster.kafka_version: must be 4.0.0 or newer")
+    assert "got '3.9.1'; tested: " in old
+    (external,) = _problems(
+        {"cluster": {"bootstrap_servers": "kafka:9092", "kafka_version": "4.2.0"}}
+    )
+    assert external.startswith("cluster.kafka_version: picks the release of the embedded broker")

@@ -15,7 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers import assert_stuck, slow_records, small_spec, trial, trickle, unique
 from tuner.advice import Finding, Severity
 from tuner.cli import main
+from tuner.cli.render import render_result
 from tuner.config import StudySpec
+from tuner.config.topology import KAFKA_VERSION
 from tuner.trial.measure import measure
 from tuner.trial.run import TrialResult
 
@@ -33,6 +35,8 @@ def test_defaults_consume_every_record_exactly_once(bootstrap_servers: str) -> N
     assert result.offsets.committed_total == 20000
     assert result.backlog_emptied
     assert result.errors == ()
+    assert result.kafka_version == KAFKA_VERSION  # the session's embedded broker, named
+    assert f"broker           Apache Kafka {KAFKA_VERSION}\n" in render_result(result)
 
 
 def test_task_and_process_isolation_consume_alike(bootstrap_servers: str) -> None:

@@ -16,6 +16,7 @@ from tuner.broker.detached import (
     down,
     for_cluster,
     is_our_proxy,
+    release_at,
     reusable,
     running,
     status,
@@ -32,10 +33,10 @@ from tuner.broker.embedded import (
     port_in_use,
 )
 from tuner.broker.errors import BrokerError, BrokerFailure, BrokerSetupError
-from tuner.broker.jars import KAFKA_VERSION, cache_dir, check_java, classpath
+from tuner.broker.jars import cache_dir, check_java, classpath, resolved_version
 from tuner.broker.multi import EmbeddedCluster, live_broker_ids
 from tuner.broker.properties import ShapedListener, server_properties
-from tuner.config.topology import MAX_BROKERS
+from tuner.config.topology import KAFKA_VERSION, MAX_BROKERS, TESTED_VERSIONS
 
 __all__ = [
     "DEFAULT_PORT",
@@ -43,6 +44,7 @@ __all__ = [
     "KAFKA_VERSION",
     "MAX_BROKERS",
     "START_TIMEOUT_S",
+    "TESTED_VERSIONS",
     "BrokerError",
     "BrokerFailure",
     "BrokerInfo",
@@ -63,6 +65,8 @@ __all__ = [
     "is_our_proxy",
     "live_broker_ids",
     "port_in_use",
+    "release_at",
+    "resolved_version",
     "reusable",
     "running",
     "server_properties",

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from tuner.broker.embedded import START_TIMEOUT_S, BrokerInfo, EmbeddedBroker, answers
+from tuner.broker.embedded import (
+    RELEASES,
+    START_TIMEOUT_S,
+    BrokerInfo,
+    EmbeddedBroker,
+    answers,
+)
 from tuner.broker.errors import BrokerSetupError
 from tuner.broker.jars import cache_dir
 from tuner.broker.multi import EmbeddedCluster, started_here
@@ -88,11 +94,12 @@ def up(
     network: NetworkSpec | None = None,
     secure: bool = False,
     brokers: int = 1,
+    kafka_version: str | None = None,
 ) -> tuple[BrokerInfo, bool]:
     """Start a detached broker (`brokers` > 1: a cluster on `port`…`port+brokers-1`) on `port`
     unless one is already up there; returns (info, started_now). Brokers on other ports are
     left alone: each port is a cluster of its own. The caller compares a running broker's
-    `network` and `brokers` with the ones it asked for."""
+    `network`, `brokers` and `kafka_version` with the ones it asked for."""
     already = status(port)
     if already is not None:
         return already, False
@@ -103,15 +110,17 @@ def up(
         if network is not None or secure:
             raise BrokerSetupError("a multi-broker cluster runs without a network profile or TLS")
         state.parent.mkdir(parents=True, exist_ok=True)
-        info = EmbeddedCluster(brokers=brokers, port=port, data_dir=data_dir, detach=True).start(
-            timeout_s
-        )
+        info = EmbeddedCluster(
+            brokers=brokers, port=port, data_dir=data_dir, detach=True,
+            kafka_version=kafka_version,
+        ).start(timeout_s)  # fmt: skip
         state.write_text(json.dumps(asdict(info)))
         return info, True
     secured = SecureOptions(sasl_ssl_port=port + 1, ssl_port=port + 2) if secure else None
     broker = EmbeddedBroker(
-        port=port, data_dir=data_dir, detach=True, network=network, secure=secured
-    )
+        port=port, data_dir=data_dir, detach=True, network=network, secure=secured,
+        kafka_version=kafka_version,
+    )  # fmt: skip
     info = broker.start(timeout_s)
     state.write_text(json.dumps(asdict(info)))
     return info, True
@@ -149,12 +158,32 @@ def down(port: int | None = None, timeout_s: float = 30.0) -> list[BrokerInfo]:
     return stopped
 
 
-def reusable(network: NetworkSpec | None = None, brokers: int = 1) -> BrokerInfo | None:
-    """The running `tuner broker` if it answers, has `brokers` brokers and clients reach it
-    through `network`."""
+def reusable(
+    network: NetworkSpec | None = None, brokers: int = 1, kafka_version: str | None = None
+) -> BrokerInfo | None:
+    """The running `tuner broker` if it answers, has `brokers` brokers, clients reach it
+    through `network`, and it runs `kafka_version` (None: whichever release it runs; the
+    run names it)."""
     for info in running():
-        if info.network == network and info.brokers == brokers and answers(info.bootstrap_servers):
+        if (
+            info.network == network
+            and info.brokers == brokers
+            and kafka_version in {None, info.kafka_version}
+            and answers(info.bootstrap_servers)
+        ):
             return info
+    return None
+
+
+def release_at(bootstrap_servers: str) -> str | None:
+    """The Apache Kafka release of the embedded broker at that address: one this process
+    started, or a detached `tuner broker` (None: another cluster, whose release the tuner does
+    not read, or a broker started before releases were recorded)."""
+    if (here := RELEASES.get(bootstrap_servers)) is not None:
+        return here
+    for info in running():
+        if info.bootstrap_servers == bootstrap_servers:
+            return info.kafka_version or None
     return None
 
 
@@ -178,30 +207,33 @@ def bootstrap_for(
     port: int = 0,
     network: NetworkSpec | None = None,
     brokers: int = 1,
+    kafka_version: str | None = None,
 ) -> Iterator[str]:
     """Yield a bootstrap address: the given cluster, the running `tuner broker`, or a new one.
 
     For `embedded`, a broker (or a cluster of `brokers`) started here lives only as long as the
     `with` block; the running one is used only if it has as many brokers and runs the same
-    `network` profile (its listeners fix the path).
+    `network` profile (its listeners fix the path), and runs `kafka_version` when one is
+    asked for.
     """
     if bootstrap_servers != EMBEDDED:
         yield bootstrap_servers
         return
-    reused = reusable(network, brokers)
+    reused = reusable(network, brokers, kafka_version)
     if reused is not None:
         yield reused.bootstrap_servers
         return
     if brokers > 1:
-        with EmbeddedCluster(brokers=brokers, port=port) as cluster:
+        with EmbeddedCluster(brokers=brokers, port=port, kafka_version=kafka_version) as cluster:
             yield cluster.bootstrap_servers
         return
-    with EmbeddedBroker(port=port, network=network) as broker:
+    with EmbeddedBroker(port=port, network=network, kafka_version=kafka_version) as broker:
         yield broker.bootstrap_servers
 
 
 def for_cluster(cluster: ClusterSpec) -> contextlib.AbstractContextManager[str]:
     """`bootstrap_for` the cluster a config names, through its network profile."""
     return bootstrap_for(
-        cluster.bootstrap_servers, network=cluster.network, brokers=cluster.brokers
-    )
+        cluster.bootstrap_servers, network=cluster.network, brokers=cluster.brokers,
+        kafka_version=cluster.kafka_version,
+    )  # fmt: skip

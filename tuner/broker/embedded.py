@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaClient
 
 from tuner.broker import netem, tls
 from tuner.broker.errors import BrokerFailure, BrokerSetupError
-from tuner.broker.jars import KAFKA_VERSION, check_java, classpath
+from tuner.broker.jars import check_java, classpath, resolved_version
 from tuner.broker.properties import ShapedListener, server_properties
 from tuner.broker.security import SecureListeners, SecureOptions, run_with_argfile, write_private
 from tuner.config import NetworkSpec
@@ -52,6 +52,8 @@ class BrokerInfo:
     proxy_pid: int | None = None
     nodes: tuple[NodeInfo, ...] = ()
     """A multi-broker cluster's brokers (`pid` is then its controller's); empty for one node."""
+    kafka_version: str = ""
+    """The Apache Kafka release it runs ("": started by a tuner that did not record it)."""
 
     @property
     def brokers(self) -> int:
@@ -75,6 +77,11 @@ class NodeInfo:
     port: int
     pid: int
     data_dir: str
+
+
+RELEASES: dict[str, str] = {}
+"""Bootstrap address → the Apache Kafka release of each broker (or cluster) this process runs:
+a trial names the broker it measured (`tuner.broker.release_at`)."""
 
 
 def free_port() -> int:
@@ -205,6 +212,7 @@ class EmbeddedBroker(Running):
         extra_properties: str = "",
         network: NetworkSpec | None = None,
         secure: SecureOptions | None = None,
+        kafka_version: str | None = None,
     ) -> None:
         if network is not None and secure is not None:
             raise BrokerSetupError("a secured broker behind a network profile is not supported")
@@ -222,6 +230,10 @@ class EmbeddedBroker(Running):
         self.extra_properties = extra_properties
         self._proc: subprocess.Popen[bytes] | None = None
         self._proxy: subprocess.Popen[bytes] | None = None
+        self.asked_version = kafka_version
+        self.kafka_version = ""
+        """The release it runs (from `start()`): the one asked for, else `KAFKA_HOME`'s, else
+        the default."""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -233,7 +245,8 @@ class EmbeddedBroker(Running):
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
         java = check_java()
-        cp = classpath()
+        self.kafka_version = resolved_version(self.asked_version)
+        cp = classpath(self.kafka_version)
         for taken in (self.port, *(self.secure.ports if self.secure else ())):
             if port_in_use(taken):
                 raise BrokerSetupError(f"port {taken} on 127.0.0.1 is already in use")
@@ -274,7 +287,8 @@ class EmbeddedBroker(Running):
         self._wait_ready(timeout_s)
         if shaped is not None:
             self._start_proxy(shaped, timeout_s)
-        log.info("Kafka %s up at %s (pid %d)", KAFKA_VERSION, self.bootstrap_servers, self.pid)
+        log.info("Kafka %s up at %s (pid %d)", self.kafka_version, self.bootstrap_servers, self.pid)
+        RELEASES[self.bootstrap_servers] = self.kafka_version
         return self.info()
 
     def _start_proxy(self, shaped: ShapedListener, timeout_s: float) -> None:
@@ -319,6 +333,7 @@ class EmbeddedBroker(Running):
             log_path=str(self.log_path),
             network=self.network,
             proxy_pid=None if self._proxy is None else self._proxy.pid,
+            kafka_version=self.kafka_version,
         )
 
     def _wait_ready(self, timeout_s: float) -> None:
@@ -349,6 +364,7 @@ class EmbeddedBroker(Running):
         """SIGTERM (Kafka's controlled shutdown), SIGKILL after the deadline, then drop the data."""
         terminate(self._proxy, 5.0)
         terminate(self._proc, timeout_s)
+        RELEASES.pop(self.bootstrap_servers, None)
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -13,10 +13,11 @@ from importlib import resources
 from pathlib import Path
 
 from tuner.broker.errors import BrokerFailure, BrokerSetupError
+from tuner.config.topology import KAFKA_VERSION, version_problem
 
 log = logging.getLogger(__name__)
 
-KAFKA_VERSION = "4.1.1"
+_DISTRIBUTION_JAR = re.compile(r"kafka_2\.13-(\d+\.\d+\.\d+)\.jar")
 
 
 def cache_dir() -> Path:
@@ -42,30 +43,52 @@ def check_java() -> str:
     if major == 1 and match.group(2):  # "1.8.0" style
         major = int(match.group(2))
     if major < 17:
-        raise BrokerSetupError(
-            f"Kafka {KAFKA_VERSION} needs Java 17 or newer; `java` is Java {major}"
-        )
+        raise BrokerSetupError(f"Kafka 4 needs Java 17 or newer; `java` is Java {major}")
     return java
 
 
-def classpath() -> str:
-    """The broker's classpath: `$KAFKA_HOME/libs`, else the cached Maven jars (resolved once)."""
+def resolved_version(version: str | None = None) -> str:
+    """The release the broker runs: `version` (the config's), else `KAFKA_HOME`'s, else
+    `KAFKA_VERSION`. A `KAFKA_HOME` of another release than the one asked for is an error:
+    the run would measure a broker it does not name."""
+    if version is not None and (problem := version_problem(version)) is not None:
+        raise BrokerSetupError(f"Kafka version {problem}")
+    kafka_home = os.environ.get("KAFKA_HOME")
+    if not kafka_home:
+        return version or KAFKA_VERSION
+    found = _home_version(Path(kafka_home))
+    if version is not None and found != version:
+        raise BrokerSetupError(
+            f"KAFKA_HOME={kafka_home} is Apache Kafka {found}, not the {version} asked for: "
+            "unset KAFKA_HOME (the jars are then fetched from Maven Central) or point it at "
+            f"a {version} distribution"
+        )
+    return found
+
+
+def _home_version(home: Path) -> str:
+    for jar in sorted((home / "libs").glob("kafka_2.13-*.jar")):
+        if (match := _DISTRIBUTION_JAR.fullmatch(jar.name)) is not None:
+            return match.group(1)
+    raise BrokerSetupError(
+        f"KAFKA_HOME={home} is not an Apache Kafka distribution (no libs/kafka_2.13-X.Y.Z.jar)"
+    )
+
+
+def classpath(version: str | None = None) -> str:
+    """The broker's classpath: `$KAFKA_HOME/libs`, else the cached Maven jars of `version`
+    (default `KAFKA_VERSION`, resolved once per release)."""
+    release = resolved_version(version)
     kafka_home = os.environ.get("KAFKA_HOME")
     if kafka_home:
-        libs = Path(kafka_home) / "libs"
-        if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerSetupError(
-                f"KAFKA_HOME={kafka_home} is not an Apache Kafka distribution "
-                "(no libs/kafka_2.13-*.jar)"
-            )
-        return f"{libs}/*"
-    libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+        return f"{Path(kafka_home) / 'libs'}/*"
+    libs = cache_dir() / f"kafka-{release}" / "libs"
     if not any(libs.glob("kafka_2.13-*.jar")):
-        _resolve_jars(libs)
+        _resolve_jars(libs, release)
     return f"{libs}/*"
 
 
-def _resolve_jars(libs: Path) -> None:
+def _resolve_jars(libs: Path, version: str) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BrokerSetupError(
@@ -76,15 +99,16 @@ def _resolve_jars(libs: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
     pom = resources.files("tuner.broker") / "resources" / "pom.xml"
     with resources.as_file(pom) as pom_path:
-        log.info("resolving Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
+        log.info("resolving Kafka %s jars with Maven into %s", version, libs)
         done = subprocess.run(
             [mvn, "-B", "-q", "-f", str(pom_path), "dependency:copy-dependencies",
-             "-DincludeScope=runtime", f"-DoutputDirectory={staging}"],
+             "-DincludeScope=runtime", f"-Dkafka.version={version}",
+             f"-DoutputDirectory={staging}"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise BrokerFailure(f"Maven could not resolve the Kafka {KAFKA_VERSION} jars:\n{tail}")
+        raise BrokerFailure(f"Maven could not resolve the Kafka {version} jars:\n{tail}")
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)  # atomic: a crash mid-download never leaves a half classpath

@@ -24,6 +24,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient
 
 from tuner.broker.embedded import (
+    RELEASES,
     START_TIMEOUT_S,
     BrokerInfo,
     NodeInfo,
@@ -37,7 +38,7 @@ from tuner.broker.embedded import (
     terminate,
 )
 from tuner.broker.errors import BrokerFailure, BrokerSetupError
-from tuner.broker.jars import check_java, classpath
+from tuner.broker.jars import check_java, classpath, resolved_version
 from tuner.broker.properties import CONTROLLER_ID, broker_properties, controller_properties
 from tuner.config.topology import MAX_BROKERS
 
@@ -92,6 +93,7 @@ class EmbeddedCluster(Running):
         data_dir: Path | None = None,
         heap: str = NODE_HEAP,
         detach: bool = False,
+        kafka_version: str | None = None,
     ) -> None:
         if not 2 <= brokers <= MAX_BROKERS:
             raise BrokerSetupError(f"a cluster has 2 to {MAX_BROKERS} brokers, got {brokers}")
@@ -108,6 +110,9 @@ class EmbeddedCluster(Running):
         self._pids: dict[int, int] = {}
         """Pids of nodes this object did not launch (a detached cluster it was attached to)."""
         self.state_file: Path | None = None
+        self.asked_version = kafka_version
+        self.kafka_version = kafka_version or ""
+        """The release it runs (set by `start()`, or the attached cluster's)."""
         """Where a detached cluster's `BrokerInfo` lives, rewritten when a broker restarts."""
 
     @property
@@ -125,7 +130,9 @@ class EmbeddedCluster(Running):
         return self.ports[node_id - 1]
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> BrokerInfo:
-        java, cp = check_java(), classpath()
+        java = check_java()
+        self.kafka_version = resolved_version(self.asked_version)
+        cp = classpath(self.kafka_version)
         for taken in self.ports:
             if port_in_use(taken):
                 raise BrokerSetupError(f"port {taken} on 127.0.0.1 is already in use")
@@ -158,6 +165,7 @@ class EmbeddedCluster(Running):
             self._launch(node_id, java, cp)
         self._wait_for(set(self.broker_ids), timeout_s)
         _live[self.bootstrap_servers] = self
+        RELEASES[self.bootstrap_servers] = self.kafka_version
         log.info("Kafka cluster of %d brokers up at %s", len(self.ports), self.bootstrap_servers)
         return self.info()
 
@@ -221,6 +229,7 @@ class EmbeddedCluster(Running):
             data_dir=str(self.data_dir),
             log_path=str(self._dir(1) / "server.log"),
             nodes=nodes,
+            kafka_version=self.kafka_version,
         )
 
     @classmethod
@@ -228,7 +237,7 @@ class EmbeddedCluster(Running):
         """Control a detached cluster another process started (`tuner broker up --brokers N`)."""
         cluster = cls(
             brokers=info.brokers, port=info.nodes[0].port, data_dir=Path(info.data_dir),
-            detach=True,
+            detach=True, kafka_version=info.kafka_version or None,
         )  # fmt: skip
         cluster._own_dir = False
         cluster._pids = {CONTROLLER_ID: info.pid, **{n.node_id: n.pid for n in info.nodes}}
@@ -264,7 +273,7 @@ class EmbeddedCluster(Running):
         Call it from the thread that will outlive the broker (not a worker thread): an attached
         broker gets SIGTERM when the thread that launched it exits (`setpriv --pdeathsig`)."""
         if self.pid_of(node_id) is None:
-            self._launch(node_id, check_java(), classpath())
+            self._launch(node_id, check_java(), classpath(self.kafka_version or None))
 
     def wait_for_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Until the metadata lists every broker (blocking: run it in a worker thread)."""
@@ -290,6 +299,7 @@ class EmbeddedCluster(Running):
             if (pid := self._pids.get(node_id)) is not None:
                 _signal_and_wait(pid, signal.SIGTERM, left())
         _live.pop(self.bootstrap_servers, None)
+        RELEASES.pop(self.bootstrap_servers, None)
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -11,6 +11,7 @@ from tuner.cli.exits import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, broker_failed
 from tuner.cli.render import render_secured
 from tuner.config import NetworkSpec, describe_path
 from tuner.config.checks import network_problems
+from tuner.config.topology import version_problem
 
 
 def _network_arg(args: argparse.Namespace) -> NetworkSpec | None:
@@ -27,13 +28,16 @@ def _network_arg(args: argparse.Namespace) -> NetworkSpec | None:
 def _broker_up(args: argparse.Namespace) -> int:
     network = _network_arg(args)
     problems = [] if network is None else network_problems(network, "--")
+    if args.kafka_version is not None and (problem := version_problem(args.kafka_version)):
+        problems.append(f"--kafka-version: {problem}")
     if problems:
         err("invalid network profile:\n" + "\n".join(problems))
         return EXIT_BAD_INPUT
     try:
         info, started = broker.up(
-            port=args.port, network=network, secure=args.secure, brokers=args.brokers
-        )
+            port=args.port, network=network, secure=args.secure, brokers=args.brokers,
+            kafka_version=args.kafka_version,
+        )  # fmt: skip
     except broker.BrokerError as exc:
         return broker_failed(exc)
     path = describe_path(info.network)
@@ -49,8 +53,15 @@ def _broker_up(args: argparse.Namespace) -> int:
             f"`tuner broker down --port {args.port}` first"
         )
         return EXIT_BAD_INPUT
+    if not started and args.kafka_version not in {None, info.kafka_version}:
+        err(
+            f"already up at {info.bootstrap_servers} running Kafka "
+            f"{info.kafka_version or 'of an unrecorded release'}; "
+            f"`tuner broker down --port {args.port}` first"
+        )
+        return EXIT_BAD_INPUT
     if started:
-        print(f"Kafka {broker.KAFKA_VERSION} is up at {info.bootstrap_servers} (pid {info.pid})")
+        print(f"Kafka {info.kafka_version} is up at {info.bootstrap_servers} (pid {info.pid})")
     else:
         print(f"already up at {info.bootstrap_servers} (pid {info.pid})")
     if info.nodes:
@@ -78,7 +89,8 @@ def _broker_status(args: argparse.Namespace) -> int:
             code = EXIT_FAILURE
             continue
         print(
-            f"up at {info.bootstrap_servers} (pid {info.pid}); "
+            f"up at {info.bootstrap_servers} (pid {info.pid}, Kafka "
+            f"{info.kafka_version or 'release not recorded'}); "
             f"network: {describe_path(info.network)}"
         )
         if info.nodes:
@@ -118,6 +130,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     up.add_argument(
         "--brokers", type=int, default=1, choices=range(1, broker.MAX_BROKERS + 1),
         metavar="N", help="a cluster of N brokers on port…port+N-1 and a KRaft controller (1)",
+    )  # fmt: skip
+    up.add_argument(
+        "--kafka-version", metavar="X.Y.Z",
+        help=f"the Apache Kafka release to run (default {broker.KAFKA_VERSION}, or KAFKA_HOME's; "
+        f"tested: {', '.join(broker.TESTED_VERSIONS)})",
     )  # fmt: skip
     up.add_argument("--rtt-ms", type=float, help="clients reach the broker with this round trip")
     up.add_argument("--jitter-ms", type=float, help="spread of the round trip (± half each way)")

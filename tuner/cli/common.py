@@ -72,10 +72,15 @@ def say_broker_start(spec: StudySpec, quiet: bool) -> None:
     if (
         not quiet
         and spec.cluster.bootstrap_servers == EMBEDDED
-        and broker.reusable(network) is None
+        and broker.reusable(network, spec.cluster.brokers, spec.cluster.kafka_version) is None
     ):
+        try:
+            release = broker.resolved_version(spec.cluster.kafka_version)
+        except broker.BrokerError:
+            return  # the start fails next, saying why
         print(
-            f"starting Apache Kafka {broker.KAFKA_VERSION} on 127.0.0.1 for this run "
+            f"starting Apache Kafka {release} "
+            "on 127.0.0.1 for this run "
             f"(network: {describe_path(network)}; `tuner broker up` keeps one running) …",
             file=sys.stderr,
             flush=True,

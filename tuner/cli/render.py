@@ -71,6 +71,11 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
         "(draining a backlog: not a latency the settings cause)",
         *_steady_lines(result.steady),
         f"network          {network_line(result)}",
+        *(
+            []
+            if result.kafka_version is None
+            else [f"broker           Apache Kafka {result.kafka_version}"]
+        ),
         *([] if result.payloads is None else [f"records          {result.payloads.line()}"]),
         (
             f"fetch            {fetch.requests:,} requests, latency p50 "

@@ -69,6 +69,9 @@ class ClusterSpec:
     brokers: int = 1
     """Embedded only: how many brokers the cluster `tuner` starts has (1, or 3 for replicated
     topics and `trial.faults`); a running `tuner broker up --brokers N` is used if N matches."""
+    kafka_version: str | None = None
+    """Embedded only: the Apache Kafka release the tuner starts (None: `KAFKA_HOME`'s, else the
+    default `tuner.broker.KAFKA_VERSION`); a running `tuner broker` is used if it runs it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,7 +3,32 @@ and `min.insync.replicas`, and the broker faults a trial injects."""
 
 from __future__ import annotations
 
+import re
+
 from tuner.config.spec import EMBEDDED, StudySpec
+
+KAFKA_VERSION = "4.4.0"
+"""The embedded broker's Apache Kafka release when neither `cluster.kafka_version` nor
+`KAFKA_HOME` names another."""
+TESTED_VERSIONS = ("4.1.1", "4.2.2", "4.3.2", "4.4.0")
+"""The releases the suite and the benchmarks have run on (docs/configuration.md says what
+differs between them)."""
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def version_problem(version: str) -> str | None:
+    """Why `version` cannot be the embedded broker's (None: it can): a release `X.Y.Z`, 4.0.0
+    or newer (the broker runs KRaft-only, with the 4.x group coordinator)."""
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        return f"must be an Apache Kafka release such as {KAFKA_VERSION!r}, got {version!r}"
+    if int(match.group(1)) < 4:
+        return (
+            f"must be 4.0.0 or newer (the embedded broker runs KRaft with Kafka 4's group "
+            f"coordinator), got {version!r}; tested: {', '.join(TESTED_VERSIONS)}"
+        )
+    return None
+
 
 MAX_BROKERS = 5
 """The most brokers the embedded cluster runs (each is a JVM with a 384 MiB heap)."""
@@ -29,6 +54,13 @@ def topology_problems(spec: StudySpec) -> list[str]:
         problems.append(
             f"cluster.network: a network profile needs one broker, got cluster.brokers {c.brokers}"
         )
+    if c.kafka_version is not None and not embedded:
+        problems.append(
+            f"cluster.kafka_version: picks the release of the embedded broker the tuner starts "
+            f"(the cluster at {c.bootstrap_servers!r} runs its own), got {c.kafka_version!r}"
+        )
+    elif c.kafka_version is not None and (problem := version_problem(c.kafka_version)):
+        problems.append(f"cluster.kafka_version: {problem}")
     if embedded and t.replication_factor > c.brokers:
         problems.append(
             f"topic.replication_factor: must be at most cluster.brokers ({c.brokers}) on the "

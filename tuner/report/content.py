@@ -108,6 +108,7 @@ def build(
             "kafka-tuner recommendation: study ",
             Code(outcome.study_name),
             f", measured on {measured.describe()}",
+            *([] if outcome.kafka_version is None else [f", Apache Kafka {outcome.kafka_version}"]),
         ),
         sections=tuple(sections),
     )

@@ -97,6 +97,7 @@ def summary(
         "study": outcome.study_name,
         "client": measured.client,
         "group_protocol": measured.protocol,
+        "kafka_version": outcome.kafka_version,
         "baseline": measured.defaults_label,
         "settings": dict(settings),
         "best_median_records_per_s": (

@@ -63,6 +63,9 @@ class StudyOutcome:
     client: str = "aiokafka"
     """The client every trial measured (a study from before the choice existed: aiokafka)."""
     group_protocol: GroupProtocol = "classic"
+    service: str | None = None
+    """The service command every trial ran as the group's members (None: the tuner's own
+    members): its own settings, not the client's defaults, are then the baseline."""
     backlog_records: int = 0
     """The largest backlog a trial needed: where the runs after the study start."""
     interrupted: bool = False
@@ -77,3 +80,9 @@ class StudyOutcome:
     def result(self, trial: FrozenTrial) -> TrialResult | None:
         """What `trial` measured (None: nothing)."""
         return self.results.get(trial.number)
+
+    @property
+    def kafka_version(self) -> str | None:
+        """The embedded broker's release the trials measured (None: an external cluster, or
+        trials stored before it was recorded)."""
+        return next((r.kafka_version for r in self.results.values() if r.kafka_version), None)

@@ -191,6 +191,9 @@ class TrialResult:
     """Why the window held too few batches per member to be scored, with the numbers (None:
     enough, or a result stored before it was judged): its edges may be off by a whole batch,
     so no ranking or comparison may use its number (`tuner.trial.measurable.coarse`)."""
+    kafka_version: str | None = None
+    """The Apache Kafka release of the embedded broker measured (None: an external cluster,
+    whose release the tuner does not read, or a result stored before it was recorded)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

@@ -18,7 +18,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry
 
 from tuner import librdkafka
-from tuner.broker import faults
+from tuner.broker import faults, release_at
 from tuner.clients import client_named
 from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
@@ -288,6 +288,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         producer=measured.producer,
         intervals_records_per_s=measured.intervals,
         network=spec.cluster.network,
+        kafka_version=release_at(conn.bootstrap_servers),
         work=WorkIntervals.of(
             measured.windows, members=spec.consumer.members, partitions=spec.topic.partitions
         ),

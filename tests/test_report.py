@@ -19,6 +19,7 @@ from tests.helpers import measured, synthetic_study
 from tuner import report
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
+from tuner.config.topology import KAFKA_VERSION
 from tuner.recommend.ablation import Ablation, ablate
 from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
 from tuner.report.files import _settings_files
@@ -525,11 +526,35 @@ def test_a_confluent_kafka_report_names_the_client_protocol_and_its_own_defaults
     assert "| confluent-kafka defaults | 100 |" in md
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert (summary["client"], summary["group_protocol"]) == ("confluent-kafka", "consumer")
+    assert summary["kafka_version"] == KAFKA_VERSION  # the release the trials recorded
+    assert f"(KIP-848), Apache Kafka {KAFKA_VERSION}" in title
     assert summary["baseline"] == "confluent-kafka defaults"
     assert set(summary["against"]) == {"java defaults", "confluent-kafka defaults"}
     assert summary["against"]["confluent-kafka defaults"]["label"] == "confluent-kafka defaults"
     props = (tmp_path / "librdkafka.properties").read_text()
     assert "# Measured on confluent-kafka, group protocol consumer (KIP-848): " in props
+
+
+def test_a_service_studys_baseline_is_the_services_own_settings(tmp_path: Path) -> None:
+    """A service's baseline runs with nothing overridden, so it is the service's own settings
+    (what its code passes over the client's defaults), not the client's defaults: the title,
+    the headline and summary.json say so; the timeouts table's row of values stays the
+    client's defaults, named as such."""
+    study = synthetic_study(24)
+    study.set_user_attr(CLIENT_ATTR, {
+        "client": "aiokafka", "group_protocol": "classic", "service": "python worker.py",
+    })  # fmt: skip
+    measured = report.MeasuredClient(client="aiokafka", service="python worker.py")
+    confirmation = replace(_confirmation([150] * 3, [100] * 3, [100] * 3), measured=measured)
+    _write(tmp_path, study, confirmation)
+    md = (tmp_path / "report.md").read_text()
+    title, first = md.split("\n## ")[:2]
+    assert "measured on your service `python worker.py` on aiokafka, group protocol" in title
+    assert "against your service's own settings: +50% throughput" in first
+    assert "| aiokafka defaults | 10 s | 300 s |" in md
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["baseline"] == "your service's own settings"
+    assert set(summary["against"]) == {"java defaults", "your service's own settings"}
 
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:

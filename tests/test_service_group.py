@@ -118,6 +118,7 @@ def test_a_services_rebalances_are_counted_from_its_clients_own_callbacks(
     group_spec = service_group.ServiceGroupSpec(
         service=service, bootstrap_servers=bootstrap_servers, group_id=group_id,
         topic=spec.topic.name, members=2, settings={}, record_bytes=200,
+        client="confluent-kafka" if "confluent" in script else "aiokafka",
     )  # fmt: skip
 
     def audited() -> bool:
@@ -153,3 +154,16 @@ def test_a_services_rebalances_are_counted_from_its_clients_own_callbacks(
         asyncio.run(delete_topic(conn, spec.topic.name))
     assert len(counted) == 2
     assert all(1 <= n <= 3 for n in counted.values()), counted  # the join, maybe the leave
+
+
+def test_a_service_on_another_client_than_consumer_client_fails_the_trial_naming_both(
+    bootstrap_servers: str,
+) -> None:
+    """A confluent-kafka service under `consumer.client: aiokafka` would be searched with
+    aiokafka's settings and reported as aiokafka: the trial fails, saying which to set."""
+    with pytest.raises(
+        TrialError,
+        match=r"created a confluent-kafka \S+ consumer, but "
+        r"consumer\.client is aiokafka: set consumer\.client: confluent-kafka",
+    ):
+        trial(_spec("billing_confluent.py"), bootstrap_servers)

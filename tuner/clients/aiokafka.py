@@ -57,6 +57,7 @@ class Aiokafka(ConsumerClient):
     background = "task"
     heartbeats_on_the_loop = True
     protocols = ("classic",)
+    service_clients = frozenset({"aiokafka", "kafka-python"})  # kafka-python's kwargs are ours
     blocking_poll = False
     prefetch_queue = False
     poll_call = "getmany()"

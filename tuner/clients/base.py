@@ -76,6 +76,9 @@ class ConsumerClient(ABC):
     does not)."""
     protocols: ClassVar[tuple[str, ...]]
     """The group protocols the client implements (`classic`; `consumer` is KIP-848)."""
+    service_clients: ClassVar[frozenset[str]]
+    """The libraries a service's consumer may be built on under this client (the search
+    space, defaults and report are this client's): its own, and ones configured alike."""
     blocking_poll: ClassVar[bool]
     """Whether its poll blocks the thread (members then need a process each, never a task)."""
     prefetch_queue: ClassVar[bool]

@@ -50,6 +50,7 @@ class ConfluentKafka(ConsumerClient):
     background = "thread"
     heartbeats_on_the_loop = False
     protocols = ("classic", "consumer")
+    service_clients = frozenset({LIBRDKAFKA_CLIENT})
     blocking_poll = True
     prefetch_queue = True
     poll_call = "consume()"

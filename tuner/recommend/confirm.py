@@ -31,8 +31,7 @@ def confirm_on(
     reader sees it, the baseline named after the measured client). A run whose backlog still ran
     out is kept as it is (`backlog_emptied`): the report refuses to compare it.
     """
-    c = bench.spec.consumer
-    measured = MeasuredClient(client=c.client, protocol=c.group_protocol)
+    measured = MeasuredClient.of_consumer(bench.spec.consumer)
     runs: dict[Candidate, list[TrialResult]] = {name: [] for name in Candidate}
     repeats = bench.spec.confirm.repeats
     total = repeats * len(Candidate)

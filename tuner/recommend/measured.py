@@ -7,12 +7,13 @@ printed summary and the settings files name the client and protocol that ran, an
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tuner.clients import client_named
 from tuner.clients.base import PROTOCOL_LABELS
-from tuner.config import SettingValue
+from tuner.config import ConsumerSpec, SettingValue
 from tuner.protocol import GroupProtocol
 from tuner.search.events import StudyOutcome
 from tuner.settings import SETTINGS
@@ -24,11 +25,19 @@ class MeasuredClient:
 
     client: str = "aiokafka"
     protocol: GroupProtocol = "classic"
+    service: str | None = None
+    """The service command that ran as the members (None: the tuner's own members)."""
 
     @classmethod
     def of(cls, outcome: StudyOutcome) -> MeasuredClient:
         """What the study recorded (a study from before the choice existed measured aiokafka)."""
-        return cls(client=outcome.client, protocol=outcome.group_protocol)
+        return cls(client=outcome.client, protocol=outcome.group_protocol, service=outcome.service)
+
+    @classmethod
+    def of_consumer(cls, consumer: ConsumerSpec) -> MeasuredClient:
+        """What a study of the config's `consumer` section measures."""
+        service = None if consumer.service is None else shlex.join(consumer.service.command)
+        return cls(client=consumer.client, protocol=consumer.group_protocol, service=service)
 
     @property
     def protocol_label(self) -> str:
@@ -36,12 +45,22 @@ class MeasuredClient:
 
     @property
     def defaults_label(self) -> str:
-        """The baseline's name: `aiokafka defaults`, `confluent-kafka defaults`."""
+        """The baseline's name: `aiokafka defaults`, `confluent-kafka defaults`; a service's
+        baseline overrides nothing (the trial's settings only replace what they set), so it is
+        the service's own settings, whatever its code passes over the client's defaults."""
+        if self.service is not None:
+            return "your service's own settings"
         return f"{self.client} defaults"
 
     def describe(self) -> str:
-        """`confluent-kafka, group protocol consumer (KIP-848)`."""
-        return f"{self.client}, group protocol {self.protocol_label}"
+        """`confluent-kafka, group protocol consumer (KIP-848)`; for a service: `your service
+        ``python worker.py`` on aiokafka, group protocol classic`."""
+        on = (
+            self.client
+            if self.service is None
+            else f"your service `{self.service}` on {self.client}"
+        )
+        return f"{on}, group protocol {self.protocol_label}"
 
     def defaults(self) -> Mapping[str, SettingValue | None]:
         """Java name → the measured client's own default (librdkafka's for confluent-kafka,

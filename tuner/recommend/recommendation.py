@@ -81,9 +81,7 @@ def recommend(
         if spec.confirm.ablation_pairs > 0:
             if on_step is not None:
                 on_step(Step.ABLATION)
-            measured = MeasuredClient(
-                client=spec.consumer.client, protocol=spec.consumer.group_protocol
-            )
+            measured = MeasuredClient.of_consumer(spec.consumer)
             ablation = ablate(
                 settings, spec.consumer.settings, run=bench_run(runs),
                 pairs=spec.confirm.ablation_pairs, importances=importances(outcome.study),

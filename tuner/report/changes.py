@@ -143,7 +143,7 @@ def timeouts(settings: Mapping[str, SettingValue], measured: MeasuredClient) -> 
     own = measured.defaults()
     configs: dict[str, Mapping[str, object]] = {
         "recommendation": {**own, **settings},
-        measured.defaults_label: own,
+        f"{measured.client} defaults": own,
         "Java defaults": java_defaults(),
     }
     rows: list[list[Cell]] = [

@@ -46,6 +46,7 @@ from tuner.search.study import (
     TRIAL_BACKLOG_ATTR,
     WORKER_ATTR,
     abandoned_attr,
+    client_attr,
     is_feasible,
     open_storage,
     outcome_of,
@@ -351,8 +352,7 @@ def _record(study: optuna.Study, trial: optuna.Trial, step: _Step, ctx: StudyCon
         )
         study.set_user_attr(BACKLOG_ATTR, ctx.backlog_records)
         study.set_user_attr(FIXED_ATTR, dict(ctx.spec.consumer.settings))
-        c = ctx.spec.consumer
-        study.set_user_attr(CLIENT_ATTR, {"client": c.client, "group_protocol": c.group_protocol})
+        study.set_user_attr(CLIENT_ATTR, client_attr(ctx.spec.consumer))
     study.tell(trial, step.values, state=step.state)
 
 

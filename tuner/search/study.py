@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import shlex
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import NullPool
 
-from tuner.config import SettingValue, StudySpec
+from tuner.config import ConsumerSpec, SettingValue, StudySpec
 from tuner.protocol import protocol_named
 from tuner.search.events import StudyOutcome
 from tuner.trial.result import TrialResult
@@ -36,9 +37,9 @@ log = logging.getLogger(__name__)
 RESULT_ATTR = "result"
 """Trial attribute: the trial's `TrialResult.to_dict()`."""
 FIXED_ATTR = "fixed_settings"
-CLIENT_ATTR = "client"
-"""The measured client and group protocol: `{"client": ..., "group_protocol": ...}`."""
 """Study attribute: the config's `consumer.settings`, which the study kept fixed."""
+CLIENT_ATTR = "client"
+"""Study attribute: the measured client, group protocol and service (`client_attr`)."""
 BACKLOG_ATTR = "backlog_records"
 """Study attribute: the largest backlog any trial needed, so a resumed study starts there."""
 SETTINGS_ATTR = "settings"
@@ -57,6 +58,17 @@ CLUSTER_ATTR = "cluster"
 """Trial attribute: the bootstrap address of the cluster the trial was measured on."""
 WORKER_ATTR = "worker"
 """Trial attribute: the worker (host and process) that measured the trial."""
+
+
+def client_attr(consumer: ConsumerSpec) -> dict[str, str | None]:
+    """What `CLIENT_ATTR` holds: the client, group protocol and service command (None: the
+    tuner's own members) every trial of the study measured."""
+    service = None if consumer.service is None else shlex.join(consumer.service.command)
+    return {
+        "client": consumer.client,
+        "group_protocol": consumer.group_protocol,
+        "service": service,
+    }
 
 
 def default_storage(out_dir: Path) -> str:
@@ -238,6 +250,7 @@ def outcome_of(
         fixed=dict(attrs.get(FIXED_ATTR, {})),
         client=str(measured.get("client", "aiokafka")),
         group_protocol=protocol_named(measured.get("group_protocol", "classic")),
+        service=None if measured.get("service") is None else str(measured["service"]),
         backlog_records=int(attrs.get(BACKLOG_ATTR, 0)),
         interrupted=interrupted,
     )

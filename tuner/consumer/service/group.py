@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 
 from tuner.children import describe_exit
+from tuner.clients import CLIENTS, ClientName, client_named
 from tuner.config.spec import ServiceSpec, StudySpec
 from tuner.consumer.group import GroupError, _GroupCollector
 from tuner.consumer.messages import Problem, ProblemKind, Progress
@@ -79,6 +80,9 @@ class ServiceGroupSpec:
     """Bytes credited per record consumed (`MemberMeter.record_bytes`)."""
     protocol: GroupProtocol = "classic"
     offset_reset: str = "earliest"
+    client: ClientName = "aiokafka"
+    """`consumer.client`: the search space, defaults and report are this client's, so the
+    service's consumer must be one of its `service_clients`."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -223,6 +227,15 @@ class ServiceGroup:
         )
 
     def _check_created(self, running: _Running) -> None:
+        for created in running.reports.created:
+            if created.client not in client_named(self.spec.client).service_clients:
+                runs = next(c.name for c in CLIENTS.values() if created.client in c.service_clients)
+                raise GroupError(
+                    f"member {running.name}: {self.command} created a {created.client} "
+                    f"{created.version} consumer, but consumer.client is {self.spec.client}: "
+                    f"set consumer.client: {runs}, so that the search space, the defaults and "
+                    "the report are its client's"
+                )
         if running.reports.created or time.monotonic() - running.started < CREATE_TIMEOUT_S:
             return
         raise GroupError(
@@ -368,7 +381,7 @@ def service_group(
             service=spec.consumer.service, bootstrap_servers=bootstrap_servers,
             group_id=group_id, topic=spec.topic.name, members=spec.consumer.members,
             settings=settings, record_bytes=spec.workload.mean_message_bytes,
-            protocol=spec.consumer.group_protocol,
+            protocol=spec.consumer.group_protocol, client=spec.consumer.client,
         ),
         registry=registry,
     )  # fmt: skip

@@ -26,7 +26,9 @@ SERVICE_GROUP, SERVICE_TOPIC = "billing", "orders"
 """What the services' own code names."""
 
 
-def _example(name: str, bootstrap_servers: str, python: Path | str, *args: str) -> StudySpec:
+def _example(
+    name: str, bootstrap_servers: str, python: Path | str, *args: str, prefill: int = 150_000
+) -> StudySpec:
     """The example's own config, as `tuner run --set …` would change it: this broker, a
     topic of its own, a short trial, the venv's interpreter in the service's command."""
     command = ", ".join([str(python), *args])
@@ -35,7 +37,7 @@ def _example(name: str, bootstrap_servers: str, python: Path | str, *args: str) 
         overrides=[
             f"cluster.bootstrap_servers={bootstrap_servers}",
             f"topic.name={unique(name)}",
-            "workload.prefill_records=150000",
+            f"workload.prefill_records={prefill}",
             "trial.warmup_s=1",
             "trial.measure_s=3",
             f"consumer.settings.max.poll.records={TRIAL_BATCH}",
@@ -87,7 +89,11 @@ def test_a_framework_that_writes_topics_of_its_own_is_refused_naming_why(
     stopped at the framework's import, before it finds the package (so the tuner's own
     interpreter, without it, shows the same) and before it connects, with the reason."""
     spec = _example(
-        example, bootstrap_servers, sys.executable, str(EXAMPLES / example / "service.py")
+        example,
+        bootstrap_servers,
+        sys.executable,
+        str(EXAMPLES / example / "service.py"),
+        prefill=1000,
     )
     with pytest.raises(TrialError, match=f"refused: the service imports {framework}") as e:
         trial(spec, bootstrap_servers)

@@ -1,12 +1,11 @@
 """The clients a service makes besides its consumer: producers and admin clients.
 
 Frameworks make them at start whether the service's code uses them or not (FastStream's broker
-connects a producer and an admin client and creates its subscribers' topics; Quix Streams checks
-and creates its topics). Inside a trial they connect to the trial's cluster, never to the one
-the service names, and they write nothing the tuner does not own: a record produced to any
-topic, and every admin call that changes the cluster, stop the service with what it asked for.
-Creating the service's topic becomes creating the trial's, which exists: the broker answers
-that it already exists, as production's would.
+connects a producer and an admin client, and creates its subscribers' topics). Inside a trial
+they connect to the trial's cluster, never to the one the service names, and they write nothing
+the tuner does not own: a record produced to any topic, and every admin call that changes the
+cluster, stop the service with what it asked for. Creating the service's topic becomes creating
+the trial's, which exists: the broker answers that it already exists, as production's would.
 """
 
 from __future__ import annotations

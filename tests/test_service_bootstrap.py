@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cluster_groups, unique
+from tests.helpers import cluster_groups, topic_exists, unique
 from tuner.cluster.admin import Connection, committed_offsets, ensure_topic
 from tuner.cluster.prefill import prefill
 from tuner.config import ClusterSpec, TopicSpec
@@ -185,21 +185,45 @@ def test_a_service_that_reads_another_topic_is_stopped_naming_it(
 ) -> None:
     """A subscription to a topic besides `service.topic`, or to a pattern, ends the service
     with REFUSED_EXIT and the topic or pattern named on stderr and in the report."""
+    ran = _refused(
+        tmp_path, bootstrap_servers, "other_topics.py", {"BILLING_SUBSCRIBE": mode}, named
+    )
+    assert ran.committed == {}
+
+
+def _refused(
+    tmp_path: Path, bootstrap_servers: str, script: str, env: Mapping[str, str], named: str
+) -> Ran:
+    """Run `script`, which the bootstrap must stop with REFUSED_EXIT and `named` on stderr
+    and in its `refused` report."""
     ran, _, _ = asyncio.run(
-        _run_service(
-            tmp_path,
-            bootstrap_servers,
-            "other_topics.py",
-            settings={},
-            env={"BILLING_SUBSCRIBE": mode},
-            records=1,
-        )
+        _run_service(tmp_path, bootstrap_servers, script, settings={}, env=env, records=1)
     )
     assert ran.returncode == REFUSED_EXIT, ran.stderr
     assert named in ran.stderr
     (refused,) = ran.reports.refused
     assert named in refused.message
-    assert ran.committed == {}
+    return ran
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("write", "named"),
+    [("aiokafka-produce", "produces to 'invoices' in AIOKafkaProducer.send()"),
+     ("aiokafka-create", "creates the topic 'invoices' in AIOKafkaAdminClient.create_topics()"),
+     ("confluent-produce", "produces to 'invoices' in Producer.produce()"),
+     ("confluent-create", "creates the topic 'invoices' in AdminClient.create_topics()"),
+     ("confluent-delete", "calls AdminClient.delete_topics()"),
+     ("kafka-python-produce", "produces to 'invoices' in KafkaProducer.send()")],
+)  # fmt: skip
+def test_a_service_that_writes_to_the_cluster_is_stopped_naming_what(
+    tmp_path: Path, bootstrap_servers: str, write: str, named: str
+) -> None:
+    """A record produced, a topic created or deleted, with any client's producer or admin
+    client: the service ends with REFUSED_EXIT and the call named, and nothing was written
+    (the clients were on the trial's cluster, not the service's own, which does not exist)."""
+    _refused(tmp_path, bootstrap_servers, "writes.py", {"BILLING_WRITE": write}, named)
+    assert not topic_exists(bootstrap_servers, "invoices")
 
 
 def _imports(path: Path) -> set[str]:

@@ -18,7 +18,7 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
     ) -> Any:
         meter = meter_of(self)
         max_records = ctx.batch(meter, "getmany", "max_records", max_records)
-        started = meter.start()
+        started = await meter.start_async()
         batch: Any = {}
         try:
             batch = await base.getmany(
@@ -30,7 +30,7 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
 
     async def getone(self: Any, *partitions: Any) -> Any:
         meter = meter_of(self)
-        started = meter.start()
+        started = await meter.start_async()
         got = 0
         try:
             record = await base.getone(self, *partitions)

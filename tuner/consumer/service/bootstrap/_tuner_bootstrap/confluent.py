@@ -1,7 +1,9 @@
 """confluent-kafka's `Consumer` (librdkafka): a C type, so it is subclassed, never patched;
 `confluent_kafka.Consumer`, `DeserializingConsumer` and `confluent_kafka.aio.AIOConsumer` all
 come from `confluent_kafka.cimpl.Consumer`. `Consumer(conf, **kwargs)`: keyword arguments
-override the dict; a topic that starts with `^` is a pattern."""
+override the dict; a topic that starts with `^` is a pattern. Once held, a poll hands out
+nothing instead of waiting for ever: a framework's stop (FastStream's commit and close) runs
+on the thread that polls."""
 
 from __future__ import annotations
 
@@ -82,6 +84,8 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
 
     def poll(self: Any, *args: Any, **kwargs: Any) -> Any:
         meter = meter_of(self)
+        if meter.holding():
+            return None
         started = meter.start()
         message = None
         try:
@@ -93,6 +97,8 @@ def wrap(base: type[Any], ctx: Context) -> type[Any]:
     def consume(self: Any, num_messages: int = 1, timeout: float = -1) -> Any:
         meter = meter_of(self)
         num_messages = ctx.batch(meter, "consume", "num_messages", num_messages) or 1
+        if meter.holding():
+            return []
         started = meter.start()
         messages: list[Any] = []
         try:

@@ -8,6 +8,7 @@ batch of a service that then works on it for long is reported too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -19,6 +20,8 @@ from typing import Any
 
 INTERVAL_S = 0.1
 """The least time between two poll reports of one consumer (about 10 lines a second)."""
+HELD_POLL_S = 0.1
+"""How long a held poll of `Meter.holding` waits before it returns nothing."""
 RETRY_S = 1.0
 """How long a line that must arrive (created, closed, refused) waits for a full pipe."""
 
@@ -64,6 +67,26 @@ class Meter:
         has asked to hold, no poll begins (the service is stopped next)."""
         if self.reporter.held.is_set():
             threading.Event().wait()
+        return self._started()
+
+    async def start_async(self) -> float:
+        """`start` of an asyncio client: once held, the poll waits without holding the event
+        loop, so the service's own stop (its SIGTERM handler), which cancels the poll, and its
+        last commit run on it, as in production."""
+        if self.reporter.held.is_set():
+            await asyncio.Event().wait()
+        return self._started()
+
+    def holding(self) -> bool:
+        """`start` of a client whose stop needs the thread that polls: once held, the poll
+        waits `HELD_POLL_S` and hands out nothing (True), so the service's loop goes on
+        polling nothing until it stops."""
+        if not self.reporter.held.is_set():
+            return False
+        time.sleep(HELD_POLL_S)
+        return True
+
+    def _started(self) -> float:
         now = time.monotonic()
         if self.last_return:
             self.last_gap_s = now - self.last_return

@@ -127,12 +127,15 @@ def client_branches(root: Path = ROOT, *, names: frozenset[str] | None = None) -
     """`path:line: code` of every place outside `tuner/clients/` that decides by a client's
     name: a comparison or `case` against it, a mapping keyed by it, a `Literal` of the names
     spelt again, or a module constant bound to one (`CONFLUENT = "confluent-kafka"`) and the
-    comparisons with it. A default (`client: ClientName = "aiokafka"`) decides nothing."""
+    comparisons with it. A default (`client: ClientName = "aiokafka"`) decides nothing. The
+    service bootstrap is left out: it runs in the service's own interpreter, standard library
+    only, and cannot import `tuner.clients`, so its table of the libraries it wraps is its own."""
     names = frozenset(CLIENTS) if names is None else names
+    outside = (root / "clients", root / "consumer" / "service" / "bootstrap")
     trees = {
         path: ast.parse(path.read_text(), str(path))
         for path in sorted(root.rglob("*.py"))
-        if not path.is_relative_to(root / "clients")
+        if not any(path.is_relative_to(o) for o in outside)
     }
     constants = {
         target.id

@@ -111,13 +111,13 @@ class Meter:
 
     def revoked(self) -> None:
         """The client takes partitions back: a rebalance starts (one that never completes
-        counts too), once the consumer has had an assignment."""
+        counts too), once the consumer has had an assignment. The count goes out with the
+        next poll's counters or the flushing thread's (cumulative: it is never lost)."""
         with self.reporter.lock:
             if self.assignments > 0 and not self.revoking:
                 self.rebalances += 1
                 self.dirty = True
             self.revoking = True
-        self.reporter.flush(self)
 
     def assigned(self, partitions: int) -> None:
         """The client hands partitions out. An incremental protocol (cooperative-sticky,
@@ -129,7 +129,6 @@ class Meter:
             if partitions or self.assignments == 0:
                 self.assignments += 1
             self.revoking, self.dirty = False, True
-        self.reporter.flush(self)
 
     def _read_assignment(self) -> None:
         if self.assignment is None:

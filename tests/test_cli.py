@@ -218,6 +218,8 @@ def test_progress_shows_each_trial_and_a_bar_with_eta() -> None:
     StudyProgress(4, stream=live, live=True).phase(Phase.MEASURE, 999.0)
     assert "trial 0: measure 999 records/s" in live.getvalue()
     assert progress_bar(3, 3, 3725.0).endswith("100% elapsed 1:02:05 ETA 0:00")
+    # The plan's ETA is the whole study's: a full trials bar says what is still to come.
+    assert progress_bar(8, 8, 70.0, eta_s=206.0).endswith("100% elapsed 1:10 study ETA 3:26")
 
 
 def test_a_group_whose_client_reports_no_fetches_is_not_shown_as_fetching_nothing() -> None:

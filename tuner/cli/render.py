@@ -170,17 +170,19 @@ def _clock(seconds: float) -> str:
 def progress_bar(
     done: int, total: int, elapsed_s: float, width: int = 24, *, eta_s: float | None = None
 ) -> str:
-    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`; the ETA is `eta_s` (the search's and
-    the recommendation's runs, as planned), else from the mean time per trial."""
+    """`[#######-----] 7/20 35% elapsed 2:10 ETA 4:02`: the trials' bar, and when they end
+    (from the mean time per trial). Given `eta_s` (the search's and the recommendation's runs,
+    as planned), it says when the whole study ends: `study ETA 4:02`, which a full bar does
+    not end."""
     total = max(total, 1)
     filled = min(width, width * done // total)
     if eta_s is not None:
-        eta = _clock(eta_s)
+        eta = f"study ETA {_clock(eta_s)}"
     else:
-        eta = "?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0))
+        eta = "ETA " + ("?" if done == 0 else _clock(elapsed_s / done * max(total - done, 0)))
     return (
         f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} {done / total:4.0%} "
-        f"elapsed {_clock(elapsed_s)} ETA {eta}"
+        f"elapsed {_clock(elapsed_s)} {eta}"
     )
 
 

@@ -20,8 +20,11 @@ from tuner import report
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue, parse_config
 from tuner.config.topology import KAFKA_VERSION
+from tuner.consumer.service import ServiceRun
 from tuner.recommend.ablation import Ablation, ablate
 from tuner.recommend.confirmation import Candidate, Confirmation, paired_gain, t_quantile
+from tuner.report import changes
+from tuner.report.document import plain
 from tuner.report.files import _settings_files
 from tuner.search import space
 from tuner.search.objective import Constraint
@@ -555,6 +558,21 @@ def test_a_service_studys_baseline_is_the_services_own_settings(tmp_path: Path) 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["baseline"] == "your service's own settings"
     assert set(summary["against"]) == {"java defaults", "your service's own settings"}
+
+
+def test_a_service_studys_report_says_what_the_services_code_sets() -> None:
+    """The baseline of a service study is what its code sets: the report lists it as the
+    service spells it; a study of the tuner's own members says nothing of the kind."""
+    run = ServiceRun(client="kafka-python", version="2.2.15",
+                     passed=("max_poll_records=50", "poll(max_records=100)"))  # fmt: skip
+    said = plain(changes.service_settings(replace(measured(100.0), service=run)) or ())
+    assert said.startswith("Your service (kafka-python 2.2.15) runs with what its own code "
+                           "sets: max_poll_records=50, poll(max_records=100).")  # fmt: skip
+    assert changes.service_settings(measured(100.0)) is None
+    assert (
+        "nothing over the client's defaults"
+        in run.__class__(client="aiokafka", version="0.14.0").line()
+    )
 
 
 def test_an_aiokafka_report_still_names_aiokafka() -> None:

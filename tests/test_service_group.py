@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from tests.helpers import Process, alive, cmdline, descendants, small_spec, trial, unique
+from tuner.cli.render import render_result
 from tuner.cluster.admin import Connection, delete_topic, ensure_topic
 from tuner.cluster.prefill import prefill
 from tuner.config import StudySpec
@@ -63,6 +64,15 @@ def test_a_service_is_the_trials_group_and_its_records_are_the_brokers_offsets(
     assert result.poll.records_per_poll_avg is not None
     assert result.poll.records_per_poll_avg <= 100
     assert result.poll.loop_blocked_ms_max is None  # the service's loop is its own: not timed
+    # What the service's own code sets, its baseline: as it spells them, where it runs left out.
+    assert result.service is not None
+    assert result.service.client == "kafka-python"
+    assert {"max_poll_records=50", "enable_auto_commit=False", "poll(max_records=100)"} <= set(
+        result.service.passed
+    )
+    assert not [p for p in result.service.passed if p.startswith(("group_id", "bootstrap"))]
+    assert not [p for p in result.service.passed if "deserializer" in p]  # an object, not a value
+    assert f"service          {result.service.line()}\n" in render_result(result)
     # No member reads lag: the broker's (the backlog the members left) is the trial's.
     assert result.lag_from_broker
     assert 0 < result.lag_max <= offsets.end_offsets_total - offsets.committed_total

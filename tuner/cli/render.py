@@ -76,6 +76,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             if result.kafka_version is None
             else [f"broker           Apache Kafka {result.kafka_version}"]
         ),
+        *([] if result.service is None else [f"service          {result.service.line()}"]),
         *([] if result.payloads is None else [f"records          {result.payloads.line()}"]),
         (
             f"fetch            {fetch.requests:,} requests, latency p50 "

@@ -17,6 +17,7 @@ from tuner.settings import java_defaults
 
 if TYPE_CHECKING:
     from tuner.recommend.ablation import Ablation, Change
+    from tuner.trial.result import TrialResult
 
 
 def section(
@@ -165,3 +166,21 @@ def _seconds(ms: object) -> str:
 
 def _value(value: object) -> str:
     return "unlimited" if value is None else str(value)
+
+
+def service_settings(result: TrialResult | None) -> Text | None:
+    """What a service's own code sets, which its baseline runs with (None: the best trial
+    ran the tuner's own members)."""
+    service = None if result is None else result.service
+    if service is None:
+        return None
+    parts: list[str | Code] = []
+    for i, passed in enumerate(service.passed):
+        parts += [", " if i else "", Code(passed)]
+    sets = parts or ["nothing over the client's defaults"]
+    return text(
+        f"Your service ({service.client} {service.version}) runs with what its own code sets: ",
+        *sets,
+        ". That is the baseline below (your service's own settings); each setting above "
+        "replaces the service's own value where it sets one.",
+    )

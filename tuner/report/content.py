@@ -188,6 +188,8 @@ def _recommendation(
         blocks.append(
             Paragraph(text=text(f"Change nothing: {keep}. No setting measurably helped."))
         )
+    if (service := changes.service_settings(outcome.result(best))) is not None:
+        blocks.append(Paragraph(text=service))
     if confirmation is None:
         blocks.append(
             Paragraph(

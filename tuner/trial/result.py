@@ -15,6 +15,7 @@ from tuner.broker.faults import FaultReport
 from tuner.clients import ClientName
 from tuner.cluster.workload import PayloadSummary
 from tuner.config import NetworkSpec, SettingValue
+from tuner.consumer.service.reports import ServiceRun
 from tuner.load.runner import ProducerStats
 from tuner.metrics import PREFIX, GroupWindow
 from tuner.protocol import GroupProtocol
@@ -194,6 +195,9 @@ class TrialResult:
     kafka_version: str | None = None
     """The Apache Kafka release of the embedded broker measured (None: an external cluster,
     whose release the tuner does not read, or a result stored before it was recorded)."""
+    service: ServiceRun | None = None
+    """A service's members: their client and what the service's own code passed (None: the
+    tuner's own members, or a result stored before it was recorded)."""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(replace(self, settings=dict(self.settings)))

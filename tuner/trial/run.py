@@ -24,7 +24,7 @@ from tuner.cluster import admin as cluster
 from tuner.cluster.admin import Connection
 from tuner.config import SettingValue, StudySpec
 from tuner.consumer import LAG_STALE_S, ConsumerGroup, Group, GroupError, MemberSpec, kip848
-from tuner.consumer.service import service_group
+from tuner.consumer.service import ServiceGroup, service_group
 from tuner.load.runner import LoadError, LocustLoad, ProducerStats
 from tuner.metrics import PREFIX, GroupWindow, RegistrySnapshot
 from tuner.metrics.phases import Observer, Phase
@@ -289,6 +289,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         intervals_records_per_s=measured.intervals,
         network=spec.cluster.network,
         kafka_version=release_at(conn.bootstrap_servers),
+        service=group.service_run() if isinstance(group, ServiceGroup) else None,
         work=WorkIntervals.of(
             measured.windows, members=spec.consumer.members, partitions=spec.topic.partitions
         ),

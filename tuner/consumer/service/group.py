@@ -36,6 +36,7 @@ from tuner.consumer.service.plan import REFUSED_EXIT, child_environment, write_p
 from tuner.consumer.service.reports import (
     ReportError,
     ServiceReports,
+    ServiceRun,
     follow,
     report_pipe,
 )
@@ -288,6 +289,11 @@ class ServiceGroup:
         """Each member's progress from its reports; a member that has polled none is absent."""
         self._refresh()
         return dict(self.collector.progress)
+
+    def service_run(self) -> ServiceRun | None:
+        """What the first member's service ran and its code passed (every member runs the
+        same command)."""
+        return self._running[0].reports.service_run() if self._running else None
 
     def families(self) -> list[Metric]:
         """The members' families as of their latest reports (also after the group stopped)."""

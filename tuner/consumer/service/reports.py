@@ -100,6 +100,29 @@ class Held:
 
 Report = Created | Passed | Polled | Closed | Refused | Held
 
+IDENTITY = frozenset({
+    "topics", "bootstrap_servers", "group_id", "bootstrap.servers", "group.id", "client_id",
+    "client.id",
+})  # fmt: skip
+"""What the service passed that names where it runs, not how: the trial replaces it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceRun:
+    """What a service's members ran: the client they built, and the settings the service's
+    own code passed — its baseline, the trial's settings replacing those they set."""
+
+    client: str
+    version: str
+    passed: tuple[str, ...] = ()
+    """`name=value` of each setting the code passed to the consumer (keywords, or librdkafka's
+    configuration) and `call(name=value)` of each per-call one, as the service spells them."""
+
+    def line(self) -> str:
+        """`kafka-python 2.2.15; its code sets max_poll_records=50, poll(max_records=100)`."""
+        sets = ", ".join(self.passed) if self.passed else "nothing over the client's defaults"
+        return f"{self.client} {self.version}; its code sets {sets}"
+
 
 def parse_report(line: str | bytes) -> Report:
     """One line of the pipe as its report; a line that is none raises `ReportError`."""
@@ -187,6 +210,25 @@ class ServiceReports:
             case Held():
                 self.held.append(report)
 
+    def service_run(self) -> ServiceRun | None:
+        """The first consumer's client and what the service's code passed to it (None: no
+        consumer yet). Values that are objects (a deserializer, a callback) are left out."""
+        if not self.created:
+            return None
+        first = self.created[0]
+        given: list[str] = []
+        for section in ("kwargs", "conf"):
+            values = first.passed.get(section)
+            if isinstance(values, dict):
+                given += [f"{k}={v}" for k, v in values.items() if _a_setting(k, v)]
+        given += [
+            f"{p.call}({k}={v})" for p in self.passed if p.key == first.key
+            for k, v in p.arguments.items()
+        ]  # fmt: skip
+        return ServiceRun(
+            client=first.client, version=first.version, passed=tuple(dict.fromkeys(given))
+        )
+
     def progress(self) -> ServiceProgress:
         polled = list(self.polled.values())
         last = max(polled, key=lambda p: p.last_return, default=None)
@@ -199,6 +241,10 @@ class ServiceReports:
             last_gap_s=last.last_gap_s if last else 0.0,
             created=len(self.created), closed=len(self.closed),
         )  # fmt: skip
+
+
+def _a_setting(name: str, value: object) -> bool:
+    return name not in IDENTITY and not (isinstance(value, str) and value.startswith("<"))
 
 
 def report_pipe() -> tuple[int, int]:

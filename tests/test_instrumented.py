@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -28,14 +31,28 @@ from tuner.metrics import (
 QUOTA_BYTES_PER_S = 20_000
 
 
+def _class_in(cp: str, name: str) -> str | None:
+    """`name` if a jar of the classpath `cp` (directories ending in `/*`) holds it."""
+    entry = name.replace(".", "/") + ".class"
+    for directory in cp.split(os.pathsep):
+        for jar in Path(directory.removesuffix("*")).glob("*.jar"):
+            with zipfile.ZipFile(jar) as archive:
+                if entry in archive.namelist():
+                    return name
+    return None
+
+
 @contextlib.contextmanager
 def consumer_byte_rate_quota(bootstrap_servers: str, client_id: str) -> Iterator[None]:
     """A `consumer_byte_rate` quota on one client id, set and removed with Kafka's own
-    ConfigCommand (aiokafka has no client-quota API)."""
+    ConfigCommand (aiokafka and confluent-kafka have no client-quota API); it moved from the
+    broker's jar to kafka-tools in Kafka 4.2."""
+    cp = broker.tools_classpath()
+    command = _class_in(cp, "org.apache.kafka.tools.ConfigCommand") or "kafka.admin.ConfigCommand"
 
     def config_command(*change: str) -> None:
         subprocess.run(
-            [broker.check_java(), "-cp", broker.classpath(), "kafka.admin.ConfigCommand",
+            [broker.check_java(), "-cp", cp, command,
              "--bootstrap-server", bootstrap_servers, "--alter", *change,
              "--entity-type", "clients", "--entity-name", client_id],
             check=True, capture_output=True, timeout=60,

@@ -33,7 +33,13 @@ from tuner.broker.embedded import (
     port_in_use,
 )
 from tuner.broker.errors import BrokerError, BrokerFailure, BrokerSetupError
-from tuner.broker.jars import cache_dir, check_java, classpath, resolved_version
+from tuner.broker.jars import (
+    cache_dir,
+    check_java,
+    classpath,
+    resolved_version,
+    tools_classpath,
+)
 from tuner.broker.multi import EmbeddedCluster, live_broker_ids
 from tuner.broker.properties import ShapedListener, server_properties
 from tuner.config.topology import KAFKA_VERSION, MAX_BROKERS, TESTED_VERSIONS
@@ -71,5 +77,6 @@ __all__ = [
     "running",
     "server_properties",
     "status",
+    "tools_classpath",
     "up",
 ]  # fmt: skip

@@ -88,7 +88,19 @@ def classpath(version: str | None = None) -> str:
     return f"{libs}/*"
 
 
-def _resolve_jars(libs: Path, version: str) -> None:
+def tools_classpath(version: str | None = None) -> str:
+    """The broker's classpath and Kafka's command-line tools (`kafka-tools`, resolved once per
+    release beside the broker's jars; a `KAFKA_HOME` distribution holds them already)."""
+    broker = classpath(version)
+    if os.environ.get("KAFKA_HOME"):
+        return broker
+    tools = cache_dir() / f"kafka-{resolved_version(version)}" / "tools"
+    if not any(tools.glob("kafka-tools-*.jar")):
+        _resolve_jars(tools, resolved_version(version), pom_name="tools-pom.xml")
+    return f"{broker}{os.pathsep}{tools}/*"
+
+
+def _resolve_jars(libs: Path, version: str, *, pom_name: str = "pom.xml") -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BrokerSetupError(
@@ -97,7 +109,7 @@ def _resolve_jars(libs: Path, version: str) -> None:
         )
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    pom = resources.files("tuner.broker") / "resources" / "pom.xml"
+    pom = resources.files("tuner.broker") / "resources" / pom_name
     with resources.as_file(pom) as pom_path:
         log.info("resolving Kafka %s jars with Maven into %s", version, libs)
         done = subprocess.run(

@@ -268,6 +268,20 @@ def test_a_run_shows_how_long_the_event_loop_was_held() -> None:
     assert "max interval 2,100.0 ms, idle ratio 0.10, event loop held up to 8,672.0 ms" in text
 
 
+def test_a_loop_held_across_polls_says_how() -> None:
+    """aiokafka hands out prefetched records without yielding: the loop can be held for 2 s
+    while polls come 150 ms apart. Both numbers are right; the line says how they fit, and
+    that aiokafka's heartbeat waited (librdkafka's do not: its thread sends them)."""
+    poll = PollStats(interval_ms_max=154.0, idle_ratio=0.02, loop_blocked_ms_max=2074.1)
+    text = render_result(replace(measured(1000.0), poll=poll))
+    assert "event loop held up to 2,074.1 ms across polls (polls that found records" in text
+    assert "aiokafka's heartbeat task waited that long" in text
+    confluent = render_result(replace(measured(1000.0), poll=poll, client="confluent-kafka"))
+    assert "its other tasks waited that long" in confluent
+    within = replace(poll, loop_blocked_ms_max=150.0)
+    assert "across polls" not in render_result(replace(measured(1000.0), poll=within))
+
+
 def test_a_run_lists_each_fault_after_its_offsets() -> None:
     """Each fault of a run measured through gets its own line after the offsets: broker, how,
     when, the leaders that moved, and the failover (or that there was none in time)."""

@@ -11,12 +11,13 @@ from typing import TextIO
 
 from tuner.broker import BrokerInfo
 from tuner.broker.security import CA_ENV, MECHANISMS, PASSWORD_ENV, client_info
+from tuner.clients import ConsumerClient, client_named
 from tuner.config import describe_path
 from tuner.consumer import LAG_STALE_S
 from tuner.metrics.phases import Outcome
 from tuner.recommend.ablation import Change
 from tuner.search.events import TrialEvent
-from tuner.trial.run import LatencyMs, Phase, SteadyState, TrialResult
+from tuner.trial.run import LatencyMs, Phase, PollStats, SteadyState, TrialResult
 
 
 def _ms(value: float | None) -> str:
@@ -55,6 +56,22 @@ def _stuck(open_gap_ms: float | None) -> str:
     if open_gap_ms is None or open_gap_ms < STUCK_MS:
         return ""
     return f"; a member had not polled for {open_gap_ms / 1000:,.1f} s at the window's end"
+
+
+def _held_across_polls(poll: PollStats, client: ConsumerClient) -> str:
+    """Why the loop can be held longer than any gap between polls: a poll that finds records
+    already fetched returns without yielding, so batch after batch runs on one turn of the
+    loop until the prefetched records run out. The number is right; this says how."""
+    held, gap = poll.loop_blocked_ms_max, poll.interval_ms_max or 0.0
+    if held is None or held < 100 or held <= 1.5 * gap:
+        return ""
+    waited = (
+        f"{client.name}'s heartbeat task" if client.heartbeats_on_the_loop else "its other tasks"
+    )
+    return (
+        f" across polls (polls that found records already fetched did not yield: "
+        f"{waited} waited that long)"
+    )
 
 
 def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> str:
@@ -98,6 +115,7 @@ def render_result(result: TrialResult, *, backlog_needed: int | None = None) -> 
             ""
             if poll.loop_blocked_ms_max is None
             else f", event loop held up to {ms(poll.loop_blocked_ms_max)}"
+            + _held_across_polls(poll, client_named(result.client))
         )
         + _stuck(poll.open_gap_ms_max),
         f"lag (end)        {result.lag_max:,} records max per partition"

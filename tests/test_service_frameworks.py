@@ -16,7 +16,7 @@ from tests.helpers import cluster_groups, topic_exists, trial, unique
 from tests.service_venvs import EXAMPLES, service_python
 from tuner.config import StudySpec, load_config
 from tuner.consumer.service import group as service_group
-from tuner.trial.run import TrialError
+from tuner.trial.run import TrialError, TrialResult
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def _example(
 
 def _check_ran_as_the_trial(
     spec: StudySpec, bootstrap_servers: str, caplog: pytest.LogCaptureFixture
-) -> None:
+) -> TrialResult:
     with caplog.at_level(logging.WARNING, logger=service_group.__name__):
         result = trial(spec, bootstrap_servers)
     # Each member stopped by itself on SIGTERM (its held polls let its stop run), not killed.
@@ -65,6 +65,7 @@ def _check_ran_as_the_trial(
     assert SERVICE_GROUP not in asyncio.run(cluster_groups(bootstrap_servers))
     # FastStream creates its subscribers' topics: the trial's was created in its place.
     assert not topic_exists(bootstrap_servers, SERVICE_TOPIC)
+    return result
 
 
 @pytest.mark.parametrize("example", ["faststream_aiokafka", "faststream_confluent"])
@@ -76,7 +77,16 @@ def test_a_faststream_service_runs_as_the_trials_group(
     producer connected."""
     python, _ = service_python(example)
     spec = _example(example, bootstrap_servers, python, "-m", "faststream", "run", "service:app")
-    _check_ran_as_the_trial(spec, bootstrap_servers, caplog)
+    result = _check_ran_as_the_trial(spec, bootstrap_servers, caplog)
+    # What the service's own code sets, said readably: FastStream passes every keyword its
+    # client has, most at the client's own defaults, some None, some objects; none of those.
+    service = result.service
+    assert service is not None
+    assert not [p for p in service.passed if p.endswith("=None") or "<" in p], service.passed
+    if example == "faststream_aiokafka":  # aiokafka's keywords: their defaults are readable
+        assert "getmany(max_records=100)" in service.passed
+        assert service.at_defaults > 10, service
+        assert f"({service.at_defaults} more at aiokafka's defaults)" in service.line()
 
 
 @pytest.mark.parametrize(

@@ -116,12 +116,16 @@ class ServiceRun:
     version: str
     passed: tuple[str, ...] = ()
     """`name=value` of each setting the code passed to the consumer (keywords, or librdkafka's
-    configuration) and `call(name=value)` of each per-call one, as the service spells them."""
+    configuration) and `call(name=value)` of each per-call one, as the service spells them;
+    what it passed at the client's own defaults, as None or as an object is left out."""
+    at_defaults: int = 0
+    """How many keywords the code passed at the client's own defaults (left out of `passed`)."""
 
     def line(self) -> str:
         """`kafka-python 2.2.15; its code sets max_poll_records=50, poll(max_records=100)`."""
         sets = ", ".join(self.passed) if self.passed else "nothing over the client's defaults"
-        return f"{self.client} {self.version}; its code sets {sets}"
+        more = f" ({self.at_defaults} more at {self.client}'s defaults)" if self.at_defaults else ""
+        return f"{self.client} {self.version}; its code sets {sets}{more}"
 
 
 def parse_report(line: str | bytes) -> Report:
@@ -225,8 +229,12 @@ class ServiceReports:
             f"{p.call}({k}={v})" for p in self.passed if p.key == first.key
             for k, v in p.arguments.items()
         ]  # fmt: skip
+        same = first.passed.get("at_defaults")
         return ServiceRun(
-            client=first.client, version=first.version, passed=tuple(dict.fromkeys(given))
+            client=first.client,
+            version=first.version,
+            passed=tuple(dict.fromkeys(given)),
+            at_defaults=len(same) if isinstance(same, list) else 0,
         )
 
     def progress(self) -> ServiceProgress:
@@ -244,7 +252,15 @@ class ServiceReports:
 
 
 def _a_setting(name: str, value: object) -> bool:
-    return name not in IDENTITY and not (isinstance(value, str) and value.startswith("<"))
+    """A value the report can say: not where the service runs (the trial replaces it), not
+    None (the client decides), not an object's repr (a deserializer, an assignor class)."""
+    return name not in IDENTITY and value is not None and not _an_object(value)
+
+
+def _an_object(value: object) -> bool:
+    if isinstance(value, list):
+        return any(_an_object(v) for v in value)
+    return isinstance(value, str) and value.startswith("<")
 
 
 def report_pipe() -> tuple[int, int]:

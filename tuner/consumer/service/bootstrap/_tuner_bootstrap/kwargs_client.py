@@ -4,7 +4,8 @@ pattern=None, listener=None)`, `assign(partitions)`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from _tuner_bootstrap.context import Context
@@ -36,6 +37,45 @@ def counting(listener_base: type[Any], meter: Meter, given: Any) -> Any:
     return Counting()
 
 
+def client_defaults(base: type[Any]) -> dict[str, Any]:
+    """The client's own default of each keyword, from the version the service runs: aiokafka
+    spells them in `__init__`'s signature, kafka-python in `DEFAULT_CONFIG`."""
+    defaults: dict[str, Any] = dict(getattr(base, "DEFAULT_CONFIG", None) or {})
+    try:
+        parameters = inspect.signature(base.__init__).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: every keyword counts as set
+        return defaults
+    for p in parameters:
+        if p.default is not inspect.Parameter.empty:
+            defaults[p.name] = p.default
+    return defaults
+
+
+def split_defaults(
+    configs: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """(what the code passed that differs from the client's defaults, the names it passed at
+    them). A framework passes every keyword (FastStream some 30, most at aiokafka's own
+    defaults): the service's own settings are the ones that differ."""
+    changed: dict[str, Any] = {}
+    same: list[str] = []
+    for name, value in configs.items():
+        if name in defaults and _equal(value, defaults[name]):
+            same.append(name)
+        else:
+            changed[name] = value
+    return changed, same
+
+
+def _equal(value: Any, default: Any) -> bool:
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        value, default = tuple(value), tuple(default)
+    try:
+        return bool(value == default)
+    except Exception:  # an object whose comparison fails is not a default
+        return False
+
+
 def methods(
     base: type[Any], ctx: Context, listener_base: Callable[[], type[Any]]
 ) -> dict[str, Callable[..., Any]]:
@@ -43,6 +83,7 @@ def methods(
     rebalance listeners are instances of `listener_base()` (imported when first needed)."""
     name = base.__name__
     trial = ctx.config()
+    defaults = client_defaults(base)
 
     def __init__(self: Any, *topics: str, **configs: Any) -> None:
         given = ctx.topics(topics, f"{name}()") if topics else []
@@ -56,7 +97,8 @@ def methods(
         if given:  # what the constructor does with topics, with a listener that counts
             base.subscribe(self, topics=given, listener=counting(listener_base(), meter, None))
         meter.assignment = self.assignment
-        ctx.created(meter, topics=list(topics), kwargs=configs)
+        changed, same = split_defaults(configs, defaults)
+        ctx.created(meter, topics=list(topics), kwargs=changed, at_defaults=same)
 
     def subscribe(self: Any, topics: Any = (), pattern: Any = None, listener: Any = None) -> Any:
         if pattern is not None:

@@ -105,7 +105,10 @@ class Meter:
             self.batches += records > 0
             self.last_records = records
             self.last_start, self.last_return, self.dirty = started, now, True
-        if now - self.sent >= INTERVAL_S or self.reporter.held.is_set():
+        # A poll that handed out records while the count says 0 read it before the group
+        # had joined (kafka-python's first polls return empty while it joins): read it again.
+        stale = records > 0 and not self.partitions
+        if now - self.sent >= INTERVAL_S or self.reporter.held.is_set() or stale:
             self._read_assignment()
             self.reporter.flush(self)
 

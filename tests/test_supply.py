@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,31 @@ def test_a_member_with_nothing_left_and_empty_polls_ran_dry() -> None:
     """Without live load, a member with zero lag whose polls came back empty ran dry."""
     why = _judge(_second(500, m0=_member(0, None, empty=12)), produced=None)
     assert why == "in second 1 of 1, member m0 had nothing left to fetch (lag 0, 12 empty polls)"
+
+
+def test_members_that_read_no_lag_are_judged_by_the_groups_records_left() -> None:
+    """A service's client reads no lag: the topic's end less what the group consumed bounds
+    each member's lag, so a group that took the last record and then polled empty ran dry
+    (a FastStream service consumed 400,000 of 400,000 with half its time in poll and was
+    scored as capacity before); while records are left it is not, and without the topic's
+    end nothing is concluded."""
+    service = MemberSecond(lag=None, idle_ratio=0.5, empty_polls=3, partitions=2, polls=20)
+    busy = replace(service, idle_ratio=0.05, empty_polls=0)
+    early = Second(records_per_s=50000, members={"m0": busy, "m1": busy}, consumed_total=300000)
+    dry = Second(records_per_s=9000, members={"m0": service, "m1": busy}, consumed_total=400000)
+    why = waited_on_supply(
+        (early, dry), settings={}, record_bytes=200, produced_per_s=None, end_offsets_total=400000
+    )
+    assert why == (
+        "in second 2 of 2, member m0 had nothing left to fetch "
+        "(the group's records left 0, 3 empty polls)"
+    )
+    assert waited_on_supply(
+        (early,), settings={}, record_bytes=200, produced_per_s=None, end_offsets_total=400000
+    ) is None  # fmt: skip
+    assert (
+        waited_on_supply((early, dry), settings={}, record_bytes=200, produced_per_s=None) is None
+    )
 
 
 @pytest.mark.integration

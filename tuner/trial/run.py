@@ -245,6 +245,7 @@ async def _capacity_result(  # noqa: PLR0917 - a private step of run_trial, call
         if window.records > 0
         else spec.workload.mean_message_bytes,
         produced_per_s=measured.producer.records_per_s if measured.producer else None,
+        end_offsets_total=sum(ends.values()),
     )
     return TrialResult(
         group_id=group_id,

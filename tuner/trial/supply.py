@@ -43,8 +43,9 @@ FETCH_MAX_DEFAULT = 50 << 20
 class MemberSecond:
     """One member at the end of one second of the window."""
 
-    lag: float
-    """Records behind the partitions' ends, summed over its partitions."""
+    lag: float | None
+    """Records behind the partitions' ends, summed over its partitions (None: its client reads
+    no lag, as a service's does not; the group's records left bound it from above)."""
     idle_ratio: float | None
     """Share of its loop spent inside poll (None: it has not polled twice yet)."""
     empty_polls: float
@@ -61,15 +62,22 @@ class Second:
 
     records_per_s: float
     members: Mapping[str, MemberSecond]
+    consumed_total: float = 0.0
+    """Records the group had been handed since it joined, at the second's end."""
 
     @classmethod
     def between(cls, before: RegistrySnapshot, now: RegistrySnapshot) -> Second:
-        """The second from `before` to `now`; a member without a lag reading yet is left out."""
+        """The second from `before` to `now`. A member without a lag reading yet is left out,
+        unless no member reads lag at all (a service's client): then each member with
+        partitions is in, its lag None."""
         window = GroupWindow(before, now)
         idle = now.per_member(f"{PREFIX}poll_idle_ratio")
         empty = window.per_member_delta(f"{PREFIX}empty_polls_total")
         polls = window.per_member_delta(f"{PREFIX}poll_records_count")
         partitions = now.per_member(f"{PREFIX}assigned_partitions")
+        lags: Mapping[str, float | None] = now.per_member(f"{PREFIX}lag_records") or dict.fromkeys(
+            partitions
+        )
         members = {
             member: MemberSecond(
                 lag=lag,
@@ -78,9 +86,13 @@ class Second:
                 polls=polls.get(member, 0.0),
                 partitions=int(partitions.get(member, 0)),
             )
-            for member, lag in now.per_member(f"{PREFIX}lag_records").items()
+            for member, lag in lags.items()
         }
-        return cls(records_per_s=window.records_per_s, members=MappingProxyType(members))
+        return cls(
+            records_per_s=window.records_per_s,
+            members=MappingProxyType(members),
+            consumed_total=now.total(f"{PREFIX}records_consumed_total"),
+        )
 
 
 def fetch_carries(settings: Mapping[str, object], *, partitions: int, record_bytes: float) -> int:
@@ -99,14 +111,22 @@ def waited_on_supply(
     settings: Mapping[str, object],
     record_bytes: float,
     produced_per_s: float | None,
+    end_offsets_total: int | None = None,
 ) -> str | None:
     """Why the window measured the supply rather than the group, in words naming the first
     second that shows it; None when every second was capacity-bound.
 
     `produced_per_s` is the producer's rate over the window (None or 0: no live load).
+    `end_offsets_total` is the topic's end after the window: for members that read no lag,
+    the group's records left at a second's end (that less what it had consumed, the group
+    reading from the start) bounds each one's lag from above; it only grows, so an earlier
+    second's bound is loose, never short. Without it such members show no lag.
     """
     for number, second in enumerate(seconds, 1):
-        why = _waiting(second, settings, record_bytes, produced_per_s)
+        left = (
+            None if end_offsets_total is None else max(end_offsets_total - second.consumed_total, 0)
+        )
+        why = _waiting(second, settings, record_bytes, produced_per_s, left)
         if why is not None:
             return f"in second {number} of {len(seconds)}, {why}"
     return None
@@ -117,21 +137,27 @@ def _waiting(
     settings: Mapping[str, object],
     record_bytes: float,
     produced_per_s: float | None,
+    group_left: float | None = None,
 ) -> str | None:
     near_end = True
     for name, m in sorted(second.members.items()):
         carries = fetch_carries(settings, partitions=m.partitions, record_bytes=record_bytes)
-        if m.lag <= 0 and m.empty_polls > 0:
+        lag = m.lag if m.lag is not None else group_left
+        if lag is None:  # nothing says how much it had left
+            near_end = False
+            continue
+        left = f"lag {lag:,.0f}" if m.lag is not None else f"the group's records left {lag:,.0f}"
+        if lag <= 0 and m.empty_polls > 0:
             return (
-                f"member {name} had nothing left to fetch (lag 0, {m.empty_polls:.0f} empty polls)"
+                f"member {name} had nothing left to fetch ({left}, {m.empty_polls:.0f} empty polls)"
             )
         polled = m.polls > 0 and m.idle_ratio is not None
-        if m.lag <= carries and polled and (m.idle_ratio or 0.0) >= IDLE_WAITING:
+        if lag <= carries and polled and (m.idle_ratio or 0.0) >= IDLE_WAITING:
             return (
-                f"member {name} waited in poll {m.idle_ratio:.0%} of the time with {m.lag:,.0f} "
-                f"records left to fetch, fewer than one fetch carries ({carries:,})"
+                f"member {name} waited in poll {m.idle_ratio:.0%} of the time with {left}, "
+                f"fewer than one fetch carries ({carries:,})"
             )
-        near_end = near_end and m.lag <= carries
+        near_end = near_end and lag <= carries
     if (
         produced_per_s
         and second.members
